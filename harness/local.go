@@ -1,0 +1,238 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// localDirPrefix prefixes the temporary directory of every ephemeral cluster.
+const localDirPrefix = "idemcheck-pg-"
+
+// findPGBinDir returns the directory holding initdb and postgres: dir if
+// given, else the one on PATH, pg_config --bindir, or the newest
+// /usr/lib/postgresql/*/bin.
+func findPGBinDir(dir string) (string, error) {
+	has := func(d string) bool {
+		for _, name := range []string{"initdb", "postgres"} {
+			if st, err := os.Stat(filepath.Join(d, name)); err != nil || st.IsDir() {
+				return false
+			}
+		}
+		return true
+	}
+	if dir != "" {
+		if has(dir) {
+			return dir, nil
+		}
+		return "", fmt.Errorf("local: %s=%s holds no initdb and postgres", EnvPGBinDir, dir)
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil && has(filepath.Dir(real)) {
+			return filepath.Dir(real), nil
+		}
+	}
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		if d := strings.TrimSpace(string(out)); has(d) {
+			return d, nil
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
+	for _, d := range dirs {
+		if has(d) {
+			return d, nil
+		}
+	}
+	return "", errors.New("local: no PostgreSQL server binaries (initdb, postgres) on PATH, from pg_config --bindir or in /usr/lib/postgresql/*/bin")
+}
+
+func versionOf(binDir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return v
+}
+
+// startLocal creates and starts an ephemeral cluster: initdb into a fresh
+// temporary directory, then postgres on a free loopback port and a private
+// socket directory, with durability off (fsync, synchronous_commit,
+// full_page_writes). Run as root, both run as the "postgres" system user, or
+// "nobody" when there is none, since PostgreSQL refuses to run as root.
+func startLocal(ctx context.Context, cfg *targetConfig) (*server, error) {
+	binDir, err := findPGBinDir(cfg.binDir)
+	if err != nil {
+		return nil, fmt.Errorf("harness: %w; install them (e.g. apt-get install postgresql) or set %s", err, EnvPGBinDir)
+	}
+	reapLocalDirs()
+	cred, err := unprivilegedCredential()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", localDirPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("harness: local: temporary directory: %w", err)
+	}
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	if cred != nil {
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			cleanup()
+			return nil, fmt.Errorf("harness: local: hand %s to uid %d: %w", dir, cred.Uid, err)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	run := func(name string, args ...string) *exec.Cmd {
+		cmd := exec.Command(filepath.Join(binDir, name), args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+		return cmd
+	}
+	initdb := run("initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
+	if out, err := initdb.CombinedOutput(); err != nil {
+		cleanup()
+		return nil, fmt.Errorf("harness: local: initdb in %s failed: %w\n%s", binDir, err, tail(out, 2000))
+	}
+
+	var lastErr error
+	for range 3 { // a free port can be taken between probing and binding
+		port, err := freePort()
+		if err != nil {
+			cleanup()
+			return nil, err
+		}
+		srv, err := startPostmaster(ctx, run, dir, data, port)
+		if err == nil {
+			srv.where = fmt.Sprintf("ephemeral cluster from %s in %s on 127.0.0.1:%d", binDir, dir, port)
+			return srv, nil
+		}
+		lastErr = err
+	}
+	cleanup()
+	return nil, lastErr
+}
+
+func startPostmaster(ctx context.Context, run func(string, ...string) *exec.Cmd, dir, data string, port int) (*server, error) {
+	logPath := filepath.Join(dir, "postgres.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("harness: local: %w", err)
+	}
+	if st, err := os.Stat(dir); err == nil {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			_ = logFile.Chown(int(sys.Uid), int(sys.Gid))
+		}
+	}
+	cmd := run("postgres", "-D", data, "-p", strconv.Itoa(port), "-k", dir,
+		"-c", "listen_addresses=127.0.0.1",
+		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+		"-c", "max_connections=300", "-c", "shared_buffers=256MB",
+		"-c", "max_locks_per_transaction=256",
+		"-c", "log_min_messages=warning")
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT // no orphaned server if the harness is killed
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("harness: local: start postgres: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); logFile.Close() }()
+
+	url := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	stop := func(context.Context) error {
+		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGINT) // fast shutdown
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+		return os.RemoveAll(dir)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(logPath)
+			return nil, fmt.Errorf("harness: local: postgres exited on port %d: %v\n%s", port, err, tail(log, 2000))
+		default:
+		}
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		conn, err := pgx.Connect(cctx, url)
+		cancel()
+		if err == nil {
+			conn.Close(ctx)
+			return &server{way: WayLocal, url: url, stop: stop}, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			_ = stop(ctx)
+			return nil, fmt.Errorf("harness: local: postgres did not accept connections on port %d: %w", port, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// unprivilegedCredential returns nil when not root, else the credential of
+// the postgres system user, or of nobody.
+func unprivilegedCredential() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	for _, name := range []string{"postgres", "nobody"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
+	}
+	return nil, errors.New("harness: local: running as root, and PostgreSQL refuses root, but there is neither a postgres nor a nobody user to run it as; create one (useradd --system postgres)")
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("harness: local: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// reapLocalDirs removes the directories of ephemeral clusters whose server
+// is gone (a harness killed before it could clean up).
+func reapLocalDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), localDirPrefix+"*"))
+	for _, d := range dirs {
+		st, err := os.Stat(d)
+		if err != nil || time.Since(st.ModTime()) < time.Minute {
+			continue // being created right now, perhaps by another process
+		}
+		pid, err := os.ReadFile(filepath.Join(d, "data", "postmaster.pid"))
+		if err == nil {
+			first, _, _ := bytes.Cut(pid, []byte("\n"))
+			if n, err := strconv.Atoi(string(first)); err == nil && syscall.Kill(n, 0) == nil {
+				continue // its server is still running
+			}
+		}
+		_ = os.RemoveAll(d)
+	}
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return strings.TrimSpace(string(b))
+}

@@ -1,0 +1,347 @@
+package harness
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/url"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// SandboxPrefix starts the name of every schema and database the harness
+// creates. Nothing without it is ever dropped or altered by the harness.
+const SandboxPrefix = "idemcheck_"
+
+// sandboxName matches SandboxPrefix + run id + creation time (unix seconds) +
+// sequence number within the run.
+var sandboxName = regexp.MustCompile(`^idemcheck_([0-9a-f]{8})_([0-9]{10})_([0-9]+)$`)
+
+// runLockClass is the first key of the advisory lock a run holds while alive;
+// the second is derived from the run id. Later runs reap only the sandboxes
+// of runs that no longer hold their lock.
+const runLockClass int32 = 0x1de3c4ec
+
+// SandboxMode says how a trial is isolated.
+type SandboxMode int
+
+const (
+	// SchemaSandbox gives a trial its own schema; every connection of the
+	// trial has search_path set to it. Fast: a few milliseconds.
+	SchemaSandbox SandboxMode = iota
+	// DatabaseSandbox gives a trial its own database, cloned from a template
+	// (template0 unless WithTemplate says otherwise). Stronger isolation:
+	// the writer may create schemas, extensions and so on.
+	DatabaseSandbox
+)
+
+func (m SandboxMode) String() string {
+	if m == DatabaseSandbox {
+		return "database"
+	}
+	return "schema"
+}
+
+// SandboxOption configures NewSandbox.
+type SandboxOption func(*sandboxConfig)
+
+type sandboxConfig struct {
+	mode     SandboxMode
+	template string
+}
+
+// WithMode selects schema (default) or database isolation.
+func WithMode(m SandboxMode) SandboxOption { return func(c *sandboxConfig) { c.mode = m } }
+
+// WithTemplate names the template database a DatabaseSandbox is cloned from.
+func WithTemplate(db string) SandboxOption {
+	return func(c *sandboxConfig) { c.mode, c.template = DatabaseSandbox, db }
+}
+
+// run is one process's use of a Target: its id, its liveness lock and the
+// sandboxes it created.
+type run struct {
+	id   string
+	key  int32
+	lock *pgx.Conn // holds the run's advisory lock while the run is alive
+
+	mu        sync.Mutex
+	seq       int
+	sandboxes map[string]*Sandbox
+}
+
+func startRun(ctx context.Context, t *Target) (*run, error) {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	r := &run{id: hex.EncodeToString(b[:]), sandboxes: map[string]*Sandbox{}}
+	r.key = runKey(r.id)
+	conn, err := pgx.ConnectConfig(ctx, t.config)
+	if err != nil {
+		return nil, fmt.Errorf("harness: connect for the run lock: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", runLockClass, r.key); err != nil {
+		conn.Close(ctx)
+		return nil, fmt.Errorf("harness: take the run lock: %w", err)
+	}
+	r.lock = conn
+	return r, nil
+}
+
+func runKey(id string) int32 {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return int32(h.Sum32())
+}
+
+// end drops every sandbox of the run that is not kept and releases the lock.
+func (r *run) end(ctx context.Context) error {
+	r.mu.Lock()
+	var live []*Sandbox
+	for _, s := range r.sandboxes {
+		if !s.kept {
+			live = append(live, s)
+		}
+	}
+	r.mu.Unlock()
+	var errs []error
+	for _, s := range live {
+		errs = append(errs, s.Drop(ctx))
+	}
+	errs = append(errs, r.lock.Close(ctx))
+	return errors.Join(errs...)
+}
+
+// Sandbox is one trial's private namespace on a Target: a schema or a
+// database. It is safe for concurrent use.
+type Sandbox struct {
+	t      *Target
+	name   string
+	mode   SandboxMode
+	config *pgx.ConnConfig
+
+	mu      sync.Mutex
+	conn    *pgx.Conn // lazily opened for snapshots of a DatabaseSandbox
+	kept    bool
+	dropped bool
+}
+
+// NewSandbox creates a fresh, empty sandbox for one trial.
+func (t *Target) NewSandbox(ctx context.Context, opts ...SandboxOption) (*Sandbox, error) {
+	var cfg sandboxConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	r := t.run
+	r.mu.Lock()
+	r.seq++
+	name := fmt.Sprintf("%s%s_%d_%d", SandboxPrefix, r.id, time.Now().Unix(), r.seq)
+	s := &Sandbox{t: t, name: name, mode: cfg.mode, config: t.config.Copy()}
+	r.sandboxes[name] = s // registered first, so a signal mid-create still drops it
+	r.mu.Unlock()
+
+	var err error
+	if cfg.mode == DatabaseSandbox {
+		tmpl := cfg.template
+		if tmpl == "" {
+			tmpl = "template0"
+		}
+		_, err = t.admin.Exec(ctx, "CREATE DATABASE "+quote(name)+" TEMPLATE "+quote(tmpl))
+		s.config.Database = name
+	} else {
+		_, err = t.admin.Exec(ctx, "CREATE SCHEMA "+quote(name))
+		s.config.RuntimeParams["search_path"] = quote(name)
+	}
+	if err != nil {
+		r.mu.Lock()
+		delete(r.sandboxes, name)
+		r.mu.Unlock()
+		return nil, fmt.Errorf("harness: create %s sandbox %s: %w", cfg.mode, name, err)
+	}
+	return s, nil
+}
+
+// Name is the schema or database name.
+func (s *Sandbox) Name() string { return s.name }
+
+// Mode reports how the sandbox isolates its trial.
+func (s *Sandbox) Mode() SandboxMode { return s.mode }
+
+// Target is the server the sandbox lives on.
+func (s *Sandbox) Target() *Target { return s.t }
+
+// String says where to find the sandbox, for reports.
+func (s *Sandbox) String() string {
+	return fmt.Sprintf("%s %s in database %s at %s:%d", s.mode, s.name, s.t.config.Database, s.t.config.Host, s.t.config.Port)
+}
+
+// ConnConfig returns a connection configuration that lands in the sandbox
+// (search_path or database set, TimeZone UTC). The caller owns the copy.
+func (s *Sandbox) ConnConfig() *pgx.ConnConfig { return s.config.Copy() }
+
+// ConnString is ConnConfig as a URL that libpq, psql and other drivers
+// understand (the search_path travels in the "options" parameter).
+func (s *Sandbox) ConnString() string {
+	c := s.config
+	u := url.URL{Scheme: "postgres", Host: c.Host + ":" + strconv.Itoa(int(c.Port)), Path: "/" + c.Database}
+	if c.Password != "" {
+		u.User = url.UserPassword(c.User, c.Password)
+	} else {
+		u.User = url.User(c.User)
+	}
+	q := url.Values{"sslmode": {"disable"}}
+	opt := "-c TimeZone=UTC"
+	if s.mode == SchemaSandbox {
+		opt += " -c search_path=" + s.name
+	}
+	q.Set("options", opt)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Connect opens a new connection into the sandbox.
+func (s *Sandbox) Connect(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, s.ConnConfig())
+	if err != nil {
+		return nil, fmt.Errorf("harness: connect to sandbox %s: %w", s.name, err)
+	}
+	return conn, nil
+}
+
+// queryer returns a connection able to read every table of the sandbox: the
+// admin pool for a schema, a cached connection for a database.
+func (s *Sandbox) queryer(ctx context.Context) (querier, error) {
+	if s.mode == SchemaSandbox {
+		return s.t.admin, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		conn, err := s.Connect(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.conn = conn
+	}
+	return s.conn, nil
+}
+
+// Keep marks the sandbox to be left in place for inspection: Drop and Close
+// skip it. A later run reaps it once it is older than the reap threshold.
+func (s *Sandbox) Keep() {
+	s.mu.Lock()
+	s.kept = true
+	s.mu.Unlock()
+}
+
+// Kept reports whether Keep was called.
+func (s *Sandbox) Kept() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kept
+}
+
+// Drop removes the sandbox and everything in it, unless it is kept. It is
+// idempotent; connections still open into a database sandbox are ended.
+func (s *Sandbox) Drop(ctx context.Context) error {
+	s.mu.Lock()
+	if s.kept || s.dropped {
+		s.mu.Unlock()
+		return nil
+	}
+	s.dropped = true
+	conn := s.conn
+	s.conn = nil
+	s.mu.Unlock()
+	if conn != nil {
+		conn.Close(ctx)
+	}
+	err := dropSandbox(ctx, s.t.admin, s.mode, s.name)
+	s.t.run.mu.Lock()
+	delete(s.t.run.sandboxes, s.name)
+	s.t.run.mu.Unlock()
+	return err
+}
+
+func dropSandbox(ctx context.Context, q querier, mode SandboxMode, name string) error {
+	if !sandboxName.MatchString(name) {
+		return fmt.Errorf("harness: refusing to drop %q: not a sandbox name", name)
+	}
+	var err error
+	if mode == DatabaseSandbox {
+		_, err = q.Exec(ctx, "DROP DATABASE IF EXISTS "+quote(name)+" WITH (FORCE)")
+	} else {
+		_, err = q.Exec(ctx, "DROP SCHEMA IF EXISTS "+quote(name)+" CASCADE")
+	}
+	if err != nil {
+		return fmt.Errorf("harness: drop %s sandbox %s: %w", mode, name, err)
+	}
+	return nil
+}
+
+// reap drops the sandboxes of runs that no longer hold their lock and are
+// older than after. It returns how many it dropped.
+func (t *Target) reap(ctx context.Context, after time.Duration) (int, error) {
+	alive := map[int32]bool{}
+	rows, err := t.admin.Query(ctx, `SELECT objid::int8 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int8::oid AND objsubid = 2 AND granted`, runLockClass)
+	if err != nil {
+		return 0, fmt.Errorf("harness: reap: list live runs: %w", err)
+	}
+	for rows.Next() {
+		var k int64
+		if err := rows.Scan(&k); err != nil {
+			return 0, err
+		}
+		alive[int32(uint32(k))] = true
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("harness: reap: list live runs: %w", err)
+	}
+	type victim struct {
+		mode SandboxMode
+		name string
+	}
+	var victims []victim
+	rows, err = t.admin.Query(ctx, `
+		SELECT 0, nspname::text FROM pg_namespace WHERE starts_with(nspname, $1)
+		UNION ALL
+		SELECT 1, datname::text FROM pg_database WHERE starts_with(datname, $1)`, SandboxPrefix)
+	if err != nil {
+		return 0, fmt.Errorf("harness: reap: list sandboxes: %w", err)
+	}
+	for rows.Next() {
+		var v victim
+		if err := rows.Scan(&v.mode, &v.name); err != nil {
+			return 0, err
+		}
+		m := sandboxName.FindStringSubmatch(v.name)
+		if m == nil {
+			continue // not ours after all: leave it alone
+		}
+		sec, _ := strconv.ParseInt(m[2], 10, 64)
+		if alive[runKey(m[1])] || time.Since(time.Unix(sec, 0)) < after {
+			continue
+		}
+		victims = append(victims, v)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("harness: reap: list sandboxes: %w", err)
+	}
+	for _, v := range victims {
+		if err := dropSandbox(ctx, t.admin, v.mode, v.name); err != nil {
+			return 0, fmt.Errorf("harness: reap: %w", err)
+		}
+	}
+	return len(victims), nil
+}
+
+// quote quotes an SQL identifier.
+func quote(name string) string { return pgx.Identifier{name}.Sanitize() }

@@ -1,0 +1,323 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// RowLimit is how many rows of a table a snapshot copies. A larger table is
+// compared by its in-database fingerprint, and its rows are read only to
+// explain a difference, from the live sandbox.
+const RowLimit = 10_000
+
+// State is a snapshot of every user table in a sandbox: a multiset of rows
+// per table, with values in canonical form (numeric by value, so 12.50 equals
+// 12.5; json as jsonb; timestamps in UTC).
+type State struct {
+	Sandbox string            // the sandbox it was taken of
+	Tables  map[string]*Table // by name; "schema.table" outside the sandbox's own schema or public
+	sb      *Sandbox
+}
+
+// Table is one table of a State.
+type Table struct {
+	Name    string
+	Columns []Column
+	Key     []string // primary key columns in key order; nil without a primary key
+	Count   int64    // rows, duplicates included
+	// Rows holds every row (values in Columns order), unless the table has
+	// more than RowLimit rows; then Rows is nil and only Fingerprint is known.
+	Rows        []Row
+	Fingerprint string // in-database hash of the multiset of all columns
+	// FingerprintNoSurrogate leaves out the surrogate columns; equal to
+	// Fingerprint when there are none.
+	FingerprintNoSurrogate string
+
+	qualified string // schema-qualified, quoted name for queries
+}
+
+// Column is a column of a Table.
+type Column struct {
+	Name string
+	Type string // the type's name, e.g. int8, numeric, _text for text[]
+	// Surrogate marks a column filled from a sequence or identity: its values
+	// can differ between equivalent runs (a sequence advances even when the
+	// insert that used it rolls back).
+	Surrogate bool
+}
+
+// Row is one row; each value is nil (NULL), int64 (integer types), bool, or
+// the value's canonical text.
+type Row []any
+
+// Snapshot reads the state of every user table in sb, in one or two round
+// trips for a small sandbox. Tables are found in the catalog: ordinary and
+// partitioned tables (a partitioned table counts once, through its parent).
+func Snapshot(ctx context.Context, sb *Sandbox) (*State, error) {
+	q, err := sb.queryer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := catalog(ctx, q, sb)
+	if err != nil {
+		return nil, err
+	}
+	st := &State{Sandbox: sb.name, Tables: map[string]*Table{}, sb: sb}
+	if len(tables) == 0 {
+		return st, nil
+	}
+	batch := &pgx.Batch{}
+	for _, t := range tables {
+		st.Tables[t.Name] = t
+		batch.Queue(fingerprintSQL(t, t.Columns, true))
+		batch.Queue(rowsSQL(t, RowLimit+1))
+	}
+	br := q.SendBatch(ctx, batch)
+	defer br.Close()
+	for _, t := range tables {
+		if err := br.QueryRow().Scan(&t.Count, &t.Fingerprint, &t.FingerprintNoSurrogate); err != nil {
+			return nil, fmt.Errorf("harness: snapshot %s: fingerprint of %s: %w", sb.name, t.Name, err)
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return nil, fmt.Errorf("harness: snapshot %s: rows of %s: %w", sb.name, t.Name, err)
+		}
+		t.Rows, err = scanRows(rows, t.Columns)
+		if err != nil {
+			return nil, fmt.Errorf("harness: snapshot %s: rows of %s: %w", sb.name, t.Name, err)
+		}
+		if len(t.Rows) > RowLimit {
+			t.Rows = nil
+		}
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("harness: snapshot %s: %w", sb.name, err)
+	}
+	return st, nil
+}
+
+func catalog(ctx context.Context, q querier, sb *Sandbox) ([]*Table, error) {
+	where := `n.nspname = $1`
+	if sb.mode == DatabaseSandbox {
+		where = `$1 = $1 AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'`
+	}
+	rows, err := q.Query(ctx, `
+		SELECT n.nspname::text, c.relname::text, a.attname::text, t.typname::text,
+		       (a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false)),
+		       coalesce((SELECT k.n FROM unnest(i.indkey) WITH ORDINALITY k(att, n) WHERE k.att = a.attnum), 0)::int
+		FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+		JOIN pg_type t ON t.oid = a.atttypid
+		LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+		LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
+		WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND `+where+`
+		ORDER BY 1, 2, a.attnum`, sb.name)
+	if err != nil {
+		return nil, fmt.Errorf("harness: snapshot %s: read catalog: %w", sb.name, err)
+	}
+	defer rows.Close()
+	var tables []*Table
+	var cur *Table
+	keys := map[*Table]map[int]string{}
+	for rows.Next() {
+		var schema, rel, col, typ string
+		var surrogate bool
+		var keyPos int
+		if err := rows.Scan(&schema, &rel, &col, &typ, &surrogate, &keyPos); err != nil {
+			return nil, fmt.Errorf("harness: snapshot %s: read catalog: %w", sb.name, err)
+		}
+		name := rel
+		if schema != sb.name && schema != "public" {
+			name = schema + "." + rel
+		}
+		if cur == nil || cur.Name != name {
+			cur = &Table{Name: name, qualified: pgx.Identifier{schema, rel}.Sanitize()}
+			tables = append(tables, cur)
+			keys[cur] = map[int]string{}
+		}
+		cur.Columns = append(cur.Columns, Column{Name: col, Type: typ, Surrogate: surrogate})
+		if keyPos > 0 {
+			keys[cur][keyPos] = col
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("harness: snapshot %s: read catalog: %w", sb.name, err)
+	}
+	for t, k := range keys {
+		for i := 1; i <= len(k); i++ {
+			t.Key = append(t.Key, k[i])
+		}
+	}
+	return tables, nil
+}
+
+// canonical is the SQL expression giving a column's canonical text.
+func canonical(c Column) string {
+	id := quote(c.Name)
+	switch c.Type {
+	case "numeric":
+		return "trim_scale(" + id + ")::text"
+	case "_numeric":
+		return "CASE WHEN cardinality(" + id + ") = 0 THEN " + id + "::text ELSE (SELECT array_agg(trim_scale(e))::text FROM unnest(" + id + ") e) END"
+	case "json":
+		return id + "::jsonb::text"
+	case "_json":
+		return id + "::jsonb[]::text"
+	default:
+		return id + "::text"
+	}
+}
+
+// fingerprintSQL counts the rows of t and hashes the multiset of their
+// canonical values over cols and, when withNoSurrogate, over cols less the
+// surrogate columns, in one scan (PostgreSQL computes identical aggregates
+// once, so a table without surrogate columns is hashed once).
+func fingerprintSQL(t *Table, cols []Column, withNoSurrogate bool) string {
+	fp := func(expr string) string {
+		return "coalesce(sum(hashtextextended(" + expr + ", 0)), 0)::text"
+	}
+	second := "''"
+	if withNoSurrogate {
+		second = fp(rowExpr(cols, true))
+	}
+	return "SELECT count(*), " + fp(rowExpr(cols, false)) + ", " + second + " FROM " + t.qualified
+}
+
+func rowExpr(cols []Column, skipSurrogate bool) string {
+	var parts []string
+	for _, c := range cols {
+		if skipSurrogate && c.Surrogate {
+			continue
+		}
+		parts = append(parts, canonical(c))
+	}
+	if len(parts) == 0 {
+		return "''"
+	}
+	return "ROW(" + strings.Join(parts, ", ") + ")::text"
+}
+
+func rowsSQL(t *Table, limit int) string {
+	var parts []string
+	for _, c := range t.Columns {
+		parts = append(parts, canonical(c))
+	}
+	sql := "SELECT " + strings.Join(parts, ", ") + " FROM " + t.qualified
+	if limit > 0 {
+		sql += " LIMIT " + strconv.Itoa(limit)
+	}
+	return sql
+}
+
+func scanRows(rows pgx.Rows, cols []Column) ([]Row, error) {
+	defer rows.Close()
+	var out []Row
+	texts := make([]*string, len(cols))
+	dest := make([]any, len(cols))
+	for i := range texts {
+		dest[i] = &texts[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		r := make(Row, len(cols))
+		for i, p := range texts {
+			r[i] = typed(cols[i].Type, p)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// typed turns a canonical text into the Row value of its type.
+func typed(typ string, p *string) any {
+	if p == nil {
+		return nil
+	}
+	switch typ {
+	case "int2", "int4", "int8", "oid":
+		if n, err := strconv.ParseInt(*p, 10, 64); err == nil {
+			return n
+		}
+	case "bool":
+		return *p == "t" || *p == "true"
+	}
+	return *p
+}
+
+// loadRows reads all rows of a table too large for the snapshot, from the
+// live sandbox.
+func (s *State) loadRows(ctx context.Context, t *Table) ([]Row, error) {
+	if t.Rows != nil || t.Count == 0 {
+		return t.Rows, nil
+	}
+	q, err := s.sb.queryer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.Query(ctx, rowsSQL(t, 0))
+	if err != nil {
+		return nil, fmt.Errorf("harness: rows of %s in %s: %w", t.Name, s.Sandbox, err)
+	}
+	return scanRows(rows, t.Columns)
+}
+
+// fingerprint of t over cols, from the snapshot when it has it, else
+// computed in the live sandbox.
+func (s *State) fingerprint(ctx context.Context, t *Table, cols []Column) (string, error) {
+	switch {
+	case sameColumns(cols, t.Columns):
+		return t.Fingerprint, nil
+	case sameColumns(cols, withoutSurrogates(t.Columns)):
+		return t.FingerprintNoSurrogate, nil
+	}
+	q, err := s.sb.queryer(ctx)
+	if err != nil {
+		return "", err
+	}
+	var n int64
+	var fp, unused string
+	if err := q.QueryRow(ctx, fingerprintSQL(t, cols, false)).Scan(&n, &fp, &unused); err != nil {
+		return "", fmt.Errorf("harness: fingerprint of %s in %s: %w", t.Name, s.Sandbox, err)
+	}
+	return fp, nil
+}
+
+func withoutSurrogates(cols []Column) []Column {
+	var out []Column
+	for _, c := range cols {
+		if !c.Surrogate {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func sameColumns(a, b []Column) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TableNames lists the tables of the state in name order.
+func (s *State) TableNames() []string {
+	names := make([]string, 0, len(s.Tables))
+	for n := range s.Tables {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

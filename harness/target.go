@@ -1,0 +1,335 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Way names where a Target's PostgreSQL comes from.
+type Way string
+
+// The ways of getting a PostgreSQL, in the order OpenTarget tries them.
+const (
+	WayURL    Way = "url"    // an existing server named by IDEMCHECK_DATABASE_URL
+	WayLocal  Way = "local"  // an ephemeral cluster started from local binaries
+	WayDocker Way = "docker" // a container started by testcontainers-go
+)
+
+// Environment variables that steer OpenTarget.
+const (
+	// EnvDatabaseURL names an existing server to test on.
+	EnvDatabaseURL = "IDEMCHECK_DATABASE_URL"
+	// EnvTarget forces one way: url, local or docker.
+	EnvTarget = "IDEMCHECK_TARGET"
+	// EnvPGBinDir names the directory of initdb and postgres for the local way.
+	EnvPGBinDir = "IDEMCHECK_PG_BINDIR"
+	// EnvDockerImage overrides the image of the docker way.
+	EnvDockerImage = "IDEMCHECK_DOCKER_IMAGE"
+	// EnvReapAfter overrides how old an orphaned sandbox must be before it is
+	// reaped (a Go duration such as "10m").
+	EnvReapAfter = "IDEMCHECK_REAP_AFTER"
+)
+
+// DefaultDockerImage is the image of the docker way unless overridden.
+const DefaultDockerImage = "postgres:16-alpine"
+
+// DefaultReapAfter is how old a sandbox of a run that is no longer alive must
+// be before a later run drops it.
+const DefaultReapAfter = 10 * time.Minute
+
+// Target is a PostgreSQL server to run trials on, and the run that owns the
+// sandboxes created on it. It is safe for concurrent use.
+//
+// A Target never drops or alters anything it did not create: every object it
+// creates carries the prefix SandboxPrefix and its run id.
+type Target struct {
+	way     Way
+	version string
+	where   string // human description of the server
+	config  *pgx.ConnConfig
+	admin   *pgxpool.Pool
+	run     *run
+	stop    func(context.Context) error // stops the server the Target started, if any
+	reaped  int
+	closeMu sync.Mutex
+	closed  bool
+}
+
+// TargetOption configures OpenTarget.
+type TargetOption func(*targetConfig)
+
+type targetConfig struct {
+	way         Way
+	url         string
+	binDir      string
+	dockerImage string
+	reapAfter   time.Duration
+	signals     bool
+	logf        func(format string, args ...any)
+}
+
+// WithWay forces one way of getting PostgreSQL instead of the chain.
+func WithWay(w Way) TargetOption { return func(c *targetConfig) { c.way = w } }
+
+// WithURL makes the target an existing server; it implies WithWay(WayURL).
+func WithURL(url string) TargetOption {
+	return func(c *targetConfig) { c.url, c.way = url, WayURL }
+}
+
+// WithPGBinDir names the directory holding initdb and postgres for WayLocal.
+func WithPGBinDir(dir string) TargetOption { return func(c *targetConfig) { c.binDir = dir } }
+
+// WithDockerImage sets the image used by WayDocker.
+func WithDockerImage(image string) TargetOption {
+	return func(c *targetConfig) { c.dockerImage = image }
+}
+
+// WithReapAfter sets how old an orphaned sandbox must be before it is reaped.
+func WithReapAfter(d time.Duration) TargetOption { return func(c *targetConfig) { c.reapAfter = d } }
+
+// WithoutSignalHandling stops the Target from cleaning up on SIGINT and
+// SIGTERM; the caller then must call Close on every path.
+func WithoutSignalHandling() TargetOption { return func(c *targetConfig) { c.signals = false } }
+
+// WithLogf receives progress lines (which way was tried, why one was skipped).
+func WithLogf(logf func(format string, args ...any)) TargetOption {
+	return func(c *targetConfig) { c.logf = logf }
+}
+
+// ErrNoPostgres is wrapped by the error OpenTarget returns when no way of
+// getting a PostgreSQL applies.
+var ErrNoPostgres = errors.New("no PostgreSQL available")
+
+// OpenTarget finds or starts a PostgreSQL, the first way that applies:
+//
+//  1. IDEMCHECK_DATABASE_URL (or WithURL): that existing server;
+//  2. PostgreSQL server binaries (IDEMCHECK_PG_BINDIR, PATH, pg_config
+//     --bindir, /usr/lib/postgresql/*/bin): an ephemeral cluster in a
+//     temporary directory, run as an unprivileged user when the caller is root;
+//  3. a reachable Docker engine: a container from testcontainers-go.
+//
+// IDEMCHECK_TARGET (or WithWay) forces one way. Sandboxes of earlier runs that
+// were killed are reaped once they are older than the reap threshold. Unless
+// WithoutSignalHandling is given, SIGINT and SIGTERM drop every sandbox of the
+// run and stop any server it started before the process exits.
+func OpenTarget(ctx context.Context, opts ...TargetOption) (*Target, error) {
+	cfg := targetConfig{
+		url:         os.Getenv(EnvDatabaseURL),
+		binDir:      os.Getenv(EnvPGBinDir),
+		dockerImage: os.Getenv(EnvDockerImage),
+		reapAfter:   DefaultReapAfter,
+		signals:     true,
+		logf:        func(string, ...any) {},
+	}
+	if w := os.Getenv(EnvTarget); w != "" {
+		cfg.way = Way(strings.ToLower(strings.TrimSpace(w)))
+	}
+	if s := os.Getenv(EnvReapAfter); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return nil, fmt.Errorf("harness: %s=%q is not a duration such as 10m: %w", EnvReapAfter, s, err)
+		}
+		cfg.reapAfter = d
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.dockerImage == "" {
+		cfg.dockerImage = DefaultDockerImage
+	}
+
+	srv, err := findServer(ctx, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	t, err := attach(ctx, srv, &cfg)
+	if err != nil {
+		if srv.stop != nil {
+			_ = srv.stop(context.WithoutCancel(ctx))
+		}
+		return nil, err
+	}
+	if cfg.signals {
+		watchSignals(t)
+	}
+	return t, nil
+}
+
+// server is what a way produced: a connection string for an administrative
+// connection, and how to stop the server if the way started it.
+type server struct {
+	way   Way
+	url   string
+	where string
+	stop  func(context.Context) error
+}
+
+func findServer(ctx context.Context, cfg *targetConfig) (*server, error) {
+	switch cfg.way {
+	case WayURL:
+		if cfg.url == "" {
+			return nil, fmt.Errorf("harness: %s=url but %s is empty; set it to a connection string such as postgres://user@127.0.0.1:5432/db", EnvTarget, EnvDatabaseURL)
+		}
+		return urlServer(ctx, cfg.url)
+	case WayLocal:
+		return startLocal(ctx, cfg)
+	case WayDocker:
+		return startDocker(ctx, cfg)
+	case "":
+	default:
+		return nil, fmt.Errorf("harness: %s=%q is not a way; use url, local or docker (or unset it to try each in turn)", EnvTarget, cfg.way)
+	}
+
+	if cfg.url != "" {
+		return urlServer(ctx, cfg.url)
+	}
+	var whyNot []string
+	if _, err := findPGBinDir(cfg.binDir); err != nil {
+		whyNot = append(whyNot, err.Error())
+		cfg.logf("local: %v", err)
+	} else {
+		return startLocal(ctx, cfg)
+	}
+	if err := dockerHealthy(ctx); err != nil {
+		whyNot = append(whyNot, "docker: no engine reachable: "+err.Error())
+		cfg.logf("docker: %v", err)
+	} else {
+		return startDocker(ctx, cfg)
+	}
+	return nil, fmt.Errorf(`harness: %w; idemcheck needs a real PostgreSQL, from one of:
+  1. an existing server: export %s=postgres://user:password@host:5432/dbname
+  2. local PostgreSQL server binaries (initdb, postgres): e.g. apt-get install postgresql,
+     or point %s at their directory
+  3. a Docker engine that testcontainers-go can reach (DOCKER_HOST), image %s (or %s)
+what was tried: %s`, ErrNoPostgres, EnvDatabaseURL, EnvPGBinDir, cfg.dockerImage, EnvDockerImage, strings.Join(whyNot, "; "))
+}
+
+func urlServer(ctx context.Context, url string) (*server, error) {
+	if _, err := pgx.ParseConfig(url); err != nil {
+		return nil, fmt.Errorf("harness: %s is not a valid connection string (want postgres://user:password@host:port/dbname): %w", EnvDatabaseURL, err)
+	}
+	return &server{way: WayURL, url: url, where: "existing server " + redact(url)}, nil
+}
+
+// attach opens the administrative pool, reads the server version, starts the
+// run and reaps what killed runs left behind.
+func attach(ctx context.Context, srv *server, cfg *targetConfig) (*Target, error) {
+	pcfg, err := pgxpool.ParseConfig(srv.url)
+	if err != nil {
+		return nil, fmt.Errorf("harness: parse connection string of the %s target: %w", srv.way, err)
+	}
+	pcfg.MaxConns = 8
+	pcfg.ConnConfig.RuntimeParams["application_name"] = "idemcheck"
+	for k, v := range canonicalParams {
+		pcfg.ConnConfig.RuntimeParams[k] = v
+	}
+	connectCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(connectCtx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("harness: connect to %s: %w", srv.where, err)
+	}
+	var version string
+	if err := pool.QueryRow(connectCtx, "SHOW server_version").Scan(&version); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("harness: cannot reach %s: %w", srv.where, err)
+	}
+	if i := strings.IndexByte(version, ' '); i > 0 {
+		version = version[:i]
+	}
+	t := &Target{
+		way:     srv.way,
+		version: version,
+		where:   srv.where,
+		config:  pcfg.ConnConfig,
+		admin:   pool,
+		stop:    srv.stop,
+	}
+	t.run, err = startRun(connectCtx, t)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	n, err := t.reap(connectCtx, cfg.reapAfter)
+	if err != nil {
+		t.run.end(context.WithoutCancel(ctx))
+		pool.Close()
+		return nil, err
+	}
+	t.reaped = n
+	return t, nil
+}
+
+// Way reports where the server came from.
+func (t *Target) Way() Way { return t.way }
+
+// ServerVersion reports the server's version, e.g. "15.19".
+func (t *Target) ServerVersion() string { return t.version }
+
+// String describes the target for reports, without passwords.
+func (t *Target) String() string {
+	return fmt.Sprintf("%s: PostgreSQL %s, %s", t.way, t.version, t.where)
+}
+
+// RunID is the id this run's sandboxes carry in their names.
+func (t *Target) RunID() string { return t.run.id }
+
+// Reaped reports how many sandboxes of earlier, dead runs OpenTarget dropped.
+func (t *Target) Reaped() int { return t.reaped }
+
+// ConnConfig returns a copy of the administrative connection configuration
+// (the database the target was opened on, no sandbox selected).
+func (t *Target) ConnConfig() *pgx.ConnConfig { return t.config.Copy() }
+
+// Admin is the administrative pool. Tests and tools may read with it; writers
+// must use their sandbox's connection instead.
+func (t *Target) Admin() *pgxpool.Pool { return t.admin }
+
+// Close drops every sandbox of the run that is not kept, ends the run and
+// stops the server if the Target started it. Kept sandboxes survive on a URL
+// target (so they can be inspected) and are reaped by a later run. Close is
+// idempotent.
+func (t *Target) Close() error {
+	t.closeMu.Lock()
+	defer t.closeMu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	unwatchSignals(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := t.run.end(ctx)
+	t.admin.Close()
+	if t.stop != nil {
+		err = errors.Join(err, t.stop(ctx))
+	}
+	return err
+}
+
+// canonicalParams make the text form of values independent of the server's
+// and the user's settings, so that snapshots compare by value.
+var canonicalParams = map[string]string{
+	"TimeZone":           "UTC",
+	"DateStyle":          "ISO, MDY",
+	"IntervalStyle":      "postgres",
+	"extra_float_digits": "1",
+	"bytea_output":       "hex",
+}
+
+// redact hides the password of a connection string.
+func redact(url string) string {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return "(unparsable connection string)"
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+}
