@@ -404,7 +404,7 @@ func (td TableDiff) lines() []string {
 	for _, c := range td.Changed {
 		lines = append(lines, "  changed, columns "+strings.Join(c.Columns, ", ")+":")
 		for _, l := range strings.Split(strings.TrimRight(cmp.Diff(td.asMap(c.Clean), td.asMap(c.Faulty)), "\n"), "\n") {
-			lines = append(lines, "    "+strings.ReplaceAll(l, "\u00a0", " "))
+			lines = append(lines, "    "+strings.NewReplacer("\u00a0", " ", "\t", "  ").Replace(l))
 		}
 	}
 	for _, m := range td.Missing {

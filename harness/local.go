@@ -50,7 +50,7 @@ func findPGBinDir(dir string) (string, error) {
 			return d, nil
 		}
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(pgLibGlob)
 	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
 	for _, d := range dirs {
 		if has(d) {
@@ -59,6 +59,10 @@ func findPGBinDir(dir string) (string, error) {
 	}
 	return "", errors.New("local: no PostgreSQL server binaries (initdb, postgres) on PATH, from pg_config --bindir or in /usr/lib/postgresql/*/bin")
 }
+
+// pgLibGlob is where Debian and Ubuntu install PostgreSQL's binaries; tests
+// point it elsewhere to simulate a machine without them.
+var pgLibGlob = "/usr/lib/postgresql/*/bin"
 
 func versionOf(binDir string) int {
 	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))

@@ -190,7 +190,14 @@ func (s *Sandbox) ConnConfig() *pgx.ConnConfig { return s.config.Copy() }
 // ConnString is ConnConfig as a URL that libpq, psql and other drivers
 // understand (the search_path travels in the "options" parameter).
 func (s *Sandbox) ConnString() string {
-	c := s.config
+	opt := "-c TimeZone=UTC"
+	if s.mode == SchemaSandbox {
+		opt += " -c search_path=" + s.name
+	}
+	return connString(s.config, opt)
+}
+
+func connString(c *pgx.ConnConfig, options string) string {
 	u := url.URL{Scheme: "postgres", Host: c.Host + ":" + strconv.Itoa(int(c.Port)), Path: "/" + c.Database}
 	if c.Password != "" {
 		u.User = url.UserPassword(c.User, c.Password)
@@ -198,11 +205,9 @@ func (s *Sandbox) ConnString() string {
 		u.User = url.User(c.User)
 	}
 	q := url.Values{"sslmode": {"disable"}}
-	opt := "-c TimeZone=UTC"
-	if s.mode == SchemaSandbox {
-		opt += " -c search_path=" + s.name
+	if options != "" {
+		q.Set("options", options)
 	}
-	q.Set("options", opt)
 	u.RawQuery = q.Encode()
 	return u.String()
 }

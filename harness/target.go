@@ -289,6 +289,10 @@ func (t *Target) Reaped() int { return t.reaped }
 // (the database the target was opened on, no sandbox selected).
 func (t *Target) ConnConfig() *pgx.ConnConfig { return t.config.Copy() }
 
+// ConnString is the administrative connection as a URL (password included):
+// what a child process needs to reach the same server with WithURL.
+func (t *Target) ConnString() string { return connString(t.config, "") }
+
 // Admin is the administrative pool. Tests and tools may read with it; writers
 // must use their sandbox's connection instead.
 func (t *Target) Admin() *pgxpool.Pool { return t.admin }

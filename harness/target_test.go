@@ -1,0 +1,356 @@
+package harness
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestLocalClusterAsCurrentUser(t *testing.T) {
+	ctx := context.Background()
+	tg, err := OpenTarget(ctx, WithWay(WayLocal), WithoutSignalHandling())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := localDir(t, tg)
+	if tg.Way() != WayLocal || tg.ServerVersion() == "" {
+		t.Errorf("way %s version %q, want local and a version", tg.Way(), tg.ServerVersion())
+	}
+	var user string
+	if err := tg.Admin().QueryRow(ctx, "SELECT usename FROM pg_stat_activity WHERE backend_type = 'checkpointer' OR pid = pg_backend_pid() LIMIT 1").Scan(&user); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := st.Sys().(*syscall.Stat_t).Uid
+	if os.Geteuid() == 0 && owner == 0 {
+		t.Errorf("as root, the data directory must belong to an unprivileged user, got uid 0")
+	}
+	if os.Geteuid() != 0 && int(owner) != os.Geteuid() {
+		t.Errorf("data directory owned by uid %d, want the caller %d", owner, os.Geteuid())
+	}
+	useTarget(t, tg)
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cluster directory %s still there after Close: %v", dir, err)
+	}
+}
+
+// localDir extracts the temporary directory from a local target's description.
+func localDir(t *testing.T, tg *Target) string {
+	t.Helper()
+	for _, f := range strings.Fields(tg.String()) {
+		if strings.Contains(f, localDirPrefix) {
+			return f
+		}
+	}
+	t.Fatalf("no cluster directory in %q", tg)
+	return ""
+}
+
+// useTarget proves a target works end to end: a sandbox, a table, a snapshot.
+func useTarget(t *testing.T, tg *Target) {
+	t.Helper()
+	ctx := context.Background()
+	sb, err := tg.NewSandbox(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := sb.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	st, err := Snapshot(ctx, sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Tables["t"]; got == nil || got.Count != 2 {
+		t.Fatalf("snapshot through %s: %+v, want table t with 2 rows", tg, st.Tables)
+	}
+	if err := sb.Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestURLTarget(t *testing.T) {
+	ctx := context.Background()
+	tg, err := OpenTarget(ctx, WithURL(target.ConnString()), WithoutSignalHandling())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	if tg.Way() != WayURL {
+		t.Errorf("way %s, want url", tg.Way())
+	}
+	if tg.stop != nil {
+		t.Error("a URL target must never stop the server it did not start")
+	}
+	useTarget(t, tg)
+}
+
+func TestDockerTarget(t *testing.T) {
+	ctx := context.Background()
+	if err := DockerAvailable(ctx); err != nil {
+		if os.Getenv("IDEMCHECK_REQUIRE_DOCKER") != "" {
+			t.Fatalf("IDEMCHECK_REQUIRE_DOCKER is set but no Docker engine is reachable: %v", err)
+		}
+		t.Skipf("no Docker engine reachable (set DOCKER_HOST; .ci/run starts one): %v", err)
+	}
+	tg, err := OpenTarget(ctx, WithWay(WayDocker), WithoutSignalHandling())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg.Way() != WayDocker {
+		t.Errorf("way %s, want docker", tg.Way())
+	}
+	t.Logf("docker target: %s", tg)
+	useTarget(t, tg)
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBadTargetsSayWhatIsWrong(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		opts []TargetOption
+		want string
+	}{
+		{"malformed URL", []TargetOption{WithURL("postgres://x:y@[::1")}, "is not a valid connection string"},
+		{"unreachable server", []TargetOption{WithURL("postgres://nobody@127.0.0.1:1/none?connect_timeout=2")}, "cannot reach existing server postgres://nobody@127.0.0.1:1/none"},
+		{"unknown way", []TargetOption{WithWay("cloud")}, `"cloud" is not a way; use url, local or docker`},
+		{"url way without URL", []TargetOption{WithURL(""), WithWay(WayURL)}, "IDEMCHECK_DATABASE_URL is empty"},
+		{"bin dir without binaries", []TargetOption{WithWay(WayLocal), WithPGBinDir(t.TempDir())}, "holds no initdb and postgres"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg, err := OpenTarget(ctx, append(tc.opts, WithoutSignalHandling())...)
+			if err == nil {
+				tg.Close()
+				t.Fatal("OpenTarget succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestNoWayNamesAllThree(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv(EnvDatabaseURL, "")
+	t.Setenv(EnvTarget, "")
+	t.Setenv(EnvPGBinDir, "")
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-docker.sock"))
+	t.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "")
+	old := pgLibGlob
+	pgLibGlob = filepath.Join(t.TempDir(), "*", "bin")
+	defer func() { pgLibGlob = old }()
+
+	_, err := OpenTarget(context.Background(), WithoutSignalHandling())
+	if !errors.Is(err, ErrNoPostgres) {
+		t.Fatalf("got %v, want ErrNoPostgres", err)
+	}
+	for _, want := range []string{EnvDatabaseURL, "apt-get install postgresql", "Docker engine", "no PostgreSQL server binaries", "docker: no engine reachable"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not mention %q:\n%v", want, err)
+		}
+	}
+}
+
+// TestCanarySurvives checks that the harness drops only what it created:
+// a user's schema, and a schema that merely looks like a sandbox, survive
+// sandboxes, reaping and Close.
+func TestCanarySurvives(t *testing.T) {
+	ctx := context.Background()
+	admin := target.Admin()
+	canaries := []string{"canary_schema", SandboxPrefix + "not_a_sandbox", SandboxPrefix + "cafebabe_0000000001_x"}
+	for _, c := range canaries {
+		if _, err := admin.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %[1]s; CREATE TABLE %[1]s.keep (v text); INSERT INTO %[1]s.keep VALUES ('precious')`, quote(c))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		for _, c := range canaries {
+			_, _ = admin.Exec(ctx, "DROP SCHEMA "+quote(c)+" CASCADE")
+		}
+	}()
+
+	other, err := OpenTarget(ctx, WithURL(target.ConnString()), WithReapAfter(0), WithoutSignalHandling())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		sb, err := other.NewSandbox(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.Exec(ctx, "CREATE TABLE "+quote(sb.Name())+".t (id int)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := other.reap(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range canaries {
+		var v string
+		if err := admin.QueryRow(ctx, "SELECT v FROM "+quote(c)+".keep").Scan(&v); err != nil || v != "precious" {
+			t.Errorf("canary %s damaged: %q, %v", c, v, err)
+		}
+	}
+	if n := countSandboxes(t, other.RunID()); n != 0 {
+		t.Errorf("%d sandboxes of the closed run are left", n)
+	}
+}
+
+func countSandboxes(t *testing.T, runID string) int {
+	t.Helper()
+	var n int
+	err := target.Admin().QueryRow(context.Background(), `
+		SELECT (SELECT count(*) FROM pg_namespace WHERE starts_with(nspname, $1))
+		     + (SELECT count(*) FROM pg_database WHERE starts_with(datname, $1))`, SandboxPrefix+runID+"_").Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestStaleSandboxesAreReaped(t *testing.T) {
+	ctx := context.Background()
+	admin := target.Admin()
+	old := time.Now().Add(-time.Hour).Unix()
+	deadOld := fmt.Sprintf("%sdeadbeef_%d_1", SandboxPrefix, old)
+	deadYoung := fmt.Sprintf("%sdeadbee0_%d_1", SandboxPrefix, time.Now().Unix())
+	liveOld := fmt.Sprintf("%s%s_%d_999", SandboxPrefix, target.RunID(), old) // the running test's own run
+	deadOldDB := fmt.Sprintf("%sdeadbee1_%d_2", SandboxPrefix, old)
+	for _, s := range []string{deadOld, deadYoung, liveOld} {
+		if _, err := admin.Exec(ctx, "CREATE SCHEMA "+quote(s)+"; CREATE TABLE "+quote(s)+".t (id int)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+quote(deadOldDB)+" TEMPLATE template0"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, s := range []string{deadYoung, liveOld} {
+			_, _ = admin.Exec(ctx, "DROP SCHEMA IF EXISTS "+quote(s)+" CASCADE")
+		}
+	}()
+
+	next, err := OpenTarget(ctx, WithURL(target.ConnString()), WithReapAfter(10*time.Minute), WithoutSignalHandling())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	if next.Reaped() < 2 {
+		t.Errorf("reaped %d, want at least the 2 old sandboxes of dead runs", next.Reaped())
+	}
+	exists := func(name string) bool {
+		var n int
+		_ = admin.QueryRow(ctx, `SELECT (SELECT count(*) FROM pg_namespace WHERE nspname = $1) + (SELECT count(*) FROM pg_database WHERE datname = $1)`, name).Scan(&n)
+		return n > 0
+	}
+	for name, want := range map[string]bool{deadOld: false, deadOldDB: false, deadYoung: true, liveOld: true} {
+		if got := exists(name); got != want {
+			t.Errorf("%s exists = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestInterruptCleansUp runs a child process that opens a target, creates
+// sandboxes and waits; SIGINT must leave no sandbox and, for a local
+// cluster, no server or directory behind.
+func TestInterruptCleansUp(t *testing.T) {
+	for _, way := range []string{"url", "local"} {
+		t.Run(way, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), "IDEMCHECK_TEST_CHILD="+way, "IDEMCHECK_TEST_URL="+target.ConnString())
+			cmd.Stderr = os.Stderr
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			var runID, dir, url string
+			sc := bufio.NewScanner(out)
+			if !sc.Scan() {
+				t.Fatalf("child said nothing: %v", sc.Err())
+			}
+			if _, err := fmt.Sscanf(sc.Text(), "ready %s %s %s", &runID, &url, &dir); err != nil {
+				t.Fatalf("child said %q: %v", sc.Text(), err)
+			}
+			if way == "url" && countSandboxes(t, runID) != 3 {
+				t.Fatalf("child should have 3 sandboxes before the signal")
+			}
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			err = cmd.Wait()
+			ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+			if !ws.Signaled() || ws.Signal() != syscall.SIGINT {
+				t.Errorf("child should die of SIGINT after cleaning up, got %v", err)
+			}
+			if way == "url" {
+				if n := countSandboxes(t, runID); n != 0 {
+					t.Errorf("%d sandboxes left after SIGINT", n)
+				}
+				return
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("cluster directory %s left after SIGINT", dir)
+			}
+		})
+	}
+}
+
+// runChild is the child of TestInterruptCleansUp: it prints its run id and
+// waits to be interrupted.
+func runChild(way string) int {
+	ctx := context.Background()
+	opts := []TargetOption{WithWay(Way(way))}
+	if way == "url" {
+		opts = append(opts, WithURL(os.Getenv("IDEMCHECK_TEST_URL")))
+	}
+	tg, err := OpenTarget(ctx, opts...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	for range 3 {
+		if _, err := tg.NewSandbox(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 3
+		}
+	}
+	dir := "-"
+	for _, f := range strings.Fields(tg.String()) {
+		if strings.Contains(f, localDirPrefix) {
+			dir = f
+		}
+	}
+	fmt.Printf("ready %s %s %s\n", tg.RunID(), "-", dir)
+	time.Sleep(time.Minute)
+	return 4
+}
