@@ -41,6 +41,7 @@ func startDocker(ctx context.Context, cfg *targetConfig) (*server, error) {
 		tcpostgres.WithUsername("idemcheck"),
 		tcpostgres.WithPassword("idemcheck"),
 		tcpostgres.BasicWaitStrategies(),
+		testcontainers.WithLogger(logfLogger(cfg.logf)),
 		testcontainers.WithCmdArgs("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=300"),
 	)
 	if err != nil {
@@ -63,3 +64,8 @@ func startDocker(ctx context.Context, cfg *targetConfig) (*server, error) {
 		},
 	}, nil
 }
+
+// logfLogger routes testcontainers-go's log lines to WithLogf.
+type logfLogger func(format string, args ...any)
+
+func (l logfLogger) Printf(format string, args ...any) { l("docker: "+format, args...) }

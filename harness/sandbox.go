@@ -154,7 +154,11 @@ func (t *Target) NewSandbox(ctx context.Context, opts ...SandboxOption) (*Sandbo
 		if tmpl == "" {
 			tmpl = "template0"
 		}
-		_, err = t.admin.Exec(ctx, "CREATE DATABASE "+quote(name)+" TEMPLATE "+quote(tmpl))
+		sql := "CREATE DATABASE " + quote(name) + " TEMPLATE " + quote(tmpl)
+		if t.major() >= 15 {
+			sql += " STRATEGY file_copy" // WAL-logging a small template costs more than copying its files
+		}
+		_, err = t.admin.Exec(ctx, sql)
 		s.config.Database = name
 	} else {
 		_, err = t.admin.Exec(ctx, "CREATE SCHEMA "+quote(name))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -273,6 +274,13 @@ func (t *Target) Way() Way { return t.way }
 
 // ServerVersion reports the server's version, e.g. "15.19".
 func (t *Target) ServerVersion() string { return t.version }
+
+// major is the server's major version, e.g. 15.
+func (t *Target) major() int {
+	major, _, _ := strings.Cut(t.version, ".")
+	n, _ := strconv.Atoi(major)
+	return n
+}
 
 // String describes the target for reports, without passwords.
 func (t *Target) String() string {

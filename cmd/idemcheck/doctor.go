@@ -19,7 +19,7 @@ func (d doctorCmd) Run(e *env) error {
 		opts = append(opts, harness.WithWay(harness.Way(d.Way)))
 	}
 	opts = append(opts, harness.WithLogf(func(format string, args ...any) {
-		fmt.Fprintf(e.stdout, "  skipped "+format+"\n", args...)
+		fmt.Fprintf(e.stdout, "  · "+format+"\n", args...)
 	}))
 	start := time.Now()
 	t, err := harness.OpenTarget(e.ctx, opts...)
