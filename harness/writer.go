@@ -1,0 +1,94 @@
+package harness
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Batch is one unit of delivery: what an orchestrator hands a task run or a
+// broker hands a consumer. A batch is immutable: every delivery of it, and
+// every retry, carries the same ID, Partition, Records and LogicalTime.
+type Batch[R any] struct {
+	ID string
+	// Partition names the one partition the batch replaces, when the writer
+	// is certified with a partition field ("" otherwise).
+	Partition string
+	Records   []R
+	// LogicalTime is the batch's deterministic "now": a writer that needs a
+	// timestamp or a batch version takes it from here, never from the clock.
+	LogicalTime time.Time
+}
+
+// Writer is the contract a pipeline's write step implements to be
+// certified. R is the record type (Order by default).
+//
+// A Writer may touch the database only through env: that is what lets the
+// harness crash it at an exact point of its conversation with PostgreSQL.
+// Write returning nil means "ack": the batch is done and will not be retried
+// (unless the ack is lost, which the harness also simulates).
+type Writer[R any] interface {
+	// Setup creates the writer's tables in a fresh sandbox. It runs once per
+	// sandbox, without faults.
+	Setup(ctx context.Context, env *Env) error
+	// Write applies one delivery attempt of batch.
+	Write(ctx context.Context, env *Env, batch Batch[R]) error
+}
+
+// Env is what one attempt of a writer gets.
+type Env struct {
+	// Conn is the attempt's connection, into the trial's sandbox and through
+	// the fault proxy when faults are injected. The harness closes it.
+	Conn *pgx.Conn
+	// ConnString reaches the same sandbox, through the same proxy, for
+	// writers that need another driver or a second connection.
+	ConnString string
+	// Attempt counts the attempts of this delivery, from 1.
+	Attempt int
+	// Now is the logical clock of the batch being written (its
+	// LogicalTime); during Setup it is the zero time.
+	Now time.Time
+	// Sandbox is the schema or database the trial runs in.
+	Sandbox string
+
+	connect func(ctx context.Context) (*pgx.Conn, error)
+}
+
+// Connect opens one more connection like Conn (same sandbox, same faults).
+// The caller closes it.
+func (e *Env) Connect(ctx context.Context) (*pgx.Conn, error) { return e.connect(ctx) }
+
+// Law names a property a writer may claim. The laws themselves are checked
+// by package properties; they are named here so that writers, which import
+// only harness, can declare their claims.
+type Law string
+
+// The laws of DESIGN.md.
+const (
+	Determinism            Law = "Determinism"
+	ReplayIdempotence      Law = "ReplayIdempotence"
+	RetryEquivalence       Law = "RetryEquivalence"
+	CrashAtomicity         Law = "CrashAtomicity"
+	ExactlyOnceEffect      Law = "ExactlyOnceEffect"
+	OrderIndependence      Law = "OrderIndependence"
+	IncrementalEquivalence Law = "IncrementalEquivalence"
+	ZombieSafety           Law = "ZombieSafety"
+)
+
+// AllLaws lists every law in the order they are checked.
+var AllLaws = []Law{Determinism, ReplayIdempotence, RetryEquivalence, CrashAtomicity,
+	ExactlyOnceEffect, OrderIndependence, IncrementalEquivalence, ZombieSafety}
+
+// Claimer is implemented by writers that claim only some laws; a writer
+// that does not implement it claims them all.
+type Claimer interface {
+	Claims() []Law
+}
+
+// NewEnv builds the Env of one attempt over conn. connect opens further
+// connections like conn; connString reaches the same place. It is for
+// drivers and tests; the property engine builds its own.
+func NewEnv(conn *pgx.Conn, connString string, connect func(context.Context) (*pgx.Conn, error), sandbox string, attempt int, now time.Time) *Env {
+	return &Env{Conn: conn, ConnString: connString, Attempt: attempt, Now: now, Sandbox: sandbox, connect: connect}
+}
