@@ -39,20 +39,19 @@ func (w Dedup) Setup(ctx context.Context, env *harness.Env) error {
 // Write appends the batch's new records.
 func (w Dedup) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
 	return inTx(ctx, env, func(tx pgx.Tx) error {
-		if err := loadBatch(ctx, tx, b.Records); err != nil {
-			return err
-		}
 		_, err := tx.Exec(ctx, `
-			WITH fresh AS (
-				INSERT INTO `+ident(w.keys())+` (key)
-				SELECT DISTINCT source || ':' || id || ':' || version FROM pg_temp.batch_in
+			WITH b AS MATERIALIZED (
+				SELECT DISTINCT ON (source, id, version) source || ':' || id || ':' || version AS key, b.*
+				FROM (`+unnestSQL+`) b
+				ORDER BY source, id, version, event_date, customer, amount
+			), fresh AS (
+				INSERT INTO `+ident(w.keys())+` (key) SELECT key FROM b
 				ON CONFLICT (key) DO NOTHING
 				RETURNING key
 			)
 			INSERT INTO `+ident(w.table())+` (source, id, version, event_date, customer, amount)
-			SELECT DISTINCT ON (b.source, b.id, b.version) b.source, b.id, b.version, b.event_date, b.customer, b.amount
-			FROM pg_temp.batch_in b JOIN fresh ON fresh.key = b.source || ':' || b.id || ':' || b.version
-			ORDER BY b.source, b.id, b.version`)
+			SELECT b.source, b.id, b.version, b.event_date, b.customer, b.amount
+			FROM b JOIN fresh USING (key)`, columns(b.Records)...)
 		if err != nil {
 			return fmt.Errorf("deduplicate into %s: %w", w.table(), err)
 		}

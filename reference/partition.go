@@ -83,17 +83,13 @@ func (w PartitionOverwrite) Write(ctx context.Context, env *harness.Env, b harne
 				return nil // every partition already holds a newer batch
 			}
 		}
-		if err := loadBatch(ctx, tx, b.Records); err != nil {
-			return err
-		}
 		if _, err := tx.Exec(ctx, `DELETE FROM `+t+` WHERE event_date = ANY($1::date[])`, parts); err != nil {
 			return fmt.Errorf("delete partitions of %s: %w", w.table(), err)
 		}
+		rows := latestByDayID(b.Records)
 		_, err := tx.Exec(ctx, `
 			INSERT INTO `+t+` (source, id, version, event_date, customer, amount)
-			SELECT DISTINCT ON (event_date, id) source, id, version, event_date, customer, amount
-			FROM pg_temp.batch_in WHERE event_date = ANY($1::date[])
-			ORDER BY event_date, id, version DESC, source, customer, amount`, parts)
+			SELECT b.* FROM (`+unnestSQL+`) b WHERE b.event_date = ANY($7::date[])`, append(columns(rows), parts)...)
 		if err != nil {
 			return fmt.Errorf("insert partitions of %s: %w", w.table(), err)
 		}
