@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
+	rt "github.com/idemcheck/idemcheck/internal/reftest"
 	. "github.com/idemcheck/idemcheck/reference"
 	"github.com/idemcheck/idemcheck/reference/antipatterns"
-	rt "github.com/idemcheck/idemcheck/internal/reftest"
 	"github.com/jackc/pgx/v5"
 )
 

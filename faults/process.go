@@ -1,0 +1,74 @@
+package faults
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Process is an external writer's command, run in its own process group so
+// that a crash kills all of it (the shell and everything it started).
+type Process struct {
+	cmd    *exec.Cmd
+	done   chan struct{}
+	err    error
+	mu     sync.Mutex
+	killed bool
+}
+
+// Start starts cmd in a new process group.
+func Start(cmd *exec.Cmd) (*Process, error) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("faults: start %s: %w", cmd.Path, err)
+	}
+	p := &Process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// Kill sends SIGKILL to the whole process group and waits for the command
+// to be reaped. It is what Attempt.BeforeCrash calls for external writers.
+func (p *Process) Kill() {
+	p.mu.Lock()
+	p.killed = true
+	p.mu.Unlock()
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+}
+
+// Killed reports whether Kill was called.
+func (p *Process) Killed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.killed
+}
+
+// ErrTimeout is returned by Wait when the command ran out of time and was
+// killed.
+var ErrTimeout = errors.New("faults: the command timed out and was killed")
+
+// Wait waits for the command to end, killing its process group after
+// timeout (0: no limit). It returns the command's error, or ErrTimeout.
+func (p *Process) Wait(timeout time.Duration) error {
+	if timeout <= 0 {
+		<-p.done
+		return p.err
+	}
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(timeout):
+		p.Kill()
+		return fmt.Errorf("%w after %v", ErrTimeout, timeout)
+	}
+}
