@@ -24,11 +24,12 @@ type Proxy struct {
 	dial func(ctx context.Context) (net.Conn, error)
 }
 
-// New returns a proxy to the server at a TCP address (host:port).
-func New(serverAddr string) *Proxy {
+// New returns a proxy to the server at addr on network "tcp" (host:port)
+// or "unix" (the socket's path).
+func New(network, addr string) *Proxy {
 	return &Proxy{dial: func(ctx context.Context) (net.Conn, error) {
 		var d net.Dialer
-		return d.DialContext(ctx, "tcp", serverAddr)
+		return d.DialContext(ctx, network, addr)
 	}}
 }
 

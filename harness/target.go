@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/idemcheck/idemcheck/faults"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -60,6 +62,8 @@ type Target struct {
 	run     *run
 	stop    func(context.Context) error // stops the server the Target started, if any
 	reaped  int
+	proxyMu sync.Mutex
+	proxy   *faults.Proxy
 	closeMu sync.Mutex
 	closed  bool
 }
@@ -267,6 +271,20 @@ func attach(ctx context.Context, srv *server, cfg *targetConfig) (*Target, error
 	}
 	t.reaped = n
 	return t, nil
+}
+
+// Proxy is the fault proxy in front of the target's server.
+func (t *Target) Proxy() *faults.Proxy {
+	t.proxyMu.Lock()
+	defer t.proxyMu.Unlock()
+	if t.proxy == nil {
+		if strings.HasPrefix(t.config.Host, "/") {
+			t.proxy = faults.New("unix", fmt.Sprintf("%s/.s.PGSQL.%d", t.config.Host, t.config.Port))
+		} else {
+			t.proxy = faults.New("tcp", net.JoinHostPort(t.config.Host, strconv.Itoa(int(t.config.Port))))
+		}
+	}
+	return t.proxy
 }
 
 // Way reports where the server came from.

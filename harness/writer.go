@@ -41,9 +41,6 @@ type Env struct {
 	// Conn is the attempt's connection, into the trial's sandbox and through
 	// the fault proxy when faults are injected. The harness closes it.
 	Conn *pgx.Conn
-	// ConnString reaches the same sandbox, through the same proxy, for
-	// writers that need another driver or a second connection.
-	ConnString string
 	// Attempt counts the attempts of this delivery, from 1.
 	Attempt int
 	// Now is the logical clock of the batch being written (its
@@ -52,8 +49,13 @@ type Env struct {
 	// Sandbox is the schema or database the trial runs in.
 	Sandbox string
 
-	connect func(ctx context.Context) (*pgx.Conn, error)
+	connect    func(ctx context.Context) (*pgx.Conn, error)
+	connString func() string
 }
+
+// ConnString reaches the same sandbox, through the same faults, as a URL
+// for writers that need another driver.
+func (e *Env) ConnString() string { return e.connString() }
 
 // Connect opens one more connection like Conn (same sandbox, same faults).
 // The caller closes it.
@@ -87,8 +89,8 @@ type Claimer interface {
 }
 
 // NewEnv builds the Env of one attempt over conn. connect opens further
-// connections like conn; connString reaches the same place. It is for
+// connections like conn; connString returns a URL to the same place. It is for
 // drivers and tests; the property engine builds its own.
-func NewEnv(conn *pgx.Conn, connString string, connect func(context.Context) (*pgx.Conn, error), sandbox string, attempt int, now time.Time) *Env {
-	return &Env{Conn: conn, ConnString: connString, Attempt: attempt, Now: now, Sandbox: sandbox, connect: connect}
+func NewEnv(conn *pgx.Conn, connString func() string, connect func(context.Context) (*pgx.Conn, error), sandbox string, attempt int, now time.Time) *Env {
+	return &Env{Conn: conn, connString: connString, Attempt: attempt, Now: now, Sandbox: sandbox, connect: connect}
 }

@@ -68,7 +68,7 @@ func (tr *Trial) env(ctx context.Context, attempt int, now time.Time, hook Hook)
 	if err != nil {
 		tr.t.Fatal(err)
 	}
-	return conn, harness.NewEnv(conn, tr.sb.ConnString(), connect, tr.sb.Name(), attempt, now)
+	return conn, harness.NewEnv(conn, tr.sb.ConnString, connect, tr.sb.Name(), attempt, now)
 }
 
 // tracer calls hook before every query and COPY of a connection.

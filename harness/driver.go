@@ -1,0 +1,383 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/idemcheck/idemcheck/faults"
+	"github.com/jackc/pgx/v5"
+)
+
+// RunOption configures Run.
+type RunOption func(*runConfig)
+
+type runConfig struct {
+	maxAttempts    int
+	attemptTimeout time.Duration
+	sandbox        []SandboxOption
+}
+
+// MaxAttempts bounds the attempts of one delivery (default 8). A delivery
+// that hits the bound is reported in Observation.Exhausted.
+func MaxAttempts(n int) RunOption { return func(c *runConfig) { c.maxAttempts = n } }
+
+// AttemptTimeout bounds one attempt (default 30s); an attempt that takes
+// longer is cancelled and counts as failed.
+func AttemptTimeout(d time.Duration) RunOption { return func(c *runConfig) { c.attemptTimeout = d } }
+
+// WithSandbox passes options to the trial's NewSandbox.
+func WithSandbox(opts ...SandboxOption) RunOption {
+	return func(c *runConfig) { c.sandbox = append(c.sandbox, opts...) }
+}
+
+// Observation is what one run of a scenario left and how it got there.
+type Observation struct {
+	// Sandbox holds the final state; the caller drops it (or keeps it for
+	// inspection when the trial failed).
+	Sandbox *Sandbox
+	Final   *State
+	// Crashes are the states right after each crashed attempt, before its
+	// retry.
+	Crashes []CrashState
+	Steps   []Step
+	// Faults counts the wire faults that fired, by kind.
+	Faults    map[faults.Kind]int
+	LostAcks  int // acks the broker never got
+	Zombies   int // attempts overlapped by their retry
+	InTx      int // crashes inside an open transaction
+	AtCommit  int // crashes before a COMMIT ran
+	AfterCmt  int // crashes after a round committed, before its reply (ambiguous commits)
+	Exhausted []string
+}
+
+// CrashState is the state after one crashed attempt.
+type CrashState struct {
+	Delivery, Attempt int
+	Batch             int // index into Scenario.Batches
+	Fault             string
+	State             *State
+	// Acked lists the deliveries (indexes) acked before the crash.
+	Acked []int
+}
+
+// Step is one attempt in the timeline.
+type Step struct {
+	Delivery int // index into Scenario.Deliveries
+	Attempt  int // from 1
+	Batch    string
+	Plan     string
+	Outcome  string // "acked", "ack lost", "failed", "stalled (zombie)", "zombie resumed", "zombie killed"
+	Err      string
+	Events   []faults.Event
+}
+
+func (s Step) String() string {
+	line := fmt.Sprintf("delivery %d attempt %d (batch %s, %s): %s", s.Delivery+1, s.Attempt, s.Batch, s.Plan, s.Outcome)
+	if s.Err != "" {
+		line += ": " + s.Err
+	}
+	return line
+}
+
+// Run plays sc against w in a fresh sandbox of t: Setup once without
+// faults, then every delivery, each attempt through its own fault plan
+// (lost acks and zombies played by the driver), then a snapshot of the
+// final state. An error means the run could not be made (setup failed, the
+// server went away); a writer's failing attempts are part of the
+// observation.
+func Run[R any](ctx context.Context, t *Target, w Writer[R], sc Scenario[R], opts ...RunOption) (*Observation, error) {
+	cfg := runConfig{maxAttempts: 8, attemptTimeout: 30 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	sb, err := t.NewSandbox(ctx, cfg.sandbox...)
+	if err != nil {
+		return nil, err
+	}
+	d := &driver[R]{t: t, w: w, sc: sc, cfg: cfg, sb: sb,
+		obs: &Observation{Sandbox: sb, Faults: map[faults.Kind]int{}}}
+	if err := d.run(ctx); err != nil {
+		_ = sb.Drop(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return d.obs, nil
+}
+
+type driver[R any] struct {
+	t     *Target
+	w     Writer[R]
+	sc    Scenario[R]
+	cfg   runConfig
+	sb    *Sandbox
+	obs   *Observation
+	acked []int
+	mu    sync.Mutex // guards obs.Steps while a zombie and its retry run
+}
+
+// ErrSetup wraps a writer's Setup failure.
+var ErrSetup = errors.New("writer setup failed")
+
+func (d *driver[R]) run(ctx context.Context) error {
+	conn, err := d.sb.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	env := NewEnv(conn, d.sb.ConnString, d.sb.Connect, d.sb.name, 0, time.Time{})
+	err = d.w.Setup(ctx, env)
+	conn.Close(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	for i, del := range d.sc.Deliveries {
+		if del.Batch < 0 || del.Batch >= len(d.sc.Batches) {
+			return fmt.Errorf("harness: delivery %d names batch %d; the scenario has %d batches", i+1, del.Batch, len(d.sc.Batches))
+		}
+		if err := d.deliver(ctx, i, del); err != nil {
+			return err
+		}
+	}
+	d.obs.Final, err = Snapshot(ctx, d.sb)
+	return err
+}
+
+// deliver runs attempts of one delivery until one is acked.
+func (d *driver[R]) deliver(ctx context.Context, i int, del Delivery) error {
+	batch := d.sc.Batches[del.Batch]
+	plan := func(n int) AttemptPlan {
+		if n <= len(del.Attempts) {
+			return del.Attempts[n-1]
+		}
+		return AttemptPlan{}
+	}
+	for n := 1; n <= d.cfg.maxAttempts; n++ {
+		p := plan(n)
+		var res attemptResult
+		if p.Zombie != nil && n < d.cfg.maxAttempts {
+			var stalled bool
+			res, stalled = d.zombie(ctx, i, n, batch, p, plan(n+1))
+			if stalled {
+				n++ // the retry that overlapped the zombie was attempt n+1
+			}
+		} else {
+			res = d.attempt(ctx, i, n, batch, p, nil)
+		}
+		if res.err == nil {
+			if p := plan(n); p.LostAck {
+				d.obs.LostAcks++
+				d.setOutcome("ack lost")
+				continue
+			}
+			d.setOutcome("acked")
+			d.acked = append(d.acked, i)
+			return nil
+		}
+		if err := d.afterFailure(ctx, i, n, del.Batch, res); err != nil {
+			return err
+		}
+	}
+	d.obs.Exhausted = append(d.obs.Exhausted, batch.ID)
+	return nil
+}
+
+func (d *driver[R]) setOutcome(o string) { d.obs.Steps[len(d.obs.Steps)-1].Outcome = o }
+
+type attemptResult struct {
+	err error
+	att *faults.Attempt
+}
+
+// attempt runs one attempt of batch through its own fault proxy attempt.
+// When paused is not nil, the plan also pauses at a zombie point and
+// paused receives the proxy attempt before the write starts.
+func (d *driver[R]) attempt(ctx context.Context, del, n int, batch Batch[R], p AttemptPlan, paused chan<- *faults.Attempt) attemptResult {
+	wire := p.Wire
+	if p.Zombie != nil && paused != nil {
+		wire = append(append(faults.Plan(nil), wire...), faults.Fault{Kind: faults.Pause, At: p.Zombie.At})
+	}
+	att := d.t.Proxy().NewAttempt(wire)
+	defer att.Close()
+	if paused != nil {
+		paused <- att
+	}
+	cfg := d.sb.ConnConfig()
+	cfg.DialFunc = att.DialContext
+	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg.Copy()) }
+	connString := func() string {
+		addr, err := att.Listen()
+		if err != nil {
+			return ""
+		}
+		host, port, _ := net.SplitHostPort(addr)
+		c := d.sb.ConnConfig()
+		c.Host = host
+		pn, _ := strconv.Atoi(port)
+		c.Port = uint16(pn)
+		return (&Sandbox{config: c, mode: d.sb.mode, name: d.sb.name}).ConnString()
+	}
+	actx, cancel := context.WithTimeout(ctx, d.cfg.attemptTimeout)
+	defer cancel()
+	var err error
+	conn, err := connect(actx)
+	if err == nil {
+		env := NewEnv(conn, connString, connect, d.sb.name, n, batch.LogicalTime)
+		err = d.w.Write(actx, env, batch)
+		conn.Close(context.WithoutCancel(ctx))
+	}
+	att.Close()
+	step := Step{Delivery: del, Attempt: n, Batch: batch.ID, Plan: p.String(), Outcome: "failed", Events: att.Events()}
+	if err != nil {
+		step.Err = err.Error()
+	}
+	for _, f := range att.Fired() {
+		d.obs.Faults[f.Kind]++
+	}
+	d.mu.Lock()
+	d.obs.Steps = append(d.obs.Steps, step)
+	d.mu.Unlock()
+	return attemptResult{err: err, att: att}
+}
+
+// zombie runs attempt n, which stalls at its zombie point; the broker then
+// runs attempt n+1 (plan next) while n is alive; once n+1 is done or
+// blocked behind n, n resumes or is killed. It returns the retry's result
+// and whether the stall happened (if n finished before its point, it is an
+// ordinary attempt).
+func (d *driver[R]) zombie(ctx context.Context, del, n int, batch Batch[R], p, next AttemptPlan) (attemptResult, bool) {
+	attCh := make(chan *faults.Attempt, 1)
+	first := make(chan attemptResult, 1)
+	go func() { first <- d.attempt(ctx, del, n, batch, p, attCh) }()
+	zatt := <-attCh
+	select {
+	case res := <-first:
+		return res, false // finished before its stall point
+	case <-zatt.Paused():
+	}
+	d.obs.Zombies++
+	retryCh := make(chan *faults.Attempt, 1)
+	retry := make(chan attemptResult, 1)
+	go func() { retry <- d.attempt(ctx, del, n+1, batch, next, retryCh) }()
+	ratt := <-retryCh
+	var rres attemptResult
+	done := false
+	for !done {
+		select {
+		case rres = <-retry:
+			done = true
+		case <-time.After(2 * time.Millisecond):
+			if d.blocked(ctx, ratt) {
+				done = true
+			}
+		}
+	}
+	if p.Zombie.Kill {
+		zatt.Kill()
+	} else {
+		zatt.Release()
+	}
+	zres := <-first
+	if rres.att == nil {
+		rres = <-retry
+	}
+	d.mu.Lock()
+	for i := range d.obs.Steps {
+		st := &d.obs.Steps[i]
+		if st.Delivery == del && st.Attempt == n {
+			st.Outcome = "zombie resumed"
+			if p.Zombie.Kill {
+				st.Outcome = "zombie killed"
+			}
+			if zres.err != nil {
+				st.Err = zres.err.Error()
+			}
+		}
+	}
+	// The retry's step must be the last one: deliver sets its outcome.
+	for i := range d.obs.Steps {
+		if st := d.obs.Steps[i]; st.Delivery == del && st.Attempt == n+1 && i != len(d.obs.Steps)-1 {
+			d.obs.Steps = append(append(d.obs.Steps[:i:i], d.obs.Steps[i+1:]...), st)
+			break
+		}
+	}
+	d.mu.Unlock()
+	return rres, true
+}
+
+// blocked reports whether a backend of att waits for a lock.
+func (d *driver[R]) blocked(ctx context.Context, att *faults.Attempt) bool {
+	pids := att.BackendPIDs()
+	if len(pids) == 0 {
+		return false
+	}
+	var n int
+	err := d.t.admin.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE NOT granted AND pid = ANY($1)`, pids).Scan(&n)
+	return err == nil && n > 0
+}
+
+// afterFailure waits for the failed attempt's backends to end (so their
+// transactions are rolled back) and, when a crash fault fired, snapshots
+// the state before the retry.
+func (d *driver[R]) afterFailure(ctx context.Context, del, n, batch int, res attemptResult) error {
+	if err := d.waitGone(ctx, res.att); err != nil {
+		return err
+	}
+	var crash *faults.Fault
+	for _, f := range res.att.Fired() {
+		if f.IsCrash() {
+			f := f
+			crash = &f
+		}
+	}
+	if crash == nil {
+		return nil
+	}
+	d.classify(res.att.Events())
+	st, err := Snapshot(ctx, d.sb)
+	if err != nil {
+		return err
+	}
+	d.obs.Crashes = append(d.obs.Crashes, CrashState{Delivery: del, Attempt: n, Batch: batch,
+		Fault: crash.String(), State: st, Acked: append([]int(nil), d.acked...)})
+	return nil
+}
+
+// classify counts where a crash hit: inside a transaction, before a COMMIT
+// ran, or after a round committed (its reply lost).
+func (d *driver[R]) classify(events []faults.Event) {
+	for _, e := range events {
+		if e.Fault == "" {
+			continue
+		}
+		switch {
+		case e.Committed:
+			d.obs.AfterCmt++
+		case strings.Contains(e.Fault, "at commit") || strings.HasPrefix(strings.ToUpper(e.SQL), "COMMIT"):
+			d.obs.AtCommit++
+		case e.Before == 'T' || e.Before == 'E':
+			d.obs.InTx++
+		}
+	}
+}
+
+func (d *driver[R]) waitGone(ctx context.Context, att *faults.Attempt) error {
+	pids := att.BackendPIDs()
+	if len(pids) == 0 {
+		return nil
+	}
+	for range 2000 {
+		var n int
+		if err := d.t.admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)`, pids).Scan(&n); err != nil {
+			return fmt.Errorf("harness: wait for a crashed attempt's backends: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("harness: backends %v of a failed attempt did not end", pids)
+}

@@ -1,0 +1,5 @@
+package harness
+
+// SharedTarget gives the external tests (package harness_test, which may
+// import the reference writers) the target TestMain opened.
+func SharedTarget() *Target { return target }
