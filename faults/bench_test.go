@@ -62,6 +62,35 @@ func BenchmarkProxy(b *testing.B) {
 			}
 		})
 	})
+	b.Run("connect-pooled", func(b *testing.B) {
+		pooled := newFixture(b)
+		pooled.proxy.EnablePool(4)
+		defer pooled.proxy.Close()
+		pcfg := pooled.sb.ConnConfig()
+		var d, p time.Duration
+		for b.Loop() {
+			start := time.Now()
+			c, err := pooled.sb.Connect(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			d += time.Since(start)
+			c.Close(ctx)
+			start = time.Now()
+			att := pooled.proxy.NewAttempt(nil)
+			acfg := pcfg.Copy()
+			acfg.DialFunc = att.DialContext
+			c, err = pgx.ConnectConfig(ctx, acfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.Close(ctx)
+			att.Close() // reset and back in the pool
+			p += time.Since(start)
+		}
+		b.ReportMetric(float64(p)/float64(d), "x-direct")
+		b.ReportMetric(float64(p.Microseconds())/float64(b.N), "µs/pooled-connect+reset")
+	})
 	b.Run("connect", func(b *testing.B) {
 		var d, p time.Duration
 		for b.Loop() {

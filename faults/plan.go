@@ -226,3 +226,23 @@ func parsePoint(s string) (Point, error) {
 	}
 	return p, err
 }
+
+// MarshalText writes the plan as its one-line form, for scenario files.
+func (p Plan) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (p *Plan) UnmarshalText(b []byte) error {
+	q, err := ParsePlan(string(b))
+	*p = q
+	return err
+}
+
+// MarshalText writes the point as "round 3", "commit 1", ...
+func (p Point) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (p *Point) UnmarshalText(b []byte) error {
+	q, err := parsePoint(string(b))
+	*p = q
+	return err
+}

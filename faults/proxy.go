@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/internal/sqlsplit"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // Proxy forwards PostgreSQL connections to one server and applies, per
@@ -22,6 +23,7 @@ import (
 // it must to find round boundaries: messages are relayed as they are.
 type Proxy struct {
 	dial func(ctx context.Context) (net.Conn, error)
+	pool *pool // nil: every connection gets a fresh backend
 }
 
 // New returns a proxy to the server at addr on network "tcp" (host:port)
@@ -98,6 +100,8 @@ type Attempt struct {
 	events      []Event
 	fired       []Fault
 	pids        []uint32
+	closed      []uint32 // backends disconnected (their rollback is asynchronous)
+	wg          sync.WaitGroup
 	crashed     bool
 	crashErr    string
 	listener    net.Listener
@@ -134,6 +138,7 @@ func (a *Attempt) DialContext(ctx context.Context, _, _ string) (net.Conn, error
 	if err != nil {
 		return nil, fmt.Errorf("faults: in-process connection: %w", err)
 	}
+	a.wg.Add(1)
 	go a.serve(proxied)
 	return client, nil
 }
@@ -187,6 +192,7 @@ func (a *Attempt) Listen() (string, error) {
 				c.Close()
 				continue
 			}
+			a.wg.Add(1)
 			go a.serve(c)
 		}
 	}()
@@ -240,8 +246,9 @@ func (a *Attempt) BackendPIDs() []uint32 {
 	return append([]uint32(nil), a.pids...)
 }
 
-// Close stops the TCP front and cuts every connection still open, without
-// recording a fault.
+// Close stops the TCP front, cuts every connection still open without
+// recording a fault, and waits until each connection's server side is
+// settled: reset and back in the pool, or disconnected (see ClosedPIDs).
 func (a *Attempt) Close() {
 	a.mu.Lock()
 	if a.listener != nil {
@@ -250,8 +257,18 @@ func (a *Attempt) Close() {
 	sessions := a.sessionList()
 	a.mu.Unlock()
 	for _, s := range sessions {
-		s.close()
+		s.client.Close()
 	}
+	a.wg.Wait()
+}
+
+// ClosedPIDs lists the server processes the attempt disconnected rather
+// than reset: their open transactions roll back when the server notices,
+// so a caller waits for them to be gone before it looks at the state.
+func (a *Attempt) ClosedPIDs() []uint32 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]uint32(nil), a.closed...)
 }
 
 func (a *Attempt) sessionList() []*session {
@@ -292,10 +309,12 @@ func (a *Attempt) crash(f *Fault, why string) {
 		hook()
 	}
 	for _, s := range sessions {
-		s.server.Close()
+		if s.pooled == nil {
+			s.server.Close() // the server rolls back when it notices
+		}
 	}
 	for _, s := range sessions {
-		s.client.Close()
+		s.client.Close() // a pooled backend is rolled back as its session ends
 	}
 	close(a.crashCh)
 }
@@ -306,7 +325,9 @@ type round struct {
 	fault    *Fault
 	copyIn   bool
 	copyData int
-	sent     bool // its first messages went to the server
+	copyDone bool // the client ended its COPY data
+	sent     bool // numbered and given its fault
+	written  bool // its messages went to the server
 }
 
 // session relays one client connection.
@@ -324,40 +345,48 @@ type session struct {
 	ready    bool     // authentication is over
 	prepared map[string]string
 	closed   bool
+	pooled   *backend // the server connection came from the pool
+	poolKey  string
 }
 
+// serve relays one client connection; the caller did a.wg.Add(1).
 func (a *Attempt) serve(client net.Conn) {
+	defer a.wg.Done()
 	s := &session{a: a, client: client, status: 'I', prepared: map[string]string{},
 		cr: bufio.NewReaderSize(client, 64<<10), cw: bufio.NewWriterSize(client, 64<<10)}
 	defer client.Close()
 	if err := s.startup(); err != nil {
+		if s.server != nil {
+			s.server.Close()
+		}
 		return
 	}
-	defer s.server.Close()
 	a.mu.Lock()
 	if a.crashed {
 		a.mu.Unlock()
+		s.release(true)
 		return
 	}
 	a.conns++
 	s.id = a.conns
 	a.sessions[s] = true
 	a.mu.Unlock()
-	defer func() {
-		a.mu.Lock()
-		delete(a.sessions, s)
-		a.mu.Unlock()
-	}()
 
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.serverPump()
-		s.close()
-	}()
+	done := make(chan error, 1)
+	go func() { done <- s.serverPump() }()
 	s.clientPump()
-	s.close()
-	<-done
+	client.Close()
+	s.server.SetReadDeadline(time.Now()) // stop the server pump between messages
+	err := <-done
+	s.server.SetReadDeadline(time.Time{})
+	healthy := err == nil || errors.Is(err, os.ErrDeadlineExceeded)
+	pid := s.release(healthy)
+	a.mu.Lock()
+	delete(a.sessions, s)
+	if pid != 0 {
+		a.closed = append(a.closed, pid)
+	}
+	a.mu.Unlock()
 }
 
 func (s *session) close() {
@@ -367,9 +396,6 @@ func (s *session) close() {
 	s.mu.Unlock()
 	if !closed {
 		s.client.Close()
-		if s.server != nil {
-			s.server.Close()
-		}
 	}
 }
 
@@ -398,6 +424,20 @@ func (s *session) startup() error {
 			}
 			return io.EOF
 		case codeStartV3:
+			if s.a.proxy.pool != nil {
+				var sm pgproto3.StartupMessage
+				if err := sm.Decode(raw[4:]); err != nil {
+					return fmt.Errorf("%w: startup message: %v", ErrMalformed, err)
+				}
+				s.poolKey = sm.Parameters["user"] + "\x00" + sm.Parameters["database"]
+				if sm.Parameters["database"] == "" {
+					s.poolKey = sm.Parameters["user"] + "\x00" + sm.Parameters["user"]
+				}
+				ok, err := s.attachPooled(sm.Parameters)
+				if err != nil || ok {
+					return err
+				}
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			server, err := s.a.proxy.dial(ctx)
@@ -439,7 +479,9 @@ func (s *session) clientPump() {
 		}
 		switch m.typ {
 		case 'X': // Terminate
-			s.toServer(m.raw, true)
+			if s.pooled == nil {
+				s.toServer(m.raw, true)
+			}
 			return
 		case 'd', 'c', 'f': // CopyData, CopyDone, CopyFail
 			r := s.copyRound()
@@ -450,6 +492,9 @@ func (s *session) clientPump() {
 			}
 			if r != nil && m.typ == 'd' {
 				r.copyData++
+			}
+			if r != nil && m.typ != 'd' {
+				r.copyDone = true
 			}
 			if err := s.toServer(m.raw, s.cr.Buffered() == 0); err != nil {
 				return
@@ -487,6 +532,7 @@ func (s *session) clientPump() {
 		} else if err := s.toServer(held, true); err != nil {
 			return
 		}
+		cur.written = true
 		held = held[:0]
 		if end {
 			cur = nil
@@ -669,11 +715,11 @@ func (s *session) toServer(b []byte, flush bool) error {
 // serverPump relays the server's messages and completes rounds at
 // ReadyForQuery. The reply of a CrashAfter round is swallowed, then the
 // attempt crashes.
-func (s *session) serverPump() {
+func (s *session) serverPump() error {
 	for {
 		m, err := readMessage(s.sr)
 		if err != nil {
-			return
+			return err
 		}
 		if m.typ == 'K' && len(m.raw) >= 9 {
 			s.a.mu.Lock()
@@ -688,7 +734,7 @@ func (s *session) serverPump() {
 			}
 			s.mu.Unlock()
 			if err := s.toClient(m.raw); err != nil {
-				return
+				return err
 			}
 			continue
 		}
@@ -700,7 +746,7 @@ func (s *session) serverPump() {
 		if r != nil {
 			tag, code, err := serverTag(m)
 			if err != nil {
-				return
+				return err
 			}
 			if tag != "" {
 				r.ev.Tags = append(r.ev.Tags, tag)
@@ -730,14 +776,17 @@ func (s *session) serverPump() {
 			s.a.mu.Unlock()
 			if swallow {
 				s.a.crash(nil, r.fault.String())
-				return
+				return nil // the server is idle: the backend can be reset
 			}
 		}
 		if swallow {
 			continue
 		}
 		if err := s.toClient(m.raw); err != nil {
-			return
+			if m.typ == 'Z' {
+				return nil // the server is idle; only the client is gone
+			}
+			return err
 		}
 	}
 }

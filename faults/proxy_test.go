@@ -105,12 +105,23 @@ var fronts = map[string]front{
 	},
 }
 
+// forEachFront runs fn through each front, with fresh backends and with
+// pooled ones (which must be indistinguishable).
 func forEachFront(t *testing.T, fn func(t *testing.T, f *fixture, connect func(*faults.Attempt) *pgx.Conn)) {
 	for name, fr := range fronts {
-		t.Run(name, func(t *testing.T) {
-			f := newFixture(t)
-			fn(t, f, func(a *faults.Attempt) *pgx.Conn { return fr(t, f, a) })
-		})
+		for _, pooled := range []bool{false, true} {
+			if pooled {
+				name += "+pool"
+			}
+			t.Run(name, func(t *testing.T) {
+				f := newFixture(t)
+				if pooled {
+					f.proxy.EnablePool(4)
+					t.Cleanup(f.proxy.Close)
+				}
+				fn(t, f, func(a *faults.Attempt) *pgx.Conn { return fr(t, f, a) })
+			})
+		}
 	}
 }
 
@@ -446,11 +457,13 @@ func TestSamePlanSameTimeline(t *testing.T) {
 	}
 }
 
-// waitGone waits until the server processes of a crashed attempt have ended,
-// so their transactions are rolled back.
+// waitGone settles a crashed attempt: its pooled backends are reset, and
+// the ones it disconnected have ended, so their transactions are rolled
+// back.
 func waitGone(t *testing.T, a *faults.Attempt) {
 	t.Helper()
-	pids := a.BackendPIDs()
+	a.Close()
+	pids := a.ClosedPIDs()
 	for range 1000 {
 		var n int
 		if err := target.Admin().QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)", pids).Scan(&n); err != nil {
@@ -474,4 +487,70 @@ func waitsForLock(t *testing.T, pid uint32) bool {
 		time.Sleep(5 * time.Millisecond)
 	}
 	return false
+}
+
+// TestPooledBackendIsLikeAFreshOne reuses one backend across two attempts:
+// nothing of the first attempt's session may survive into the second.
+func TestPooledBackendIsLikeAFreshOne(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.proxy.EnablePool(2)
+	defer f.proxy.Close()
+	for _, crash := range []bool{false, true} {
+		t.Run(fmt.Sprintf("after crash=%v", crash), func(t *testing.T) {
+			var plan faults.Plan
+			if crash {
+				plan = faults.Plan{{Kind: faults.CrashBefore, At: faults.AtCommit(1)}}
+			}
+			a := f.proxy.NewAttempt(plan)
+			c1 := fronts["dialer"](t, f, a)
+			var pid1 uint32
+			c1.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid1)
+			for _, sql := range []string{
+				"CREATE TEMP TABLE scratch (x int)",
+				"SELECT pg_advisory_lock(42)",
+				"PREPARE p AS SELECT 1",
+				"SET statement_timeout = '123s'",
+				"BEGIN",
+				"INSERT INTO t VALUES (99, 'uncommitted')",
+			} {
+				if _, err := c1.Exec(ctx, sql); err != nil {
+					t.Fatalf("%s: %v", sql, err)
+				}
+			}
+			c1.Exec(ctx, "COMMIT") // crashes before it in the crash case
+			c1.Close(ctx)
+			a.Close()
+
+			b := f.proxy.NewAttempt(nil)
+			c2 := fronts["dialer"](t, f, b)
+			defer c2.Close(ctx)
+			var pid2 uint32
+			c2.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid2)
+			if pid2 != pid1 {
+				t.Fatalf("the second attempt got backend %d, not the pooled %d", pid2, pid1)
+			}
+			var temp, locks, prepared int
+			var timeout, path string
+			c2.QueryRow(ctx, "SELECT count(*) FROM pg_class WHERE relname = 'scratch' AND relpersistence = 't'").Scan(&temp)
+			c2.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()").Scan(&locks)
+			c2.QueryRow(ctx, "SELECT count(*) FROM pg_prepared_statements WHERE name = 'p'").Scan(&prepared)
+			c2.QueryRow(ctx, "SHOW statement_timeout").Scan(&timeout)
+			c2.QueryRow(ctx, "SHOW search_path").Scan(&path)
+			if temp+locks+prepared != 0 || timeout != "0" {
+				t.Errorf("session state survived: temp tables %d, advisory locks %d, prepared %d, statement_timeout %s", temp, locks, prepared, timeout)
+			}
+			if !strings.Contains(path, f.sb.Name()) {
+				t.Errorf("search_path %q does not hold the sandbox the second connection asked for", path)
+			}
+			want := 1
+			if crash {
+				want = 0
+			}
+			if n := f.count(); n != want {
+				t.Errorf("%d rows, want %d", n, want)
+			}
+			f.admin("DELETE FROM t")
+		})
+	}
 }

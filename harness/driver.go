@@ -124,13 +124,21 @@ type driver[R any] struct {
 var ErrSetup = errors.New("writer setup failed")
 
 func (d *driver[R]) run(ctx context.Context) error {
-	conn, err := d.sb.Connect(ctx)
+	// Setup goes through the proxy too (without faults): its connection
+	// comes from the proxy's pool.
+	att := d.t.Proxy().NewAttempt(nil)
+	cfg := d.sb.ConnConfig()
+	cfg.DialFunc = att.DialContext
+	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg.Copy()) }
+	conn, err := connect(ctx)
 	if err != nil {
+		att.Close()
 		return err
 	}
-	env := NewEnv(conn, d.sb.ConnString, d.sb.Connect, d.sb.name, 0, time.Time{})
+	env := NewEnv(conn, d.sb.ConnString, connect, d.sb.name, 0, time.Time{})
 	err = d.w.Setup(ctx, env)
 	conn.Close(ctx)
+	att.Close()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
@@ -319,9 +327,9 @@ func (d *driver[R]) blocked(ctx context.Context, att *faults.Attempt) bool {
 	return err == nil && n > 0
 }
 
-// afterFailure waits for the failed attempt's backends to end (so their
-// transactions are rolled back) and, when a crash fault fired, snapshots
-// the state before the retry.
+// afterFailure waits for the failed attempt's backends to be reset or
+// ended (so their transactions are rolled back) and, when a crash fault
+// fired, snapshots the state before the retry.
 func (d *driver[R]) afterFailure(ctx context.Context, del, n, batch int, res attemptResult) error {
 	if err := d.waitGone(ctx, res.att); err != nil {
 		return err
@@ -365,7 +373,8 @@ func (d *driver[R]) classify(events []faults.Event) {
 }
 
 func (d *driver[R]) waitGone(ctx context.Context, att *faults.Attempt) error {
-	pids := att.BackendPIDs()
+	att.Close()
+	pids := att.ClosedPIDs()
 	if len(pids) == 0 {
 		return nil
 	}

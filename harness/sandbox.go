@@ -251,6 +251,13 @@ func (s *Sandbox) Keep() {
 	s.mu.Unlock()
 }
 
+// Unkeep undoes Keep, so Drop and Close drop the sandbox again.
+func (s *Sandbox) Unkeep() {
+	s.mu.Lock()
+	s.kept = false
+	s.mu.Unlock()
+}
+
 // Kept reports whether Keep was called.
 func (s *Sandbox) Kept() bool {
 	s.mu.Lock()

@@ -283,6 +283,7 @@ func (t *Target) Proxy() *faults.Proxy {
 		} else {
 			t.proxy = faults.New("tcp", net.JoinHostPort(t.config.Host, strconv.Itoa(int(t.config.Port))))
 		}
+		t.proxy.EnablePool(32)
 	}
 	return t.proxy
 }
@@ -337,6 +338,11 @@ func (t *Target) Close() error {
 	unwatchSignals(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	t.proxyMu.Lock()
+	if t.proxy != nil {
+		t.proxy.Close()
+	}
+	t.proxyMu.Unlock()
 	err := t.run.end(ctx)
 	t.admin.Close()
 	if t.stop != nil {

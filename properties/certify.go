@@ -1,0 +1,219 @@
+package properties
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/idemcheck/idemcheck/harness"
+)
+
+// Certify checks every law the writer claims, each as a subtest named
+// after the law, and skips the others with the reason. newWriter returns a
+// fresh writer for each run. Unless OnTarget is given, it finds a
+// PostgreSQL by the default chain and closes it at the end.
+func Certify[R any](t *testing.T, newWriter func() harness.Writer[R], opts ...Option) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := newChecker(ctx, newWriter, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.tg == nil {
+		tg, err := harness.OpenTarget(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tg.Close() })
+		c.tg = tg
+	}
+	claimed := c.claims()
+	selected := selectedLaws(c.set.laws)
+	for _, law := range harness.AllLaws {
+		t.Run(string(law), func(t *testing.T) {
+			if !claimed[law] {
+				t.Skipf("%s does not claim %s (its Claims method leaves it out)", c.writer, law)
+			}
+			if !selected[law] {
+				t.Skipf("%s is not among the laws selected with properties.Laws", law)
+			}
+			lr := c.checkLaw(t, law)
+			t.Logf("%s: %s after %d trials; faults fired: %s; crashes in a transaction %d, before a COMMIT %d, after a commit %d",
+				law, lr.Verdict, lr.Trials, lr.FaultSummary(), lr.InTx, lr.AtCommit, lr.AfterCommit)
+			if lr.Verdict == Inconclusive && !t.Failed() {
+				t.Errorf("%s is inconclusive: %s", law, lr.Reason)
+			}
+		})
+	}
+}
+
+func selectedLaws(laws []harness.Law) map[harness.Law]bool {
+	sel := map[harness.Law]bool{}
+	if len(laws) == 0 {
+		laws = harness.AllLaws
+	}
+	for _, l := range laws {
+		sel[l] = true
+	}
+	return sel
+}
+
+// Check is Certify's error-returning twin, for tools: it checks every law
+// and returns the certificate and, when a law was violated or is
+// inconclusive, an error joining every such law's message. Checks sets the
+// trials per law (default 100).
+func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts ...Option) (*Report, error) {
+	c, err := newChecker(ctx, newWriter, opts)
+	if err != nil {
+		return nil, err
+	}
+	if c.tg == nil {
+		tg, err := harness.OpenTarget(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer tg.Close()
+		c.tg = tg
+	}
+	if err := setChecks(c.set.checks); err != nil {
+		return nil, err
+	}
+	rep := &Report{Writer: c.writer, Target: c.tg.String()}
+	claimed := c.claims()
+	selected := selectedLaws(c.set.laws)
+	var errs []error
+	for _, law := range harness.AllLaws {
+		if !claimed[law] || !selected[law] {
+			why := c.writer + " does not claim it"
+			if claimed[law] {
+				why = "not selected"
+			}
+			rep.Laws = append(rep.Laws, LawReport{Law: law, Verdict: NotClaimed, Reason: why})
+			continue
+		}
+		tb := &recorder{name: c.writer + "/" + string(law)}
+		lr := c.checkLaw(tb, law)
+		rep.Laws = append(rep.Laws, lr)
+		switch lr.Verdict {
+		case Violated:
+			errs = append(errs, fmt.Errorf("%s", lr.Counterexample))
+		case Inconclusive:
+			if lr.Reason == "" {
+				lr.Reason = tb.message()
+			}
+			errs = append(errs, fmt.Errorf("%s inconclusive: %s", law, lr.Reason))
+		}
+	}
+	return rep, errors.Join(errs...)
+}
+
+var checksMu sync.Mutex
+
+// setChecks sets rapid's -rapid.checks outside a test binary.
+func setChecks(n int) error {
+	checksMu.Lock()
+	defer checksMu.Unlock()
+	if !testing.Testing() && flag.Lookup("test.short") == nil {
+		testing.Init() // rapid asks testing.Short()
+	}
+	if n <= 0 {
+		return nil
+	}
+	return flag.Set("rapid.checks", strconv.Itoa(n))
+}
+
+// recorder is the rapid.TB of Check: it keeps what rapid says.
+type recorder struct {
+	mu     sync.Mutex
+	name   string
+	failed bool
+	logs   []string
+}
+
+func (r *recorder) Helper()      {}
+func (r *recorder) Name() string { return r.name }
+func (r *recorder) Logf(format string, args ...any) {
+	r.mu.Lock()
+	r.logs = append(r.logs, fmt.Sprintf(format, args...))
+	r.mu.Unlock()
+}
+func (r *recorder) Log(args ...any)                   { r.Logf("%s", fmt.Sprint(args...)) }
+func (r *recorder) Skipf(format string, args ...any)  { r.Logf(format, args...) }
+func (r *recorder) Skip(args ...any)                  { r.Log(args...) }
+func (r *recorder) SkipNow()                          {}
+func (r *recorder) Errorf(format string, args ...any) { r.Logf(format, args...); r.Fail() }
+func (r *recorder) Error(args ...any)                 { r.Log(args...); r.Fail() }
+func (r *recorder) Fatalf(format string, args ...any) { r.Errorf(format, args...) }
+func (r *recorder) Fatal(args ...any)                 { r.Error(args...) }
+func (r *recorder) FailNow()                          { r.Fail() }
+func (r *recorder) Fail() {
+	r.mu.Lock()
+	r.failed = true
+	r.mu.Unlock()
+}
+func (r *recorder) Failed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
+func (r *recorder) message() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.logs) == 0 {
+		return ""
+	}
+	return r.logs[len(r.logs)-1]
+}
+
+// Replay re-runs a saved counterexample exactly: the same scenario against
+// the law it violated. It fails t with the same report when the law is
+// still violated, and passes when it now holds.
+func Replay[R any](t *testing.T, newWriter func() harness.Writer[R], file string, opts ...Option) {
+	t.Helper()
+	lr, err := ReplayFile(context.Background(), newWriter, file, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lr.Verdict == Violated {
+		t.Fatalf("%s", lr.Counterexample)
+	}
+	t.Logf("%s holds on the replayed scenario of %s", lr.Law, file)
+}
+
+// ReplayFile is Replay's error-returning twin: it returns the law's verdict
+// on the saved scenario (Held or Violated, with the counterexample).
+func ReplayFile[R any](ctx context.Context, newWriter func() harness.Writer[R], file string, opts ...Option) (*LawReport, error) {
+	sf, err := LoadScenario[R](file)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newChecker(ctx, newWriter, opts)
+	if err != nil {
+		return nil, err
+	}
+	if c.tg == nil {
+		tg, err := harness.OpenTarget(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer tg.Close()
+		c.tg = tg
+	}
+	f, _, err := c.judge(sf.Law, sf.Scenario)
+	if err != nil {
+		return nil, err
+	}
+	lr := &LawReport{Law: sf.Law, Verdict: Held, Trials: 1}
+	if f != nil {
+		lr.Verdict = Violated
+		ce := c.counterexample(sf.Law, sf.Scenario, f, false)
+		ce.ScenarioFile = file
+		ce.Replay = "idemcheck replay " + file
+		lr.Counterexample = ce
+	}
+	return lr, nil
+}

@@ -1,0 +1,73 @@
+package properties
+
+import (
+	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/strategies"
+	"pgregory.net/rapid"
+)
+
+// Option configures Certify, Check and Replay.
+type Option func(*settings)
+
+type settings struct {
+	target      *harness.Target
+	laws        []harness.Law
+	claim       []harness.Law
+	checks      int
+	records     any // *rapid.Generator[R]
+	partition   any // func(R) string
+	compare     []harness.CompareOption
+	limits      strategies.Limits
+	maxAttempts int
+	scenarioDir string
+	writerName  string
+	progress    func(law harness.Law, trials int, faults map[string]int)
+}
+
+// OnTarget runs the trials on tg instead of opening a target by the
+// default chain (and closing it at the end).
+func OnTarget(tg *harness.Target) Option { return func(s *settings) { s.target = tg } }
+
+// Laws restricts the check to these laws (of those the writer claims).
+func Laws(laws ...harness.Law) Option { return func(s *settings) { s.laws = laws } }
+
+// Claim makes the writer claim exactly these laws, whatever its Claims
+// method says: for certifying writers that cannot say (external ones) and
+// for showing that a broken writer is caught.
+func Claim(laws ...harness.Law) Option { return func(s *settings) { s.claim = laws } }
+
+// Checks sets the number of trials per law for Check (Certify follows
+// -rapid.checks).
+func Checks(n int) Option { return func(s *settings) { s.checks = n } }
+
+// Records draws the writer's records; needed unless R is harness.Order.
+func Records[R any](gen *rapid.Generator[R]) Option { return func(s *settings) { s.records = gen } }
+
+// PartitionBy certifies the writer with a partition field: every batch is
+// one whole partition, and a partition delivered again carries what it had
+// plus newer records.
+func PartitionBy[R any](partition func(R) string) Option {
+	return func(s *settings) { s.partition = partition }
+}
+
+// Compare passes options to the state comparison (ignored columns, surrogate
+// keys).
+func Compare(opts ...harness.CompareOption) Option {
+	return func(s *settings) { s.compare = append(s.compare, opts...) }
+}
+
+// WithLimits bounds the generated scenarios.
+func WithLimits(l strategies.Limits) Option { return func(s *settings) { s.limits = l } }
+
+// ScenarioDir is where counterexample scenario files are written (default
+// testdata/idemcheck under the working directory).
+func ScenarioDir(dir string) Option { return func(s *settings) { s.scenarioDir = dir } }
+
+// WriterName names the writer in reports (default: its Go type).
+func WriterName(name string) Option { return func(s *settings) { s.writerName = name } }
+
+// Progress is called after every trial with the law, the trials so far and
+// the faults fired so far, for progress displays.
+func Progress(fn func(law harness.Law, trials int, faults map[string]int)) Option {
+	return func(s *settings) { s.progress = fn }
+}

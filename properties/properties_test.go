@@ -1,0 +1,114 @@
+package properties_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/properties"
+	"github.com/idemcheck/idemcheck/reference"
+	"github.com/idemcheck/idemcheck/reference/antipatterns"
+)
+
+var target *harness.Target
+
+func TestMain(m *testing.M) {
+	tg, err := harness.OpenTarget(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(2)
+	}
+	target = tg
+	code := m.Run()
+	tg.Close()
+	os.Exit(code)
+}
+
+type W = harness.Writer[harness.Order]
+
+func byDay(o harness.Order) string { return o.EventDate.String() }
+
+// writers certified in partition mode (each batch one whole day).
+var partitioned = map[string]bool{"PartitionOverwrite": true, "PartitionOverwrite/Guarded": true, "Aggregate": true}
+
+var correct = map[string]func() W{
+	"Upsert":                     func() W { return reference.Upsert{} },
+	"Dedup":                      func() W { return reference.Dedup{} },
+	"PartitionOverwrite":         func() W { return reference.PartitionOverwrite{} },
+	"PartitionOverwrite/Guarded": func() W { return reference.PartitionOverwrite{Guarded: true} },
+	"Aggregate":                  func() W { return reference.Aggregate{} },
+}
+
+func opts(name string, extra ...properties.Option) []properties.Option {
+	o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir())}
+	if partitioned[name] {
+		o = append(o, properties.PartitionBy(byDay))
+	}
+	return append(o, extra...)
+}
+
+// TestReferenceWritersHold certifies every correct writer: every law it
+// claims must hold (and its faults must have fired).
+func TestReferenceWritersHold(t *testing.T) {
+	for name, w := range correct {
+		t.Run(name, func(t *testing.T) {
+			properties.Certify(t, w, opts(name)...)
+		})
+	}
+}
+
+// TestAntipatternsAreCaught is the test of the tester: each anti-pattern
+// must be caught by every law its lesson says it violates, with a small
+// counterexample.
+func TestAntipatternsAreCaught(t *testing.T) {
+	for _, l := range antipatterns.Catalog() {
+		for _, law := range l.Violates {
+			t.Run(l.Name+"/"+string(law), func(t *testing.T) {
+				broken := l.Broken
+				name := l.Name
+				if name == "SeedPartitionOverwriter" || name == "DeleteInsertNoTx" {
+					name = "PartitionOverwrite" // certified like the writer it breaks
+				}
+				rep, err := properties.Check(context.Background(), func() W { return broken },
+					opts(name, properties.Claim(law), properties.Checks(checks()))...)
+				if err == nil {
+					t.Fatalf("%s was not caught by %s in %d trials", l.Name, law, checks())
+				}
+				lr := rep.Laws[indexOf(law)]
+				if lr.Verdict != properties.Violated {
+					t.Fatalf("verdict %s: %s", lr.Verdict, lr.Reason)
+				}
+				ce := lr.Counterexample
+				t.Logf("caught: %d batch(es), %d record(s), %d deliveries: %s", ce.Batches, ce.Records, ce.Deliveries, ce.Summary)
+				if ce.Diff == "" && law != harness.Determinism {
+					t.Errorf("no diff in the counterexample")
+				}
+				if !strings.Contains(ce.String(), "minimal scenario") {
+					t.Errorf("report lacks the scenario:\n%s", ce)
+				}
+			})
+		}
+	}
+}
+
+func indexOf(law harness.Law) int {
+	for i, l := range harness.AllLaws {
+		if l == law {
+			return i
+		}
+	}
+	return -1
+}
+
+// checks is the trials per law for Check: 100 by default,
+// IDEMCHECK_CHECKS to change.
+func checks() int {
+	var n int
+	if _, err := fmt.Sscan(os.Getenv("IDEMCHECK_CHECKS"), &n); err == nil && n > 0 {
+		return n
+	}
+	return 100
+}

@@ -1,0 +1,101 @@
+package properties
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/idemcheck/idemcheck/harness"
+)
+
+// Verdict is the outcome of one law.
+type Verdict string
+
+// The verdicts of a law.
+const (
+	Held         Verdict = "held"
+	Violated     Verdict = "violated"
+	NotClaimed   Verdict = "not-claimed"
+	Inconclusive Verdict = "inconclusive"
+)
+
+// Report is a writer's certificate: every law with its verdict.
+type Report struct {
+	Writer string
+	Target string
+	Laws   []LawReport
+}
+
+// LawReport is the outcome of one law.
+type LawReport struct {
+	Law     harness.Law
+	Verdict Verdict
+	Trials  int
+	// Faults counts, per kind, the trials that injected it: wire faults by
+	// kind, and "lost-ack", "zombie", "replay", "reorder".
+	Faults map[string]int
+	// Where crashes hit: inside a transaction, before a COMMIT ran, after a
+	// round committed (its reply lost).
+	InTx, AtCommit, AfterCommit int
+	Reason                      string // why not claimed, or inconclusive
+	Counterexample              *Counterexample
+	Duration                    time.Duration
+}
+
+// Counterexample is a minimal failing trial.
+type Counterexample struct {
+	Law      harness.Law
+	Summary  string // one sentence of what went wrong
+	Scenario string // the batches and deliveries, rendered
+	// ScenarioFile holds the scenario; Replay (or idemcheck replay) re-runs
+	// it exactly.
+	ScenarioFile string
+	Timeline     string
+	Diff         string
+	Sandbox      string // where the faulty state was kept for inspection
+	Replay       string // how to re-run it
+	// Records and Batches size the scenario: total records, batches and
+	// deliveries.
+	Records, Batches, Deliveries int
+}
+
+// String renders the counterexample for people.
+func (c *Counterexample) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s violated: %s\n\n", c.Law, c.Summary)
+	fmt.Fprintf(&b, "minimal scenario (%d batch(es), %d record(s), %d deliveries):\n%s\n\n", c.Batches, c.Records, c.Deliveries, indent(c.Scenario))
+	if c.Timeline != "" {
+		fmt.Fprintf(&b, "timeline:\n%s\n\n", indent(c.Timeline))
+	}
+	if c.Diff != "" {
+		fmt.Fprintf(&b, "diff:\n%s\n\n", indent(c.Diff))
+	}
+	if c.Sandbox != "" {
+		fmt.Fprintf(&b, "the faulty state is kept in %s\n", c.Sandbox)
+	}
+	if c.ScenarioFile != "" {
+		fmt.Fprintf(&b, "replay: %s\n", c.Replay)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
+}
+
+// FaultSummary renders the fault counts as "kind=n, ...", sorted.
+func (l LawReport) FaultSummary() string {
+	var keys []string
+	for k, n := range l.Faults {
+		if n > 0 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, l.Faults[k]))
+	}
+	return strings.Join(parts, ", ")
+}
