@@ -49,7 +49,10 @@ var SQLStates = map[string]string{
 // number or semantically. Exactly one way is set.
 type Point struct {
 	Round  int // the n-th round of the attempt, from 1
-	Commit int // the round holding the n-th COMMIT (or END)
+	// Commit: the n-th round that commits: one holding COMMIT (or END), or
+	// one running a writing statement outside a transaction block, which
+	// commits on its own.
+	Commit int
 	Copy   int // the n-th COPY FROM STDIN round
 	// Tx and Stmt: the Stmt-th round inside the Tx-th explicit transaction
 	// (the round that opens it, BEGIN, is not counted; its COMMIT is).

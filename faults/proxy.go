@@ -326,6 +326,7 @@ type round struct {
 	copyIn   bool
 	copyData int
 	copyDone bool // the client ended its COPY data
+	executes bool // it runs a statement (Query or Execute), not only prepares one
 	sent     bool // numbered and given its fault
 	written  bool // its messages went to the server
 }
@@ -516,6 +517,9 @@ func (s *session) clientPump() {
 			cur.ev.SQL += sql
 		}
 		held = append(held, m.raw...)
+		if m.typ == 'Q' || m.typ == 'E' {
+			cur.executes = true
+		}
 		end := m.typ == 'S' || m.typ == 'Q'
 		if !end && m.typ != 'H' {
 			continue
@@ -551,9 +555,10 @@ func (s *session) begin(r *round) bool {
 	stmts := sqlsplit.Split(r.ev.SQL)
 	commit := false
 	for _, st := range stmts {
-		commit = commit || sqlsplit.IsCommit(st)
+		commit = commit || sqlsplit.IsCommit(st) || (before == 'I' && writes(st))
 		r.copyIn = r.copyIn || isCopyIn(st)
 	}
+	commit = commit && r.executes
 	a.mu.Lock()
 	a.rounds++
 	r.ev = Event{Conn: s.id, Round: a.rounds, SQL: abbreviate(r.ev.SQL), Before: before}
@@ -619,6 +624,17 @@ func (s *session) begin(r *round) bool {
 		case <-a.crashCh:
 			return false
 		}
+	}
+	return true
+}
+
+// writes reports whether a statement changes data or schema, so that run
+// outside a transaction block it commits on its own.
+func writes(stmt string) bool {
+	switch sqlsplit.Keyword(stmt) {
+	case "", "SELECT", "BEGIN", "START", "SHOW", "SET", "RESET", "ROLLBACK", "ABORT", "PREPARE",
+		"DEALLOCATE", "DISCARD", "LISTEN", "UNLISTEN", "EXPLAIN", "FETCH", "CLOSE", "DECLARE", "VALUES", "TABLE":
+		return false
 	}
 	return true
 }

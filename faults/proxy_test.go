@@ -499,8 +499,8 @@ func TestPooledBackendIsLikeAFreshOne(t *testing.T) {
 	for _, crash := range []bool{false, true} {
 		t.Run(fmt.Sprintf("after crash=%v", crash), func(t *testing.T) {
 			var plan faults.Plan
-			if crash {
-				plan = faults.Plan{{Kind: faults.CrashBefore, At: faults.AtCommit(1)}}
+			if crash { // before the COMMIT, the 2nd round of the transaction
+				plan = faults.Plan{{Kind: faults.CrashBefore, At: faults.AtStmt(1, 2)}}
 			}
 			a := f.proxy.NewAttempt(plan)
 			c1 := fronts["dialer"](t, f, a)

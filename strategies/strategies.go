@@ -13,7 +13,7 @@ import (
 type Limits struct {
 	MaxBatches int // batches per scenario (default 4)
 	MaxRecords int // records per batch (default 8)
-	MaxRound   int // the highest round a fault point names (default 12)
+	MaxRound   int // the highest round a fault point names (default 8)
 	MaxCopy    int // the highest CopyData count a crash-in-copy lets through (default 3)
 }
 
@@ -25,7 +25,7 @@ func (l Limits) withDefaults() Limits {
 		l.MaxRecords = 8
 	}
 	if l.MaxRound <= 0 {
-		l.MaxRound = 12
+		l.MaxRound = 8
 	}
 	if l.MaxCopy <= 0 {
 		l.MaxCopy = 3
