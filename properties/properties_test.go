@@ -2,8 +2,10 @@ package properties_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,6 +18,8 @@ import (
 var target *harness.Target
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	defaultChecks()
 	tg, err := harness.OpenTarget(context.Background())
 	if err != nil {
 		fmt.Println(err)
@@ -69,11 +73,18 @@ func TestAntipatternsAreCaught(t *testing.T) {
 			t.Run(l.Name+"/"+string(law), func(t *testing.T) {
 				broken := l.Broken
 				name := l.Name
-				if name == "SeedPartitionOverwriter" || name == "DeleteInsertNoTx" {
+				extra := []properties.Option{properties.Claim(law), properties.Checks(checks())}
+				switch name {
+				case "DeleteInsertNoTx":
 					name = "PartitionOverwrite" // certified like the writer it breaks
+				case "AutoincrementDedupKey":
+					// Only real duplicates count, not ids a rolled-back insert skipped.
+					extra = append(extra, properties.Compare(harness.ModuloSurrogateKeys()))
 				}
-				rep, err := properties.Check(context.Background(), func() W { return broken },
-					opts(name, properties.Claim(law), properties.Checks(checks()))...)
+				// SeedPartitionOverwriter is certified without a partition field:
+				// its bug (the partition taken from records[0]) needs a batch
+				// that spans days.
+				rep, err := properties.Check(context.Background(), func() W { return broken }, opts(name, extra...)...)
 				if err == nil {
 					t.Fatalf("%s was not caught by %s in %d trials", l.Name, law, checks())
 				}
@@ -103,12 +114,36 @@ func indexOf(law harness.Law) int {
 	return -1
 }
 
-// checks is the trials per law for Check: 100 by default,
-// IDEMCHECK_CHECKS to change.
+// checks is the trials per law: IDEMCHECK_CHECKS, else -rapid.checks when
+// given, else 30 so that the default go test ./... (with -race) stays
+// within minutes. The long runs (100 and 1,000 per law) set
+// IDEMCHECK_CHECKS; their figures are in the closing notes.
 func checks() int {
 	var n int
 	if _, err := fmt.Sscan(os.Getenv("IDEMCHECK_CHECKS"), &n); err == nil && n > 0 {
 		return n
 	}
-	return 100
+	return flagInt("rapid.checks")
+}
+
+func flagInt(name string) int {
+	n, _ := strconv.Atoi(flag.Lookup(name).Value.String())
+	return n
+}
+
+// defaultChecks applies the suite's default budget unless the command line
+// or IDEMCHECK_CHECKS chose one: rapid.checks 30 and rapid.shrinktime 10s.
+func defaultChecks() {
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	n := 30
+	if v := os.Getenv("IDEMCHECK_CHECKS"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	if !set["rapid.checks"] {
+		flag.Set("rapid.checks", strconv.Itoa(n))
+	}
+	if !set["rapid.shrinktime"] {
+		flag.Set("rapid.shrinktime", "10s")
+	}
 }
