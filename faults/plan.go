@@ -48,7 +48,7 @@ var SQLStates = map[string]string{
 // Point names a round of an attempt's conversation with the server, by
 // number or semantically. Exactly one way is set.
 type Point struct {
-	Round  int // the n-th round of the attempt, from 1
+	Round int // the n-th round of the attempt, from 1
 	// Commit: the n-th round that commits: one holding COMMIT (or END), or
 	// one running a writing statement outside a transaction block, which
 	// commits on its own.

@@ -90,9 +90,9 @@ type finding struct {
 
 // tally accumulates a law's coverage over its trials.
 type tally struct {
-	mu     sync.Mutex
-	trials int
-	faults map[string]int
+	mu                          sync.Mutex
+	trials                      int
+	faults                      map[string]int
 	inTx, atCommit, afterCommit int
 	last                        *Counterexample
 	inconclusive                string
