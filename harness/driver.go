@@ -234,6 +234,7 @@ func (d *driver[R]) attempt(ctx context.Context, del, n int, batch Batch[R], p A
 	conn, err := connect(actx)
 	if err == nil {
 		env := NewEnv(conn, connString, connect, d.sb.name, n, batch.LogicalTime)
+		env.onCrash = att.SetBeforeCrash
 		err = d.w.Write(actx, env, batch)
 		conn.Close(context.WithoutCancel(ctx))
 	}

@@ -51,6 +51,17 @@ type Env struct {
 
 	connect    func(ctx context.Context) (*pgx.Conn, error)
 	connString func() string
+	onCrash    func(func())
+}
+
+// OnCrash registers what runs when a crash point of this attempt is
+// reached, while its connections are held still: an external writer's
+// adapter registers the kill of its process group, so the process dies
+// exactly there. Outside a faulty run it does nothing.
+func (e *Env) OnCrash(fn func()) {
+	if e.onCrash != nil {
+		e.onCrash(fn)
+	}
 }
 
 // ConnString reaches the same sandbox, through the same faults, as a URL

@@ -118,7 +118,10 @@ func setChecks(n int) error {
 	checksMu.Lock()
 	defer checksMu.Unlock()
 	if !testing.Testing() && flag.Lookup("test.short") == nil {
-		testing.Init() // rapid asks testing.Short()
+		testing.Init() // rapid asks testing.Short(), outside tests too
+	}
+	if !flag.Parsed() {
+		_ = flag.CommandLine.Parse(nil) // a tool parses its own arguments
 	}
 	if n <= 0 {
 		return nil

@@ -97,6 +97,7 @@ type tally struct {
 	last                        *Counterexample
 	inconclusive                string
 	confirmed                   bool // the first failure was re-run and reproduced
+	firstFailure                int  // the trial that first failed (before shrinking)
 	nondeterministic            bool // its clean runs differ: findings are about that
 }
 
@@ -454,6 +455,9 @@ func (c *checker[R]) trial(t *rapid.T, law harness.Law, tl *tally) {
 	tl.mu.Lock()
 	first := !tl.confirmed
 	tl.confirmed = true
+	if tl.firstFailure == 0 {
+		tl.firstFailure = tl.trials
+	}
 	tl.mu.Unlock()
 	if first {
 		c.confirm(t, law, sc, f, tl)
@@ -541,7 +545,7 @@ func (c *checker[R]) checkLaw(tb rapid.TB, law harness.Law) LawReport {
 	start := time.Now()
 	tl := &tally{}
 	rapid.Check(tb, func(t *rapid.T) { c.trial(t, law, tl) })
-	lr := LawReport{Law: law, Verdict: Held, Trials: tl.trials, Faults: tl.faults,
+	lr := LawReport{Law: law, Verdict: Held, Trials: tl.trials, FirstFailure: tl.firstFailure, Faults: tl.faults,
 		InTx: tl.inTx, AtCommit: tl.atCommit, AfterCommit: tl.afterCommit, Duration: time.Since(start)}
 	switch {
 	case tl.last != nil:

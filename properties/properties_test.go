@@ -72,19 +72,15 @@ func TestAntipatternsAreCaught(t *testing.T) {
 		for _, law := range l.Violates {
 			t.Run(l.Name+"/"+string(law), func(t *testing.T) {
 				broken := l.Broken
-				name := l.Name
-				extra := []properties.Option{properties.Claim(law), properties.Checks(checks())}
-				switch name {
-				case "DeleteInsertNoTx":
-					name = "PartitionOverwrite" // certified like the writer it breaks
-				case "AutoincrementDedupKey":
-					// Only real duplicates count, not ids a rolled-back insert skipped.
-					extra = append(extra, properties.Compare(harness.ModuloSurrogateKeys()))
+				o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()),
+					properties.Claim(law), properties.Checks(checks())}
+				if l.WholePartitions {
+					o = append(o, properties.PartitionBy(byDay))
 				}
-				// SeedPartitionOverwriter is certified without a partition field:
-				// its bug (the partition taken from records[0]) needs a batch
-				// that spans days.
-				rep, err := properties.Check(context.Background(), func() W { return broken }, opts(name, extra...)...)
+				if l.ModuloSurrogateKeys {
+					o = append(o, properties.Compare(harness.ModuloSurrogateKeys()))
+				}
+				rep, err := properties.Check(context.Background(), func() W { return broken }, o...)
 				if err == nil {
 					t.Fatalf("%s was not caught by %s in %d trials", l.Name, law, checks())
 				}
@@ -93,7 +89,7 @@ func TestAntipatternsAreCaught(t *testing.T) {
 					t.Fatalf("verdict %s: %s", lr.Verdict, lr.Reason)
 				}
 				ce := lr.Counterexample
-				t.Logf("caught: %d batch(es), %d record(s), %d deliveries: %s", ce.Batches, ce.Records, ce.Deliveries, ce.Summary)
+				t.Logf("caught at trial %d; shrunk to %d batch(es), %d record(s), %d deliveries: %s", lr.FirstFailure, ce.Batches, ce.Records, ce.Deliveries, ce.Summary)
 				if ce.Diff == "" && law != harness.Determinism {
 					t.Errorf("no diff in the counterexample")
 				}

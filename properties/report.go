@@ -31,7 +31,10 @@ type Report struct {
 type LawReport struct {
 	Law     harness.Law
 	Verdict Verdict
-	Trials  int
+	Trials  int // trials run, shrinking included
+	// FirstFailure is the trial that first violated the law (0: none), the
+	// measure of how fast the law catches a broken writer.
+	FirstFailure int
 	// Faults counts, per kind, the trials that injected it: wire faults by
 	// kind, and "lost-ack", "zombie", "replay", "reorder".
 	Faults map[string]int

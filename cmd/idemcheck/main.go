@@ -3,8 +3,11 @@
 //
 // Usage:
 //
-//	idemcheck doctor     find a PostgreSQL, make a sandbox, snapshot it, report
-//	idemcheck version    print the version
+//	idemcheck lessons [NAME]              break each anti-pattern live, then show its fix
+//	idemcheck certify --exec CMD | --sql FILE [flags]
+//	idemcheck replay FILE [--exec CMD | --sql FILE]
+//	idemcheck doctor                      find a PostgreSQL, make a sandbox, snapshot it, report
+//	idemcheck version
 //
 // Exit codes: 0 success, 1 a law was violated, 2 a usage or environment error.
 package main
@@ -30,6 +33,9 @@ const (
 )
 
 type cli struct {
+	Lessons lessonsCmd `cmd:"" help:"Break each classic anti-pattern live against PostgreSQL, show the minimal counterexample, then its fix holding."`
+	Certify certifyCmd `cmd:"" help:"Certify a writer in any language (--exec) or a SQL file (--sql) against the laws."`
+	Replay  replayCmd  `cmd:"" help:"Re-run a saved counterexample scenario exactly."`
 	Doctor  doctorCmd  `cmd:"" help:"Find a PostgreSQL by the default chain, create a sandbox, snapshot it and report what was found."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
@@ -78,9 +84,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	err = kctx.Run(&env{ctx: ctx, stdout: stdout, stderr: stderr})
 	var v violation
+	var u usageError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &u):
+		fmt.Fprintf(stderr, "idemcheck: %v\nrun 'idemcheck --help' for the commands and flags\n", err)
+		return exitUsage
 	case errors.As(err, &v):
 		fmt.Fprintln(stderr, "idemcheck:", err)
 		return exitViolation

@@ -14,6 +14,12 @@ type Lesson struct {
 	Fix         string        // the reference writer that fixes it
 	Broken      harness.Writer[harness.Order]
 	Fixed       harness.Writer[harness.Order]
+	// WholePartitions: certify with a partition field (every batch one
+	// whole day), as the partition writers it breaks are.
+	WholePartitions bool
+	// ModuloSurrogateKeys: compare without surrogate key columns, so that
+	// only real duplicates count, not ids a rolled-back insert skipped.
+	ModuloSurrogateKeys bool
 }
 
 // Catalog lists every lesson: the seed's anti-pattern table, then the seed's
@@ -43,12 +49,14 @@ func Catalog() []Lesson {
 			Consequence: "partial state on crash, duplicates from overlapping attempts",
 			Violates:    []harness.Law{harness.CrashAtomicity, harness.ZombieSafety},
 			Fix:         "PartitionOverwrite", Broken: DeleteInsertNoTx{}, Fixed: reference.PartitionOverwrite{},
+			WholePartitions: true,
 		},
 		{
 			Name: "AutoincrementDedupKey", AntiPattern: "autoincrement as dedup key",
 			Consequence: "new id on retry = duplicate with a different id",
 			Violates:    []harness.Law{harness.ReplayIdempotence, harness.RetryEquivalence, harness.ExactlyOnceEffect},
 			Fix:         "Dedup", Broken: AutoincrementDedupKey{}, Fixed: reference.Dedup{},
+			ModuloSurrogateKeys: true,
 		},
 		{
 			Name: "SeedUpsert", AntiPattern: "the seed's UpsertWriter: row-by-row upsert, no version guard, no transaction",

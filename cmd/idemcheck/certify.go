@@ -1,0 +1,265 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/internal/external"
+	"github.com/idemcheck/idemcheck/properties"
+	"github.com/idemcheck/idemcheck/reference"
+	"github.com/idemcheck/idemcheck/reference/antipatterns"
+	"github.com/idemcheck/idemcheck/strategies"
+)
+
+// writerFlags say which external writer to certify.
+type writerFlags struct {
+	Exec     string        `help:"Command run per delivery attempt (sh -c); the batch arrives as JSON lines on stdin and in $IDEMCHECK_BATCH_FILE." placeholder:"CMD"`
+	SQL      string        `name:"sql" help:"SQL file run statement by statement per attempt, against the batch in the temporary table batch." placeholder:"FILE" type:"existingfile"`
+	Setup    string        `help:"Command that creates the writer's tables, once per sandbox." placeholder:"CMD"`
+	SetupSQL string        `name:"setup-sql" help:"SQL file that creates the writer's tables, once per sandbox." placeholder:"FILE" type:"existingfile"`
+	Timeout  time.Duration `help:"Kill an attempt that runs longer than this." default:"60s"`
+}
+
+type writer = harness.Writer[harness.Order]
+
+// build returns the writer and its name.
+func (f writerFlags) build() (writer, string, error) {
+	switch {
+	case f.Exec != "" && f.SQL != "":
+		return nil, "", usageError{"give either --exec or --sql, not both"}
+	case f.Exec != "":
+		if f.SetupSQL != "" {
+			return nil, "", usageError{"--setup-sql goes with --sql; with --exec use --setup CMD"}
+		}
+		w := external.Exec{Command: f.Exec, SetupCommand: f.Setup, Timeout: f.Timeout}
+		return w, w.Name(), nil
+	case f.SQL != "":
+		if f.Setup != "" {
+			return nil, "", usageError{"--setup goes with --exec; with --sql use --setup-sql FILE"}
+		}
+		w, err := external.LoadSQL(f.SQL, f.SetupSQL)
+		if err != nil {
+			return nil, "", usageError{fmt.Sprintf("--sql: %v", err)}
+		}
+		return w, w.Name(), nil
+	}
+	return nil, "", usageError{"say which writer to certify: --exec 'CMD' (any language) or --sql FILE"}
+}
+
+// compareFlags adjust the comparison of states.
+type compareFlags struct {
+	IgnoreColumn        []string `help:"Leave a column out of the comparison (table.column; repeatable)." placeholder:"TABLE.COL"`
+	ModuloSurrogateKeys bool     `help:"Compare without sequence and identity columns (a sequence advances even on a rolled-back insert)."`
+	PartitionField      string   `help:"Certify with a partition field: every batch is one whole partition. The default records have one: event_date." placeholder:"FIELD"`
+}
+
+func (f compareFlags) options() ([]properties.Option, error) {
+	var opts []properties.Option
+	if len(f.IgnoreColumn) > 0 {
+		opts = append(opts, properties.Compare(harness.IgnoreColumns(f.IgnoreColumn...)))
+	}
+	if f.ModuloSurrogateKeys {
+		opts = append(opts, properties.Compare(harness.ModuloSurrogateKeys()))
+	}
+	switch f.PartitionField {
+	case "":
+	case "event_date":
+		opts = append(opts, properties.PartitionBy(func(o harness.Order) string { return o.EventDate.String() }))
+	default:
+		return nil, usageError{fmt.Sprintf("--partition-field %q: the default records' partition field is event_date", f.PartitionField)}
+	}
+	return opts, nil
+}
+
+type certifyCmd struct {
+	writerFlags
+	compareFlags
+	targetFlags
+	Laws        string `help:"The laws the writer claims, comma-separated (default: all)." placeholder:"LAW,..."`
+	Checks      int    `help:"Trials per law." default:"100"`
+	Seed        uint64 `help:"rapid's seed, to repeat a run (0: random)."`
+	JSON        string `name:"json" help:"Write the certificate as JSON to this file (- for stdout)." placeholder:"FILE"`
+	ScenarioDir string `help:"Where counterexample scenario files go." default:"idemcheck-scenarios"`
+	Replay      string `help:"Re-run this saved counterexample instead of certifying." placeholder:"FILE" type:"existingfile"`
+}
+
+// Run certifies the writer and prints the certificate.
+func (c certifyCmd) Run(e *env) error {
+	if c.Replay != "" {
+		return replayCmd{File: c.Replay, writerFlags: c.writerFlags, compareFlags: c.compareFlags, targetFlags: c.targetFlags}.Run(e)
+	}
+	w, name, err := c.build()
+	if err != nil {
+		return err
+	}
+	laws, err := parseLaws(c.Laws)
+	if err != nil {
+		return err
+	}
+	opts, err := c.options()
+	if err != nil {
+		return err
+	}
+	if c.Seed != 0 {
+		if err := setFlag("rapid.seed", strconv.FormatUint(c.Seed, 10)); err != nil {
+			return err
+		}
+	}
+	_ = setFlag("rapid.nofailfile", "true") // the scenario files are the CLI's replay format
+	tg, err := c.open(e.ctx, e.stderr)
+	if err != nil {
+		return err
+	}
+	defer tg.Close()
+	fmt.Fprintf(e.stdout, "certifying %s on %s\n", name, tg)
+	if err := preflight(e, tg, w); err != nil {
+		return err
+	}
+	opts = append(opts, properties.OnTarget(tg), properties.Claim(laws...), properties.Checks(c.Checks),
+		properties.WriterName(name), properties.ScenarioDir(c.ScenarioDir),
+		properties.Progress(progressLines(e)))
+	rep, err := properties.Check(e.ctx, func() writer { return w }, opts...)
+	if rep == nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout)
+	summaryTable(e.stdout, rep)
+	for _, l := range rep.Laws {
+		if l.Counterexample != nil {
+			fmt.Fprintf(e.stdout, "\n%s\n", l.Counterexample)
+		}
+	}
+	if c.JSON != "" {
+		if err := writeJSON(c.JSON, e.stdout, toJSON(rep, tg, c.Seed)); err != nil {
+			return err
+		}
+	}
+	if err != nil {
+		return violation{"not certified: a claimed law was violated or is inconclusive (see above)"}
+	}
+	fmt.Fprintln(e.stdout, "\ncertified: every claimed law held")
+	return nil
+}
+
+// preflight runs two small batches once without faults, so that a writer
+// that cannot work at all is told so plainly instead of as a violation.
+func preflight(e *env, tg *harness.Target, w writer) error {
+	batches := []harness.Batch[harness.Order]{
+		{ID: "b1", Records: []harness.Order{strategies.OrderOf(1, 1), strategies.OrderOf(2, 1)}, LogicalTime: strategies.Epoch},
+	}
+	obs, err := harness.Run(e.ctx, tg, w, harness.CleanScenario(batches), harness.MaxAttempts(2))
+	if errors.Is(err, harness.ErrSetup) {
+		return fmt.Errorf("the writer's setup fails: %w", err)
+	}
+	if err != nil {
+		return err
+	}
+	defer obs.Sandbox.Drop(e.ctx)
+	if len(obs.Exhausted) > 0 {
+		last := ""
+		for _, s := range obs.Steps {
+			if s.Err != "" {
+				last = s.Err
+			}
+		}
+		return fmt.Errorf("the writer fails deterministically on batch %s, without any fault: %s", obs.Exhausted[0], last)
+	}
+	return nil
+}
+
+// progressLines prints a line per law every 10 trials.
+func progressLines(e *env) func(harness.Law, int, map[string]int) {
+	return func(law harness.Law, n int, faults map[string]int) {
+		if n%25 != 0 {
+			return
+		}
+		var parts []string
+		for k, v := range faults {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+		}
+		fmt.Fprintf(e.stderr, "  %s: %d trials (%s)\n", law, n, strings.Join(parts, ", "))
+	}
+}
+
+func setFlag(name, value string) error {
+	if flag.Lookup(name) == nil {
+		return fmt.Errorf("no flag %s", name)
+	}
+	return flag.Set(name, value)
+}
+
+type replayCmd struct {
+	File string `arg:"" help:"A scenario file written for a counterexample." type:"existingfile"`
+	writerFlags
+	compareFlags
+	targetFlags
+}
+
+// Run re-runs the scenario against the law it violated.
+func (c replayCmd) Run(e *env) error {
+	sf, err := properties.LoadScenario[harness.Order](c.File)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	w, name, err := c.writerFor(sf.Writer)
+	if err != nil {
+		return err
+	}
+	opts, err := c.options()
+	if err != nil {
+		return err
+	}
+	tg, err := c.open(e.ctx, e.stderr)
+	if err != nil {
+		return err
+	}
+	defer tg.Close()
+	fmt.Fprintf(e.stdout, "replaying %s (%s, %s) on %s\n", c.File, sf.Law, name, tg)
+	lr, err := properties.ReplayFile(e.ctx, func() writer { return w }, c.File, append(opts, properties.OnTarget(tg), properties.WriterName(name))...)
+	if err != nil {
+		return err
+	}
+	if lr.Verdict == properties.Violated {
+		fmt.Fprintf(e.stdout, "\n%s\n", lr.Counterexample)
+		return violation{fmt.Sprintf("%s is still violated", sf.Law)}
+	}
+	fmt.Fprintf(e.stdout, "%s holds on this scenario now\n", sf.Law)
+	return nil
+}
+
+// writerFor finds the writer of a scenario file: the flags when given,
+// else the name the file records (an external writer, or a reference or
+// anti-pattern writer of this module).
+func (c replayCmd) writerFor(recorded string) (writer, string, error) {
+	if c.Exec != "" || c.SQL != "" {
+		return c.build()
+	}
+	switch {
+	case strings.HasPrefix(recorded, "exec: "):
+		f := c.writerFlags
+		f.Exec = strings.TrimPrefix(recorded, "exec: ")
+		return f.build()
+	case strings.HasPrefix(recorded, "sql: "):
+		f := c.writerFlags
+		f.SQL = strings.TrimPrefix(recorded, "sql: ")
+		if _, err := os.Stat(f.SQL); err != nil {
+			return nil, "", usageError{fmt.Sprintf("the scenario was recorded for %s, which is not here; pass --sql FILE", f.SQL)}
+		}
+		return f.build()
+	}
+	if l, ok := antipatterns.Lookup(strings.TrimPrefix(recorded, "antipatterns.")); ok {
+		return l.Broken, recorded, nil
+	}
+	known := map[string]writer{"reference.Upsert": reference.Upsert{}, "reference.Dedup": reference.Dedup{},
+		"reference.PartitionOverwrite": reference.PartitionOverwrite{}, "reference.Aggregate": reference.Aggregate{}}
+	if w, ok := known[recorded]; ok {
+		return w, recorded, nil
+	}
+	return nil, "", usageError{fmt.Sprintf("the scenario was recorded for writer %q, which idemcheck cannot build; pass --exec CMD or --sql FILE", recorded)}
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/properties"
+)
+
+// targetFlags choose the PostgreSQL.
+type targetFlags struct {
+	Way string `help:"Force one way of getting PostgreSQL: url, local or docker (default: the first that applies)." enum:",url,local,docker" default:""`
+}
+
+func (f targetFlags) open(ctx context.Context, stderr io.Writer) (*harness.Target, error) {
+	var opts []harness.TargetOption
+	if f.Way != "" {
+		opts = append(opts, harness.WithWay(harness.Way(f.Way)))
+	}
+	return harness.OpenTarget(ctx, opts...)
+}
+
+// parseLaws reads a comma-separated list of law names ("" or "all": all).
+func parseLaws(s string) ([]harness.Law, error) {
+	if s == "" || s == "all" {
+		return harness.AllLaws, nil
+	}
+	var out []harness.Law
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		found := false
+		for _, l := range harness.AllLaws {
+			if strings.EqualFold(string(l), name) {
+				out = append(out, l)
+				found = true
+			}
+		}
+		if !found {
+			return nil, usageError{fmt.Sprintf("--laws: %q is not a law; the laws are %v", name, harness.AllLaws)}
+		}
+	}
+	return out, nil
+}
+
+// usageError is a mistake in the command line (exit code 2, no stack of
+// wrapped errors).
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+// writeJSON writes v as indented JSON to path ("-" for stdout).
+func writeJSON(path string, stdout io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if path == "-" {
+		_, err = stdout.Write(b)
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// summaryTable prints law, verdict, trials, faults and time, one row each.
+func summaryTable(w io.Writer, rep *properties.Report) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LAW\tVERDICT\tTRIALS\tFAULTS FIRED (trials)\tTIME")
+	for _, l := range rep.Laws {
+		faults := l.FaultSummary()
+		if faults == "" {
+			faults = "-"
+		}
+		if l.Verdict == properties.NotClaimed {
+			faults = l.Reason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", l.Law, l.Verdict, l.Trials, faults, l.Duration.Round(10*time.Millisecond))
+	}
+	tw.Flush()
+}
+
+// jsonReport is the --json shape of a certificate.
+type jsonReport struct {
+	Writer string     `json:"writer"`
+	Target jsonTarget `json:"target"`
+	Laws   []jsonLaw  `json:"laws"`
+	Seed   uint64     `json:"seed"`
+}
+
+type jsonTarget struct {
+	Way           string `json:"way"`
+	ServerVersion string `json:"server_version"`
+}
+
+type jsonLaw struct {
+	Name           string         `json:"name"`
+	Verdict        string         `json:"verdict"`
+	Trials         int            `json:"trials"`
+	Faults         map[string]int `json:"faults"`
+	Reason         string         `json:"reason,omitempty"`
+	Counterexample *jsonCounterEx `json:"counterexample,omitempty"`
+	Crashes        map[string]int `json:"crashes,omitempty"`
+}
+
+type jsonCounterEx struct {
+	Summary      string `json:"summary"`
+	ScenarioFile string `json:"scenario_file"`
+	Diff         string `json:"diff"`
+	Timeline     string `json:"timeline,omitempty"`
+	Sandbox      string `json:"sandbox,omitempty"`
+	Records      int    `json:"records"`
+	Batches      int    `json:"batches"`
+	Deliveries   int    `json:"deliveries"`
+}
+
+func toJSON(rep *properties.Report, tg *harness.Target, seed uint64) jsonReport {
+	out := jsonReport{Writer: rep.Writer, Target: jsonTarget{Way: string(tg.Way()), ServerVersion: tg.ServerVersion()}, Seed: seed}
+	for _, l := range rep.Laws {
+		jl := jsonLaw{Name: string(l.Law), Verdict: string(l.Verdict), Trials: l.Trials, Faults: l.Faults, Reason: l.Reason}
+		if jl.Faults == nil {
+			jl.Faults = map[string]int{}
+		}
+		if l.InTx+l.AtCommit+l.AfterCommit > 0 {
+			jl.Crashes = map[string]int{"in_transaction": l.InTx, "before_commit": l.AtCommit, "after_commit": l.AfterCommit}
+		}
+		if c := l.Counterexample; c != nil {
+			jl.Counterexample = &jsonCounterEx{Summary: c.Summary, ScenarioFile: c.ScenarioFile, Diff: c.Diff, Timeline: c.Timeline,
+				Sandbox: c.Sandbox, Records: c.Records, Batches: c.Batches, Deliveries: c.Deliveries}
+		}
+		out.Laws = append(out.Laws, jl)
+	}
+	return out
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/properties"
+	"github.com/idemcheck/idemcheck/reference/antipatterns"
+)
+
+type lessonsCmd struct {
+	targetFlags
+	Name    string `arg:"" optional:"" help:"One lesson (e.g. NaiveInsert); default: all of them."`
+	AllLaws bool   `help:"Show every law each anti-pattern breaks, not only the first."`
+	Checks  int    `help:"Trials per law." default:"50"`
+	JSON    string `name:"json" help:"Also write the results as JSON to this file (- for stdout)." placeholder:"FILE"`
+}
+
+type lessonResult struct {
+	AntiPattern string `json:"antipattern"`
+	Law         string `json:"law"`
+	Caught      bool   `json:"caught"`
+	Trials      int    `json:"trials"`
+	Summary     string `json:"summary"`
+	Fix         string `json:"fix"`
+	FixHeld     bool   `json:"fix_held"`
+	FixTrials   int    `json:"fix_trials"`
+}
+
+// Run breaks each anti-pattern live, shows the minimal counterexample,
+// then shows its fix holding the same law.
+func (c lessonsCmd) Run(e *env) error {
+	lessons := antipatterns.Catalog()
+	if c.Name != "" {
+		l, ok := antipatterns.Lookup(c.Name)
+		if !ok {
+			var names []string
+			for _, l := range lessons {
+				names = append(names, l.Name)
+			}
+			return usageError{fmt.Sprintf("no lesson %q; the lessons are %s", c.Name, strings.Join(names, ", "))}
+		}
+		lessons = []antipatterns.Lesson{l}
+	}
+	tg, err := c.open(e.ctx, e.stderr)
+	if err != nil {
+		return err
+	}
+	defer tg.Close()
+	fmt.Fprintf(e.stdout, "idemcheck lessons on %s\n", tg)
+	dir, err := os.MkdirTemp("", "idemcheck-lessons-")
+	if err != nil {
+		return err
+	}
+	var results []lessonResult
+	missed := 0
+	for i, l := range lessons {
+		laws := l.Violates
+		if !c.AllLaws {
+			laws = laws[:1]
+		}
+		fmt.Fprintf(e.stdout, "\n━━ %d/%d %s: %s\n   consequence: %s\n", i+1, len(lessons), l.Name, l.AntiPattern, l.Consequence)
+		for _, law := range laws {
+			r, err := c.lesson(e, tg, l, law, dir)
+			if err != nil {
+				return err
+			}
+			if !r.Caught || !r.FixHeld {
+				missed++
+			}
+			results = append(results, r)
+		}
+	}
+	if c.JSON != "" {
+		if err := writeJSON(c.JSON, e.stdout, results); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(e.stdout, "\n%d lesson(s): %d caught and fixed, %d not\n", len(results), len(results)-missed, missed)
+	if missed > 0 {
+		return violation{fmt.Sprintf("%d lesson(s) did not show their anti-pattern caught and its fix holding", missed)}
+	}
+	return nil
+}
+
+func (c lessonsCmd) lesson(e *env, tg *harness.Target, l antipatterns.Lesson, law harness.Law, dir string) (lessonResult, error) {
+	opts := []properties.Option{properties.OnTarget(tg), properties.Claim(law), properties.Checks(c.Checks), properties.ScenarioDir(dir)}
+	if l.WholePartitions {
+		opts = append(opts, properties.PartitionBy(func(o harness.Order) string { return o.EventDate.String() }))
+	}
+	if l.ModuloSurrogateKeys {
+		opts = append(opts, properties.Compare(harness.ModuloSurrogateKeys()))
+	}
+	r := lessonResult{AntiPattern: l.Name, Law: string(law), Fix: l.Fix}
+	broken, _ := properties.Check(e.ctx, func() harness.Writer[harness.Order] { return l.Broken }, opts...)
+	if broken == nil {
+		return r, fmt.Errorf("lessons: %s could not be checked", l.Name)
+	}
+	lr := lawOf(broken, law)
+	r.Trials = lr.Trials
+	if lr.Verdict == properties.Violated {
+		r.Trials = lr.FirstFailure
+		r.Caught = true
+		r.Summary = lr.Counterexample.Summary
+		fmt.Fprintf(e.stdout, "   breaks %s (caught at trial %d, shrunk to %d batch(es), %d record(s), %d deliveries):\n",
+			law, lr.FirstFailure, lr.Counterexample.Batches, lr.Counterexample.Records, lr.Counterexample.Deliveries)
+		fmt.Fprintf(e.stdout, "%s\n", indentBy(lr.Counterexample.String(), "   │ "))
+	} else {
+		fmt.Fprintf(e.stdout, "   NOT caught by %s in %d trials (%s): raise --checks\n", law, lr.Trials, lr.Verdict)
+	}
+	fixed, _ := properties.Check(e.ctx, func() harness.Writer[harness.Order] { return l.Fixed }, opts...)
+	if fixed == nil {
+		return r, fmt.Errorf("lessons: fix %s could not be checked", l.Fix)
+	}
+	fr := lawOf(fixed, law)
+	r.FixHeld = fr.Verdict == properties.Held
+	fmt.Fprintf(e.stdout, "   fix: %s, %s %s over %d trials (faults fired: %s)\n", l.Fix, law, fr.Verdict, fr.Trials, orDash(fr.FaultSummary()))
+	return r, nil
+}
+
+func lawOf(rep *properties.Report, law harness.Law) properties.LawReport {
+	for _, l := range rep.Laws {
+		if l.Law == law {
+			return l
+		}
+	}
+	return properties.LawReport{Law: law}
+}
+
+func indentBy(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
