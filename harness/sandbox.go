@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -212,7 +213,8 @@ func connString(c *pgx.ConnConfig, options string) string {
 	if options != "" {
 		q.Set("options", options)
 	}
-	u.RawQuery = q.Encode()
+	// libpq decodes %20 but not '+' as a space in URL parameters.
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 	return u.String()
 }
 

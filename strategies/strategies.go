@@ -122,14 +122,14 @@ func PartitionBatches[R any](records *rapid.Generator[R], partition func(R) stri
 // crashKinds are the fault kinds that end an attempt, simplest first.
 var crashKinds = []faults.Kind{faults.CrashBefore, faults.CrashAfter, faults.CrashInCopy, faults.Error}
 
-// Point draws a fault point: a round number, the first COMMIT or the first
-// COPY (shrinking toward round 1).
+// Point draws a fault point: a round number, one of the first three
+// committing rounds, or the first COPY (shrinking toward round 1).
 func Point(lim Limits) *rapid.Generator[faults.Point] {
 	lim = lim.withDefaults()
 	return rapid.Custom(func(t *rapid.T) faults.Point {
 		switch rapid.IntRange(0, 2).Draw(t, "point") {
 		case 1:
-			return faults.AtCommit(1)
+			return faults.AtCommit(rapid.IntRange(1, 3).Draw(t, "commit"))
 		case 2:
 			return faults.AtCopy(1)
 		}

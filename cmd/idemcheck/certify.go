@@ -81,12 +81,13 @@ type certifyCmd struct {
 	writerFlags
 	compareFlags
 	targetFlags
-	Laws        string `help:"The laws the writer claims, comma-separated (default: all)." placeholder:"LAW,..."`
-	Checks      int    `help:"Trials per law." default:"100"`
-	Seed        uint64 `help:"rapid's seed, to repeat a run (0: random)."`
-	JSON        string `name:"json" help:"Write the certificate as JSON to this file (- for stdout)." placeholder:"FILE"`
-	ScenarioDir string `help:"Where counterexample scenario files go." default:"idemcheck-scenarios"`
-	Replay      string `help:"Re-run this saved counterexample instead of certifying." placeholder:"FILE" type:"existingfile"`
+	Laws        string        `help:"The laws the writer claims, comma-separated (default: all)." placeholder:"LAW,..."`
+	Checks      int           `help:"Trials per law." default:"100"`
+	Seed        uint64        `help:"rapid's seed, to repeat a run (0: random)."`
+	ShrinkTime  time.Duration `help:"How long to spend shrinking a counterexample to a minimal one." default:"30s"`
+	JSON        string        `name:"json" help:"Write the certificate as JSON to this file (- for stdout)." placeholder:"FILE"`
+	ScenarioDir string        `help:"Where counterexample scenario files go." default:"idemcheck-scenarios"`
+	Replay      string        `help:"Re-run this saved counterexample instead of certifying." placeholder:"FILE" type:"existingfile"`
 }
 
 // Run certifies the writer and prints the certificate.
@@ -112,6 +113,9 @@ func (c certifyCmd) Run(e *env) error {
 		}
 	}
 	_ = setFlag("rapid.nofailfile", "true") // the scenario files are the CLI's replay format
+	if err := setFlag("rapid.shrinktime", c.ShrinkTime.String()); err != nil {
+		return err
+	}
 	tg, err := c.open(e.ctx, e.stderr)
 	if err != nil {
 		return err
@@ -240,16 +244,15 @@ func (c replayCmd) writerFor(recorded string) (writer, string, error) {
 	if c.Exec != "" || c.SQL != "" {
 		return c.build()
 	}
-	switch {
-	case strings.HasPrefix(recorded, "exec: "):
+	if kind, main, setup, err := external.ParseName(recorded); err == nil {
 		f := c.writerFlags
-		f.Exec = strings.TrimPrefix(recorded, "exec: ")
-		return f.build()
-	case strings.HasPrefix(recorded, "sql: "):
-		f := c.writerFlags
-		f.SQL = strings.TrimPrefix(recorded, "sql: ")
-		if _, err := os.Stat(f.SQL); err != nil {
-			return nil, "", usageError{fmt.Sprintf("the scenario was recorded for %s, which is not here; pass --sql FILE", f.SQL)}
+		if kind == "exec" {
+			f.Exec, f.Setup = main, setup
+		} else {
+			f.SQL, f.SetupSQL = main, setup
+			if _, err := os.Stat(f.SQL); err != nil {
+				return nil, "", usageError{fmt.Sprintf("the scenario was recorded for %s, which is not here; pass --sql FILE", f.SQL)}
+			}
 		}
 		return f.build()
 	}

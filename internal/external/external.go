@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,8 +79,50 @@ func (w Exec) timeout() time.Duration {
 	return 60 * time.Second
 }
 
-// Name describes the writer for reports and replay files.
-func (w Exec) Name() string { return "exec: " + w.Command }
+// Name describes the writer for reports and replay files, in a form
+// ParseName reads back: exec "CMD" [setup "CMD"].
+func (w Exec) Name() string {
+	n := "exec " + strconv.Quote(w.Command)
+	if w.SetupCommand != "" {
+		n += " setup " + strconv.Quote(w.SetupCommand)
+	}
+	return n
+}
+
+// ParseName reads what Exec.Name and SQL.Name write and returns the
+// writer's parts: kind "exec" or "sql", the command or file, and the setup.
+func ParseName(name string) (kind, main, setup string, err error) {
+	fields := strings.SplitN(name, " ", 2)
+	if len(fields) != 2 || (fields[0] != "exec" && fields[0] != "sql") {
+		return "", "", "", fmt.Errorf("%q is not an external writer", name)
+	}
+	kind = fields[0]
+	rest := fields[1]
+	if main, rest, err = unquoteNext(rest); err != nil {
+		return "", "", "", err
+	}
+	rest = strings.TrimSpace(rest)
+	if rest == "" {
+		return kind, main, "", nil
+	}
+	word, rest, _ := strings.Cut(rest, " ")
+	if word != "setup" && word != "setup-sql" {
+		return "", "", "", fmt.Errorf("%q: unexpected %q", name, word)
+	}
+	setup, _, err = unquoteNext(rest)
+	return kind, main, setup, err
+}
+
+// unquoteNext unquotes the Go-quoted string at the start of s.
+func unquoteNext(s string) (string, string, error) {
+	s = strings.TrimSpace(s)
+	q, err := strconv.QuotedPrefix(s)
+	if err != nil {
+		return "", "", err
+	}
+	v, err := strconv.Unquote(q)
+	return v, s[len(q):], err
+}
 
 func jsonLines(records []harness.Order) ([]byte, error) {
 	var buf bytes.Buffer
@@ -201,8 +244,15 @@ func statements(file string) ([]string, error) {
 	return sqlsplit.Split(string(b)), nil
 }
 
-// Name describes the writer for reports and replay files.
-func (w *SQL) Name() string { return "sql: " + w.File }
+// Name describes the writer for reports and replay files, in a form
+// ParseName reads back: sql "FILE" [setup-sql "FILE"].
+func (w *SQL) Name() string {
+	n := "sql " + strconv.Quote(w.File)
+	if w.SetupFile != "" {
+		n += " setup-sql " + strconv.Quote(w.SetupFile)
+	}
+	return n
+}
 
 // Setup runs the setup file's statements.
 func (w *SQL) Setup(ctx context.Context, env *harness.Env) error {

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/idemcheck/idemcheck/harness"
+)
+
+// TestMain shares one PostgreSQL among the commands under test, through
+// IDEMCHECK_DATABASE_URL, as a user with an existing server would.
+func TestMain(m *testing.M) {
+	tg, err := harness.OpenTarget(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(2)
+	}
+	os.Setenv(harness.EnvDatabaseURL, tg.ConnString())
+	os.Setenv(harness.EnvTarget, "")
+	code := m.Run()
+	tg.Close()
+	os.Exit(code)
+}
+
+// idemcheck runs the CLI in process and returns its exit code and output.
+func idemcheck(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+const setupSQL = "psql -X -q -v ON_ERROR_STOP=1 -f testdata/setup.sql"
+
+func needTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed; .ci/run installs it (apt-get install postgresql-client python3-psycopg2)", tool)
+		}
+	}
+}
+
+// certify runs idemcheck certify with args and returns the verdict per law
+// from its JSON certificate.
+func certify(t *testing.T, wantExit int, args ...string) map[string]jsonLaw {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "cert.json")
+	args = append([]string{"certify", "--json", out, "--scenario-dir", t.TempDir(), "--shrink-time", "5s"}, args...)
+	code, stdout, stderr := idemcheck(t, args...)
+	if code != wantExit {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, wantExit, stdout, stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep jsonReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Target.Way != "url" || rep.Target.ServerVersion == "" {
+		t.Errorf("target %+v", rep.Target)
+	}
+	verdicts := map[string]jsonLaw{}
+	for _, l := range rep.Laws {
+		verdicts[l.Name] = l
+	}
+	return verdicts
+}
+
+func TestCertifyExternalWriters(t *testing.T) {
+	needTools(t, "psql", "/usr/bin/python3")
+	for _, tc := range []struct {
+		name string
+		args []string
+		exit int
+		want map[string]string
+	}{
+		{"naive copy (shell+psql)", []string{"--exec", "./testdata/naive_copy.sh", "--setup", setupSQL, "--laws", "ReplayIdempotence", "--checks", "10"},
+			exitViolation, map[string]string{"ReplayIdempotence": "violated", "RetryEquivalence": "not-claimed"}},
+		{"upsert in a transaction (shell+psql)", []string{"--exec", "./testdata/upsert_tx.sh", "--setup", setupSQL, "--laws", "RetryEquivalence,OrderIndependence", "--checks", "4"},
+			exitOK, map[string]string{"RetryEquivalence": "held", "OrderIndependence": "held"}},
+		{"upsert (python3 + psycopg2)", []string{"--exec", "/usr/bin/python3 testdata/upsert.py", "--setup", setupSQL, "--laws", "RetryEquivalence,ExactlyOnceEffect", "--checks", "4"},
+			exitOK, map[string]string{"RetryEquivalence": "held", "ExactlyOnceEffect": "held"}},
+		{"upsert (--sql)", []string{"--sql", "testdata/upsert.sql", "--setup-sql", "testdata/setup.sql", "--laws", "ReplayIdempotence,RetryEquivalence,CrashAtomicity,OrderIndependence", "--checks", "20"},
+			exitOK, map[string]string{"ReplayIdempotence": "held", "RetryEquivalence": "held", "CrashAtomicity": "held", "OrderIndependence": "held"}},
+		{"delete+insert without BEGIN (--sql)", []string{"--sql", "testdata/delete_insert.sql", "--setup-sql", "testdata/setup.sql", "--laws", "CrashAtomicity", "--checks", "100", "--partition-field", "event_date"},
+			exitViolation, map[string]string{"CrashAtomicity": "violated"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := certify(t, tc.exit, tc.args...)
+			for law, want := range tc.want {
+				if got[law].Verdict != want {
+					t.Errorf("%s: %s (%s), want %s", law, got[law].Verdict, got[law].Reason, want)
+				}
+				if want == "violated" && (got[law].Counterexample == nil || got[law].Counterexample.Diff == "") {
+					t.Errorf("%s: no counterexample with a diff", law)
+				}
+				if want == "held" && len(got[law].Faults) == 0 {
+					t.Errorf("%s held without any fault firing", law)
+				}
+			}
+		})
+	}
+}
+
+func TestReplayGivesTheSameVerdictAndDiff(t *testing.T) {
+	needTools(t, "psql")
+	dir := t.TempDir()
+	code, out, errOut := idemcheck(t, "certify", "--sql", "testdata/upsert.sql", "--setup-sql", "testdata/setup.sql",
+		"--laws", "ReplayIdempotence", "--checks", "5", "--scenario-dir", dir)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	// A broken writer's counterexample, then its replay (twice: the same
+	// verdict and diff every time).
+	json1 := filepath.Join(dir, "naive.json")
+	code, out, _ = idemcheck(t, "certify", "--exec", "./testdata/naive_copy.sh", "--setup", setupSQL, "--laws", "ReplayIdempotence",
+		"--checks", "10", "--scenario-dir", dir, "--json", json1, "--shrink-time", "5s")
+	if code != exitViolation {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	var rep jsonReport
+	b, _ := os.ReadFile(json1)
+	json.Unmarshal(b, &rep)
+	var ce *jsonCounterEx
+	for _, l := range rep.Laws {
+		if l.Counterexample != nil {
+			ce = l.Counterexample
+		}
+	}
+	if ce == nil || ce.ScenarioFile == "" {
+		t.Fatalf("no scenario file in %s", b)
+	}
+	for range 2 {
+		code, out, errOut = idemcheck(t, "replay", ce.ScenarioFile)
+		if code != exitViolation {
+			t.Fatalf("replay exit %d\n%s\n%s", code, out, errOut)
+		}
+		if !strings.Contains(unindent(out), unindent(ce.Diff)) {
+			t.Errorf("the replay's diff differs from the original:\n%s\nwant:\n%s", out, ce.Diff)
+		}
+	}
+}
+
+func TestBadInputSaysWhatIsWrong(t *testing.T) {
+	needTools(t, "psql")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"certify", "--frobnicate"}, "unknown flag --frobnicate"},
+		{[]string{"certify"}, "say which writer to certify: --exec 'CMD' (any language) or --sql FILE"},
+		{[]string{"certify", "--exec", "true", "--sql", "testdata/upsert.sql"}, "give either --exec or --sql, not both"},
+		{[]string{"certify", "--sql", "testdata/no-such-file.sql"}, "no-such-file.sql"},
+		{[]string{"certify", "--exec", "true", "--laws", "Idempotence"}, `"Idempotence" is not a law`},
+		{[]string{"certify", "--sql", "testdata/broken_syntax.sql", "--setup-sql", "testdata/setup.sql"}, "fails deterministically on batch b1, without any fault"},
+		{[]string{"certify", "--exec", "echo boom >&2; exit 3"}, "fails deterministically on batch b1, without any fault: exit status 3: boom"},
+		{[]string{"certify", "--exec", "sleep 30", "--timeout", "300ms"}, "timed out and was killed"},
+		{[]string{"certify", "--exec", "true", "--setup", "exit 4"}, "the writer's setup fails"},
+		{[]string{"lessons", "NoSuchLesson"}, `no lesson "NoSuchLesson"`},
+		{[]string{"replay", "testdata/setup.sql"}, "is not a scenario file"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errOut := idemcheck(t, tc.args...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d", code, exitUsage)
+			}
+			if !strings.Contains(out+errOut, tc.want) {
+				t.Errorf("output does not say %q:\n%s%s", tc.want, out, errOut)
+			}
+		})
+	}
+}
+
+func TestLessonsShowsTheAntiPatternAndItsFix(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "lessons.json")
+	code, stdout, stderr := idemcheck(t, "lessons", "NaiveInsert", "--checks", "30", "--json", out)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"NaiveInsert: INSERT without dedup", "breaks ReplayIdempotence", "(-clean +faulty)", "fix: Upsert, ReplayIdempotence held"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("lessons output lacks %q:\n%s", want, stdout)
+		}
+	}
+	var results []lessonResult
+	b, _ := os.ReadFile(out)
+	if err := json.Unmarshal(b, &results); err != nil || len(results) != 1 {
+		t.Fatalf("%v: %s", err, b)
+	}
+	if r := results[0]; !r.Caught || !r.FixHeld || r.Law != "ReplayIdempotence" || r.Fix != "Upsert" || r.Trials == 0 {
+		t.Errorf("lesson result %+v", r)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := idemcheck(t, "version")
+	if code != exitOK || !strings.HasPrefix(out, "idemcheck ") {
+		t.Errorf("%d %q", code, out)
+	}
+}
+
+// unindent drops the leading spaces of every line.
+func unindent(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimLeft(l, " ")
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,1 @@
+INSERT INTO orders_log SELEKT * FROM batch;
