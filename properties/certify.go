@@ -79,9 +79,11 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 		defer tg.Close()
 		c.tg = tg
 	}
-	if err := setChecks(c.set.checks); err != nil {
+	restore, err := setChecks(c.set.checks)
+	if err != nil {
 		return nil, err
 	}
+	defer restore()
 	rep := &Report{Writer: c.writer, Target: c.tg.String()}
 	claimed := c.claims()
 	selected := selectedLaws(c.set.laws)
@@ -113,8 +115,9 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 
 var checksMu sync.Mutex
 
-// setChecks sets rapid's -rapid.checks outside a test binary.
-func setChecks(n int) error {
+// setChecks sets rapid's -rapid.checks (in or outside a test binary) and
+// returns what restores the previous value.
+func setChecks(n int) (func(), error) {
 	checksMu.Lock()
 	defer checksMu.Unlock()
 	if !testing.Testing() && flag.Lookup("test.short") == nil {
@@ -124,9 +127,13 @@ func setChecks(n int) error {
 		_ = flag.CommandLine.Parse(nil) // a tool parses its own arguments
 	}
 	if n <= 0 {
-		return nil
+		return func() {}, nil
 	}
-	return flag.Set("rapid.checks", strconv.Itoa(n))
+	old := flag.Lookup("rapid.checks").Value.String()
+	if err := flag.Set("rapid.checks", strconv.Itoa(n)); err != nil {
+		return nil, err
+	}
+	return func() { _ = flag.Set("rapid.checks", old) }, nil
 }
 
 // recorder is the rapid.TB of Check: it keeps what rapid says.

@@ -179,6 +179,9 @@ func (c *checker[R]) runOpts() []harness.RunOption {
 	if c.set.maxAttempts > 0 {
 		o = append(o, harness.MaxAttempts(c.set.maxAttempts))
 	}
+	if len(c.set.sandbox) > 0 {
+		o = append(o, harness.WithSandbox(c.set.sandbox...))
+	}
 	return o
 }
 

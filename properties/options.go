@@ -20,6 +20,7 @@ type settings struct {
 	limits      strategies.Limits
 	maxAttempts int
 	scenarioDir string
+	sandbox     []harness.SandboxOption
 	writerName  string
 	progress    func(law harness.Law, trials int, faults map[string]int)
 }
@@ -54,6 +55,12 @@ func PartitionBy[R any](partition func(R) string) Option {
 // keys).
 func Compare(opts ...harness.CompareOption) Option {
 	return func(s *settings) { s.compare = append(s.compare, opts...) }
+}
+
+// Sandboxes passes options to every trial's sandbox, e.g.
+// harness.WithMode(harness.DatabaseSandbox) for a database per trial.
+func Sandboxes(opts ...harness.SandboxOption) Option {
+	return func(s *settings) { s.sandbox = append(s.sandbox, opts...) }
 }
 
 // WithLimits bounds the generated scenarios.

@@ -1,0 +1,37 @@
+package properties_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/properties"
+	"github.com/idemcheck/idemcheck/reference"
+)
+
+// BenchmarkRetryEquivalence measures trials per second of RetryEquivalence
+// on the reference Upsert (scenarios of at most 4 batches of 8 records),
+// with a schema per trial (the default) and with a database per trial
+// cloned from a template (the snapshot/restore style), in the same run,
+// and reports trials/s and x-db-per-trial (how many times faster the
+// schema sandboxes are).
+func BenchmarkRetryEquivalence(b *testing.B) {
+	run := func(n int, opts ...properties.Option) float64 {
+		start := time.Now()
+		rep, err := properties.Check(context.Background(), func() harness.Writer[harness.Order] { return reference.Upsert{} },
+			append(opts, properties.OnTarget(target), properties.Laws(harness.RetryEquivalence), properties.Checks(n))...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return float64(rep.Laws[2].Trials) / time.Since(start).Seconds()
+	}
+	var schema, db float64
+	for b.Loop() {
+		schema = run(200)
+		db = run(20, properties.Sandboxes(harness.WithMode(harness.DatabaseSandbox)))
+	}
+	b.ReportMetric(schema, "trials/s")
+	b.ReportMetric(db, "db-per-trial-trials/s")
+	b.ReportMetric(schema/db, "x-db-per-trial")
+}
