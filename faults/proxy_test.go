@@ -12,6 +12,7 @@ import (
 
 	"github.com/idemcheck/idemcheck/faults"
 	"github.com/idemcheck/idemcheck/harness"
+	rt "github.com/idemcheck/idemcheck/internal/reftest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -24,15 +25,7 @@ func TestMain(m *testing.M) {
 			os.Exit(m.Run()) // fuzzing needs no database
 		}
 	}
-	tg, err := harness.OpenTarget(context.Background())
-	if err != nil {
-		fmt.Println(err)
-		os.Exit(2)
-	}
-	target = tg
-	code := m.Run()
-	tg.Close()
-	os.Exit(code)
+	os.Exit(rt.Main(m, &target))
 }
 
 // fixture is a sandbox with table t and a proxy to its server.

@@ -23,14 +23,11 @@ func Certify[R any](t *testing.T, newWriter func() harness.Writer[R], opts ...Op
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.tg == nil {
-		tg, err := harness.OpenTarget(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { tg.Close() })
-		c.tg = tg
+	closeTarget, err := c.openTarget()
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(closeTarget)
 	claimed := c.claims()
 	selected := selectedLaws(c.set.laws)
 	for _, law := range harness.AllLaws {
@@ -71,14 +68,11 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 	if err != nil {
 		return nil, err
 	}
-	if c.tg == nil {
-		tg, err := harness.OpenTarget(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer tg.Close()
-		c.tg = tg
+	closeTarget, err := c.openTarget()
+	if err != nil {
+		return nil, err
 	}
+	defer closeTarget()
 	restore, err := setChecks(c.set.checks)
 	if err != nil {
 		return nil, err
@@ -205,14 +199,11 @@ func ReplayFile[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 	if err != nil {
 		return nil, err
 	}
-	if c.tg == nil {
-		tg, err := harness.OpenTarget(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer tg.Close()
-		c.tg = tg
+	closeTarget, err := c.openTarget()
+	if err != nil {
+		return nil, err
 	}
+	defer closeTarget()
 	f, _, err := c.judge(sf.Law, sf.Scenario)
 	if err != nil {
 		return nil, err

@@ -65,6 +65,20 @@ func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 	return c, nil
 }
 
+// openTarget finds a PostgreSQL by the default chain unless OnTarget gave
+// one, and returns what closes what it opened.
+func (c *checker[R]) openTarget() (func(), error) {
+	if c.tg != nil {
+		return func() {}, nil
+	}
+	tg, err := harness.OpenTarget(c.ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.tg = tg
+	return func() { tg.Close() }, nil
+}
+
 // claims returns the laws the writer claims (or those Claim names).
 func (c *checker[R]) claims() map[harness.Law]bool {
 	out := map[harness.Law]bool{}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/idemcheck/idemcheck/harness"
+	rt "github.com/idemcheck/idemcheck/internal/reftest"
 	"github.com/idemcheck/idemcheck/properties"
 	"github.com/idemcheck/idemcheck/reference"
 	"github.com/idemcheck/idemcheck/reference/antipatterns"
@@ -20,15 +21,7 @@ var target *harness.Target
 func TestMain(m *testing.M) {
 	flag.Parse()
 	defaultChecks()
-	tg, err := harness.OpenTarget(context.Background())
-	if err != nil {
-		fmt.Println(err)
-		os.Exit(2)
-	}
-	target = tg
-	code := m.Run()
-	tg.Close()
-	os.Exit(code)
+	os.Exit(rt.Main(m, &target))
 }
 
 type W = harness.Writer[harness.Order]
