@@ -457,7 +457,7 @@ func waitGone(t *testing.T, a *faults.Attempt) {
 	t.Helper()
 	a.Close()
 	pids := a.ClosedPIDs()
-	for range 1000 {
+	for range 6000 { // 30 s at most
 		var n int
 		if err := target.Admin().QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)", pids).Scan(&n); err != nil {
 			t.Fatal(err)
@@ -471,7 +471,7 @@ func waitGone(t *testing.T, a *faults.Attempt) {
 }
 
 func waitsForLock(t *testing.T, pid uint32) bool {
-	for range 1000 {
+	for range 6000 { // 30 s at most
 		var waiting bool
 		err := target.Admin().QueryRow(context.Background(), "SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1", pid).Scan(&waiting)
 		if err == nil && waiting {

@@ -379,7 +379,7 @@ func (d *driver[R]) waitGone(ctx context.Context, att *faults.Attempt) error {
 	if len(pids) == 0 {
 		return nil
 	}
-	for range 2000 {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		var n int
 		if err := d.t.admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)`, pids).Scan(&n); err != nil {
 			return fmt.Errorf("harness: wait for a crashed attempt's backends: %w", err)

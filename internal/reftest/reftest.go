@@ -197,7 +197,7 @@ func (p *Paused) Wait() error { return <-p.done }
 // is blocked on a lock (giving up after a generous bound).
 func (tr *Trial) WaitsForLock(p *Paused) bool {
 	ctx := context.Background()
-	for range 500 {
+	for range 3000 { // 30 s at most
 		var waiting bool
 		err := tr.sb.Target().Admin().QueryRow(ctx,
 			`SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1`, p.pid).Scan(&waiting)
