@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/properties"
@@ -12,10 +13,11 @@ import (
 
 type lessonsCmd struct {
 	targetFlags
-	Name    string `arg:"" optional:"" help:"One lesson (e.g. NaiveInsert); default: all of them."`
-	AllLaws bool   `help:"Show every law each anti-pattern breaks, not only the first."`
-	Checks  int    `help:"Trials per law." default:"50"`
-	JSON    string `name:"json" help:"Also write the results as JSON to this file (- for stdout)." placeholder:"FILE"`
+	Name       string        `arg:"" optional:"" help:"One lesson (e.g. NaiveInsert); default: all of them."`
+	AllLaws    bool          `help:"Show every law each anti-pattern breaks, not only the first."`
+	Checks     int           `help:"Trials per law." default:"50"`
+	ShrinkTime time.Duration `help:"How long to spend shrinking each counterexample." default:"5s"`
+	JSON       string        `name:"json" help:"Also write the results as JSON to this file (- for stdout)." placeholder:"FILE"`
 }
 
 type lessonResult struct {
@@ -43,6 +45,10 @@ func (c lessonsCmd) Run(e *env) error {
 			return usageError{fmt.Sprintf("no lesson %q; the lessons are %s", c.Name, strings.Join(names, ", "))}
 		}
 		lessons = []antipatterns.Lesson{l}
+	}
+	_ = setFlag("rapid.nofailfile", "true")
+	if err := setFlag("rapid.shrinktime", c.ShrinkTime.String()); err != nil {
+		return err
 	}
 	tg, err := c.open(e.ctx, e.stderr)
 	if err != nil {
