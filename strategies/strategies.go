@@ -122,15 +122,16 @@ func PartitionBatches[R any](records *rapid.Generator[R], partition func(R) stri
 // crashKinds are the fault kinds that end an attempt, simplest first.
 var crashKinds = []faults.Kind{faults.CrashBefore, faults.CrashAfter, faults.CrashInCopy, faults.Error}
 
-// Point draws a fault point: a round number, one of the first three
-// committing rounds, or the first COPY (shrinking toward round 1).
+// Point draws a fault point: a round number (3 times in 10), one of the
+// first three committing rounds (6 in 10: commits are where idempotence
+// breaks) or the first COPY (1 in 10); it shrinks toward round 1.
 func Point(lim Limits) *rapid.Generator[faults.Point] {
 	lim = lim.withDefaults()
 	return rapid.Custom(func(t *rapid.T) faults.Point {
-		switch rapid.IntRange(0, 2).Draw(t, "point") {
-		case 1:
+		switch k := rapid.IntRange(0, 9).Draw(t, "point"); {
+		case k >= 3 && k <= 8:
 			return faults.AtCommit(rapid.IntRange(1, 3).Draw(t, "commit"))
-		case 2:
+		case k == 9:
 			return faults.AtCopy(1)
 		}
 		return faults.AtRound(rapid.IntRange(1, lim.MaxRound).Draw(t, "round"))
@@ -154,11 +155,12 @@ func Crash(lim Limits) *rapid.Generator[faults.Fault] {
 	})
 }
 
-// Attempts draws the plans of one delivery's failing attempts: 0..max
-// attempts, each crashing by Crash; the attempt after them runs clean.
+// Attempts draws the plans of one delivery's failing attempts: 1..max
+// attempts, each crashing by Crash (if its point is reached); the attempt
+// after them runs clean.
 func Attempts(lim Limits, max int) *rapid.Generator[[]harness.AttemptPlan] {
 	return rapid.Custom(func(t *rapid.T) []harness.AttemptPlan {
-		n := rapid.IntRange(0, max).Draw(t, "failing-attempts")
+		n := rapid.IntRange(1, max).Draw(t, "failing-attempts")
 		out := make([]harness.AttemptPlan, n)
 		for i := range out {
 			out[i] = harness.AttemptPlan{Wire: faults.Plan{Crash(lim).Draw(t, fmt.Sprintf("attempt%d", i+1))}}
