@@ -86,6 +86,7 @@ type certifyCmd struct {
 	Seed        uint64        `help:"rapid's seed, to repeat a run (0: random)."`
 	ShrinkTime  time.Duration `help:"How long to spend shrinking a counterexample to a minimal one." default:"30s"`
 	JSON        string        `name:"json" help:"Write the certificate as JSON to this file (- for stdout)." placeholder:"FILE"`
+	JUnit       string        `name:"junit" help:"Write the certificate as JUnit XML to this file (one test case per law)." placeholder:"FILE"`
 	ScenarioDir string        `help:"Where counterexample scenario files go." default:"idemcheck-scenarios"`
 	Replay      string        `help:"Re-run this saved counterexample instead of certifying." placeholder:"FILE" type:"existingfile"`
 }
@@ -141,6 +142,11 @@ func (c certifyCmd) Run(e *env) error {
 	}
 	if c.JSON != "" {
 		if err := writeJSON(c.JSON, e.stdout, toJSON(rep, tg, c.Seed)); err != nil {
+			return err
+		}
+	}
+	if c.JUnit != "" {
+		if err := writeJUnit(c.JUnit, rep); err != nil {
 			return err
 		}
 	}

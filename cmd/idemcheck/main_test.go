@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"os"
 	"os/exec"
@@ -123,10 +124,19 @@ func TestReplayGivesTheSameVerdictAndDiff(t *testing.T) {
 	// A broken writer's counterexample, then its replay (twice: the same
 	// verdict and diff every time).
 	json1 := filepath.Join(dir, "naive.json")
+	junit := filepath.Join(dir, "naive.xml")
 	code, out, _ = idemcheck(t, "certify", "--exec", "./testdata/naive_copy.sh", "--setup", setupSQL, "--laws", "ReplayIdempotence",
-		"--checks", "10", "--scenario-dir", dir, "--json", json1, "--shrink-time", "5s")
+		"--checks", "10", "--scenario-dir", dir, "--json", json1, "--junit", junit, "--shrink-time", "5s")
 	if code != exitViolation {
 		t.Fatalf("exit %d\n%s", code, out)
+	}
+	var suites junitSuites
+	x, _ := os.ReadFile(junit)
+	if err := xml.Unmarshal(x, &suites); err != nil || len(suites.Suites) != 1 {
+		t.Fatalf("JUnit: %v\n%s", err, x)
+	}
+	if s := suites.Suites[0]; s.Tests != 8 || s.Failures != 1 || s.Skipped != 7 || !strings.Contains(string(x), "(-clean +faulty)") {
+		t.Errorf("JUnit: %d tests, %d failures, %d skipped, or no diff:\n%s", s.Tests, s.Failures, s.Skipped, x)
 	}
 	var rep jsonReport
 	b, _ := os.ReadFile(json1)
