@@ -369,6 +369,8 @@ func describe[R any](law harness.Law, sc harness.Scenario[R], d *harness.Diff) s
 		return "replaying batches changed the result: " + what
 	case harness.RetryEquivalence:
 		return "retrying after crashes gave another result than one clean run: " + what
+	case harness.CrashAtomicity:
+		return "every crash left a clean state, but after the retries the final state differs from one clean run: " + what
 	case harness.ExactlyOnceEffect:
 		return "a batch whose ack was lost took effect more or less than once: " + what
 	case harness.OrderIndependence:
