@@ -1,0 +1,23 @@
+// Package harness gives every trial a real PostgreSQL and tells exactly how
+// two table states differ.
+//
+// A Target is a server to test on, found by OpenTarget's chain: an
+// existing server (IDEMCHECK_DATABASE_URL), an ephemeral cluster from local
+// binaries, or a container from testcontainers-go. Each trial gets its own
+// Sandbox (a schema, or a database), dropped when the trial passes and kept
+// when it fails; a Target drops only what its own run created, also on
+// SIGINT and SIGTERM, and reaps what killed runs left behind.
+//
+// A Writer is the contract a pipeline's write step implements: Setup once
+// per sandbox, Write once per delivery attempt of a Batch, touching the
+// database only through its Env, which is what lets the driver put the
+// fault proxy (package faults) in between. Run plays a Scenario (batches,
+// deliveries, per-attempt fault plans, lost acks, zombies) against a writer
+// and returns an Observation: the final state, the state after each crash,
+// and a timeline of every attempt and round.
+//
+// Snapshot reads every user table of a sandbox as a multiset of canonical
+// rows; Compare says which rows are missing, extra or changed, as a go-cmp
+// diff titled (-clean +faulty), with go-cmp-style options (IgnoreColumns,
+// ModuloSurrogateKeys, MaxDiffLines).
+package harness
