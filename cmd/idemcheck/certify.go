@@ -113,11 +113,7 @@ func (c certifyCmd) Run(e *env) error {
 			return err
 		}
 	}
-	_ = setFlag("rapid.nofailfile", "true") // the scenario files are the CLI's replay format
-	if err := setFlag("rapid.shrinktime", c.ShrinkTime.String()); err != nil {
-		return err
-	}
-	tg, err := c.open(e.ctx, e.stderr)
+	tg, err := c.openForChecks(e, c.ShrinkTime)
 	if err != nil {
 		return err
 	}

@@ -46,11 +46,7 @@ func (c lessonsCmd) Run(e *env) error {
 		}
 		lessons = []antipatterns.Lesson{l}
 	}
-	_ = setFlag("rapid.nofailfile", "true")
-	if err := setFlag("rapid.shrinktime", c.ShrinkTime.String()); err != nil {
-		return err
-	}
-	tg, err := c.open(e.ctx, e.stderr)
+	tg, err := c.openForChecks(e, c.ShrinkTime)
 	if err != nil {
 		return err
 	}
