@@ -16,7 +16,7 @@ type lessonsCmd struct {
 	Name       string        `arg:"" optional:"" help:"One lesson (e.g. NaiveInsert); default: all of them."`
 	AllLaws    bool          `help:"Show every law each anti-pattern breaks, not only the first."`
 	Checks     int           `help:"Trials per law." default:"50"`
-	ShrinkTime time.Duration `help:"How long to spend shrinking each counterexample." default:"5s"`
+	ShrinkTime time.Duration `help:"How long to spend shrinking each counterexample." default:"10s"`
 	JSON       string        `name:"json" help:"Also write the results as JSON to this file (- for stdout)." placeholder:"FILE"`
 }
 
