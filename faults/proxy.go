@@ -348,6 +348,7 @@ type session struct {
 	closed   bool
 	pooled   *backend // the server connection came from the pool
 	poolKey  string
+	stmtInTx int // rounds begun inside the current transaction (client pump only)
 }
 
 // serve relays one client connection; the caller did a.wg.Add(1).
@@ -573,14 +574,10 @@ func (s *session) begin(r *round) bool {
 		p.Copy = a.copies
 	}
 	if before == 'T' || before == 'E' {
-		p.Tx = a.txs
-		stmt := 0
-		for _, e := range a.events {
-			if e.Conn == s.id && (e.Before == 'T' || e.Before == 'E') && e.Round > a.txStart(s.id) {
-				stmt++
-			}
-		}
-		p.Stmt = stmt + 1
+		s.stmtInTx++
+		p.Tx, p.Stmt = a.txs, s.stmtInTx
+	} else {
+		s.stmtInTx = 0
 	}
 	for i := range a.plan {
 		if matches(a.plan[i].At, p) {
@@ -637,17 +634,6 @@ func writes(stmt string) bool {
 		return false
 	}
 	return true
-}
-
-// txStart is the round that opened connection conn's current transaction.
-func (a *Attempt) txStart(conn int) int {
-	start := 0
-	for _, e := range a.events {
-		if e.Conn == conn && e.Before == 'I' && e.After == 'T' {
-			start = e.Round
-		}
-	}
-	return start
 }
 
 func matches(want, got Point) bool {

@@ -222,11 +222,8 @@ func (d *driver[R]) attempt(ctx context.Context, del, n int, batch Batch[R], p A
 			return ""
 		}
 		host, port, _ := net.SplitHostPort(addr)
-		c := d.sb.ConnConfig()
-		c.Host = host
 		pn, _ := strconv.Atoi(port)
-		c.Port = uint16(pn)
-		return (&Sandbox{config: c, mode: d.sb.mode, name: d.sb.name}).ConnString()
+		return d.sb.connStringVia(host, uint16(pn))
 	}
 	actx, cancel := context.WithTimeout(ctx, d.cfg.attemptTimeout)
 	defer cancel()

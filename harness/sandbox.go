@@ -194,12 +194,18 @@ func (s *Sandbox) ConnConfig() *pgx.ConnConfig { return s.config.Copy() }
 
 // ConnString is ConnConfig as a URL that libpq, psql and other drivers
 // understand (the search_path travels in the "options" parameter).
-func (s *Sandbox) ConnString() string {
+func (s *Sandbox) ConnString() string { return s.connStringVia(s.config.Host, s.config.Port) }
+
+// connStringVia is ConnString with another host and port, such as a fault
+// proxy's listener.
+func (s *Sandbox) connStringVia(host string, port uint16) string {
+	c := s.config.Copy()
+	c.Host, c.Port = host, port
 	opt := "-c TimeZone=UTC"
 	if s.mode == SchemaSandbox {
 		opt += " -c search_path=" + s.name
 	}
-	return connString(s.config, opt)
+	return connString(c, opt)
 }
 
 func connString(c *pgx.ConnConfig, options string) string {

@@ -42,18 +42,14 @@ func (w Aggregate) Write(ctx context.Context, env *harness.Env, b harness.Batch[
 		if err := lockPartitions(ctx, tx, w.table(), parts); err != nil {
 			return err
 		}
-		if err := loadBatch(ctx, tx, b.Records); err != nil {
-			return err
-		}
 		if _, err := tx.Exec(ctx, `DELETE FROM `+t+` WHERE event_date = ANY($1::date[])`, parts); err != nil {
 			return fmt.Errorf("delete totals from %s: %w", w.table(), err)
 		}
 		_, err := tx.Exec(ctx, `
 			INSERT INTO `+t+` (event_date, orders, amount)
 			SELECT event_date, count(*), sum(amount)
-			FROM (SELECT DISTINCT ON (event_date, id) event_date, amount FROM pg_temp.batch_in
-			      ORDER BY event_date, id, version DESC, source, customer, amount) latest
-			GROUP BY event_date`)
+			FROM (`+unnestSQL+`) latest
+			GROUP BY event_date`, columns(latestByDayID(b.Records))...)
 		if err != nil {
 			return fmt.Errorf("insert totals into %s: %w", w.table(), err)
 		}

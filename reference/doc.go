@@ -5,8 +5,9 @@
 // harness's own tests certify. Package reference/antipatterns holds their
 // broken counterparts.
 //
-// Every writer is set-based: the batch is COPYed into a temporary table, then
-// one statement per table applies it, all in one transaction. Identifiers are
+// Every writer is set-based: the batch travels as array parameters of one
+// INSERT ... SELECT FROM unnest(...) per table (duplicates of a key resolved
+// in Go first), all in one transaction. Identifiers are
 // quoted with pgx.Identifier and values travel as parameters or through COPY,
 // never by string formatting.
 package reference

@@ -5,7 +5,3 @@ import "github.com/idemcheck/idemcheck/harness"
 // Exported for the external tests (benchmarks and examples), which also use
 // package antipatterns and so cannot live in package reference.
 func SharedTarget() *harness.Target { return target }
-
-const OrderTableSQL = orderTableSQL
-
-var OrderColumns = orderColumns

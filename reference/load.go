@@ -12,29 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// orderColumns are the columns of an order in every writer's tables.
-var orderColumns = []string{"source", "id", "version", "event_date", "customer", "amount"}
-
-// orderTableSQL is the column list shared by the writers' order tables.
-const orderTableSQL = `source text NOT NULL, id bigint NOT NULL, version bigint NOT NULL,
-	event_date date NOT NULL, customer text NOT NULL, amount numeric NOT NULL`
-
-// loadBatch COPYs the batch into the temporary table pg_temp.batch_in, which
-// lives until the end of tx.
-func loadBatch(ctx context.Context, tx pgx.Tx, orders []harness.Order) error {
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE batch_in (`+orderTableSQL+`) ON COMMIT DROP`); err != nil {
-		return fmt.Errorf("create the batch table: %w", err)
-	}
-	rows := make([][]any, len(orders))
-	for i, o := range orders {
-		rows[i] = []any{o.Source, o.ID, o.Version, o.EventDate.Time, o.Customer, o.Amount}
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "batch_in"}, orderColumns, pgx.CopyFromRows(rows)); err != nil {
-		return fmt.Errorf("copy the batch: %w", err)
-	}
-	return nil
-}
-
 // partitions returns the distinct event dates of orders, sorted, so that
 // locks are always taken in the same order (no deadlocks between attempts).
 func partitions(orders []harness.Order) []string {

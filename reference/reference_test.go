@@ -97,7 +97,7 @@ func TestOverlappingAttempts(t *testing.T) {
 	for name, tc := range map[string]struct {
 		w       writer
 		commitK int
-	}{"PartitionOverwrite": {PartitionOverwrite{}, 5}, "Aggregate": {Aggregate{}, 7}, "Dedup": {Dedup{}, 3}} {
+	}{"PartitionOverwrite": {PartitionOverwrite{}, 5}, "Aggregate": {Aggregate{}, 5}, "Dedup": {Dedup{}, 3}} {
 		t.Run(name, func(t *testing.T) {
 			w := tc.w
 			want := clean(t, w, b1)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/idemcheck/idemcheck/faults"
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/internal/ordertable"
 	"github.com/idemcheck/idemcheck/internal/sqlsplit"
 	"github.com/jackc/pgx/v5"
 )
@@ -264,11 +265,7 @@ func (w *SQL) Write(ctx context.Context, env *harness.Env, b harness.Batch[harne
 	if err := env.Conn.PgConn().Exec(ctx, `CREATE TEMP TABLE batch (source text, id bigint, version bigint, event_date date, customer text, amount numeric)`).Close(); err != nil {
 		return fmt.Errorf("create the batch table: %w", err)
 	}
-	rows := make([][]any, len(b.Records))
-	for i, o := range b.Records {
-		rows[i] = []any{o.Source, o.ID, o.Version, o.EventDate.Time, o.Customer, o.Amount}
-	}
-	if _, err := env.Conn.CopyFrom(ctx, pgx.Identifier{"batch"}, []string{"source", "id", "version", "event_date", "customer", "amount"}, pgx.CopyFromRows(rows)); err != nil {
+	if _, err := env.Conn.CopyFrom(ctx, pgx.Identifier{"batch"}, ordertable.Columns, pgx.CopyFromRows(ordertable.Rows(b.Records))); err != nil {
 		return fmt.Errorf("load the batch: %w", err)
 	}
 	return runStatements(ctx, env.Conn, w.File, w.stmts)

@@ -5,21 +5,9 @@ import (
 	"fmt"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/internal/ordertable"
 	"github.com/jackc/pgx/v5"
 )
-
-var orderColumns = []string{"source", "id", "version", "event_date", "customer", "amount"}
-
-const orderTableSQL = `source text NOT NULL, id bigint NOT NULL, version bigint NOT NULL,
-	event_date date NOT NULL, customer text NOT NULL, amount numeric NOT NULL`
-
-func orderRows(orders []harness.Order) [][]any {
-	rows := make([][]any, len(orders))
-	for i, o := range orders {
-		rows[i] = []any{o.Source, o.ID, o.Version, o.EventDate.Time, o.Customer, o.Amount}
-	}
-	return rows
-}
 
 func setup(ctx context.Context, env *harness.Env, sql string) error {
 	_, err := env.Conn.Exec(ctx, sql)
@@ -37,11 +25,11 @@ func (noClaims) Claims() []harness.Law { return nil }
 type NaiveInsert struct{ noClaims }
 
 func (NaiveInsert) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE orders_log (`+orderTableSQL+`)`)
+	return setup(ctx, env, `CREATE TABLE orders_log (`+ordertable.ColumnsSQL+`)`)
 }
 
 func (NaiveInsert) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
-	_, err := env.Conn.CopyFrom(ctx, pgx.Identifier{"orders_log"}, orderColumns, pgx.CopyFromRows(orderRows(b.Records)))
+	_, err := env.Conn.CopyFrom(ctx, pgx.Identifier{"orders_log"}, ordertable.Columns, pgx.CopyFromRows(ordertable.Rows(b.Records)))
 	return err
 }
 
@@ -73,7 +61,7 @@ func (AppendOnlyAggregate) Write(ctx context.Context, env *harness.Env, b harnes
 type NonDeterministicTransform struct{ noClaims }
 
 func (NonDeterministicTransform) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE orders (`+orderTableSQL+`, loaded_at timestamptz NOT NULL, load_id uuid NOT NULL, PRIMARY KEY (id))`)
+	return setup(ctx, env, `CREATE TABLE orders (`+ordertable.ColumnsSQL+`, loaded_at timestamptz NOT NULL, load_id uuid NOT NULL, PRIMARY KEY (id))`)
 }
 
 func (NonDeterministicTransform) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
@@ -102,7 +90,7 @@ func (NonDeterministicTransform) Write(ctx context.Context, env *harness.Env, b 
 type DeleteInsertNoTx struct{ noClaims }
 
 func (DeleteInsertNoTx) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE orders_by_day (`+orderTableSQL+`)`)
+	return setup(ctx, env, `CREATE TABLE orders_by_day (`+ordertable.ColumnsSQL+`)`)
 }
 
 func (DeleteInsertNoTx) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
@@ -113,7 +101,7 @@ func (DeleteInsertNoTx) Write(ctx context.Context, env *harness.Env, b harness.B
 	if _, err := env.Conn.Exec(ctx, `DELETE FROM orders_by_day WHERE event_date = ANY($1::date[])`, days); err != nil {
 		return err
 	}
-	_, err := env.Conn.CopyFrom(ctx, pgx.Identifier{"orders_by_day"}, orderColumns, pgx.CopyFromRows(orderRows(b.Records)))
+	_, err := env.Conn.CopyFrom(ctx, pgx.Identifier{"orders_by_day"}, ordertable.Columns, pgx.CopyFromRows(ordertable.Rows(b.Records)))
 	return err
 }
 
@@ -123,7 +111,7 @@ func (DeleteInsertNoTx) Write(ctx context.Context, env *harness.Env, b harness.B
 type AutoincrementDedupKey struct{ noClaims }
 
 func (AutoincrementDedupKey) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE orders_log (load_id bigserial PRIMARY KEY, `+orderTableSQL+`)`)
+	return setup(ctx, env, `CREATE TABLE orders_log (load_id bigserial PRIMARY KEY, `+ordertable.ColumnsSQL+`)`)
 }
 
 func (AutoincrementDedupKey) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
@@ -151,7 +139,7 @@ func (AutoincrementDedupKey) Write(ctx context.Context, env *harness.Env, b harn
 type SeedUpsert struct{ noClaims }
 
 func (SeedUpsert) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE orders (`+orderTableSQL+`, PRIMARY KEY (id))`)
+	return setup(ctx, env, `CREATE TABLE orders (`+ordertable.ColumnsSQL+`, PRIMARY KEY (id))`)
 }
 
 func (SeedUpsert) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
@@ -182,7 +170,7 @@ type SeedPartitionOverwriter struct{ noClaims }
 const seedPageSize = 100
 
 func (SeedPartitionOverwriter) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE orders_by_day (`+orderTableSQL+`)`)
+	return setup(ctx, env, `CREATE TABLE orders_by_day (`+ordertable.ColumnsSQL+`)`)
 }
 
 func (SeedPartitionOverwriter) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
@@ -222,7 +210,7 @@ func (SeedPartitionOverwriter) Write(ctx context.Context, env *harness.Env, b ha
 type SeedDeduplicatingWriter struct{ noClaims }
 
 func (SeedDeduplicatingWriter) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE processed_keys (key text NOT NULL); CREATE TABLE orders_log (`+orderTableSQL+`)`)
+	return setup(ctx, env, `CREATE TABLE processed_keys (key text NOT NULL); CREATE TABLE orders_log (`+ordertable.ColumnsSQL+`)`)
 }
 
 func (SeedDeduplicatingWriter) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
