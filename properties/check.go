@@ -544,6 +544,7 @@ func (c *checker[R]) counterexample(law harness.Law, sc harness.Scenario[R], f *
 			}
 		}
 		ce.Timeline = b.String()
+		ce.Steps = f.obs.Steps
 		c.keep(f.obs.Sandbox)
 		ce.Sandbox = f.obs.Sandbox.String()
 	}

@@ -54,10 +54,16 @@ type Counterexample struct {
 	// ScenarioFile holds the scenario; Replay (or idemcheck replay) re-runs
 	// it exactly.
 	ScenarioFile string
-	Timeline     string
-	Diff         string
-	Sandbox      string // where the faulty state was kept for inspection
-	Replay       string // how to re-run it
+	// Timeline renders Steps for people, one attempt per line followed by
+	// its rounds.
+	Timeline string
+	// Steps are the failing trial's attempts with their rounds, for
+	// drawing (nil for Determinism and IncrementalEquivalence, whose
+	// trials are clean runs).
+	Steps   []harness.Step
+	Diff    string
+	Sandbox string // where the faulty state was kept for inspection
+	Replay  string // how to re-run it
 	// Records and Batches size the scenario: total records, batches and
 	// deliveries.
 	Records, Batches, Deliveries int

@@ -5,11 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/internal/certificate"
 	"github.com/idemcheck/idemcheck/internal/external"
 	"github.com/idemcheck/idemcheck/properties"
 	"github.com/idemcheck/idemcheck/reference"
@@ -87,6 +89,7 @@ type certifyCmd struct {
 	ShrinkTime  time.Duration `help:"How long to spend shrinking a counterexample to a minimal one." default:"30s"`
 	JSON        string        `name:"json" help:"Write the certificate as JSON to this file (- for stdout)." placeholder:"FILE"`
 	JUnit       string        `name:"junit" help:"Write the certificate as JUnit XML to this file (one test case per law)." placeholder:"FILE"`
+	Report      string        `help:"Write the certificate for people to this file: .html (one page, timelines inline) or .md (each timeline an .svg beside it)." placeholder:"FILE"`
 	ScenarioDir string        `help:"Where counterexample scenario files go." default:"idemcheck-scenarios"`
 	Replay      string        `help:"Re-run this saved counterexample instead of certifying." placeholder:"FILE" type:"existingfile"`
 }
@@ -98,6 +101,9 @@ func (c certifyCmd) Run(e *env) error {
 	}
 	w, name, err := c.build()
 	if err != nil {
+		return err
+	}
+	if err := checkReportPath(c.Report); err != nil {
 		return err
 	}
 	laws, err := parseLaws(c.Laws)
@@ -146,11 +152,32 @@ func (c certifyCmd) Run(e *env) error {
 			return err
 		}
 	}
+	if c.Report != "" {
+		cert := &certificate.Certificate{Writer: rep.Writer, Way: string(tg.Way()), ServerVersion: tg.ServerVersion(),
+			Seed: c.Seed, Version: version, Made: time.Now(), Laws: rep.Laws}
+		if err := cert.Write(c.Report); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "\nthe certificate is in %s\n", c.Report)
+	}
 	if err != nil {
 		return violation{"not certified: a claimed law was violated or is inconclusive (see above)"}
 	}
 	fmt.Fprintln(e.stdout, "\ncertified: every claimed law held")
 	return nil
+}
+
+// checkReportPath refuses a --report file of a kind there is no renderer
+// for, before any trial runs.
+func checkReportPath(path string) error {
+	if path == "" {
+		return nil
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".html", ".htm", ".md":
+		return nil
+	}
+	return usageError{fmt.Sprintf("--report %s: say .html (one page) or .md (Markdown with SVG timelines beside it)", path)}
 }
 
 // preflight runs two small batches once without faults, so that a writer

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"encoding/json"
+	"image"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// chromium finds Debian's headless browser. Without it the test is
+// skipped, unless IDEMCHECK_REQUIRE_CHROMIUM is set (as .ci/run does,
+// after apt-get install chromium).
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("IDEMCHECK_REQUIRE_CHROMIUM") != "" {
+		t.Fatal("chromium is not installed: apt-get install chromium")
+	}
+	t.Skip("chromium is not installed (apt-get install chromium; .ci/run does)")
+	return ""
+}
+
+// screenshot renders page in headless Chromium and returns the picture.
+func screenshot(t *testing.T, browser, page string) image.Image {
+	t.Helper()
+	dir := t.TempDir()
+	shot := filepath.Join(dir, "page.png")
+	cmd := exec.Command(browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+		"--user-data-dir="+filepath.Join(dir, "profile"), "--force-device-scale-factor=1", "--window-size=1600,6000",
+		"--screenshot="+shot, "file://"+page)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chromium: %v\n%s", err, out)
+	}
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// pixels counts the pixels of img within a small distance of colour
+// (#rrggbb).
+func pixels(img image.Image, colour string) int {
+	var want [3]int
+	for i := range want {
+		var v int
+		for _, c := range colour[1+2*i : 3+2*i] {
+			v = v*16 + strings.IndexRune("0123456789abcdef", c)
+		}
+		want[i] = v
+	}
+	n := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			got := [3]int{int(r >> 8), int(g >> 8), int(bl >> 8)}
+			near := true
+			for i := range got {
+				if d := got[i] - want[i]; d > 6 || d < -6 {
+					near = false
+				}
+			}
+			if near {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func TestReportRendersTheTimelineInChromium(t *testing.T) {
+	needTools(t, "psql")
+	browser := chromium(t)
+	dir := t.TempDir()
+	report := filepath.Join(dir, "certificate.html")
+	js := filepath.Join(dir, "cert.json")
+	code, out, errOut := idemcheck(t, "certify", "--sql", "testdata/naive_insert.sql", "--setup-sql", "testdata/setup.sql",
+		"--laws", "RetryEquivalence", "--checks", "30", "--shrink-time", "5s", "--scenario-dir", dir,
+		"--report", report, "--json", js)
+	if code != exitViolation {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, exitViolation, out, errOut)
+	}
+	var rep jsonReport
+	b, _ := os.ReadFile(js)
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	var timeline string
+	for _, l := range rep.Laws {
+		if l.Counterexample != nil {
+			timeline = l.Counterexample.Timeline
+		}
+	}
+	faultMarks := strings.Count(timeline, " FAULT ")
+	commitMarks := strings.Count(timeline, " committed")
+	if faultMarks == 0 || commitMarks == 0 {
+		t.Fatalf("the failing trial has %d faults and %d commits; a retry after an ambiguous commit has both:\n%s", faultMarks, commitMarks, timeline)
+	}
+
+	img := screenshot(t, browser, report)
+	// The legend draws one of each mark; the timeline's own marks must be
+	// there besides. A fault triangle covers ~80 pixels, a commit diamond
+	// ~70; half of that each allows for anti-aliasing.
+	if red, want := pixels(img, "#d7301f"), 40*(1+faultMarks); red < want {
+		t.Errorf("%d pixels of the fault colour, want at least %d (the legend's and %d fault mark(s)): the timeline did not render", red, want, faultMarks)
+	}
+	if green, want := pixels(img, "#1a9850"), 35*(1+commitMarks); green < want {
+		t.Errorf("%d pixels of the commit colour, want at least %d (the legend's and %d commit mark(s)): the timeline did not render", green, want, commitMarks)
+	}
+	if blue := pixels(img, "#4e79a7") + pixels(img, "#9aa5b1"); blue < 2*14*12 {
+		t.Errorf("%d pixels of round boxes: the timeline did not render", blue)
+	}
+	page, _ := os.ReadFile(report)
+	for _, want := range []string{"Not certified", "RetryEquivalence violated", `class="timeline"`, "&#43;faulty"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the certificate lacks %q", want)
+		}
+	}
+}
