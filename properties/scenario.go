@@ -1,6 +1,8 @@
 package properties
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -36,7 +38,12 @@ func saveScenario[R any](dir, writer string, law harness.Law, sc harness.Scenari
 	if err != nil {
 		return "", err
 	}
-	name := unsafeChars.ReplaceAllString(writer, "_") + "-" + string(law) + ".json"
+	name := unsafeChars.ReplaceAllString(writer, "_")
+	if len(name) > 120 { // file names end at 255 bytes; keep them readable
+		h := sha256.Sum256([]byte(writer))
+		name = name[:100] + "_" + hex.EncodeToString(h[:4])
+	}
+	name += "-" + string(law) + ".json"
 	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 		return "", err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/internal/certificate"
 	"github.com/idemcheck/idemcheck/internal/external"
+	"github.com/idemcheck/idemcheck/internal/recordspec"
 	"github.com/idemcheck/idemcheck/properties"
 	"github.com/idemcheck/idemcheck/reference"
 	"github.com/idemcheck/idemcheck/reference/antipatterns"
@@ -26,32 +28,74 @@ type writerFlags struct {
 	Setup    string        `help:"Command that creates the writer's tables, once per sandbox." placeholder:"CMD"`
 	SetupSQL string        `name:"setup-sql" help:"SQL file that creates the writer's tables, once per sandbox." placeholder:"FILE" type:"existingfile"`
 	Timeout  time.Duration `help:"Kill an attempt that runs longer than this." default:"60s"`
+	Records  string        `help:"Custom records instead of the default order events: a spec (name:type[:role],... with roles key, version, partition) or a file holding one, or a file of sample records (JSON lines)." placeholder:"SPEC|FILE"`
 }
 
 type writer = harness.Writer[harness.Order]
 
-// build returns the writer and its name.
-func (f writerFlags) build() (writer, string, error) {
+// check says what is wrong with the combination of writer flags.
+func (f writerFlags) check() error {
 	switch {
 	case f.Exec != "" && f.SQL != "":
-		return nil, "", usageError{"give either --exec or --sql, not both"}
-	case f.Exec != "":
-		if f.SetupSQL != "" {
-			return nil, "", usageError{"--setup-sql goes with --sql; with --exec use --setup CMD"}
-		}
-		w := external.Exec{Command: f.Exec, SetupCommand: f.Setup, Timeout: f.Timeout}
-		return w, w.Name(), nil
-	case f.SQL != "":
-		if f.Setup != "" {
-			return nil, "", usageError{"--setup goes with --exec; with --sql use --setup-sql FILE"}
-		}
-		w, err := external.LoadSQL(f.SQL, f.SetupSQL)
-		if err != nil {
-			return nil, "", usageError{fmt.Sprintf("--sql: %v", err)}
-		}
-		return w, w.Name(), nil
+		return usageError{"give either --exec or --sql, not both"}
+	case f.Exec != "" && f.SetupSQL != "":
+		return usageError{"--setup-sql goes with --sql; with --exec use --setup CMD"}
+	case f.SQL != "" && f.Setup != "":
+		return usageError{"--setup goes with --exec; with --sql use --setup-sql FILE"}
+	case f.Exec == "" && f.SQL == "":
+		return usageError{"say which writer to certify: --exec 'CMD' (any language) or --sql FILE"}
 	}
-	return nil, "", usageError{"say which writer to certify: --exec 'CMD' (any language) or --sql FILE"}
+	return nil
+}
+
+// build returns the writer of the default order records.
+func (f writerFlags) build() (writer, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	if f.Exec != "" {
+		return external.Exec[harness.Order]{Command: f.Exec, SetupCommand: f.Setup, Timeout: f.Timeout}, nil
+	}
+	w, err := external.LoadSQL(f.SQL, f.SetupSQL)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("--sql: %v", err)}
+	}
+	return w, nil
+}
+
+// buildRecords returns the writer of custom records described by spec.
+func (f writerFlags) buildRecords(spec *recordspec.Spec) (harness.Writer[recordspec.Record], error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	if f.Exec != "" {
+		return external.Exec[recordspec.Record]{Command: f.Exec, SetupCommand: f.Setup, Timeout: f.Timeout, Records: spec.Source()}, nil
+	}
+	w, err := external.LoadSQLRecords(f.SQL, f.SetupSQL, spec)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("--sql: %v", err)}
+	}
+	return w, nil
+}
+
+// spec reads --records ("" when the default orders are certified).
+func (f writerFlags) spec() (*recordspec.Spec, error) {
+	if f.Records == "" {
+		return nil, nil
+	}
+	spec, err := recordspec.Load(f.Records)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("--records: %v", err)}
+	}
+	return spec, nil
+}
+
+// nameOf is a writer's name in reports and scenario files.
+func nameOf(w any) string {
+	if n, ok := w.(interface{ Name() string }); ok {
+		return n.Name()
+	}
+	return fmt.Sprintf("%T", w)
 }
 
 // compareFlags adjust the comparison of states.
@@ -61,13 +105,29 @@ type compareFlags struct {
 	PartitionField      string   `help:"Certify with a partition field: every batch is one whole partition. The default records have one: event_date." placeholder:"FIELD"`
 }
 
-func (f compareFlags) options() ([]properties.Option, error) {
+// options returns the comparison and partition options; spec is the
+// custom records' (nil for the default orders).
+func (f compareFlags) options(spec *recordspec.Spec) ([]properties.Option, error) {
 	var opts []properties.Option
 	if len(f.IgnoreColumn) > 0 {
 		opts = append(opts, properties.Compare(harness.IgnoreColumns(f.IgnoreColumn...)))
 	}
 	if f.ModuloSurrogateKeys {
 		opts = append(opts, properties.Compare(harness.ModuloSurrogateKeys()))
+	}
+	if spec != nil {
+		field := f.PartitionField
+		if field == "" {
+			field = spec.Partition()
+		}
+		switch {
+		case field == "":
+		case spec.Has(field):
+			opts = append(opts, properties.PartitionBy(recordspec.PartitionOf(field)))
+		default:
+			return nil, usageError{fmt.Sprintf("--partition-field %q: the records have no such field (%s)", field, spec)}
+		}
+		return append(opts, properties.Records(spec.Generator())), nil
 	}
 	switch f.PartitionField {
 	case "":
@@ -99,10 +159,29 @@ func (c certifyCmd) Run(e *env) error {
 	if c.Replay != "" {
 		return replayCmd{File: c.Replay, writerFlags: c.writerFlags, compareFlags: c.compareFlags, targetFlags: c.targetFlags}.Run(e)
 	}
-	w, name, err := c.build()
+	spec, err := c.spec()
 	if err != nil {
 		return err
 	}
+	if spec == nil {
+		w, err := c.build()
+		if err != nil {
+			return err
+		}
+		first := []harness.Order{strategies.OrderOf(1, 1), strategies.OrderOf(2, 1)}
+		return runCertify(e, c, w, first, nil)
+	}
+	w, err := c.buildRecords(spec)
+	if err != nil {
+		return err
+	}
+	return runCertify(e, c, w, []recordspec.Record{spec.Example(0), spec.Example(1)}, spec)
+}
+
+// runCertify runs the certification of w, whose records are R: first a
+// fault-free try with the records first, then every claimed law.
+func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, spec *recordspec.Spec) error {
+	name := nameOf(w)
 	if err := checkReportPath(c.Report); err != nil {
 		return err
 	}
@@ -110,7 +189,7 @@ func (c certifyCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	opts, err := c.options()
+	opts, err := c.options(spec)
 	if err != nil {
 		return err
 	}
@@ -125,13 +204,15 @@ func (c certifyCmd) Run(e *env) error {
 	}
 	defer tg.Close()
 	fmt.Fprintf(e.stdout, "certifying %s on %s\n", name, tg)
-	if err := preflight(e, tg, w); err != nil {
+	if err := preflight(e, tg, w, first); err != nil {
 		return err
 	}
+	progress := newProgress(e, c.Checks)
 	opts = append(opts, properties.OnTarget(tg), properties.Claim(laws...), properties.Checks(c.Checks),
 		properties.WriterName(name), properties.ScenarioDir(c.ScenarioDir),
-		properties.Progress(progressLines(e)))
-	rep, err := properties.Check(e.ctx, func() writer { return w }, opts...)
+		properties.Progress(progress.update))
+	rep, err := properties.Check(e.ctx, func() harness.Writer[R] { return w }, opts...)
+	progress.done()
 	if rep == nil {
 		return err
 	}
@@ -180,12 +261,10 @@ func checkReportPath(path string) error {
 	return usageError{fmt.Sprintf("--report %s: say .html (one page) or .md (Markdown with SVG timelines beside it)", path)}
 }
 
-// preflight runs two small batches once without faults, so that a writer
+// preflight runs a small batch once without faults, so that a writer
 // that cannot work at all is told so plainly instead of as a violation.
-func preflight(e *env, tg *harness.Target, w writer) error {
-	batches := []harness.Batch[harness.Order]{
-		{ID: "b1", Records: []harness.Order{strategies.OrderOf(1, 1), strategies.OrderOf(2, 1)}, LogicalTime: strategies.Epoch},
-	}
+func preflight[R any](e *env, tg *harness.Target, w harness.Writer[R], records []R) error {
+	batches := []harness.Batch[R]{{ID: "b1", Records: records, LogicalTime: strategies.Epoch}}
 	obs, err := harness.Run(e.ctx, tg, w, harness.CleanScenario(batches), harness.MaxAttempts(2))
 	if errors.Is(err, harness.ErrSetup) {
 		return fmt.Errorf("the writer's setup fails: %w", err)
@@ -206,20 +285,6 @@ func preflight(e *env, tg *harness.Target, w writer) error {
 	return nil
 }
 
-// progressLines prints a line per law every 10 trials.
-func progressLines(e *env) func(harness.Law, int, map[string]int) {
-	return func(law harness.Law, n int, faults map[string]int) {
-		if n%25 != 0 {
-			return
-		}
-		var parts []string
-		for k, v := range faults {
-			parts = append(parts, fmt.Sprintf("%s=%d", k, v))
-		}
-		fmt.Fprintf(e.stderr, "  %s: %d trials (%s)\n", law, n, strings.Join(parts, ", "))
-	}
-}
-
 func setFlag(name, value string) error {
 	if flag.Lookup(name) == nil {
 		return fmt.Errorf("no flag %s", name)
@@ -236,15 +301,43 @@ type replayCmd struct {
 
 // Run re-runs the scenario against the law it violated.
 func (c replayCmd) Run(e *env) error {
-	sf, err := properties.LoadScenario[harness.Order](c.File)
+	sf, err := properties.LoadScenario[json.RawMessage](c.File)
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	w, name, err := c.writerFor(sf.Writer)
+	f, recorded, err := c.flagsFor(sf.Writer)
 	if err != nil {
 		return err
 	}
-	opts, err := c.options()
+	if recorded != nil {
+		return runReplay(e, c, recorded, sf.Law, sf.Writer)
+	}
+	c.writerFlags = f
+	spec, err := c.spec()
+	if err != nil {
+		return err
+	}
+	if spec == nil {
+		w, err := c.build()
+		if err != nil {
+			return err
+		}
+		return runReplay(e, c, w, sf.Law, nameOf(w))
+	}
+	w, err := c.buildRecords(spec)
+	if err != nil {
+		return err
+	}
+	return runReplay(e, c, w, sf.Law, nameOf(w))
+}
+
+// runReplay re-runs the scenario file against w.
+func runReplay[R any](e *env, c replayCmd, w harness.Writer[R], law harness.Law, name string) error {
+	spec, err := c.spec()
+	if err != nil {
+		return err
+	}
+	opts, err := c.options(spec)
 	if err != nil {
 		return err
 	}
@@ -253,45 +346,48 @@ func (c replayCmd) Run(e *env) error {
 		return err
 	}
 	defer tg.Close()
-	fmt.Fprintf(e.stdout, "replaying %s (%s, %s) on %s\n", c.File, sf.Law, name, tg)
-	lr, err := properties.ReplayFile(e.ctx, func() writer { return w }, c.File, append(opts, properties.OnTarget(tg), properties.WriterName(name))...)
+	fmt.Fprintf(e.stdout, "replaying %s (%s, %s) on %s\n", c.File, law, name, tg)
+	lr, err := properties.ReplayFile(e.ctx, func() harness.Writer[R] { return w }, c.File, append(opts, properties.OnTarget(tg), properties.WriterName(name))...)
 	if err != nil {
 		return err
 	}
 	if lr.Verdict == properties.Violated {
 		fmt.Fprintf(e.stdout, "\n%s\n", lr.Counterexample)
-		return violation{fmt.Sprintf("%s is still violated", sf.Law)}
+		return violation{fmt.Sprintf("%s is still violated", law)}
 	}
-	fmt.Fprintf(e.stdout, "%s holds on this scenario now\n", sf.Law)
+	fmt.Fprintf(e.stdout, "%s holds on this scenario now\n", law)
 	return nil
 }
 
-// writerFor finds the writer of a scenario file: the flags when given,
-// else the name the file records (an external writer, or a reference or
-// anti-pattern writer of this module).
-func (c replayCmd) writerFor(recorded string) (writer, string, error) {
-	if c.Exec != "" || c.SQL != "" {
-		return c.build()
+// flagsFor finds the writer of a scenario file: the flags when given, else
+// the name the file records: an external writer (returned as flags), or a
+// reference or anti-pattern writer of this module (returned as a writer).
+func (c replayCmd) flagsFor(recorded string) (writerFlags, writer, error) {
+	f := c.writerFlags
+	if f.Exec != "" || f.SQL != "" {
+		return f, nil, nil
 	}
-	if kind, main, setup, err := external.ParseName(recorded); err == nil {
-		f := c.writerFlags
-		if kind == "exec" {
-			f.Exec, f.Setup = main, setup
+	if n, err := external.ParseName(recorded); err == nil {
+		if n.Kind == "exec" {
+			f.Exec, f.Setup = n.Main, n.Setup
 		} else {
-			f.SQL, f.SetupSQL = main, setup
+			f.SQL, f.SetupSQL = n.Main, n.Setup
 			if _, err := os.Stat(f.SQL); err != nil {
-				return nil, "", usageError{fmt.Sprintf("the scenario was recorded for %s, which is not here; pass --sql FILE", f.SQL)}
+				return f, nil, usageError{fmt.Sprintf("the scenario was recorded for %s, which is not here; pass --sql FILE", f.SQL)}
 			}
 		}
-		return f.build()
+		if f.Records == "" {
+			f.Records = n.Records
+		}
+		return f, nil, nil
 	}
 	if l, ok := antipatterns.Lookup(strings.TrimPrefix(recorded, "antipatterns.")); ok {
-		return l.Broken, recorded, nil
+		return f, l.Broken, nil
 	}
 	known := map[string]writer{"reference.Upsert": reference.Upsert{}, "reference.Dedup": reference.Dedup{},
 		"reference.PartitionOverwrite": reference.PartitionOverwrite{}, "reference.Aggregate": reference.Aggregate{}}
 	if w, ok := known[recorded]; ok {
-		return w, recorded, nil
+		return f, w, nil
 	}
-	return nil, "", usageError{fmt.Sprintf("the scenario was recorded for writer %q, which idemcheck cannot build; pass --exec CMD or --sql FILE", recorded)}
+	return f, nil, usageError{fmt.Sprintf("the scenario was recorded for writer %q, which idemcheck cannot build; pass --exec CMD or --sql FILE", recorded)}
 }

@@ -90,7 +90,7 @@ func summaryTable(w io.Writer, rep *properties.Report) {
 			faults = "-"
 		}
 		if l.Verdict == properties.NotClaimed {
-			faults = l.Reason
+			faults = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", l.Law, l.Verdict, l.Trials, faults, l.Duration.Round(10*time.Millisecond))
 	}

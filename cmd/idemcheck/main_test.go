@@ -5,37 +5,78 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/idemcheck/idemcheck/harness"
 )
 
-// TestMain shares one PostgreSQL among the commands under test, through
-// IDEMCHECK_DATABASE_URL, as a user with an existing server would.
+// binary is the idemcheck command built for the tests.
+var binary string
+
+// TestMain builds the command, and shares one PostgreSQL among the runs
+// under test through IDEMCHECK_DATABASE_URL, as a user with an existing
+// server would.
 func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "idemcheck-bin-")
+	if err != nil {
+		fmt.Println(err)
+		return 2
+	}
+	defer os.RemoveAll(dir)
+	binary = filepath.Join(dir, "idemcheck")
+	build := exec.Command(goTool(), "build", "-o", binary, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Printf("go build: %v\n%s", err, out)
+		return 2
+	}
 	tg, err := harness.OpenTarget(context.Background())
 	if err != nil {
 		fmt.Println(err)
-		os.Exit(2)
+		return 2
 	}
+	defer tg.Close()
 	os.Setenv(harness.EnvDatabaseURL, tg.ConnString())
 	os.Setenv(harness.EnvTarget, "")
-	code := m.Run()
-	tg.Close()
-	os.Exit(code)
+	return m.Run()
 }
 
-// idemcheck runs the CLI in process and returns its exit code and output.
+// goTool is the go command that runs these tests.
+func goTool() string {
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); runtime.GOROOT() != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "go"
+}
+
+// idemcheck runs the built command and returns its exit code and output.
 func idemcheck(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), args, &out, &errOut)
-	return code, out.String(), errOut.String()
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, out.String(), errOut.String()
+	case errors.As(err, &exit):
+		return exit.ExitCode(), out.String(), errOut.String()
+	}
+	t.Fatalf("run %s: %v", binary, err)
+	return 0, "", ""
 }
 
 const setupSQL = "psql -X -q -v ON_ERROR_STOP=1 -f testdata/setup.sql"
@@ -93,6 +134,15 @@ func TestCertifyExternalWriters(t *testing.T) {
 			exitOK, map[string]string{"RetryEquivalence": "held", "ExactlyOnceEffect": "held"}},
 		{"upsert (--sql)", []string{"--sql", "testdata/upsert.sql", "--setup-sql", "testdata/setup.sql", "--laws", "ReplayIdempotence,RetryEquivalence,CrashAtomicity,OrderIndependence", "--checks", "20"},
 			exitOK, map[string]string{"ReplayIdempotence": "held", "RetryEquivalence": "held", "CrashAtomicity": "held", "OrderIndependence": "held"}},
+		{"custom records: version-guarded upsert (--sql, --records spec file)", []string{"--sql", "testdata/readings_upsert.sql", "--setup-sql", "testdata/readings_setup.sql",
+			"--records", "testdata/readings.spec", "--laws", "ReplayIdempotence,RetryEquivalence,OrderIndependence", "--checks", "20"},
+			exitOK, map[string]string{"ReplayIdempotence": "held", "RetryEquivalence": "held", "OrderIndependence": "held"}},
+		{"custom records: last write wins (--sql, --records spec)", []string{"--sql", "testdata/readings_last_write_wins.sql", "--setup-sql", "testdata/readings_setup.sql",
+			"--records", "sensor:text:key,day:date:partition,seq:bigint:version,reading:numeric,ok:boolean", "--laws", "ReplayIdempotence,OrderIndependence", "--checks", "50"},
+			exitViolation, map[string]string{"ReplayIdempotence": "held", "OrderIndependence": "violated"}},
+		{"sample records: append (python3 + psycopg2, --records JSON lines)", []string{"--exec", "/usr/bin/python3 testdata/events_append.py", "--setup", "psql -X -q -v ON_ERROR_STOP=1 -f testdata/events_setup.sql",
+			"--records", "testdata/events_sample.jsonl", "--laws", "ReplayIdempotence", "--checks", "3", "--shrink-time", "1s"},
+			exitViolation, map[string]string{"ReplayIdempotence": "violated"}},
 		{"delete+insert without BEGIN (--sql)", []string{"--sql", "testdata/delete_insert.sql", "--setup-sql", "testdata/setup.sql", "--laws", "CrashAtomicity", "--checks", "100", "--partition-field", "event_date"},
 			exitViolation, map[string]string{"CrashAtomicity": "violated"}},
 	} {
@@ -177,6 +227,10 @@ func TestBadInputSaysWhatIsWrong(t *testing.T) {
 		{[]string{"certify", "--exec", "sleep 30", "--timeout", "300ms"}, "timed out and was killed"},
 		{[]string{"certify", "--exec", "true", "--setup", "exit 4"}, "the writer's setup fails"},
 		{[]string{"lessons", "NoSuchLesson"}, `no lesson "NoSuchLesson"`},
+		{[]string{"certify", "--exec", "true", "--records", "id:money"}, `--records: field id: type "money" is not one of bigint`},
+		{[]string{"certify", "--exec", "true", "--records", "no-such-records.jsonl"}, "--records: no-such-records.jsonl is neither a file nor a spec"},
+		{[]string{"certify", "--exec", "true", "--records", "id:bigint", "--partition-field", "day"}, `--partition-field "day": the records have no such field (id:bigint)`},
+		{[]string{"certify", "--exec", "true", "--report", "cert.pdf"}, "--report cert.pdf: say .html"},
 		{[]string{"replay", "testdata/setup.sql"}, "is not a scenario file"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 	"github.com/idemcheck/idemcheck/faults"
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/internal/ordertable"
+	"github.com/idemcheck/idemcheck/internal/recordspec"
 	"github.com/idemcheck/idemcheck/internal/sqlsplit"
 	"github.com/jackc/pgx/v5"
 )
@@ -32,15 +33,21 @@ import (
 // search_path set to the sandbox. Exit status 0 acks the batch; anything
 // else fails the attempt. At a crash point, and after Timeout, the command's
 // whole process group is killed.
-type Exec struct {
+//
+// R is the record type: each record is one JSON line, as encoding/json
+// writes it.
+type Exec[R any] struct {
 	Command string
 	// SetupCommand runs once per sandbox to create the writer's tables.
 	SetupCommand string
 	Timeout      time.Duration // per attempt; default 60s
+	// Records names custom records (a recordspec spec or sample file) in
+	// Name, so that a replay knows them; "" for the default orders.
+	Records string
 }
 
 // Setup runs SetupCommand, if any.
-func (w Exec) Setup(ctx context.Context, env *harness.Env) error {
+func (w Exec[R]) Setup(ctx context.Context, env *harness.Env) error {
 	if w.SetupCommand == "" {
 		return nil
 	}
@@ -48,7 +55,7 @@ func (w Exec) Setup(ctx context.Context, env *harness.Env) error {
 }
 
 // Write runs Command for one attempt of b.
-func (w Exec) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
+func (w Exec[R]) Write(ctx context.Context, env *harness.Env, b harness.Batch[R]) error {
 	lines, err := jsonLines(b.Records)
 	if err != nil {
 		return err
@@ -73,7 +80,7 @@ func (w Exec) Write(ctx context.Context, env *harness.Env, b harness.Batch[harne
 	return run(ctx, env, w.Command, vars, string(lines), w.timeout())
 }
 
-func (w Exec) timeout() time.Duration {
+func (w Exec[R]) timeout() time.Duration {
 	if w.Timeout > 0 {
 		return w.Timeout
 	}
@@ -81,37 +88,61 @@ func (w Exec) timeout() time.Duration {
 }
 
 // Name describes the writer for reports and replay files, in a form
-// ParseName reads back: exec "CMD" [setup "CMD"].
-func (w Exec) Name() string {
-	n := "exec " + strconv.Quote(w.Command)
-	if w.SetupCommand != "" {
-		n += " setup " + strconv.Quote(w.SetupCommand)
-	}
-	return n
+// ParseName reads back: exec "CMD" [setup "CMD"] [records "SPEC"].
+func (w Exec[R]) Name() string {
+	return Name{Kind: "exec", Main: w.Command, Setup: w.SetupCommand, Records: w.Records}.String()
 }
 
-// ParseName reads what Exec.Name and SQL.Name write and returns the
-// writer's parts: kind "exec" or "sql", the command or file, and the setup.
-func ParseName(name string) (kind, main, setup string, err error) {
-	fields := strings.SplitN(name, " ", 2)
-	if len(fields) != 2 || (fields[0] != "exec" && fields[0] != "sql") {
-		return "", "", "", fmt.Errorf("%q is not an external writer", name)
+// Name is an external writer's name taken apart.
+type Name struct {
+	Kind    string // "exec" or "sql"
+	Main    string // the command, or the SQL file
+	Setup   string // the setup command, or the setup SQL file
+	Records string // the custom records' spec or sample file; "" for orders
+}
+
+func (n Name) String() string {
+	s := n.Kind + " " + strconv.Quote(n.Main)
+	if n.Setup != "" {
+		word := " setup "
+		if n.Kind == "sql" {
+			word = " setup-sql "
+		}
+		s += word + strconv.Quote(n.Setup)
 	}
-	kind = fields[0]
-	rest := fields[1]
-	if main, rest, err = unquoteNext(rest); err != nil {
-		return "", "", "", err
+	if n.Records != "" {
+		s += " records " + strconv.Quote(n.Records)
 	}
-	rest = strings.TrimSpace(rest)
-	if rest == "" {
-		return kind, main, "", nil
+	return s
+}
+
+// ParseName reads what Exec.Name and SQL.Name write.
+func ParseName(name string) (Name, error) {
+	kind, rest, _ := strings.Cut(name, " ")
+	if kind != "exec" && kind != "sql" {
+		return Name{}, fmt.Errorf("%q is not an external writer", name)
 	}
-	word, rest, _ := strings.Cut(rest, " ")
-	if word != "setup" && word != "setup-sql" {
-		return "", "", "", fmt.Errorf("%q: unexpected %q", name, word)
+	n := Name{Kind: kind}
+	var err error
+	if n.Main, rest, err = unquoteNext(rest); err != nil {
+		return Name{}, fmt.Errorf("%q: %w", name, err)
 	}
-	setup, _, err = unquoteNext(rest)
-	return kind, main, setup, err
+	for rest = strings.TrimSpace(rest); rest != ""; rest = strings.TrimSpace(rest) {
+		var word, value string
+		word, rest, _ = strings.Cut(rest, " ")
+		if value, rest, err = unquoteNext(rest); err != nil {
+			return Name{}, fmt.Errorf("%q: %w", name, err)
+		}
+		switch word {
+		case "setup", "setup-sql":
+			n.Setup = value
+		case "records":
+			n.Records = value
+		default:
+			return Name{}, fmt.Errorf("%q: unexpected %q", name, word)
+		}
+	}
+	return n, nil
 }
 
 // unquoteNext unquotes the Go-quoted string at the start of s.
@@ -125,7 +156,7 @@ func unquoteNext(s string) (string, string, error) {
 	return v, s[len(q):], err
 }
 
-func jsonLines(records []harness.Order) ([]byte, error) {
+func jsonLines[R any](records []R) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for _, r := range records {
@@ -207,34 +238,65 @@ func run(ctx context.Context, env *harness.Env, command string, vars []string, s
 }
 
 // SQL runs File against each batch: the batch is loaded into the temporary
-// table batch (source text, id bigint, version bigint, event_date date,
-// customer text, amount numeric), then File's statements run one by one in
-// the simple query protocol, as psql -v ON_ERROR_STOP=1 -f runs them, so
-// its BEGIN and COMMIT, or their absence, mean what they say. The first
-// failing statement fails the attempt.
-type SQL struct {
+// table batch (for the default orders: source text, id bigint, version
+// bigint, event_date date, customer text, amount numeric), then File's
+// statements run one by one in the simple query protocol, as psql -v
+// ON_ERROR_STOP=1 -f runs them, so its BEGIN and COMMIT, or their absence,
+// mean what they say. The first failing statement fails the attempt.
+type SQL[R any] struct {
 	File      string
 	SetupFile string
+	Records   string // as in Exec
 	stmts     []string
 	setup     []string
+	columns   string // the batch table's column definitions
+	load      func(ctx context.Context, conn *pgx.Conn, records []R) error
 }
 
-// LoadSQL reads the files and splits them into statements.
-func LoadSQL(file, setupFile string) (*SQL, error) {
-	w := &SQL{File: file, SetupFile: setupFile}
+// LoadSQL reads the files and splits them into statements, for batches of
+// the default orders (loaded with COPY).
+func LoadSQL(file, setupFile string) (*SQL[harness.Order], error) {
+	w := &SQL[harness.Order]{File: file, SetupFile: setupFile, columns: ordertable.ColumnsSQL,
+		load: func(ctx context.Context, conn *pgx.Conn, records []harness.Order) error {
+			_, err := conn.CopyFrom(ctx, pgx.Identifier{"batch"}, ordertable.Columns, pgx.CopyFromRows(ordertable.Rows(records)))
+			return err
+		}}
+	return w, w.read()
+}
+
+// LoadSQLRecords is LoadSQL for custom records: the batch table has the
+// spec's columns, filled with json_populate_recordset from the records as
+// JSON (so PostgreSQL parses every value, exactly).
+func LoadSQLRecords(file, setupFile string, spec *recordspec.Spec) (*SQL[recordspec.Record], error) {
+	w := &SQL[recordspec.Record]{File: file, SetupFile: setupFile, Records: spec.Source(), columns: spec.ColumnsSQL(),
+		load: func(ctx context.Context, conn *pgx.Conn, records []recordspec.Record) error {
+			if records == nil {
+				records = []recordspec.Record{}
+			}
+			b, err := json.Marshal(records)
+			if err != nil {
+				return err
+			}
+			_, err = conn.Exec(ctx, "INSERT INTO batch SELECT * FROM json_populate_recordset(NULL::batch, $1::json)", string(b))
+			return err
+		}}
+	return w, w.read()
+}
+
+func (w *SQL[R]) read() error {
 	var err error
-	if w.stmts, err = statements(file); err != nil {
-		return nil, err
+	if w.stmts, err = statements(w.File); err != nil {
+		return err
 	}
 	if len(w.stmts) == 0 {
-		return nil, fmt.Errorf("%s holds no SQL statement", file)
+		return fmt.Errorf("%s holds no SQL statement", w.File)
 	}
-	if setupFile != "" {
-		if w.setup, err = statements(setupFile); err != nil {
-			return nil, err
+	if w.SetupFile != "" {
+		if w.setup, err = statements(w.SetupFile); err != nil {
+			return err
 		}
 	}
-	return w, nil
+	return nil
 }
 
 func statements(file string) ([]string, error) {
@@ -246,26 +308,22 @@ func statements(file string) ([]string, error) {
 }
 
 // Name describes the writer for reports and replay files, in a form
-// ParseName reads back: sql "FILE" [setup-sql "FILE"].
-func (w *SQL) Name() string {
-	n := "sql " + strconv.Quote(w.File)
-	if w.SetupFile != "" {
-		n += " setup-sql " + strconv.Quote(w.SetupFile)
-	}
-	return n
+// ParseName reads back: sql "FILE" [setup-sql "FILE"] [records "SPEC"].
+func (w *SQL[R]) Name() string {
+	return Name{Kind: "sql", Main: w.File, Setup: w.SetupFile, Records: w.Records}.String()
 }
 
 // Setup runs the setup file's statements.
-func (w *SQL) Setup(ctx context.Context, env *harness.Env) error {
+func (w *SQL[R]) Setup(ctx context.Context, env *harness.Env) error {
 	return runStatements(ctx, env.Conn, w.SetupFile, w.setup)
 }
 
 // Write loads the batch and runs the file.
-func (w *SQL) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
-	if err := env.Conn.PgConn().Exec(ctx, `CREATE TEMP TABLE batch (source text, id bigint, version bigint, event_date date, customer text, amount numeric)`).Close(); err != nil {
+func (w *SQL[R]) Write(ctx context.Context, env *harness.Env, b harness.Batch[R]) error {
+	if err := env.Conn.PgConn().Exec(ctx, "CREATE TEMP TABLE batch ("+strings.Join(strings.Fields(w.columns), " ")+")").Close(); err != nil {
 		return fmt.Errorf("create the batch table: %w", err)
 	}
-	if _, err := env.Conn.CopyFrom(ctx, pgx.Identifier{"batch"}, ordertable.Columns, pgx.CopyFromRows(ordertable.Rows(b.Records))); err != nil {
+	if err := w.load(ctx, env.Conn, b.Records); err != nil {
 		return fmt.Errorf("load the batch: %w", err)
 	}
 	return runStatements(ctx, env.Conn, w.File, w.stmts)
