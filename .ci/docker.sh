@@ -46,7 +46,7 @@ docker_image() {
   if docker image inspect "$CI_IMAGE" >/dev/null 2>&1; then return 0; fi
   local mirror rootfs
   mirror=$(grep -hoE '^(URIs:|deb) +https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
-    | grep -v security | head -1 | awk '{print $NF}')
+    | grep -v security | head -1 | awk '{print $NF}' || true) # no match must not end CI (set -e, pipefail)
   mirror=${mirror:-http://deb.debian.org/debian}
   rootfs=$(mktemp -d /var/tmp/idemcheck-rootfs.XXXXXX)
   debootstrap --variant=minbase --include=postgresql-15 bookworm "$rootfs" "$mirror" >"$IDEMCHECK_CI_CACHE/debootstrap.log" 2>&1 || {

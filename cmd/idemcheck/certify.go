@@ -364,10 +364,14 @@ func runReplay[R any](e *env, c replayCmd, w harness.Writer[R], law harness.Law,
 // reference or anti-pattern writer of this module (returned as a writer).
 func (c replayCmd) flagsFor(recorded string) (writerFlags, writer, error) {
 	f := c.writerFlags
+	n, err := external.ParseName(recorded)
+	if err == nil && f.Records == "" {
+		f.Records = n.Records // the scenario's records are of this shape
+	}
 	if f.Exec != "" || f.SQL != "" {
 		return f, nil, nil
 	}
-	if n, err := external.ParseName(recorded); err == nil {
+	if err == nil {
 		if n.Kind == "exec" {
 			f.Exec, f.Setup = n.Main, n.Setup
 		} else {
@@ -376,10 +380,10 @@ func (c replayCmd) flagsFor(recorded string) (writerFlags, writer, error) {
 				return f, nil, usageError{fmt.Sprintf("the scenario was recorded for %s, which is not here; pass --sql FILE", f.SQL)}
 			}
 		}
-		if f.Records == "" {
-			f.Records = n.Records
-		}
 		return f, nil, nil
+	}
+	if f.Records != "" {
+		return f, nil, usageError{fmt.Sprintf("the scenario was recorded for %s, whose records are the default orders; drop --records", recorded)}
 	}
 	if l, ok := antipatterns.Lookup(strings.TrimPrefix(recorded, "antipatterns.")); ok {
 		return f, l.Broken, nil
