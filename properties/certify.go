@@ -61,8 +61,11 @@ func selectedLaws(laws []harness.Law) map[harness.Law]bool {
 
 // Check is Certify's error-returning twin, for tools: it checks every law
 // and returns the certificate and, when a law was violated or is
-// inconclusive, an error joining every such law's message. Checks sets the
-// trials per law (default 100).
+// inconclusive, an error joining every such law's message. When the writer
+// fails on some batch even without faults, no law can be judged: Check
+// stops there, the remaining laws are inconclusive, and the error wraps
+// ErrWriterFails and names a minimal such batch. Checks sets the trials per
+// law (default 100).
 func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts ...Option) (*Report, error) {
 	c, err := newChecker(ctx, newWriter, opts)
 	if err != nil {
@@ -82,6 +85,7 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 	claimed := c.claims()
 	selected := selectedLaws(c.set.laws)
 	var errs []error
+	var fails *writerFailure
 	for _, law := range harness.AllLaws {
 		if !claimed[law] || !selected[law] {
 			why := c.writer + " does not claim it"
@@ -91,9 +95,18 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 			rep.Laws = append(rep.Laws, LawReport{Law: law, Verdict: NotClaimed, Reason: why})
 			continue
 		}
+		if fails != nil {
+			rep.Laws = append(rep.Laws, LawReport{Law: law, Verdict: Inconclusive, Reason: "not run: " + fails.Error()})
+			continue
+		}
 		tb := &recorder{name: c.writer + "/" + string(law)}
 		lr := c.checkLaw(tb, law)
 		rep.Laws = append(rep.Laws, lr)
+		if lr.writerFails != nil {
+			// Every other law would hit the same batch: stop here.
+			fails = lr.writerFails
+			continue
+		}
 		switch lr.Verdict {
 		case Violated:
 			errs = append(errs, fmt.Errorf("%s", lr.Counterexample))
@@ -103,6 +116,9 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 			}
 			errs = append(errs, fmt.Errorf("%s inconclusive: %s", law, lr.Reason))
 		}
+	}
+	if fails != nil {
+		return rep, fails // wraps ErrWriterFails
 	}
 	return rep, errors.Join(errs...)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -113,6 +114,7 @@ type tally struct {
 	confirmed                   bool // the first failure was re-run and reproduced
 	firstFailure                int  // the trial that first failed (before shrinking)
 	nondeterministic            bool // its clean runs differ: findings are about that
+	writerFails                 *writerFailure
 }
 
 func (t *tally) add(sc deliveriesInfo, obs *harness.Observation) {
@@ -231,9 +233,45 @@ func (c *checker[R]) freshClean(batches []harness.Batch[R]) (*harness.State, err
 	}
 	defer obs.Sandbox.Drop(context.WithoutCancel(c.ctx))
 	if len(obs.Exhausted) > 0 {
-		return nil, fmt.Errorf("the clean run failed: the writer fails on batch %s even without faults: %s", obs.Exhausted[0], lastErr(obs))
+		return nil, &writerFailure{batch: batchOf(batches, obs.Exhausted[0]), err: lastErr(obs)}
 	}
 	return obs.Final, nil
+}
+
+// ErrWriterFails means the writer fails on some batch even without any
+// fault, on every attempt: no law can be judged until it gets the batch
+// through. Check's error wraps it.
+var ErrWriterFails = errors.New("the writer fails deterministically")
+
+// writerFailure is a batch the writer fails on in a clean run.
+type writerFailure struct {
+	batch string // the batch, rendered
+	err   string // the last attempt's error
+}
+
+func (w *writerFailure) Error() string {
+	return fmt.Sprintf("%v on %s, without any fault: %s", ErrWriterFails, w.batch, w.err)
+}
+
+func (w *writerFailure) Unwrap() error { return ErrWriterFails }
+
+// batchOf renders the batch with id for a message: its id and records.
+func batchOf[R any](batches []harness.Batch[R], id string) string {
+	for _, b := range batches {
+		if b.ID != id {
+			continue
+		}
+		s := fmt.Sprintf("batch %s (%d record(s)", id, len(b.Records))
+		for i, r := range b.Records {
+			if i == 3 {
+				s += ", ..."
+				break
+			}
+			s += fmt.Sprintf("; %+v", r)
+		}
+		return s + ")"
+	}
+	return "batch " + id
 }
 
 func lastErr(obs *harness.Observation) string {
@@ -442,6 +480,16 @@ func (c *checker[R]) unkeep(sb *harness.Sandbox) {
 func (c *checker[R]) trial(t *rapid.T, law harness.Law, tl *tally) {
 	sc := c.draw(t, law)
 	f, obs, err := c.judge(law, sc)
+	var wf *writerFailure
+	if errors.As(err, &wf) {
+		// Shrunk like a violation (rapid keeps to one message), so the
+		// batch reported is a minimal one the writer cannot take.
+		tl.mu.Lock()
+		tl.writerFails = wf
+		tl.mu.Unlock()
+		t.Logf("%v", wf)
+		t.Fatalf("%s: %v", law, ErrWriterFails)
+	}
 	if err != nil {
 		t.Fatalf("%s: the trial could not be run: %v", law, err)
 	}
@@ -568,6 +616,10 @@ func (c *checker[R]) checkLaw(tb rapid.TB, law harness.Law) LawReport {
 	lr := LawReport{Law: law, Verdict: Held, Trials: tl.trials, FirstFailure: tl.firstFailure, Faults: tl.faults,
 		InTx: tl.inTx, AtCommit: tl.atCommit, AfterCommit: tl.afterCommit, Duration: time.Since(start)}
 	switch {
+	case tl.writerFails != nil:
+		lr.Verdict = Inconclusive
+		lr.Reason = tl.writerFails.Error()
+		lr.writerFails = tl.writerFails
 	case tl.last != nil:
 		lr.Verdict = Violated
 		lr.Counterexample = tl.last

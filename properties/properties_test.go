@@ -2,6 +2,7 @@ package properties_test
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -135,5 +136,43 @@ func defaultChecks() {
 	}
 	if !set["rapid.shrinktime"] {
 		flag.Set("rapid.shrinktime", "10s")
+	}
+}
+
+// pickyUpsert is the reference upsert that refuses one customer's name,
+// with or without faults: a writer that cannot take valid input.
+type pickyUpsert struct{ reference.Upsert }
+
+func (w pickyUpsert) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
+	for _, o := range b.Records {
+		if o.Customer == "c-'4'" {
+			return fmt.Errorf("customer %q rejected", o.Customer)
+		}
+	}
+	return w.Upsert.Write(ctx, env, b)
+}
+
+// A writer that fails on some batch even without faults cannot be judged:
+// Check says so, with a minimal such batch, instead of a verdict.
+func TestCheckStopsAtAWriterThatFailsWithoutFaults(t *testing.T) {
+	rep, err := properties.Check(context.Background(), func() W { return pickyUpsert{} },
+		opts("Upsert", properties.Laws(harness.ReplayIdempotence, harness.RetryEquivalence), properties.Checks(30))...)
+	if !errors.Is(err, properties.ErrWriterFails) {
+		t.Fatalf("Check's error %v does not wrap ErrWriterFails", err)
+	}
+	for _, want := range []string{"without any fault", `customer "c-'4'" rejected`, "(1 record(s); {", "Customer:c-'4'"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q: %v", want, err)
+		}
+	}
+	verdicts := map[harness.Law]properties.LawReport{}
+	for _, l := range rep.Laws {
+		verdicts[l.Law] = l
+	}
+	if l := verdicts[harness.ReplayIdempotence]; l.Verdict != properties.Inconclusive || l.Reason != err.Error() {
+		t.Errorf("ReplayIdempotence: %s (%s)", l.Verdict, l.Reason)
+	}
+	if l := verdicts[harness.RetryEquivalence]; l.Verdict != properties.Inconclusive || !strings.HasPrefix(l.Reason, "not run: ") {
+		t.Errorf("RetryEquivalence, after the writer failed: %s (%s)", l.Verdict, l.Reason)
 	}
 }

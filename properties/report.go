@@ -44,6 +44,7 @@ type LawReport struct {
 	Reason                      string // why not claimed, or inconclusive
 	Counterexample              *Counterexample
 	Duration                    time.Duration
+	writerFails                 *writerFailure // a batch it fails on without faults
 }
 
 // Counterexample is a minimal failing trial.

@@ -230,6 +230,9 @@ func TestBadInputSaysWhatIsWrong(t *testing.T) {
 		{[]string{"certify", "--sql", "testdata/broken_syntax.sql", "--setup-sql", "testdata/setup.sql"}, "fails deterministically on batch b1, without any fault"},
 		{[]string{"certify", "--exec", "echo boom >&2; exit 3"}, "fails deterministically on batch b1, without any fault: exit status 3: boom"},
 		{[]string{"certify", "--exec", "sleep 30", "--timeout", "300ms"}, "timed out and was killed"},
+		// Passes the first try, fails on a later batch on every attempt.
+		{[]string{"certify", "--exec", `if grep -q "c-.4."; then echo "customer name rejected" >&2; exit 3; fi`, "--laws", "ReplayIdempotence,RetryEquivalence",
+			"--checks", "30", "--shrink-time", "2s", "--scenario-dir", os.TempDir()}, "), without any fault: exit status 3: customer name rejected"},
 		{[]string{"certify", "--exec", "true", "--setup", "exit 4"}, "the writer's setup fails"},
 		{[]string{"lessons", "NoSuchLesson"}, `no lesson "NoSuchLesson"`},
 		{[]string{"certify", "--exec", "true", "--records", "id:money"}, `--records: field id: type "money" is not one of bigint`},
