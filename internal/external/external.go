@@ -230,8 +230,17 @@ func run(ctx context.Context, env *harness.Env, command string, vars []string, s
 	case p.Killed() && !errors.Is(err, faults.ErrTimeout):
 		return fmt.Errorf("killed at a crash point")
 	default:
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			switch exit.ExitCode() {
+			case 126:
+				err = fmt.Errorf("%w (the command is not executable: chmod +x it, or name its interpreter)", err)
+			case 127:
+				err = fmt.Errorf("%w (the shell did not find the command: check the path, relative to the working directory)", err)
+			}
+		}
 		if tail := stderr.String(); tail != "" {
-			return fmt.Errorf("%v: %s", err, tail)
+			return fmt.Errorf("%w: %s", err, tail)
 		}
 		return err
 	}
