@@ -595,6 +595,9 @@ func (c *checker[R]) counterexample(law harness.Law, sc harness.Scenario[R], f *
 		ce.Steps = f.obs.Steps
 		c.keep(f.obs.Sandbox)
 		ce.Sandbox = f.obs.Sandbox.String()
+		if w := c.tg.Way(); w != harness.WayURL {
+			ce.Sandbox += fmt.Sprintf(" (on the %s way's throwaway server, gone when this run ends; set %s to keep it)", w, harness.EnvDatabaseURL)
+		}
 	}
 	if !save {
 		return ce

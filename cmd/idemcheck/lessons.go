@@ -96,7 +96,11 @@ func (c lessonsCmd) lesson(e *env, tg *harness.Target, l antipatterns.Lesson, la
 		opts = append(opts, properties.Compare(harness.ModuloSurrogateKeys()))
 	}
 	r := lessonResult{AntiPattern: l.Name, Law: string(law), Fix: l.Fix}
+	progress := newProgress(e, c.Checks)
+	progress.transient = true // the lesson's own lines say what happened
+	opts = append(opts, properties.Progress(progress.update))
 	broken, _ := properties.Check(e.ctx, func() harness.Writer[harness.Order] { return l.Broken }, opts...)
+	progress.done()
 	if broken == nil {
 		return r, fmt.Errorf("lessons: %s could not be checked", l.Name)
 	}
@@ -113,6 +117,7 @@ func (c lessonsCmd) lesson(e *env, tg *harness.Target, l antipatterns.Lesson, la
 		fmt.Fprintf(e.stdout, "   NOT caught by %s in %d trials (%s): raise --checks\n", law, lr.Trials, lr.Verdict)
 	}
 	fixed, _ := properties.Check(e.ctx, func() harness.Writer[harness.Order] { return l.Fixed }, opts...)
+	progress.done()
 	if fixed == nil {
 		return r, fmt.Errorf("lessons: fix %s could not be checked", l.Fix)
 	}

@@ -15,14 +15,16 @@ import (
 // progress shows how far the certification is: on a terminal a bar per law
 // redrawn in place (trials, trials/s, time, faults fired so far), otherwise
 // a plain line per law every plainEvery trials and when the law is done.
+// A transient progress shows only the bar, and clears it when done.
 type progress struct {
-	e      *env
-	tty    bool
-	checks int
-	law    harness.Law
-	trials int
-	faults string
-	bar    *progressbar.ProgressBar
+	e         *env
+	tty       bool
+	transient bool
+	checks    int
+	law       harness.Law
+	trials    int
+	faults    string
+	bar       *progressbar.ProgressBar
 }
 
 const plainEvery = 25
@@ -40,7 +42,11 @@ func (p *progress) update(law harness.Law, trials int, faults map[string]int) {
 		p.finish()
 		p.law = law
 		if p.tty {
-			p.bar = progressbar.NewOptions(p.checks,
+			var opts []progressbar.Option
+			if p.transient {
+				opts = append(opts, progressbar.OptionClearOnFinish())
+			}
+			p.bar = progressbar.NewOptions(p.checks, append(opts,
 				progressbar.OptionSetWriter(p.e.stderr),
 				progressbar.OptionSetWidth(24),
 				progressbar.OptionShowCount(),
@@ -51,12 +57,12 @@ func (p *progress) update(law harness.Law, trials int, faults map[string]int) {
 				progressbar.OptionShowDescriptionAtLineEnd(),
 				progressbar.OptionThrottle(100*time.Millisecond),
 				progressbar.OptionUseANSICodes(true),
-			)
+			)...)
 		}
 	}
 	p.trials, p.faults = trials, faultText(faults)
 	if !p.tty {
-		if trials%plainEvery == 0 {
+		if trials%plainEvery == 0 && !p.transient {
 			p.plain()
 		}
 		return
@@ -78,7 +84,10 @@ func (p *progress) finish() {
 	case p.law == "":
 	case p.tty:
 		_ = p.bar.Finish()
-		fmt.Fprintln(p.e.stderr)
+		if !p.transient {
+			fmt.Fprintln(p.e.stderr)
+		}
+	case p.transient:
 	case p.trials%plainEvery != 0:
 		p.plain()
 	}
