@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -145,7 +146,7 @@ type certifyCmd struct {
 	targetFlags
 	Laws        string        `help:"The laws the writer claims, comma-separated (default: all)." placeholder:"LAW,..."`
 	Checks      int           `help:"Trials per law." default:"100"`
-	Seed        uint64        `help:"rapid's seed, to repeat a run (0: random)."`
+	Seed        uint64        `help:"rapid's seed, to repeat a run (0: a random one, named in the output and the certificate)." placeholder:"S"`
 	ShrinkTime  time.Duration `help:"How long to spend shrinking a counterexample to a minimal one." default:"30s"`
 	JSON        string        `name:"json" help:"Write the certificate as JSON to this file (- for stdout)." placeholder:"FILE"`
 	JUnit       string        `name:"junit" help:"Write the certificate as JUnit XML to this file (one test case per law)." placeholder:"FILE"`
@@ -193,17 +194,18 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, spe
 	if err != nil {
 		return err
 	}
-	if c.Seed != 0 {
-		if err := setFlag("rapid.seed", strconv.FormatUint(c.Seed, 10)); err != nil {
-			return err
-		}
+	if c.Seed == 0 { // draw it here, so that the certificate can name it
+		c.Seed = rand.Uint64()>>1 + 1 // never 0, which is "random" to rapid
+	}
+	if err := setFlag("rapid.seed", strconv.FormatUint(c.Seed, 10)); err != nil {
+		return err
 	}
 	tg, err := c.openForChecks(e, c.ShrinkTime)
 	if err != nil {
 		return err
 	}
 	defer tg.Close()
-	fmt.Fprintf(e.stdout, "certifying %s on %s\n", name, tg)
+	fmt.Fprintf(e.stdout, "certifying %s on %s (seed %d)\n", name, tg, c.Seed)
 	if err := preflight(e, tg, w, first); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -130,5 +131,44 @@ func TestReportRendersTheTimelineInChromium(t *testing.T) {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("the certificate lacks %q", want)
 		}
+	}
+}
+
+// A run names its seed, and the same seed repeats it: the same failing
+// trial, the same diff. (Shrinking is off: a time-bounded shrink stops
+// wherever the clock says.)
+func TestTheSeedRepeatsARun(t *testing.T) {
+	needTools(t, "psql")
+	args := []string{"--sql", "testdata/naive_insert.sql", "--setup-sql", "testdata/setup.sql", "--laws", "RetryEquivalence", "--checks", "50", "--shrink-time", "0s"}
+	certifyJSON := func(extra ...string) (uint64, jsonLaw) {
+		out := filepath.Join(t.TempDir(), "cert.json")
+		code, stdout, stderr := idemcheck(t, append(append([]string{"certify", "--json", out, "--scenario-dir", t.TempDir()}, args...), extra...)...)
+		if code != exitViolation {
+			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		var rep jsonReport
+		b, _ := os.ReadFile(out)
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(stdout, fmt.Sprintf("(seed %d)", rep.Seed)) {
+			t.Errorf("the output does not name seed %d", rep.Seed)
+		}
+		for _, l := range rep.Laws {
+			if l.Counterexample != nil {
+				return rep.Seed, l
+			}
+		}
+		t.Fatalf("no counterexample in %s", b)
+		return 0, jsonLaw{}
+	}
+	seed, first := certifyJSON()
+	if seed == 0 {
+		t.Fatal("the certificate's seed is 0: the run cannot be repeated")
+	}
+	_, again := certifyJSON("--seed", fmt.Sprint(seed))
+	if again.Trials != first.Trials || again.Counterexample.Summary != first.Counterexample.Summary || again.Counterexample.Diff != first.Counterexample.Diff {
+		t.Errorf("seed %d did not repeat the run: %d trials %q\n%s\nthen %d trials %q\n%s", seed,
+			first.Trials, first.Counterexample.Summary, first.Counterexample.Diff, again.Trials, again.Counterexample.Summary, again.Counterexample.Diff)
 	}
 }
