@@ -757,7 +757,11 @@ func (s *session) serverPump() error {
 				r.ev.SQLState = code
 			}
 		}
-		swallow := r != nil && r.fault != nil && r.fault.Kind == CrashAfter
+		// A CrashAfter round's reply is swallowed, except the COPY
+		// sub-protocol's messages, without which the client would never
+		// send its data (CopyInResponse) or read the server's (COPY TO):
+		// the round would never end and both sides would wait forever.
+		swallow := r != nil && r.fault != nil && r.fault.Kind == CrashAfter && !copyFlow(m.typ)
 		if m.typ == 'Z' && r != nil {
 			status := m.raw[5]
 			r.ev.After = status
@@ -791,6 +795,17 @@ func (s *session) serverPump() error {
 			return err
 		}
 	}
+}
+
+// copyFlow reports whether a server message of type typ drives a COPY:
+// CopyInResponse, CopyOutResponse, CopyBothResponse, and COPY TO's
+// CopyData and CopyDone.
+func copyFlow(typ byte) bool {
+	switch typ {
+	case 'G', 'H', 'W', 'd', 'c':
+		return true
+	}
+	return false
 }
 
 // committed judges from a completed round whether it committed something.

@@ -417,6 +417,46 @@ func TestPsqlThroughTheProxy(t *testing.T) {
 	}
 }
 
+// A crash after a COPY round must still let the COPY run: psql waits for
+// CopyInResponse before it sends a byte, so swallowing it with the rest of
+// the reply would leave psql and the server waiting on each other until
+// the attempt's timeout (a bug the CLI's shell writers found).
+func TestCrashAfterCopyLetsTheCopyRun(t *testing.T) {
+	if _, err := exec.LookPath("psql"); err != nil {
+		t.Fatal("psql is needed (apt-get install postgresql-client); .ci/run installs it")
+	}
+	f := newFixture(t)
+	a := f.proxy.NewAttempt(faults.Plan{{Kind: faults.CrashAfter, At: faults.AtCopy(1)}})
+	addr, err := a.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := strings.Cut(addr, ":")
+	cmd := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", `\copy t FROM STDIN`)
+	cmd.Stdin = strings.NewReader("1\tone\n2\ttwo\n")
+	cmd.Env = append(os.Environ(), "PGHOST="+host, "PGPORT="+port, "PGUSER="+f.sb.ConnConfig().User,
+		"PGDATABASE="+f.sb.ConnConfig().Database, "PGOPTIONS=-c search_path="+f.sb.Name(), "PGSSLMODE=disable")
+	p, err := faults.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.SetBeforeCrash(p.Kill)
+	err = p.Wait(20 * time.Second)
+	if errors.Is(err, faults.ErrTimeout) {
+		t.Fatal("psql hung in a COPY whose round was to crash after its reply")
+	}
+	if !a.Crashed() {
+		t.Fatalf("the attempt did not crash: %v (%v)", err, a.Events())
+	}
+	waitGone(t, a)
+	if n := f.count(); n != 2 {
+		t.Errorf("%d rows after a crash after the COPY committed, want 2", n)
+	}
+	if ev := a.Events(); len(ev) != 1 || !ev[0].Committed || ev[0].Fault != "crash-after at copy 1" {
+		t.Errorf("timeline %v, want the committed COPY round with its fault", ev)
+	}
+}
+
 func TestSamePlanSameTimeline(t *testing.T) {
 	plans := []faults.Plan{
 		nil,
