@@ -155,13 +155,12 @@ func Crash(lim Limits) *rapid.Generator[faults.Fault] {
 	})
 }
 
-// Attempts draws the plans of one delivery's failing attempts: 0..max
+// Attempts draws the plans of one delivery's failing attempts: 1..max
 // attempts, each crashing by Crash (if its point is reached); the attempt
-// after them runs clean. It shrinks toward none, so a shrunk
-// counterexample keeps faults only in the deliveries that need them.
+// after them runs clean.
 func Attempts(lim Limits, max int) *rapid.Generator[[]harness.AttemptPlan] {
 	return rapid.Custom(func(t *rapid.T) []harness.AttemptPlan {
-		n := rapid.IntRange(0, max).Draw(t, "failing-attempts")
+		n := rapid.IntRange(1, max).Draw(t, "failing-attempts")
 		out := make([]harness.AttemptPlan, n)
 		for i := range out {
 			out[i] = harness.AttemptPlan{Wire: faults.Plan{Crash(lim).Draw(t, fmt.Sprintf("attempt%d", i+1))}}
