@@ -158,6 +158,8 @@ func TestCertifyExternalWriters(t *testing.T) {
 		{"identity surrogate key, modulo (--sql, --modulo-surrogate-keys)", []string{"--sql", "testdata/surrogate_upsert.sql", "--setup-sql", "testdata/surrogate_setup.sql", "--laws", "ReplayIdempotence",
 			"--checks", "30", "--modulo-surrogate-keys"},
 			exitOK, map[string]string{"ReplayIdempotence": "held"}},
+		{"MERGE (--sql)", []string{"--sql", "testdata/merge.sql", "--setup-sql", "testdata/setup.sql", "--laws", "ReplayIdempotence,RetryEquivalence,OrderIndependence,ExactlyOnceEffect", "--checks", "20"},
+			exitOK, map[string]string{"ReplayIdempotence": "held", "RetryEquivalence": "held", "OrderIndependence": "held", "ExactlyOnceEffect": "held"}},
 		{"delete+insert without BEGIN (--sql)", []string{"--sql", "testdata/delete_insert.sql", "--setup-sql", "testdata/setup.sql", "--laws", "CrashAtomicity", "--checks", "100", "--partition-field", "event_date"},
 			exitViolation, map[string]string{"CrashAtomicity": "violated"}},
 	} {
