@@ -252,6 +252,10 @@ func typed(typ string, p *string) any {
 	return *p
 }
 
+// large reports whether t had too many rows for the snapshot to hold
+// them (an empty table holds none either, and is not large).
+func (t *Table) large() bool { return t.Rows == nil && t.Count > 0 }
+
 // loadRows reads all rows of a table too large for the snapshot, from the
 // live sandbox.
 func (s *State) loadRows(ctx context.Context, t *Table) ([]Row, error) {
