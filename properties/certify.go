@@ -111,8 +111,9 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 		case Violated:
 			errs = append(errs, fmt.Errorf("%s", lr.Counterexample))
 		case Inconclusive:
-			if lr.Reason == "" {
-				lr.Reason = tb.message()
+			if lr.Reason == "" || lr.Reason == failedWithoutCounterexample {
+				lr.Reason = "the property failed without a counterexample: " + tb.message()
+				rep.Laws[len(rep.Laws)-1].Reason = lr.Reason
 			}
 			errs = append(errs, fmt.Errorf("%s inconclusive: %s", law, lr.Reason))
 		}
