@@ -115,6 +115,8 @@ type tally struct {
 	firstFailure                int  // the trial that first failed (before shrinking)
 	nondeterministic            bool // its clean runs differ: findings are about that
 	writerFails                 *writerFailure
+	lastScenario                any // harness.Scenario[R] of last
+	lastFinding                 *finding
 }
 
 func (t *tally) add(sc deliveriesInfo, obs *harness.Observation) {
@@ -531,7 +533,7 @@ func (c *checker[R]) trial(t *rapid.T, law harness.Law, tl *tally) {
 	}
 	ce := c.counterexample(law, sc, f, true)
 	tl.mu.Lock()
-	tl.last = ce
+	tl.last, tl.lastScenario, tl.lastFinding = ce, sc, f
 	tl.mu.Unlock()
 	// rapid shrinks only while the failure message stays the same, so the
 	// message is the law alone and the details go to the log.
@@ -616,6 +618,11 @@ func (c *checker[R]) checkLaw(tb rapid.TB, law harness.Law) LawReport {
 	start := time.Now()
 	tl := &tally{}
 	rapid.Check(tb, func(t *rapid.T) { c.trial(t, law, tl) })
+	if sc, ok := tl.lastScenario.(harness.Scenario[R]); ok && tl.writerFails == nil && !tl.nondeterministic {
+		if small, f := c.simplify(law, sc, tl.lastFinding, shrinkTime()); f != tl.lastFinding {
+			tl.last = c.counterexample(law, small, f, true)
+		}
+	}
 	lr := LawReport{Law: law, Verdict: Held, Trials: tl.trials, FirstFailure: tl.firstFailure, Faults: tl.faults,
 		InTx: tl.inTx, AtCommit: tl.atCommit, AfterCommit: tl.afterCommit, Duration: time.Since(start)}
 	switch {
@@ -628,7 +635,7 @@ func (c *checker[R]) checkLaw(tb rapid.TB, law harness.Law) LawReport {
 		lr.Counterexample = tl.last
 	case tb.Failed():
 		lr.Verdict = Inconclusive
-		lr.Reason = "the property failed without a counterexample (see the test log)"
+		lr.Reason = failedWithoutCounterexample
 	case tl.inconclusive != "":
 		lr.Verdict = Inconclusive
 		lr.Reason = tl.inconclusive
@@ -640,6 +647,8 @@ func (c *checker[R]) checkLaw(tb rapid.TB, law harness.Law) LawReport {
 	}
 	return lr
 }
+
+const failedWithoutCounterexample = "the property failed without a counterexample (see the test log)"
 
 // uncovered says why a passing law proves nothing: its faults never fired.
 func uncovered(law harness.Law, tl *tally) string {

@@ -85,6 +85,12 @@ func TestAntipatternsAreCaught(t *testing.T) {
 				}
 				ce := lr.Counterexample
 				t.Logf("caught at trial %d; shrunk to %d batch(es), %d record(s), %d deliveries: %s", lr.FirstFailure, ce.Batches, ce.Records, ce.Deliveries, ce.Summary)
+				// After rapid's shrinking and the scenario simplification
+				// no anti-pattern needs more (without simplification
+				// DeleteInsertNoTx kept 4 batches and deliveries).
+				if ce.Batches > 3 || ce.Deliveries > 3 {
+					t.Errorf("the counterexample is not small: %d batch(es), %d deliveries:\n%s", ce.Batches, ce.Deliveries, ce)
+				}
 				if ce.Diff == "" && law != harness.Determinism {
 					t.Errorf("no diff in the counterexample")
 				}
