@@ -127,7 +127,8 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 var checksMu sync.Mutex
 
 // setChecks sets rapid's -rapid.checks (in or outside a test binary) and
-// returns what restores the previous value.
+// turns off rapid's fail files (Check's replay format is its scenario
+// files), and returns what restores the previous values.
 func setChecks(n int) (func(), error) {
 	checksMu.Lock()
 	defer checksMu.Unlock()
@@ -137,14 +138,21 @@ func setChecks(n int) (func(), error) {
 	if !flag.Parsed() {
 		_ = flag.CommandLine.Parse(nil) // a tool parses its own arguments
 	}
+	oldNoFail := flag.Lookup("rapid.nofailfile").Value.String()
+	if err := flag.Set("rapid.nofailfile", "true"); err != nil {
+		return nil, err
+	}
 	if n <= 0 {
-		return func() {}, nil
+		return func() { _ = flag.Set("rapid.nofailfile", oldNoFail) }, nil
 	}
 	old := flag.Lookup("rapid.checks").Value.String()
 	if err := flag.Set("rapid.checks", strconv.Itoa(n)); err != nil {
 		return nil, err
 	}
-	return func() { _ = flag.Set("rapid.checks", old) }, nil
+	return func() {
+		_ = flag.Set("rapid.checks", old)
+		_ = flag.Set("rapid.nofailfile", oldNoFail)
+	}, nil
 }
 
 // recorder is the rapid.TB of Check: it keeps what rapid says.
