@@ -64,8 +64,31 @@ func (f writerFlags) build() (writer, error) {
 	return w, nil
 }
 
+type recordWriter = harness.Writer[recordspec.Record]
+
+// withWriter builds the writer the flags name and runs it: with onOrders
+// for the default orders, with onRecords when --records describes others.
+func (f writerFlags) withWriter(onOrders func(writer) error, onRecords func(recordWriter, *recordspec.Spec) error) error {
+	spec, err := f.spec()
+	if err != nil {
+		return err
+	}
+	if spec == nil {
+		w, err := f.build()
+		if err != nil {
+			return err
+		}
+		return onOrders(w)
+	}
+	w, err := f.buildRecords(spec)
+	if err != nil {
+		return err
+	}
+	return onRecords(w, spec)
+}
+
 // buildRecords returns the writer of custom records described by spec.
-func (f writerFlags) buildRecords(spec *recordspec.Spec) (harness.Writer[recordspec.Record], error) {
+func (f writerFlags) buildRecords(spec *recordspec.Spec) (recordWriter, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
@@ -160,23 +183,13 @@ func (c certifyCmd) Run(e *env) error {
 	if c.Replay != "" {
 		return replayCmd{File: c.Replay, writerFlags: c.writerFlags, compareFlags: c.compareFlags, targetFlags: c.targetFlags}.Run(e)
 	}
-	spec, err := c.spec()
-	if err != nil {
-		return err
-	}
-	if spec == nil {
-		w, err := c.build()
-		if err != nil {
-			return err
-		}
-		first := []harness.Order{strategies.OrderOf(1, 1), strategies.OrderOf(2, 1)}
-		return runCertify(e, c, w, first, nil)
-	}
-	w, err := c.buildRecords(spec)
-	if err != nil {
-		return err
-	}
-	return runCertify(e, c, w, []recordspec.Record{spec.Example(0), spec.Example(1)}, spec)
+	return c.withWriter(
+		func(w writer) error {
+			return runCertify(e, c, w, []harness.Order{strategies.OrderOf(1, 1), strategies.OrderOf(2, 1)}, nil)
+		},
+		func(w recordWriter, spec *recordspec.Spec) error {
+			return runCertify(e, c, w, []recordspec.Record{spec.Example(0), spec.Example(1)}, spec)
+		})
 }
 
 // runCertify runs the certification of w, whose records are R: first a
@@ -315,33 +328,17 @@ func (c replayCmd) Run(e *env) error {
 		return err
 	}
 	if recorded != nil {
-		return runReplay(e, c, recorded, sf.Law, sf.Writer)
+		return runReplay(e, c, recorded, sf.Law, sf.Writer, nil)
 	}
 	c.writerFlags = f
-	spec, err := c.spec()
-	if err != nil {
-		return err
-	}
-	if spec == nil {
-		w, err := c.build()
-		if err != nil {
-			return err
-		}
-		return runReplay(e, c, w, sf.Law, nameOf(w))
-	}
-	w, err := c.buildRecords(spec)
-	if err != nil {
-		return err
-	}
-	return runReplay(e, c, w, sf.Law, nameOf(w))
+	return c.withWriter(
+		func(w writer) error { return runReplay(e, c, w, sf.Law, nameOf(w), nil) },
+		func(w recordWriter, spec *recordspec.Spec) error { return runReplay(e, c, w, sf.Law, nameOf(w), spec) })
 }
 
-// runReplay re-runs the scenario file against w.
-func runReplay[R any](e *env, c replayCmd, w harness.Writer[R], law harness.Law, name string) error {
-	spec, err := c.spec()
-	if err != nil {
-		return err
-	}
+// runReplay re-runs the scenario file against w, whose records spec
+// describes (nil: the default orders).
+func runReplay[R any](e *env, c replayCmd, w harness.Writer[R], law harness.Law, name string, spec *recordspec.Spec) error {
 	opts, err := c.options(spec)
 	if err != nil {
 		return err

@@ -258,26 +258,26 @@ type SQL[R any] struct {
 	Records   string // as in Exec
 	stmts     []string
 	setup     []string
-	columns   string // the batch table's column definitions
+	create    string // CREATE TEMP TABLE batch (...)
 	load      func(ctx context.Context, conn *pgx.Conn, records []R) error
 }
 
 // LoadSQL reads the files and splits them into statements, for batches of
 // the default orders (loaded with COPY).
 func LoadSQL(file, setupFile string) (*SQL[harness.Order], error) {
-	w := &SQL[harness.Order]{File: file, SetupFile: setupFile, columns: ordertable.ColumnsSQL,
+	w := &SQL[harness.Order]{File: file, SetupFile: setupFile, create: createBatch(ordertable.ColumnsSQL),
 		load: func(ctx context.Context, conn *pgx.Conn, records []harness.Order) error {
 			_, err := conn.CopyFrom(ctx, pgx.Identifier{"batch"}, ordertable.Columns, pgx.CopyFromRows(ordertable.Rows(records)))
 			return err
 		}}
-	return w, w.read()
+	return w.read()
 }
 
 // LoadSQLRecords is LoadSQL for custom records: the batch table has the
 // spec's columns, filled with json_populate_recordset from the records as
 // JSON (so PostgreSQL parses every value, exactly).
 func LoadSQLRecords(file, setupFile string, spec *recordspec.Spec) (*SQL[recordspec.Record], error) {
-	w := &SQL[recordspec.Record]{File: file, SetupFile: setupFile, Records: spec.Source(), columns: spec.ColumnsSQL(),
+	w := &SQL[recordspec.Record]{File: file, SetupFile: setupFile, Records: spec.Source(), create: createBatch(spec.ColumnsSQL()),
 		load: func(ctx context.Context, conn *pgx.Conn, records []recordspec.Record) error {
 			if records == nil {
 				records = []recordspec.Record{}
@@ -286,26 +286,34 @@ func LoadSQLRecords(file, setupFile string, spec *recordspec.Spec) (*SQL[records
 			if err != nil {
 				return err
 			}
-			_, err = conn.Exec(ctx, "INSERT INTO batch SELECT * FROM json_populate_recordset(NULL::batch, $1::json)", string(b))
+			// One round (no prepare round): the statement runs once.
+			_, err = conn.Exec(ctx, "INSERT INTO batch SELECT * FROM json_populate_recordset(NULL::batch, $1::json)",
+				pgx.QueryExecModeExec, string(b))
 			return err
 		}}
-	return w, w.read()
+	return w.read()
 }
 
-func (w *SQL[R]) read() error {
+// createBatch is the statement creating the batch table with columns.
+func createBatch(columns string) string {
+	return "CREATE TEMP TABLE batch (" + strings.Join(strings.Fields(columns), " ") + ")"
+}
+
+// read reads the files' statements into w.
+func (w *SQL[R]) read() (*SQL[R], error) {
 	var err error
 	if w.stmts, err = statements(w.File); err != nil {
-		return err
+		return nil, err
 	}
 	if len(w.stmts) == 0 {
-		return fmt.Errorf("%s holds no SQL statement", w.File)
+		return nil, fmt.Errorf("%s holds no SQL statement", w.File)
 	}
 	if w.SetupFile != "" {
 		if w.setup, err = statements(w.SetupFile); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return w, nil
 }
 
 func statements(file string) ([]string, error) {
@@ -329,7 +337,7 @@ func (w *SQL[R]) Setup(ctx context.Context, env *harness.Env) error {
 
 // Write loads the batch and runs the file.
 func (w *SQL[R]) Write(ctx context.Context, env *harness.Env, b harness.Batch[R]) error {
-	if err := env.Conn.PgConn().Exec(ctx, "CREATE TEMP TABLE batch ("+strings.Join(strings.Fields(w.columns), " ")+")").Close(); err != nil {
+	if err := env.Conn.PgConn().Exec(ctx, w.create).Close(); err != nil {
 		return fmt.Errorf("create the batch table: %w", err)
 	}
 	if err := w.load(ctx, env.Conn, b.Records); err != nil {
