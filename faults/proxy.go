@@ -53,6 +53,17 @@ type Event struct {
 	// Fault is the fault that fired at this round ("" for none), or
 	// "killed" when the attempt was killed while the round was in flight.
 	Fault string
+	// Kind is the kind of the fault that fired at this round ("" for none).
+	Kind Kind
+
+	// Where the round stands among the points a plan can name, as the
+	// proxy numbered them when the round began: its number among the
+	// attempt's committing rounds (0: it does not commit), among its COPY
+	// FROM STDIN rounds (0: none), and its transaction and place in it (0:
+	// outside a transaction block). Round is its number among all rounds.
+	Commit, Copy, Tx, Stmt int
+	// CopyData counts the CopyData messages the client sent in the round.
+	CopyData int
 }
 
 func (e Event) String() string {
@@ -493,7 +504,9 @@ func (s *session) clientPump() {
 				return
 			}
 			if r != nil && m.typ == 'd' {
+				s.mu.Lock()
 				r.copyData++
+				s.mu.Unlock()
 			}
 			if r != nil && m.typ != 'd' {
 				r.copyDone = true
@@ -556,7 +569,7 @@ func (s *session) begin(r *round) bool {
 	stmts := sqlsplit.Split(r.ev.SQL)
 	commit := false
 	for _, st := range stmts {
-		commit = commit || sqlsplit.IsCommit(st) || (before == 'I' && writes(st))
+		commit = commit || sqlsplit.IsCommit(st) || (before == 'I' && sqlsplit.Writes(st))
 		r.copyIn = r.copyIn || isCopyIn(st)
 	}
 	commit = commit && r.executes
@@ -579,6 +592,7 @@ func (s *session) begin(r *round) bool {
 	} else {
 		s.stmtInTx = 0
 	}
+	r.ev.Commit, r.ev.Copy, r.ev.Tx, r.ev.Stmt = p.Commit, p.Copy, p.Tx, p.Stmt
 	for i := range a.plan {
 		if matches(a.plan[i].At, p) {
 			f := a.plan[i]
@@ -625,16 +639,6 @@ func (s *session) begin(r *round) bool {
 	return true
 }
 
-// writes reports whether a statement changes data or schema, so that run
-// outside a transaction block it commits on its own.
-func writes(stmt string) bool {
-	switch sqlsplit.Keyword(stmt) {
-	case "", "SELECT", "BEGIN", "START", "SHOW", "SET", "RESET", "ROLLBACK", "ABORT", "PREPARE",
-		"DEALLOCATE", "DISCARD", "LISTEN", "UNLISTEN", "EXPLAIN", "FETCH", "CLOSE", "DECLARE", "VALUES", "TABLE":
-		return false
-	}
-	return true
-}
 
 func matches(want, got Point) bool {
 	switch {
@@ -656,6 +660,7 @@ func (s *session) fire(r *round, f *Fault) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	r.ev.Fault = r.fault.String()
+	r.ev.Kind = r.fault.Kind
 	if f == nil {
 		a.fired = append(a.fired, *r.fault)
 		return
@@ -682,6 +687,7 @@ func (s *session) inject(r *round) bool {
 	s.a.mu.Lock()
 	s.a.fired = append(s.a.fired, *f)
 	r.ev.Fault = f.String()
+	r.ev.Kind = f.Kind
 	s.a.mu.Unlock()
 	sql := fmt.Sprintf(`DO $idemcheck$ BEGIN RAISE EXCEPTION USING ERRCODE = '%s', MESSAGE = 'idemcheck: injected %s'; END $idemcheck$`, f.SQLState, name)
 	q := make([]byte, 5, 6+len(sql))
@@ -767,6 +773,7 @@ func (s *session) serverPump() error {
 			r.ev.After = status
 			r.ev.Committed = committed(r.ev)
 			s.mu.Lock()
+			r.ev.CopyData = r.copyData
 			s.status = status
 			s.inflight = s.inflight[1:]
 			s.mu.Unlock()
@@ -776,6 +783,7 @@ func (s *session) serverPump() error {
 			}
 			if swallow {
 				r.ev.Fault = r.fault.String()
+				r.ev.Kind = r.fault.Kind
 				s.a.fired = append(s.a.fired, *r.fault)
 			}
 			s.a.events = append(s.a.events, r.ev)

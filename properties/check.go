@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -25,10 +26,19 @@ type checker[R any] struct {
 	newWriter func() harness.Writer[R]
 	writer    string
 	batches   *rapid.Generator[[]harness.Batch[R]]
+	records   *rapid.Generator[R]
+	partition func(R) string // nil: batches are not whole partitions
 
 	mu    sync.Mutex
-	clean map[string]*harness.State // clean final states by batches
-	kept  *harness.Sandbox          // the latest failing trial's sandbox
+	clean map[string]*cleanRun // clean runs by batches
+	kept  *harness.Sandbox     // the latest failing trial's sandbox
+}
+
+// cleanRun is what one clean run of a list of batches left: its final
+// state and each batch's conversation, the map faults are drawn from.
+type cleanRun struct {
+	state *harness.State
+	convs conversations
 }
 
 func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], opts []Option) (*checker[R], error) {
@@ -36,7 +46,7 @@ func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 	for _, o := range opts {
 		o(&s)
 	}
-	c := &checker[R]{ctx: ctx, set: s, tg: s.target, newWriter: newWriter, clean: map[string]*harness.State{}}
+	c := &checker[R]{ctx: ctx, set: s, tg: s.target, newWriter: newWriter, clean: map[string]*cleanRun{}}
 	c.writer = s.writerName
 	if c.writer == "" {
 		c.writer = reflect.TypeOf(newWriter()).String()
@@ -54,6 +64,7 @@ func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 		var zero R
 		return nil, fmt.Errorf("properties: Records(%T) does not draw the writer's records (%T)", s.records, zero)
 	}
+	c.records = records
 	c.batches = strategies.Batches(records, s.limits)
 	if s.partition != nil {
 		part, ok := s.partition.(func(R) string)
@@ -61,6 +72,7 @@ func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 			var zero R
 			return nil, fmt.Errorf("properties: PartitionBy(%T) does not take the writer's records (%T)", s.partition, zero)
 		}
+		c.partition = part
 		c.batches = strategies.PartitionBatches(records, part, s.limits)
 	}
 	return c, nil
@@ -101,14 +113,18 @@ type finding struct {
 	summary string
 	diff    *harness.Diff
 	obs     *harness.Observation
+	// nondeterministic: two clean runs of the scenario's batches differ,
+	// so this finding is about that, whatever the law.
+	nondeterministic bool
 }
 
-// tally accumulates a law's coverage over its trials.
+// tally accumulates a law's trials, injections and coverage.
 type tally struct {
 	mu                          sync.Mutex
 	trials                      int
 	faults                      map[string]int
 	inTx, atCommit, afterCommit int
+	points, crashed             map[string]bool // the law's crash points seen, and those crashed
 	last                        *Counterexample
 	inconclusive                string
 	confirmed                   bool // the first failure was re-run and reproduced
@@ -117,14 +133,18 @@ type tally struct {
 	writerFails                 *writerFailure
 	lastScenario                any // harness.Scenario[R] of last
 	lastFinding                 *finding
+	explored                    *Explored
 }
 
-func (t *tally) add(sc deliveriesInfo, obs *harness.Observation) {
+// add counts one trial of spec's law: the scenario's deliveries over
+// batches whose conversations are convs, and what the run observed.
+func (t *tally) add(spec lawSpec, ds []harness.Delivery, convs conversations, obs *harness.Observation) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.trials++
 	if t.faults == nil {
 		t.faults = map[string]int{}
+		t.points, t.crashed = map[string]bool{}, map[string]bool{}
 	}
 	if obs != nil {
 		for k, n := range obs.Faults {
@@ -133,21 +153,76 @@ func (t *tally) add(sc deliveriesInfo, obs *harness.Observation) {
 			}
 		}
 		if obs.LostAcks > 0 {
-			t.faults["lost-ack"]++
+			t.faults[string(injLostAck)]++
 		}
 		if obs.Zombies > 0 {
-			t.faults["zombie"]++
+			t.faults[string(injZombie)]++
 		}
 		t.inTx += obs.InTx
 		t.atCommit += obs.AtCommit
 		t.afterCommit += obs.AfterCmt
 	}
-	if sc.replayed {
-		t.faults["replay"]++
+	in := info(ds)
+	if in.replayed {
+		t.faults[string(injReplay)]++
 	}
-	if sc.reordered {
-		t.faults["reorder"]++
+	if in.reordered {
+		t.faults[string(injReorder)]++
 	}
+	if spec.points == nil {
+		return
+	}
+	for _, d := range ds {
+		if d.Batch < len(convs) {
+			for _, p := range spec.points(convs[d.Batch]) {
+				t.points[p] = true
+			}
+		}
+	}
+	if obs != nil {
+		for _, st := range obs.Steps {
+			for _, e := range st.Events {
+				if e.Kind != "" {
+					t.crashed[pointKey(e.Kind, e)] = true
+				}
+			}
+		}
+	}
+}
+
+// coverage counts the crash points seen and crashed (nil when the law
+// has none).
+func (t *tally) coverage() *Coverage {
+	if len(t.points) == 0 {
+		return nil
+	}
+	cv := &Coverage{Points: len(t.points)}
+	for p := range t.points {
+		if t.crashed[p] {
+			cv.Crashed++
+		} else {
+			cv.Uncovered = append(cv.Uncovered, p)
+		}
+	}
+	sort.Slice(cv.Uncovered, func(i, j int) bool { return lessPoint(cv.Uncovered[i], cv.Uncovered[j]) })
+	return cv
+}
+
+// lessPoint orders point keys by round number, then by kind.
+func lessPoint(a, b string) bool {
+	ra, rb := roundOf(a), roundOf(b)
+	if ra != rb {
+		return ra < rb
+	}
+	return a < b
+}
+
+func roundOf(key string) int {
+	var n int
+	if _, rest, ok := strings.Cut(key, " at round "); ok {
+		fmt.Sscan(rest, &n)
+	}
+	return n
 }
 
 type deliveriesInfo struct{ replayed, reordered bool }
@@ -169,29 +244,6 @@ func info(ds []harness.Delivery) deliveriesInfo {
 	return in
 }
 
-// draw draws a scenario for law.
-func (c *checker[R]) draw(t *rapid.T, law harness.Law) harness.Scenario[R] {
-	batches := c.batches.Draw(t, "batches")
-	n := len(batches)
-	lim := c.set.limits
-	var ds []harness.Delivery
-	switch law {
-	case harness.ReplayIdempotence:
-		ds = strategies.Replays(n, 3).Draw(t, "deliveries")
-	case harness.RetryEquivalence, harness.CrashAtomicity:
-		ds = strategies.InOrder(n, strategies.Attempts(lim, 2)).Draw(t, "deliveries")
-	case harness.ExactlyOnceEffect:
-		ds = strategies.LostAcks(n).Draw(t, "deliveries")
-	case harness.OrderIndependence:
-		ds = strategies.Shuffled(n).Draw(t, "deliveries")
-	case harness.ZombieSafety:
-		ds = strategies.Zombies(n, lim).Draw(t, "deliveries")
-	default: // Determinism, IncrementalEquivalence: the batches alone
-		ds = harness.CleanScenario(batches).Deliveries
-	}
-	return harness.Scenario[R]{Batches: batches, Deliveries: ds}
-}
-
 func (c *checker[R]) runOpts() []harness.RunOption {
 	var o []harness.RunOption
 	if c.set.maxAttempts > 0 {
@@ -208,27 +260,36 @@ func (c *checker[R]) run(sc harness.Scenario[R]) (*harness.Observation, error) {
 	return harness.Run(c.ctx, c.tg, c.newWriter(), sc, c.runOpts()...)
 }
 
-// cleanState is the final state of the clean run of batches, cached.
-func (c *checker[R]) cleanState(batches []harness.Batch[R]) (*harness.State, error) {
+// cleanRun runs batches cleanly, once per list of batches.
+func (c *checker[R]) cleanRun(batches []harness.Batch[R]) (*cleanRun, error) {
 	key := batchesKey(batches)
 	c.mu.Lock()
-	st, ok := c.clean[key]
+	cr, ok := c.clean[key]
 	c.mu.Unlock()
 	if ok {
-		return st, nil
+		return cr, nil
 	}
-	st, err := c.freshClean(batches)
+	cr, err := c.freshClean(batches)
 	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
-	c.clean[key] = st
+	c.clean[key] = cr
 	c.mu.Unlock()
-	return st, nil
+	return cr, nil
+}
+
+// cleanState is the final state of the clean run of batches, cached.
+func (c *checker[R]) cleanState(batches []harness.Batch[R]) (*harness.State, error) {
+	cr, err := c.cleanRun(batches)
+	if err != nil {
+		return nil, err
+	}
+	return cr.state, nil
 }
 
 // freshClean runs batches cleanly, uncached, and drops the sandbox.
-func (c *checker[R]) freshClean(batches []harness.Batch[R]) (*harness.State, error) {
+func (c *checker[R]) freshClean(batches []harness.Batch[R]) (*cleanRun, error) {
 	obs, err := c.run(harness.CleanScenario(batches))
 	if err != nil {
 		return nil, err
@@ -237,7 +298,11 @@ func (c *checker[R]) freshClean(batches []harness.Batch[R]) (*harness.State, err
 	if len(obs.Exhausted) > 0 {
 		return nil, &writerFailure{batch: batchOf(batches, obs.Exhausted[0]), err: lastErr(obs)}
 	}
-	return obs.Final, nil
+	cr := &cleanRun{state: obs.Final, convs: make(conversations, len(batches))}
+	for _, st := range obs.Steps {
+		cr.convs[st.Delivery] = strategies.Conversation(st.Events)
+	}
+	return cr, nil
 }
 
 // ErrWriterFails means the writer fails on some batch even without any
@@ -308,11 +373,11 @@ func (c *checker[R]) judge(law harness.Law, sc harness.Scenario[R]) (*finding, *
 		if err != nil {
 			return nil, nil, err
 		}
-		d, err := c.compare(a, b)
+		d, err := c.compare(a.state, b.state)
 		if err != nil || d.Equal {
 			return nil, nil, err
 		}
-		return &finding{summary: "two clean runs of the same batches differ " + columnsOf(d), diff: d}, nil, nil
+		return &finding{summary: specOf(law).violated + " " + columnsOf(d), diff: d, nondeterministic: true}, nil, nil
 	case harness.IncrementalEquivalence:
 		want, err := c.cleanState(sc.Batches)
 		if err != nil {
@@ -322,11 +387,11 @@ func (c *checker[R]) judge(law harness.Law, sc harness.Scenario[R]) (*finding, *
 		if err != nil {
 			return nil, nil, err
 		}
-		d, err := c.compare(want, got)
+		d, err := c.compare(want, got.state)
 		if err != nil || d.Equal {
 			return nil, nil, err
 		}
-		return &finding{summary: "all records applied as one batch (a full refresh) differ from the batches applied one by one: " + tables(d), diff: d}, nil, nil
+		return &finding{summary: specOf(law).violated + ": " + tables(d), diff: d}, nil, nil
 	}
 
 	want, err := c.cleanState(sc.Batches)
@@ -383,7 +448,7 @@ func (c *checker[R]) verdict(law harness.Law, sc harness.Scenario[R], want *harn
 	if err != nil || d.Equal {
 		return nil, err
 	}
-	return &finding{summary: describe(law, sc, d), diff: d}, nil
+	return &finding{summary: describe(law, d), diff: d}, nil
 }
 
 // kindOf classifies a finding in a few stable words, the same for every
@@ -392,33 +457,19 @@ func kindOf(f *finding) string {
 	switch {
 	case f.diff == nil:
 		return "the writer cannot get a batch through"
-	case strings.HasPrefix(f.summary, "the writer is nondeterministic"):
+	case f.nondeterministic:
 		return "the writer is nondeterministic"
 	}
 	return "the state differs from the clean run (details in the log)"
 }
 
 // describe says in one sentence what went wrong.
-func describe[R any](law harness.Law, sc harness.Scenario[R], d *harness.Diff) string {
+func describe(law harness.Law, d *harness.Diff) string {
 	what := tables(d)
 	if d.OnlySurrogateKeys {
 		what += " (only in surrogate key columns)"
 	}
-	switch law {
-	case harness.ReplayIdempotence:
-		return "replaying batches changed the result: " + what
-	case harness.RetryEquivalence:
-		return "retrying after crashes gave another result than one clean run: " + what
-	case harness.CrashAtomicity:
-		return "every crash left a clean state, but after the retries the final state differs from one clean run: " + what
-	case harness.ExactlyOnceEffect:
-		return "a batch whose ack was lost took effect more or less than once: " + what
-	case harness.OrderIndependence:
-		return "delivering the batches in another order (with duplicates) changed the result: " + what
-	case harness.ZombieSafety:
-		return "a retry overlapping a stalled earlier attempt changed the result: " + what
-	}
-	return what
+	return specOf(law).violated + ": " + what
 }
 
 // tables joins the per-table summaries of a diff.
@@ -478,31 +529,22 @@ func (c *checker[R]) unkeep(sb *harness.Sandbox) {
 	_ = sb.Drop(context.WithoutCancel(c.ctx))
 }
 
-// trial is one rapid trial of law.
-func (c *checker[R]) trial(t *rapid.T, law harness.Law, tl *tally) {
-	sc := c.draw(t, law)
-	f, obs, err := c.judge(law, sc)
-	var wf *writerFailure
-	if errors.As(err, &wf) {
-		// Shrunk like a violation (rapid keeps to one message), so the
-		// batch reported is a minimal one the writer cannot take.
-		tl.mu.Lock()
-		tl.writerFails = wf
-		tl.mu.Unlock()
-		t.Logf("%v", wf)
-		t.Fatalf("%s: %v", law, ErrWriterFails)
-	}
+// try judges sc for spec's law, counts it in tl, and returns the finding
+// (nil: the law held on sc). convs are the conversations of sc's batches.
+func (c *checker[R]) try(spec lawSpec, sc harness.Scenario[R], convs conversations, tl *tally) (*finding, *harness.Observation, error) {
+	f, obs, err := c.judge(spec.law, sc)
 	if err != nil {
-		t.Fatalf("%s: the trial could not be run: %v", law, err)
+		return nil, nil, err
 	}
-	tl.add(info(sc.Deliveries), obs)
+	tl.add(spec, sc.Deliveries, convs, obs)
 	tl.mu.Lock()
 	nondet := tl.nondeterministic
 	tl.mu.Unlock()
-	if f != nil && nondet && law != harness.Determinism {
+	if f != nil && nondet && !f.nondeterministic {
 		// Once the writer is known to be nondeterministic, every finding is
 		// reported as that.
 		f.summary = "the writer is nondeterministic: two clean runs of the same batches differ; fix that first, every other verdict is noise (" + f.summary + ")"
+		f.nondeterministic = true
 	}
 	if c.set.progress != nil {
 		tl.mu.Lock()
@@ -512,69 +554,115 @@ func (c *checker[R]) trial(t *rapid.T, law harness.Law, tl *tally) {
 		}
 		n := tl.trials
 		tl.mu.Unlock()
-		c.set.progress(law, n, faults)
+		c.set.progress(spec.law, n, faults)
+	}
+	return f, obs, nil
+}
+
+// scenario is batches with deliveries (nil: each batch once, in order).
+func (c *checker[R]) scenario(spec lawSpec, batches []harness.Batch[R], deliveries []harness.Delivery) harness.Scenario[R] {
+	if deliveries == nil {
+		deliveries = harness.CleanScenario(batches).Deliveries
+	}
+	return harness.Scenario[R]{Batches: batches, Deliveries: deliveries}
+}
+
+// trial is one rapid trial of spec's law: batches drawn, their clean run
+// (the map), deliveries drawn from its conversations, the judgement.
+func (c *checker[R]) trial(t *rapid.T, spec lawSpec, tl *tally) {
+	batches := c.batches.Draw(t, "batches")
+	clean, err := c.cleanRun(batches)
+	var wf *writerFailure
+	if errors.As(err, &wf) {
+		// Shrunk like a violation (rapid keeps to one message), so the
+		// batch reported is a minimal one the writer cannot take.
+		tl.mu.Lock()
+		tl.writerFails = wf
+		tl.mu.Unlock()
+		t.Logf("%v", wf)
+		t.Fatalf("%s: %v", spec.law, ErrWriterFails)
+	}
+	if err != nil {
+		t.Fatalf("%s: the trial could not be run: %v", spec.law, err)
+	}
+	var ds []harness.Delivery
+	if spec.draw != nil {
+		ds = spec.draw(t, clean.convs)
+	}
+	sc := c.scenario(spec, batches, ds)
+	f, _, err := c.try(spec, sc, clean.convs, tl)
+	if err != nil {
+		t.Fatalf("%s: the trial could not be run: %v", spec.law, err)
 	}
 	if f == nil {
 		return
 	}
-	// Confirm the first failure before reporting: one that does not
-	// reproduce is nondeterminism of the writer or the environment, not a
-	// violation. (Shrinking candidates are not confirmed again: rapid
-	// re-runs the final one itself.)
-	tl.mu.Lock()
-	first := !tl.confirmed
-	tl.confirmed = true
-	if tl.firstFailure == 0 {
-		tl.firstFailure = tl.trials
+	if first := c.firstFailure(tl); first {
+		ok, err := c.confirm(spec.law, sc, f, tl)
+		if err != nil {
+			t.Fatalf("%s: the trial could not be re-run: %v", spec.law, err)
+		}
+		if !ok {
+			t.SkipNow() // not a violation: the trial does not count
+		}
 	}
-	tl.mu.Unlock()
-	if first {
-		c.confirm(t, law, sc, f, tl)
-	}
-	ce := c.counterexample(law, sc, f, true)
+	ce := c.counterexample(spec.law, sc, f, true)
 	tl.mu.Lock()
 	tl.last, tl.lastScenario, tl.lastFinding = ce, sc, f
 	tl.mu.Unlock()
 	// rapid shrinks only while the failure message stays the same, so the
 	// message is the law alone and the details go to the log.
 	t.Logf("%s", ce)
-	t.Fatalf("%s violated: %s", law, kindOf(f))
+	t.Fatalf("%s violated: %s", spec.law, kindOf(f))
+}
+
+// firstFailure notes a failing trial and reports whether it is the first
+// (which is confirmed before it is reported; shrinking candidates are not
+// confirmed again: rapid re-runs the final one itself).
+func (c *checker[R]) firstFailure(tl *tally) bool {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	first := !tl.confirmed
+	tl.confirmed = true
+	if tl.firstFailure == 0 {
+		tl.firstFailure = tl.trials
+	}
+	return first
 }
 
 // confirm re-runs a first failure, and checks the writer's determinism on
-// its batches, before it is reported.
-func (c *checker[R]) confirm(t *rapid.T, law harness.Law, sc harness.Scenario[R], f *finding, tl *tally) {
+// its batches, before it is reported. It returns false (and notes why the
+// law is inconclusive) when the failure does not reproduce.
+func (c *checker[R]) confirm(law harness.Law, sc harness.Scenario[R], f *finding, tl *tally) (bool, error) {
 	again, _, err := c.judge(law, sc)
 	if err != nil {
-		t.Fatalf("%s: the trial could not be re-run: %v", law, err)
+		return false, err
 	}
 	if again == nil {
-		if f.obs != nil {
-			f.obs.Sandbox.Drop(context.WithoutCancel(c.ctx))
-		}
+		c.dropObs(f)
 		tl.mu.Lock()
 		tl.inconclusive = "a failing trial did not fail again when re-run: the writer or the environment is nondeterministic (" + f.summary + ")"
 		tl.confirmed = false
 		tl.mu.Unlock()
-		t.SkipNow() // not a violation: the trial does not count
+		return false, nil
 	}
-	if again.obs != nil {
-		again.obs.Sandbox.Drop(context.WithoutCancel(c.ctx))
-	}
+	c.dropObs(again)
 	if law != harness.Determinism {
 		// Determinism first: if two clean runs differ, that is the finding.
 		a, errA := c.freshClean(sc.Batches)
 		b, errB := c.freshClean(sc.Batches)
 		if errA == nil && errB == nil {
-			if d, err := c.compare(a, b); err == nil && !d.Equal {
+			if d, err := c.compare(a.state, b.state); err == nil && !d.Equal {
 				f.summary = "the writer is nondeterministic: two clean runs of the same batches differ " + columnsOf(d) + "; fix that first, every other verdict is noise"
 				f.diff = d
+				f.nondeterministic = true
 				tl.mu.Lock()
 				tl.nondeterministic = true
 				tl.mu.Unlock()
 			}
 		}
 	}
+	return true, nil
 }
 
 func (c *checker[R]) counterexample(law harness.Law, sc harness.Scenario[R], f *finding, save bool) *Counterexample {
@@ -613,18 +701,33 @@ func (c *checker[R]) counterexample(law harness.Law, sc harness.Scenario[R], f *
 	return ce
 }
 
-// checkLaw runs law's property with rapid on tb and reports it.
+// checkLaw checks law on tb and reports it: the smoke scenarios first,
+// then the random trials (rapid's) or, in exhaustive mode, the
+// enumeration.
 func (c *checker[R]) checkLaw(tb rapid.TB, law harness.Law) LawReport {
 	start := time.Now()
+	spec := specOf(law)
 	tl := &tally{}
-	rapid.Check(tb, func(t *rapid.T) { c.trial(t, law, tl) })
+	violated, err := c.smoke(spec, tl)
+	switch {
+	case err != nil:
+		tl.inconclusive = "a smoke scenario could not be run: " + err.Error()
+	case violated:
+	case c.set.exhaustive != nil:
+		if err := c.explore(spec, tl); err != nil {
+			tl.inconclusive = "exhaustive mode stopped: " + err.Error()
+		}
+	default:
+		rapid.Check(tb, func(t *rapid.T) { c.trial(t, spec, tl) })
+	}
 	if sc, ok := tl.lastScenario.(harness.Scenario[R]); ok && tl.writerFails == nil && !tl.nondeterministic {
 		if small, f := c.simplify(law, sc, tl.lastFinding, shrinkTime()); f != tl.lastFinding {
 			tl.last = c.counterexample(law, small, f, true)
 		}
 	}
 	lr := LawReport{Law: law, Verdict: Held, Trials: tl.trials, FirstFailure: tl.firstFailure, Faults: tl.faults,
-		InTx: tl.inTx, AtCommit: tl.atCommit, AfterCommit: tl.afterCommit, Duration: time.Since(start)}
+		InTx: tl.inTx, AtCommit: tl.atCommit, AfterCommit: tl.afterCommit, Duration: time.Since(start),
+		Coverage: tl.coverage(), Explored: tl.explored}
 	switch {
 	case tl.writerFails != nil:
 		lr.Verdict = Inconclusive
@@ -640,7 +743,7 @@ func (c *checker[R]) checkLaw(tb rapid.TB, law harness.Law) LawReport {
 		lr.Verdict = Inconclusive
 		lr.Reason = tl.inconclusive
 	default:
-		if why := uncovered(law, tl); why != "" {
+		if why := c.uncovered(spec, tl, lr.Coverage); why != "" {
 			lr.Verdict = Inconclusive
 			lr.Reason = why
 		}
@@ -650,23 +753,91 @@ func (c *checker[R]) checkLaw(tb rapid.TB, law harness.Law) LawReport {
 
 const failedWithoutCounterexample = "the property failed without a counterexample (see the test log)"
 
-// uncovered says why a passing law proves nothing: its faults never fired.
-func uncovered(law harness.Law, tl *tally) string {
-	need := map[harness.Law][]string{
-		harness.ReplayIdempotence: {"replay"},
-		harness.RetryEquivalence:  {"crash-before", "crash-after", "crash-in-copy", "error"},
-		harness.CrashAtomicity:    {"crash-before", "crash-after", "crash-in-copy", "error"},
-		harness.ExactlyOnceEffect: {"lost-ack", "crash-after"},
-		harness.OrderIndependence: {"reorder"},
-		harness.ZombieSafety:      {"zombie"},
-	}[law]
-	if len(need) == 0 {
-		return ""
-	}
-	for _, k := range need {
-		if tl.faults[k] > 0 {
-			return ""
+// uncovered says why a passing law proves nothing: its faults never
+// fired, or too few of the writer's crash points were crashed.
+func (c *checker[R]) uncovered(spec lawSpec, tl *tally, cv *Coverage) string {
+	if len(spec.needs) > 0 {
+		fired := false
+		var names []string
+		for _, k := range spec.needs {
+			fired = fired || tl.faults[string(k)] > 0
+			names = append(names, string(k))
+		}
+		if !fired {
+			return fmt.Sprintf("no trial injected %s in %d trials, so passing proves nothing; the writer may send nothing to the server for the batches drawn", strings.Join(names, " or "), tl.trials)
 		}
 	}
-	return fmt.Sprintf("no trial injected %s in %d trials, so passing proves nothing; the writer's conversation may be shorter than the drawn points", strings.Join(need, " or "), tl.trials)
+	if cv == nil || tl.explored != nil {
+		return ""
+	}
+	if min := c.set.minCoverage(); float64(cv.Crashed) < min*float64(cv.Points) {
+		return fmt.Sprintf("only %d of the writer's %d crash points were crashed (%.0f%%, below the minimum coverage of %.0f%%); never crashed: %s; run more trials or the exhaustive mode",
+			cv.Crashed, cv.Points, 100*float64(cv.Crashed)/float64(cv.Points), 100*min, cv.uncoveredList(8))
+	}
+	return ""
+}
+
+// smokeBatches is the batch list every smoke scenario delivers: two
+// batches, the first of three records, the second of two, one key of
+// which has a newer version in the second batch (for the default orders;
+// other records are rapid's examples of the record generator). In
+// partition mode they are regrouped into whole partitions.
+func (c *checker[R]) smokeBatches() []harness.Batch[R] {
+	var waves [][]R
+	if _, isOrder := any(*new(R)).(harness.Order); isOrder && c.set.records == nil {
+		o := func(id, v int64) R { return any(strategies.OrderOf(id, v)).(R) }
+		waves = [][]R{{o(1, 1), o(2, 1), o(3, 2)}, {o(1, 2), o(4, 1)}}
+	} else {
+		ex := func(i int) R { return c.records.Example(i) }
+		waves = [][]R{{ex(0), ex(1), ex(2)}, {ex(3), ex(4)}}
+	}
+	if c.partition != nil {
+		return strategies.Partitioned(waves, c.partition, c.set.limits)
+	}
+	out := make([]harness.Batch[R], len(waves))
+	for i, w := range waves {
+		out[i] = harness.Batch[R]{ID: fmt.Sprintf("b%d", i+1), Records: w, LogicalTime: strategies.Epoch.Add(time.Duration(i) * time.Minute)}
+	}
+	return out
+}
+
+// smoke runs spec's smoke scenarios and reports whether one violated the
+// law (then it is tl's counterexample).
+func (c *checker[R]) smoke(spec lawSpec, tl *tally) (bool, error) {
+	batches := c.smokeBatches()
+	clean, err := c.cleanRun(batches)
+	var wf *writerFailure
+	if errors.As(err, &wf) {
+		return false, nil // the random trials find (and shrink) a batch the writer cannot take
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, ds := range spec.smoke(clean.convs) {
+		found, _, err := c.fixed(spec, c.scenario(spec, batches, ds), clean.convs, tl)
+		if err != nil || found {
+			return found, err
+		}
+	}
+	return false, nil
+}
+
+// fixed tries a fixed scenario (a smoke scenario, or one of exhaustive
+// mode) and, when it fails and the failure reproduces, makes it the law's
+// counterexample. It returns the run's observation for counting states.
+func (c *checker[R]) fixed(spec lawSpec, sc harness.Scenario[R], convs conversations, tl *tally) (bool, *harness.Observation, error) {
+	f, obs, err := c.try(spec, sc, convs, tl)
+	if err != nil || f == nil {
+		return false, obs, err
+	}
+	c.firstFailure(tl)
+	ok, err := c.confirm(spec.law, sc, f, tl)
+	if err != nil || !ok {
+		return false, obs, err
+	}
+	ce := c.counterexample(spec.law, sc, f, true)
+	tl.mu.Lock()
+	tl.last, tl.lastScenario, tl.lastFinding = ce, sc, f
+	tl.mu.Unlock()
+	return true, obs, nil
 }

@@ -23,6 +23,19 @@ type settings struct {
 	sandbox     []harness.SandboxOption
 	writerName  string
 	progress    func(law harness.Law, trials int, faults map[string]int)
+	exhaustive  *Bounds
+	minCov      *float64
+}
+
+// DefaultMinCoverage is the least fraction of a writer's crash points a
+// passing fault law must have crashed, unless MinCoverage says otherwise.
+const DefaultMinCoverage = 0.5
+
+func (s settings) minCoverage() float64 {
+	if s.minCov != nil {
+		return *s.minCov
+	}
+	return DefaultMinCoverage
 }
 
 // OnTarget runs the trials on tg instead of opening a target by the
@@ -78,3 +91,20 @@ func WriterName(name string) Option { return func(s *settings) { s.writerName = 
 func Progress(fn func(law harness.Law, trials int, faults map[string]int)) Option {
 	return func(s *settings) { s.progress = fn }
 }
+
+// MinCoverage sets the least fraction (0..1) of the writer's crash points
+// (see Coverage) that the trials of a passing fault law must have crashed;
+// below it the law is inconclusive and the points never crashed are
+// named. Default DefaultMinCoverage; 0 turns the check off.
+func MinCoverage(f float64) Option { return func(s *settings) { s.minCov = &f } }
+
+// Exhaustive replaces the random trials by bounded exhaustive exploration:
+// for the smoke scenarios' batches and b.BatchSets drawn batch lists,
+// every single fault point of every delivery (crash before and after each
+// round, after each commit as an ambiguous commit, inside each COPY after
+// each CopyData, each synthetic error at each round; for ZombieSafety a
+// stall at each round), each followed by retries until ack, then double
+// faults up to b.DoubleFaults. The law's report names what was explored
+// (LawReport.Explored). What it does not cover: batch lists outside the
+// family, triple faults, faults in more than one delivery at once.
+func Exhaustive(b Bounds) Option { return func(s *settings) { s.exhaustive = &b } }

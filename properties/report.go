@@ -41,10 +41,15 @@ type LawReport struct {
 	// Where crashes hit: inside a transaction, before a COMMIT ran, after a
 	// round committed (its reply lost).
 	InTx, AtCommit, AfterCommit int
-	Reason                      string // why not claimed, or inconclusive
-	Counterexample              *Counterexample
-	Duration                    time.Duration
-	writerFails                 *writerFailure // a batch it fails on without faults
+	// Coverage counts the law's crash points seen and crashed (nil for
+	// laws without wire faults).
+	Coverage *Coverage
+	// Explored says what exhaustive mode covered (nil in random mode).
+	Explored       *Explored
+	Reason         string // why not claimed, or inconclusive
+	Counterexample *Counterexample
+	Duration       time.Duration
+	writerFails    *writerFailure // a batch it fails on without faults
 }
 
 // Counterexample is a minimal failing trial.

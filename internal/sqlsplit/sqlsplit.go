@@ -135,3 +135,14 @@ func IsCommit(stmt string) bool {
 	k := Keyword(stmt)
 	return k == "COMMIT" || k == "END"
 }
+
+// Writes reports whether a statement changes data or schema, so that run
+// outside a transaction block it commits on its own.
+func Writes(stmt string) bool {
+	switch Keyword(stmt) {
+	case "", "SELECT", "BEGIN", "START", "SHOW", "SET", "RESET", "ROLLBACK", "ABORT", "PREPARE",
+		"DEALLOCATE", "DISCARD", "LISTEN", "UNLISTEN", "EXPLAIN", "FETCH", "CLOSE", "DECLARE", "VALUES", "TABLE":
+		return false
+	}
+	return true
+}

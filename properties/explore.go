@@ -1,0 +1,195 @@
+package properties
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/idemcheck/idemcheck/faults"
+	"github.com/idemcheck/idemcheck/harness"
+)
+
+// Bounds bound exhaustive mode (see Exhaustive).
+type Bounds struct {
+	// BatchSets is how many drawn batch lists are explored besides the
+	// smoke scenarios' (default 2). They are rapid's examples 1..N of the
+	// batch generator: the same family on every run.
+	BatchSets int
+	// DoubleFaults is how many double faults (a crash in the retry of a
+	// crashed attempt) are tried per batch list and delivery, after every
+	// single one (default 16; -1 for none).
+	DoubleFaults int
+}
+
+func (b Bounds) withDefaults() Bounds {
+	if b.BatchSets == 0 {
+		b.BatchSets = 2
+	}
+	if b.DoubleFaults == 0 {
+		b.DoubleFaults = 16
+	}
+	return b
+}
+
+// explore is exhaustive mode for spec's law: for each batch list of the
+// family, every single fault point of every delivery (each followed by
+// retries until ack; for CrashAtomicity every crash-left state judged),
+// then double faults up to the bound. A law without crash points runs its
+// smoke scenarios on every batch list. It stops at the first violation
+// (tl's counterexample) and leaves what it explored in tl.explored.
+func (c *checker[R]) explore(spec lawSpec, tl *tally) error {
+	b := c.set.exhaustive.withDefaults()
+	sets := [][]harness.Batch[R]{c.smokeBatches()}
+	for i := 1; i <= b.BatchSets; i++ {
+		sets = append(sets, c.batches.Example(i))
+	}
+	ex := &Explored{Mode: "exhaustive"}
+	tl.explored = ex
+	states := map[string]bool{}
+	for _, batches := range sets {
+		clean, err := c.cleanRun(batches)
+		var wf *writerFailure
+		if errors.As(err, &wf) {
+			tl.writerFails = wf
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ex.Scenarios++
+		scenarios, collapsed := c.enumerate(spec, clean.convs, b)
+		ex.Collapsed += collapsed
+		for _, ds := range scenarios {
+			ex.Points++
+			found, obs, err := c.fixed(spec, c.scenario(spec, batches, ds), clean.convs, tl)
+			if err != nil || found {
+				return err
+			}
+			if obs != nil {
+				states[stateKey(obs.Final)] = true
+				for _, cr := range obs.Crashes {
+					states[stateKey(cr.State)] = true
+				}
+			}
+		}
+	}
+	ex.States = len(states)
+	return nil
+}
+
+// enumerate lists the deliveries exhaustive mode runs over batches with
+// conversations convs: per delivery, each of spec's single faults (the
+// other deliveries clean), then up to b.DoubleFaults double faults; and
+// how many points were collapsed.
+func (c *checker[R]) enumerate(spec lawSpec, convs conversations, b Bounds) (out [][]harness.Delivery, collapsed int) {
+	if spec.explore == nil {
+		return spec.smoke(convs), 0
+	}
+	for i, conv := range convs {
+		singles, n := spec.explore(conv)
+		collapsed += n
+		for _, plans := range singles {
+			out = append(out, withAttempts(len(convs), i, plans))
+		}
+		if !spec.doubles || b.DoubleFaults < 0 {
+			continue
+		}
+		n = 0
+		for _, first := range byPriority(singles) {
+			for _, second := range singles {
+				if n == b.DoubleFaults {
+					break
+				}
+				n++
+				out = append(out, withAttempts(len(convs), i, append(append([]harness.AttemptPlan(nil), first...), second...)))
+			}
+		}
+	}
+	return out, collapsed
+}
+
+// byPriority orders single faults for doubling: crashes after a commit
+// (the ambiguous ones) first, latest first; then the rest as they come.
+func byPriority(singles [][]harness.AttemptPlan) [][]harness.AttemptPlan {
+	out := append([][]harness.AttemptPlan(nil), singles...)
+	rank := func(p []harness.AttemptPlan) int {
+		if len(p) == 1 && len(p[0].Wire) == 1 {
+			if f := p[0].Wire[0]; f.Kind == faults.CrashAfter && f.At.Commit > 0 {
+				return -f.At.Commit
+			}
+		}
+		return 0
+	}
+	sort.SliceStable(out, func(i, j int) bool { return rank(out[i]) < rank(out[j]) })
+	return out
+}
+
+// withAttempts delivers n batches in order, delivery i with plans.
+func withAttempts(n, i int, plans []harness.AttemptPlan) []harness.Delivery {
+	ds := harness.CleanScenario(make([]harness.Batch[struct{}], n)).Deliveries
+	ds[i].Attempts = plans
+	return ds
+}
+
+// stateKey identifies a state by its tables' row counts and in-database
+// fingerprints.
+func stateKey(st *harness.State) string {
+	if st == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, name := range st.TableNames() {
+		t := st.Tables[name]
+		fmt.Fprintf(&b, "%s:%d:%s;", name, t.Count, t.Fingerprint)
+	}
+	return b.String()
+}
+
+// Explored says what exhaustive mode covered.
+type Explored struct {
+	Mode      string `json:"mode"`      // "exhaustive"
+	Scenarios int    `json:"scenarios"` // batch lists explored
+	Points    int    `json:"points"`    // fault points (and fixed scenarios) run
+	States    int    `json:"states"`    // distinct states they left (final and crash-left)
+	Collapsed int    `json:"collapsed"` // points not run: they provably leave the state of one that was
+}
+
+// String is the bound a verdict names, e.g. "412 points in 8 scenarios,
+// 186 distinct states".
+func (e *Explored) String() string {
+	s := fmt.Sprintf("%d points in %d scenarios, %d distinct states", e.Points, e.Scenarios, e.States)
+	if e.Collapsed > 0 {
+		s += fmt.Sprintf(" (%d more collapsed into equivalent ones)", e.Collapsed)
+	}
+	return s
+}
+
+// Coverage counts a law's crash points: the distinct points of the
+// conversations its trials saw (kind and round, e.g. "crash-after at round
+// 6 (DELETE)"; the same statement at the same place of any batch is one
+// point) and how many a trial crashed at least once.
+type Coverage struct {
+	Points    int      `json:"points"`
+	Crashed   int      `json:"crashed"`
+	Uncovered []string `json:"uncovered,omitempty"` // the points never crashed, in conversation order
+}
+
+// Fraction is Crashed/Points.
+func (cv *Coverage) Fraction() float64 {
+	if cv.Points == 0 {
+		return 1
+	}
+	return float64(cv.Crashed) / float64(cv.Points)
+}
+
+// String is e.g. "14/16 crash points".
+func (cv *Coverage) String() string { return fmt.Sprintf("%d/%d crash points", cv.Crashed, cv.Points) }
+
+// uncoveredList names at most n uncovered points.
+func (cv *Coverage) uncoveredList(n int) string {
+	if len(cv.Uncovered) <= n {
+		return strings.Join(cv.Uncovered, ", ")
+	}
+	return strings.Join(cv.Uncovered[:n], ", ") + fmt.Sprintf(" and %d more", len(cv.Uncovered)-n)
+}

@@ -1,0 +1,237 @@
+package properties
+
+import (
+	"fmt"
+
+	"github.com/idemcheck/idemcheck/faults"
+	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/strategies"
+	"pgregory.net/rapid"
+)
+
+// conversations are the clean conversations of a scenario's batches, by
+// batch index: the map every fault point is drawn from.
+type conversations = []strategies.Conversation
+
+// lawSpec is everything the checker knows of one law, in one place, the
+// way testing/slogtest keeps its cases in one table.
+type lawSpec struct {
+	law harness.Law
+	// draw draws the deliveries of a random trial over batches whose
+	// clean conversations are convs; nil: each batch once, in order,
+	// without faults (the law compares clean runs).
+	draw func(t *rapid.T, convs conversations) []harness.Delivery
+	// smoke lists the fixed scenarios run before any random trial: the
+	// deliveries that expose the classic bugs at once.
+	smoke func(convs conversations) [][]harness.Delivery
+	// explore enumerates exhaustive mode's single faults of a delivery of
+	// a batch with conversation c (nil: the law has no crash points; its
+	// exhaustive mode runs the smoke scenarios), and how many points were
+	// collapsed into others that provably leave the same state.
+	explore func(c strategies.Conversation) (plans [][]harness.AttemptPlan, collapsed int)
+	// doubles: exhaustive mode also tries each single fault followed by
+	// another in the retry.
+	doubles bool
+	// points lists the crash points of c that the law's coverage counts
+	// (nil: the law injects no wire faults).
+	points func(c strategies.Conversation) []string
+	// needs are the injections of which at least one must happen for a
+	// passing run to prove anything (empty: none needed).
+	needs []injection
+	// violated says what a violation of the law means, before its diff.
+	violated string
+}
+
+// injection is something a trial injects, counted per law.
+type injection string
+
+// Injections besides the wire fault kinds (whose names they share).
+const (
+	injLostAck injection = "lost-ack"
+	injZombie  injection = "zombie"
+	injReplay  injection = "replay"
+	injReorder injection = "reorder"
+)
+
+func wire(k faults.Kind) injection { return injection(k) }
+
+var crashes = []injection{wire(faults.CrashBefore), wire(faults.CrashAfter), wire(faults.CrashInCopy), wire(faults.Error)}
+
+// laws is the table, in the order laws are checked.
+var laws = []lawSpec{
+	{
+		law:      harness.Determinism,
+		smoke:    func(conversations) [][]harness.Delivery { return [][]harness.Delivery{nil} },
+		violated: "two clean runs of the same batches differ",
+	},
+	{
+		law: harness.ReplayIdempotence,
+		draw: func(t *rapid.T, convs conversations) []harness.Delivery {
+			return strategies.Replays(len(convs), 3).Draw(t, "deliveries")
+		},
+		smoke: func(convs conversations) [][]harness.Delivery {
+			return [][]harness.Delivery{strategies.Twice(len(convs))}
+		},
+		needs:    []injection{injReplay},
+		violated: "replaying batches changed the result",
+	},
+	{
+		law:      harness.RetryEquivalence,
+		draw:     drawCrashes,
+		smoke:    smokeCrashes,
+		explore:  exploreCrashes,
+		doubles:  true,
+		points:   crashPoints,
+		needs:    crashes,
+		violated: "retrying after crashes gave another result than one clean run",
+	},
+	{
+		law:      harness.CrashAtomicity,
+		draw:     drawCrashes,
+		smoke:    smokeCrashes,
+		explore:  exploreCrashes,
+		doubles:  true,
+		points:   crashPoints,
+		needs:    crashes,
+		violated: "every crash left a clean state, but after the retries the final state differs from one clean run",
+	},
+	{
+		law: harness.ExactlyOnceEffect,
+		draw: func(t *rapid.T, convs conversations) []harness.Delivery {
+			return strategies.LostAcks(convs).Draw(t, "deliveries")
+		},
+		smoke: func(convs conversations) [][]harness.Delivery {
+			return [][]harness.Delivery{
+				strategies.EachDelivery(convs, strategies.LostAck),
+				strategies.EachDelivery(convs, strategies.Crash(faults.CrashAfter, strategies.LastCommit)),
+				strategies.EachDelivery(convs, strategies.Crash(faults.CrashAfter, strategies.FirstCommit)),
+			}
+		},
+		explore: func(c strategies.Conversation) ([][]harness.AttemptPlan, int) {
+			plans := [][]harness.AttemptPlan{{{LostAck: true}}}
+			for _, f := range strategies.AmbiguousCommits(c) {
+				plans = append(plans, []harness.AttemptPlan{{Wire: faults.Plan{f}}})
+			}
+			return plans, 0
+		},
+		points: func(c strategies.Conversation) []string {
+			var out []string
+			for _, e := range c {
+				if e.Commit > 0 {
+					out = append(out, pointKey(faults.CrashAfter, e))
+				}
+			}
+			return out
+		},
+		needs:    []injection{injLostAck, wire(faults.CrashAfter)},
+		violated: "a batch whose ack was lost took effect more or less than once",
+	},
+	{
+		law: harness.OrderIndependence,
+		draw: func(t *rapid.T, convs conversations) []harness.Delivery {
+			return strategies.Shuffled(len(convs)).Draw(t, "deliveries")
+		},
+		smoke: func(convs conversations) [][]harness.Delivery {
+			n := len(convs)
+			return [][]harness.Delivery{strategies.Reversed(n), append(strategies.Reversed(n), strategies.Reversed(n)...)}
+		},
+		needs:    []injection{injReorder},
+		violated: "delivering the batches in another order (with duplicates) changed the result",
+	},
+	{
+		law:      harness.IncrementalEquivalence,
+		smoke:    func(conversations) [][]harness.Delivery { return [][]harness.Delivery{nil} },
+		violated: "all records applied as one batch (a full refresh) differ from the batches applied one by one",
+	},
+	{
+		law: harness.ZombieSafety,
+		draw: func(t *rapid.T, convs conversations) []harness.Delivery {
+			return strategies.Zombies(convs).Draw(t, "deliveries")
+		},
+		smoke: func(convs conversations) [][]harness.Delivery {
+			return [][]harness.Delivery{
+				strategies.EachDelivery(convs, strategies.Stall(strategies.LastCommit, false)),
+				strategies.EachDelivery(convs, strategies.Stall(strategies.FirstCommit, false)),
+				strategies.EachDelivery(convs, strategies.Stall(strategies.LastCommit, true)),
+			}
+		},
+		explore: func(c strategies.Conversation) ([][]harness.AttemptPlan, int) {
+			var plans [][]harness.AttemptPlan
+			for _, p := range strategies.Stalls(c) {
+				for _, kill := range []bool{false, true} {
+					plans = append(plans, []harness.AttemptPlan{{Zombie: &harness.Zombie{At: p, Kill: kill}}})
+				}
+			}
+			return plans, 0
+		},
+		points: func(c strategies.Conversation) []string {
+			var out []string
+			for _, e := range c {
+				out = append(out, pointKey(faults.Pause, e))
+			}
+			return out
+		},
+		needs:    []injection{injZombie},
+		violated: "a retry overlapping a stalled earlier attempt changed the result",
+	},
+}
+
+// specOf returns the table's entry of law.
+func specOf(law harness.Law) lawSpec {
+	for _, s := range laws {
+		if s.law == law {
+			return s
+		}
+	}
+	panic(fmt.Sprintf("properties: no law %q", law))
+}
+
+// drawCrashes delivers in order; every delivery fails 1 or 2 times at
+// points drawn from its batch's conversation, then runs clean.
+func drawCrashes(t *rapid.T, convs conversations) []harness.Delivery {
+	return strategies.InOrder(len(convs), func(i int) *rapid.Generator[[]harness.AttemptPlan] {
+		return strategies.Attempts(convs[i], 2)
+	}).Draw(t, "deliveries")
+}
+
+// smokeCrashes crashes every delivery at once after its last commit,
+// before it, between its last two commits, and after its first.
+func smokeCrashes(convs conversations) [][]harness.Delivery {
+	return [][]harness.Delivery{
+		strategies.EachDelivery(convs, strategies.Crash(faults.CrashAfter, strategies.LastCommit)),
+		strategies.EachDelivery(convs, strategies.Crash(faults.CrashAfter, strategies.SecondToLastCommit)),
+		strategies.EachDelivery(convs, strategies.Crash(faults.CrashBefore, strategies.LastCommit)),
+		strategies.EachDelivery(convs, strategies.Crash(faults.CrashAfter, strategies.FirstCommit)),
+	}
+}
+
+// exploreCrashes is every single crash of strategies.Crashes, each as a
+// failing first attempt.
+func exploreCrashes(c strategies.Conversation) ([][]harness.AttemptPlan, int) {
+	fs, collapsed := strategies.Crashes(c)
+	plans := make([][]harness.AttemptPlan, len(fs))
+	for i, f := range fs {
+		plans[i] = []harness.AttemptPlan{{Wire: faults.Plan{f}}}
+	}
+	return plans, collapsed
+}
+
+// crashPoints are the points a crash law's coverage counts: a crash
+// before and after every round, and inside every COPY.
+func crashPoints(c strategies.Conversation) []string {
+	var out []string
+	for _, e := range c {
+		out = append(out, pointKey(faults.CrashBefore, e), pointKey(faults.CrashAfter, e))
+		if e.Copy > 0 {
+			out = append(out, pointKey(faults.CrashInCopy, e))
+		}
+	}
+	return out
+}
+
+// pointKey names a crash point for coverage: the kind and the round's
+// shape, e.g. "crash-after at round 6 (DELETE)". The same statement at the
+// same place of any batch's conversation is one point.
+func pointKey(k faults.Kind, e faults.Event) string {
+	return string(k) + " at " + strategies.Shape(e)
+}
