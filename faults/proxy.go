@@ -626,6 +626,10 @@ func (s *session) begin(r *round) bool {
 		select {
 		case <-a.release:
 		case <-a.crashCh:
+			// Killed while stalled: the round never reached the server.
+			a.mu.Lock()
+			a.events = append(a.events, r.ev)
+			a.mu.Unlock()
 			return false
 		}
 	case Delay:

@@ -39,8 +39,8 @@ func Certify[R any](t *testing.T, newWriter func() harness.Writer[R], opts ...Op
 				t.Skipf("%s is not among the laws selected with properties.Laws", law)
 			}
 			lr := c.checkLaw(t, law)
-			t.Logf("%s: %s after %d trials; faults fired: %s; crashes in a transaction %d, before a COMMIT %d, after a commit %d",
-				law, lr.Verdict, lr.Trials, lr.FaultSummary(), lr.InTx, lr.AtCommit, lr.AfterCommit)
+			t.Logf("%s: %s after %d trials; faults fired: %s; crashes in a transaction %d, before a COMMIT %d, after a commit %d; coverage: %s",
+				law, lr.Verdict, lr.Trials, lr.FaultSummary(), lr.InTx, lr.AtCommit, lr.AfterCommit, orNone(lr.CoverageSummary()))
 			if lr.Verdict == Inconclusive && !t.Failed() {
 				t.Errorf("%s is inconclusive: %s", law, lr.Reason)
 			}
@@ -242,4 +242,11 @@ func ReplayFile[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 		lr.Counterexample = ce
 	}
 	return lr, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none (no crash points)"
+	}
+	return s
 }

@@ -13,8 +13,8 @@ import (
 // Bounds bound exhaustive mode (see Exhaustive).
 type Bounds struct {
 	// BatchSets is how many drawn batch lists are explored besides the
-	// smoke scenarios' (default 2). They are rapid's examples 1..N of the
-	// batch generator: the same family on every run.
+	// smoke scenarios' (default 2; -1 for none). They are rapid's
+	// examples 1..N of the batch generator: the same family on every run.
 	BatchSets int
 	// DoubleFaults is how many double faults (a crash in the retry of a
 	// crashed attempt) are tried per batch list and delivery, after every
@@ -158,6 +158,9 @@ type Explored struct {
 // String is the bound a verdict names, e.g. "412 points in 8 scenarios,
 // 186 distinct states".
 func (e *Explored) String() string {
+	if e.States == 0 { // a law that compares clean runs: no crash points
+		return fmt.Sprintf("%d fixed scenarios on %d batch lists", e.Points, e.Scenarios)
+	}
 	s := fmt.Sprintf("%d points in %d scenarios, %d distinct states", e.Points, e.Scenarios, e.States)
 	if e.Collapsed > 0 {
 		s += fmt.Sprintf(" (%d more collapsed into equivalent ones)", e.Collapsed)

@@ -103,14 +103,23 @@ func nth(t *rapid.T, n int, label string) int {
 // round otherwise; within each, the first and the last are as likely, so
 // a dangerous last step is found as easily as a first one. A conversation
 // without rounds gives round 1, which no attempt of it reaches.
-func PointIn(c Conversation) *rapid.Generator[faults.Point] {
+func PointIn(c Conversation) *rapid.Generator[faults.Point] { return pointIn(c, 6) }
+
+// StallIn draws a point of c for a zombie to stall at: a committing round
+// 3 times in 10, any round otherwise (a stall anywhere can let a retry
+// overtake), first and last as likely.
+func StallIn(c Conversation) *rapid.Generator[faults.Point] { return pointIn(c, 3) }
+
+// pointIn draws a committing round commitsIn10 times in 10, a COPY 1 in
+// 10, any round otherwise.
+func pointIn(c Conversation, commitsIn10 int) *rapid.Generator[faults.Point] {
 	return rapid.Custom(func(t *rapid.T) faults.Point {
 		rounds, commits, copies := c.Rounds(), c.Commits(), c.Copies()
 		if rounds == 0 {
 			return faults.AtRound(1)
 		}
 		switch k := rapid.IntRange(0, 9).Draw(t, "point"); {
-		case k <= 5 && commits > 0:
+		case k < commitsIn10 && commits > 0:
 			return faults.AtCommit(nth(t, commits, "commit"))
 		case k == 9 && copies > 0:
 			return faults.AtCopy(rapid.IntRange(1, copies).Draw(t, "copy"))
@@ -222,7 +231,7 @@ func Zombies(convs []Conversation) *rapid.Generator[[]harness.Delivery] {
 			}
 			if rapid.Bool().Draw(t, fmt.Sprintf("d%d-zombie", i+1)) || (i == last && !any) {
 				any = true
-				z := &harness.Zombie{At: PointIn(c).Draw(t, fmt.Sprintf("d%d-stall", i+1)), Kill: rapid.Bool().Draw(t, fmt.Sprintf("d%d-kill", i+1))}
+				z := &harness.Zombie{At: StallIn(c).Draw(t, fmt.Sprintf("d%d-stall", i+1)), Kill: rapid.Bool().Draw(t, fmt.Sprintf("d%d-kill", i+1))}
 				out[i].Attempts = []harness.AttemptPlan{{Zombie: z}}
 			}
 		}

@@ -167,15 +167,38 @@ type certifyCmd struct {
 	writerFlags
 	compareFlags
 	targetFlags
-	Laws        string        `help:"The laws the writer claims, comma-separated (default: all)." placeholder:"LAW,..."`
-	Checks      int           `help:"Trials per law." default:"100"`
-	Seed        uint64        `help:"rapid's seed, to repeat a run (0: a random one, named in the output and the certificate)." placeholder:"S"`
-	ShrinkTime  time.Duration `help:"How long to spend shrinking a counterexample to a minimal one." default:"30s"`
-	JSON        string        `name:"json" help:"Write the certificate as JSON to this file (- for stdout)." placeholder:"FILE"`
-	JUnit       string        `name:"junit" help:"Write the certificate as JUnit XML to this file (one test case per law)." placeholder:"FILE"`
-	Report      string        `help:"Write the certificate for people to this file: .html (one page, timelines inline) or .md (each timeline an .svg beside it)." placeholder:"FILE"`
-	ScenarioDir string        `help:"Where counterexample scenario files go." default:"idemcheck-scenarios"`
-	Replay      string        `help:"Re-run this saved counterexample instead of certifying." placeholder:"FILE" type:"existingfile"`
+	Laws           string        `help:"The laws the writer claims, comma-separated (default: all)." placeholder:"LAW,..."`
+	Checks         int           `help:"Trials per law." default:"100"`
+	Seed           uint64        `help:"rapid's seed, to repeat a run (0: a random one, named in the output and the certificate)." placeholder:"S"`
+	ShrinkTime     time.Duration `help:"How long to spend shrinking a counterexample to a minimal one." default:"30s"`
+	JSON           string        `name:"json" help:"Write the certificate as JSON to this file (- for stdout)." placeholder:"FILE"`
+	JUnit          string        `name:"junit" help:"Write the certificate as JUnit XML to this file (one test case per law)." placeholder:"FILE"`
+	Report         string        `help:"Write the certificate for people to this file: .html (one page, timelines inline) or .md (each timeline an .svg beside it)." placeholder:"FILE"`
+	ScenarioDir    string        `help:"Where counterexample scenario files go." default:"idemcheck-scenarios"`
+	Replay         string        `help:"Re-run this saved counterexample instead of certifying." placeholder:"FILE" type:"existingfile"`
+	MinCoverage    float64       `help:"The least fraction of the writer's crash points a passing fault law must have crashed; below it the law is inconclusive and the points never crashed are named (0 turns it off)." default:"0.5" placeholder:"F"`
+	Exhaustive     bool          `help:"Instead of random trials, try every single crash point of every delivery of a bounded family of scenarios (the smoke scenarios and --exhaustive-sets drawn batch lists), then double faults up to --double-faults."`
+	ExhaustiveSets int           `name:"exhaustive-sets" help:"With --exhaustive: drawn batch lists explored besides the smoke scenarios'." default:"2" placeholder:"N"`
+	DoubleFaults   int           `name:"double-faults" help:"With --exhaustive: double faults (a crash in the retry of a crashed attempt) tried per batch list and delivery (-1: none)." default:"16" placeholder:"N"`
+}
+
+// exploration returns the options of --min-coverage and --exhaustive.
+func (c certifyCmd) exploration() ([]properties.Option, error) {
+	if c.MinCoverage < 0 || c.MinCoverage > 1 {
+		return nil, usageError{fmt.Sprintf("--min-coverage %g: give a fraction from 0 to 1, e.g. 0.5", c.MinCoverage)}
+	}
+	opts := []properties.Option{properties.MinCoverage(c.MinCoverage)}
+	if !c.Exhaustive {
+		return opts, nil
+	}
+	if c.ExhaustiveSets < 0 {
+		return nil, usageError{fmt.Sprintf("--exhaustive-sets %d: give 0 or more batch lists", c.ExhaustiveSets)}
+	}
+	sets := c.ExhaustiveSets
+	if sets == 0 {
+		sets = -1 // only the smoke scenarios' batches
+	}
+	return append(opts, properties.Exhaustive(properties.Bounds{BatchSets: sets, DoubleFaults: c.DoubleFaults})), nil
 }
 
 // Run certifies the writer and prints the certificate.
@@ -207,6 +230,11 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, spe
 	if err != nil {
 		return err
 	}
+	explore, err := c.exploration()
+	if err != nil {
+		return err
+	}
+	opts = append(opts, explore...)
 	if c.Seed == 0 { // draw it here, so that the certificate can name it
 		c.Seed = rand.Uint64()>>1 + 1 // never 0, which is "random" to rapid
 	}

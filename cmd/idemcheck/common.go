@@ -83,16 +83,13 @@ func writeJSON(path string, stdout io.Writer, v any) error {
 // summaryTable prints law, verdict, trials, faults and time, one row each.
 func summaryTable(w io.Writer, rep *properties.Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "LAW\tVERDICT\tTRIALS\tFAULTS FIRED (trials)\tTIME")
+	fmt.Fprintln(tw, "LAW\tVERDICT\tTRIALS\tFAULTS FIRED (trials)\tCOVERAGE\tTIME")
 	for _, l := range rep.Laws {
-		faults := l.FaultSummary()
-		if faults == "" {
-			faults = "-"
-		}
+		faults, coverage := orDash(l.FaultSummary()), orDash(l.CoverageSummary())
 		if l.Verdict == properties.NotClaimed {
-			faults = "-"
+			faults, coverage = "-", "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", l.Law, l.Verdict, l.Trials, faults, l.Duration.Round(10*time.Millisecond))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", l.Law, l.Verdict, l.Trials, faults, coverage, l.Duration.Round(10*time.Millisecond))
 	}
 	tw.Flush()
 }
@@ -118,6 +115,10 @@ type jsonLaw struct {
 	Reason         string         `json:"reason,omitempty"`
 	Counterexample *jsonCounterEx `json:"counterexample,omitempty"`
 	Crashes        map[string]int `json:"crashes,omitempty"`
+	// Coverage: the law's crash points seen and crashed (random mode).
+	Coverage *properties.Coverage `json:"coverage,omitempty"`
+	// Explored: what exhaustive mode ran.
+	Explored *properties.Explored `json:"explored,omitempty"`
 }
 
 type jsonCounterEx struct {
@@ -134,7 +135,8 @@ type jsonCounterEx struct {
 func toJSON(rep *properties.Report, tg *harness.Target, seed uint64) jsonReport {
 	out := jsonReport{Writer: rep.Writer, Target: jsonTarget{Way: string(tg.Way()), ServerVersion: tg.ServerVersion()}, Seed: seed}
 	for _, l := range rep.Laws {
-		jl := jsonLaw{Name: string(l.Law), Verdict: string(l.Verdict), Trials: l.Trials, Faults: l.Faults, Reason: l.Reason}
+		jl := jsonLaw{Name: string(l.Law), Verdict: string(l.Verdict), Trials: l.Trials, Faults: l.Faults, Reason: l.Reason,
+			Coverage: l.Coverage, Explored: l.Explored}
 		if jl.Faults == nil {
 			jl.Faults = map[string]int{}
 		}

@@ -74,7 +74,8 @@ func (c *Certificate) Write(path string) error {
 // lawView is one law as the templates show it.
 type lawView struct {
 	properties.LawReport
-	Coverage string
+	Fired    string // the faults fired, by kind
+	Points   string // the crash points covered or explored, and those never crashed
 	Crashes  string
 	Timeline template.HTML
 	SVGFile  string
@@ -83,7 +84,10 @@ type lawView struct {
 func (c *Certificate) views(svgFile func(law, svg string) string) []lawView {
 	var out []lawView
 	for _, l := range c.Laws {
-		v := lawView{LawReport: l, Coverage: l.FaultSummary()}
+		v := lawView{LawReport: l, Fired: l.FaultSummary(), Points: l.CoverageSummary()}
+		if cv := l.Coverage; cv != nil && l.Explored == nil && len(cv.Uncovered) > 0 {
+			v.Points += "; never crashed: " + strings.Join(cv.Uncovered, ", ")
+		}
 		if l.InTx+l.AtCommit+l.AfterCommit > 0 {
 			v.Crashes = fmt.Sprintf("%d inside a transaction, %d before a COMMIT, %d after a commit", l.InTx, l.AtCommit, l.AfterCommit)
 		}
@@ -160,8 +164,8 @@ pre { background: #f7f7f7; padding: 8px; overflow-x: auto; }
 </table>
 <h2>Laws</h2>
 <table class="laws">
-<tr><th>law</th><th>verdict</th><th>trials</th><th>faults fired (trials)</th><th>crashes</th><th>time</th></tr>
-{{range .Laws}}<tr><td>{{.Law}}</td><td class="verdict-{{.Verdict}}">{{.Verdict}}</td><td>{{.Trials}}</td><td>{{if eq .Verdict "not-claimed"}}-{{else if .Reason}}{{.Reason}}{{else}}{{dash .Coverage}}{{end}}</td><td>{{dash .Crashes}}</td><td>{{round .Duration}}</td></tr>
+<tr><th>law</th><th>verdict</th><th>trials</th><th>faults fired (trials)</th><th>crash points</th><th>crashes</th><th>time</th></tr>
+{{range .Laws}}<tr><td>{{.Law}}</td><td class="verdict-{{.Verdict}}">{{.Verdict}}</td><td>{{.Trials}}</td><td>{{if eq .Verdict "not-claimed"}}-{{else if .Reason}}{{.Reason}}{{else}}{{dash .Fired}}{{end}}</td><td>{{if eq .Verdict "not-claimed"}}-{{else}}{{dash .Points}}{{end}}</td><td>{{dash .Crashes}}</td><td>{{round .Duration}}</td></tr>
 {{end}}</table>
 {{range .Laws}}{{with .Counterexample}}
 <h2 id="{{.Law}}">{{.Law}} violated</h2>
@@ -191,9 +195,9 @@ var markdownPage = texttemplate.Must(texttemplate.New("md").Funcs(texttemplate.F
 
 ## Laws
 
-| law | verdict | trials | faults fired (trials) | crashes | time |
-|---|---|---|---|---|---|
-{{range .Laws}}| {{.Law}} | {{.Verdict}} | {{.Trials}} | {{if eq .Verdict "not-claimed"}}-{{else if .Reason}}{{cell .Reason}}{{else}}{{dash .Coverage}}{{end}} | {{dash .Crashes}} | {{round .Duration}} |
+| law | verdict | trials | faults fired (trials) | crash points | crashes | time |
+|---|---|---|---|---|---|---|
+{{range .Laws}}| {{.Law}} | {{.Verdict}} | {{.Trials}} | {{if eq .Verdict "not-claimed"}}-{{else if .Reason}}{{cell .Reason}}{{else}}{{dash .Fired}}{{end}} | {{if eq .Verdict "not-claimed"}}-{{else}}{{cell (dash .Points)}}{{end}} | {{dash .Crashes}} | {{round .Duration}} |
 {{end}}{{range .Laws}}{{with .Counterexample}}
 ## {{.Law}} violated
 
