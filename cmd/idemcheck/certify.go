@@ -262,8 +262,13 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, spe
 	fmt.Fprintln(e.stdout)
 	summaryTable(e.stdout, rep)
 	for _, l := range rep.Laws {
-		if l.Counterexample != nil {
+		switch {
+		case l.Counterexample != nil:
 			fmt.Fprintf(e.stdout, "\n%s\n", l.Counterexample)
+		case l.Verdict == properties.Inconclusive:
+			fmt.Fprintf(e.stdout, "\n%s inconclusive: %s\n", l.Law, l.Reason)
+		case l.Verdict == properties.Held && l.Explored != nil:
+			fmt.Fprintf(e.stdout, "\n%s held at every point explored: %s\n", l.Law, l.Explored)
 		}
 	}
 	if c.JSON != "" {
