@@ -643,7 +643,6 @@ func (s *session) begin(r *round) bool {
 	return true
 }
 
-
 func matches(want, got Point) bool {
 	switch {
 	case want.Commit > 0:

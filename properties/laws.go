@@ -176,6 +176,10 @@ var laws = []lawSpec{
 	},
 }
 
+// SmokeTrials is how many smoke scenarios law runs before its random
+// trials (they count as trials), for progress displays.
+func SmokeTrials(law harness.Law) int { return len(specOf(law).smoke(nil)) }
+
 // specOf returns the table's entry of law.
 func specOf(law harness.Law) lawSpec {
 	for _, s := range laws {

@@ -60,8 +60,10 @@ func TestReferenceWritersHold(t *testing.T) {
 
 // TestAntipatternsAreCaught is the test of the tester: each anti-pattern
 // must be caught by every law its lesson says it violates, with a small
-// counterexample, within 100 trials (or IDEMCHECK_CHECKS if larger), found
+// counterexample, at 3 random trials for every seed of forEachSeed, found
 // from scratch: Check writes no rapid fail files, so none is replayed.
+// The smoke scenarios each law runs first make the verdict independent of
+// the seed.
 func TestAntipatternsAreCaught(t *testing.T) {
 	// Detection is what this measures; shrinking (and simplifying) gets
 	// one second per pair, enough for a small counterexample.
@@ -71,37 +73,32 @@ func TestAntipatternsAreCaught(t *testing.T) {
 	for _, l := range antipatterns.Catalog() {
 		for _, law := range l.Violates {
 			t.Run(l.Name+"/"+string(law), func(t *testing.T) {
-				broken := l.Broken
-				o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()),
-					properties.Claim(law), properties.Checks(max(100, checks()))}
-				if l.WholePartitions {
-					o = append(o, properties.PartitionBy(byDay))
-				}
-				if l.ModuloSurrogateKeys {
-					o = append(o, properties.Compare(harness.ModuloSurrogateKeys()))
-				}
-				rep, err := properties.Check(context.Background(), func() W { return broken }, o...)
-				if err == nil {
-					t.Fatalf("%s was not caught by %s in %d trials", l.Name, law, max(100, checks()))
-				}
-				lr := rep.Laws[indexOf(law)]
-				if lr.Verdict != properties.Violated {
-					t.Fatalf("verdict %s: %s", lr.Verdict, lr.Reason)
-				}
-				ce := lr.Counterexample
-				t.Logf("caught at trial %d; shrunk to %d batch(es), %d record(s), %d deliveries: %s", lr.FirstFailure, ce.Batches, ce.Records, ce.Deliveries, ce.Summary)
-				// After rapid's shrinking and the scenario simplification
-				// no anti-pattern needs more (without simplification
-				// DeleteInsertNoTx kept 4 batches and deliveries).
-				if ce.Batches > 3 || ce.Deliveries > 3 {
-					t.Errorf("the counterexample is not small: %d batch(es), %d deliveries:\n%s", ce.Batches, ce.Deliveries, ce)
-				}
-				if ce.Diff == "" && law != harness.Determinism {
-					t.Errorf("no diff in the counterexample")
-				}
-				if !strings.Contains(ce.String(), "minimal scenario") {
-					t.Errorf("report lacks the scenario:\n%s", ce)
-				}
+				forEachSeed(t, func(t *testing.T, seed int) {
+					broken := l.Broken
+					o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()),
+						properties.Claim(law), properties.Checks(3)}
+					if l.WholePartitions {
+						o = append(o, properties.PartitionBy(byDay))
+					}
+					if l.ModuloSurrogateKeys {
+						o = append(o, properties.Compare(harness.ModuloSurrogateKeys()))
+					}
+					lr := mustViolate(t, func() W { return broken }, law, o...)
+					ce := lr.Counterexample
+					t.Logf("caught at trial %d; shrunk to %d batch(es), %d record(s), %d deliveries: %s", lr.FirstFailure, ce.Batches, ce.Records, ce.Deliveries, ce.Summary)
+					// After rapid's shrinking and the scenario simplification
+					// no anti-pattern needs more (without simplification
+					// DeleteInsertNoTx kept 4 batches and deliveries).
+					if ce.Batches > 3 || ce.Deliveries > 3 {
+						t.Errorf("the counterexample is not small: %d batch(es), %d deliveries:\n%s", ce.Batches, ce.Deliveries, ce)
+					}
+					if ce.Diff == "" && law != harness.Determinism {
+						t.Errorf("no diff in the counterexample")
+					}
+					if !strings.Contains(ce.String(), "minimal scenario") {
+						t.Errorf("report lacks the scenario:\n%s", ce)
+					}
+				})
 			})
 		}
 	}

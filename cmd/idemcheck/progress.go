@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/properties"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 )
@@ -46,7 +47,7 @@ func (p *progress) update(law harness.Law, trials int, faults map[string]int) {
 			if p.transient {
 				opts = append(opts, progressbar.OptionClearOnFinish())
 			}
-			p.bar = progressbar.NewOptions(p.checks, append(opts,
+			p.bar = progressbar.NewOptions(p.checks+properties.SmokeTrials(law), append(opts,
 				progressbar.OptionSetWriter(p.e.stderr),
 				progressbar.OptionSetWidth(24),
 				progressbar.OptionShowCount(),

@@ -1,0 +1,236 @@
+package properties_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/properties"
+)
+
+// seeds is how many rapid seeds the seed-sweeping tests run:
+// IDEMCHECK_SEEDS, default 10.
+func seeds() int {
+	if n, err := strconv.Atoi(os.Getenv("IDEMCHECK_SEEDS")); err == nil && n > 0 {
+		return n
+	}
+	return 10
+}
+
+// forEachSeed runs fn with rapid's seed set to 1..seeds() in turn (rapid
+// reads its seed from its flag; these tests do not run in parallel).
+func forEachSeed(t *testing.T, fn func(t *testing.T, seed int)) {
+	old := flag.Lookup("rapid.seed").Value.String()
+	defer flag.Set("rapid.seed", old)
+	for seed := 1; seed <= seeds(); seed++ {
+		flag.Set("rapid.seed", strconv.Itoa(seed))
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) { fn(t, seed) })
+	}
+}
+
+// lateLoader is a writer whose dangerous step comes late: ten harmless
+// rounds (settings, a staging table loaded from JSON, an index, ANALYZE,
+// counts), then the batch's days replaced by a DELETE and an INSERT, at
+// rounds 11 and 12; each commits on its own unless InTx wraps them in one
+// transaction (then it is correct).
+type lateLoader struct{ InTx bool }
+
+func (lateLoader) Setup(ctx context.Context, env *harness.Env) error {
+	_, err := env.Conn.Exec(ctx, `CREATE TABLE orders_by_day (source text, id bigint, version bigint, event_date date, customer text, amount numeric)`)
+	return err
+}
+
+func (w lateLoader) Claims() []harness.Law {
+	return []harness.Law{harness.ReplayIdempotence, harness.RetryEquivalence, harness.CrashAtomicity, harness.ExactlyOnceEffect}
+}
+
+func (w lateLoader) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
+	recs, err := json.Marshal(b.Records)
+	if err != nil {
+		return err
+	}
+	steps := []struct {
+		sql  string
+		args []any
+	}{
+		{"SET statement_timeout = 0", nil},
+		{"SET lock_timeout = 0", nil},
+		{"SET application_name = 'late_loader'", nil},
+		{"CREATE TEMP TABLE staging (LIKE orders_by_day)", nil},
+		{"INSERT INTO staging SELECT * FROM json_populate_recordset(NULL::staging, $1::json)", []any{string(recs)}},
+		{"CREATE INDEX ON staging (event_date)", nil},
+		{"ANALYZE staging", nil},
+		{"SELECT count(*) FROM staging", nil},
+		{"SELECT min(event_date), max(event_date) FROM staging", nil},
+		{"SELECT 1", nil},
+	}
+	if w.InTx {
+		steps = append(steps, struct {
+			sql  string
+			args []any
+		}{"BEGIN", nil})
+	}
+	steps = append(steps, []struct {
+		sql  string
+		args []any
+	}{
+		{"DELETE FROM orders_by_day WHERE event_date IN (SELECT event_date FROM staging)", nil},
+		{"INSERT INTO orders_by_day SELECT * FROM staging", nil},
+	}...)
+	if w.InTx {
+		steps = append(steps, struct {
+			sql  string
+			args []any
+		}{"COMMIT", nil})
+	}
+	for _, s := range steps {
+		if _, err := env.Conn.Exec(ctx, s.sql, s.args...); err != nil {
+			return fmt.Errorf("%s: %w", s.sql, err)
+		}
+	}
+	return nil
+}
+
+// perRecordTotals commits every record on its own (a version-guarded
+// upsert, safe to repeat), then adds the batch's size to a running total
+// in a last commit: only a crash after that last commit, 9 commits in for
+// a batch of 8, double-counts on retry.
+type perRecordTotals struct{}
+
+func (perRecordTotals) Setup(ctx context.Context, env *harness.Env) error {
+	_, err := env.Conn.Exec(ctx, `CREATE TABLE orders (source text, id bigint PRIMARY KEY, version bigint, event_date date, customer text, amount numeric);
+		CREATE TABLE totals (k int PRIMARY KEY, records bigint NOT NULL); INSERT INTO totals VALUES (1, 0)`)
+	return err
+}
+
+func (perRecordTotals) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
+	for _, o := range b.Records {
+		if _, err := env.Conn.Exec(ctx, `INSERT INTO orders VALUES ($1, $2, $3, $4, $5, $6::numeric)
+			ON CONFLICT (id) DO UPDATE SET source = EXCLUDED.source, version = EXCLUDED.version, event_date = EXCLUDED.event_date,
+			customer = EXCLUDED.customer, amount = EXCLUDED.amount WHERE orders.version < EXCLUDED.version`,
+			o.Source, o.ID, o.Version, o.EventDate.Time, o.Customer, o.Amount); err != nil {
+			return err
+		}
+	}
+	_, err := env.Conn.Exec(ctx, `UPDATE totals SET records = records + $1 WHERE k = 1`, len(b.Records))
+	return err
+}
+
+// lateCase is a broken writer whose dangerous step comes late, and the
+// laws that must catch it.
+type lateCase struct {
+	name      string
+	writer    func() W
+	laws      []harness.Law
+	partition bool
+}
+
+var lateCases = []lateCase{
+	{"LateDeleteInsert", func() W { return lateLoader{} }, []harness.Law{harness.CrashAtomicity}, true},
+	{"PerRecordTotals", func() W { return perRecordTotals{} }, []harness.Law{harness.RetryEquivalence, harness.ExactlyOnceEffect}, false},
+}
+
+func lateOpts(c lateCase, law harness.Law, extra ...properties.Option) []properties.Option {
+	o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()), properties.Claim(law)}
+	if c.partition {
+		o = append(o, properties.PartitionBy(byDay))
+	}
+	return append(o, extra...)
+}
+
+// mustViolate checks law alone and fails unless it is violated.
+func mustViolate(t *testing.T, w func() W, law harness.Law, opts ...properties.Option) properties.LawReport {
+	t.Helper()
+	rep, err := properties.Check(context.Background(), w, opts...)
+	if err == nil {
+		t.Fatalf("%s held: the broken writer was not caught", law)
+	}
+	lr := rep.Laws[indexOf(law)]
+	if lr.Verdict != properties.Violated {
+		t.Fatalf("%s: %s (%s)", law, lr.Verdict, lr.Reason)
+	}
+	return lr
+}
+
+// A writer whose dangerous step comes at its 10th round or later is
+// caught at 3 random trials for every seed (the smoke scenarios crash
+// after its last commit and between its last two), and always in
+// exhaustive mode.
+func TestLateStepWritersAreCaught(t *testing.T) {
+	for _, c := range lateCases {
+		for _, law := range c.laws {
+			t.Run(c.name+"/"+string(law), func(t *testing.T) {
+				forEachSeed(t, func(t *testing.T, seed int) {
+					lr := mustViolate(t, c.writer, law, lateOpts(c, law, properties.Checks(3))...)
+					t.Logf("caught at trial %d: %s", lr.FirstFailure, lr.Counterexample.Summary)
+				})
+				t.Run("exhaustive", func(t *testing.T) {
+					lr := mustViolate(t, c.writer, law, lateOpts(c, law, properties.Exhaustive(properties.Bounds{BatchSets: -1, DoubleFaults: -1}))...)
+					t.Logf("caught at point %d: %s", lr.FirstFailure, lr.Counterexample.Summary)
+				})
+			})
+		}
+	}
+}
+
+// A correct writer with a long conversation holds in random mode and at
+// every crash point of exhaustive mode, which names what it explored.
+func TestLongCorrectWriterHolds(t *testing.T) {
+	w := func() W { return lateLoader{InTx: true} }
+	base := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()), properties.PartitionBy(byDay)}
+	rep, err := properties.Check(context.Background(), w, append(base, properties.Laws(harness.CrashAtomicity, harness.RetryEquivalence),
+		properties.Checks(10), properties.MinCoverage(0))...)
+	if err != nil {
+		t.Fatalf("random mode: %v", err)
+	}
+	for _, l := range rep.Laws {
+		if l.Verdict != properties.NotClaimed {
+			t.Logf("%s: %s after %d trials, coverage %s", l.Law, l.Verdict, l.Trials, l.CoverageSummary())
+		}
+	}
+	rep, err = properties.Check(context.Background(), w, append(base, properties.Laws(harness.CrashAtomicity, harness.ExactlyOnceEffect),
+		properties.Exhaustive(properties.Bounds{BatchSets: -1, DoubleFaults: 2}))...)
+	if err != nil {
+		t.Fatalf("exhaustive mode: %v", err)
+	}
+	for _, law := range []harness.Law{harness.CrashAtomicity, harness.ExactlyOnceEffect} {
+		l := rep.Laws[indexOf(law)]
+		ex := l.Explored
+		if ex == nil || ex.Scenarios != 1 || ex.Points == 0 || ex.States == 0 {
+			t.Fatalf("%s: explored %+v", law, ex)
+		}
+		t.Logf("%s held at every point: %s", law, ex)
+	}
+	// The crash points of the 15-round conversation, per delivery: the
+	// read-only start of its transaction collapses into one point.
+	if ex := rep.Laws[indexOf(harness.CrashAtomicity)].Explored; ex.Points < 2*15*2 {
+		t.Errorf("CrashAtomicity explored only %d points", ex.Points)
+	}
+}
+
+// Coverage names the crash points never crashed; below MinCoverage a
+// correct writer's law is inconclusive, not held. The long writer has
+// over 30 crash points; the 4 smoke scenarios and one random trial crash
+// at most 16 of them, whatever the seed.
+func TestCoverageBelowTheMinimumIsInconclusive(t *testing.T) {
+	rep, err := properties.Check(context.Background(), func() W { return lateLoader{InTx: true} }, properties.OnTarget(target),
+		properties.ScenarioDir(os.TempDir()), properties.PartitionBy(byDay), properties.Laws(harness.RetryEquivalence),
+		properties.Checks(1), properties.MinCoverage(1))
+	if err == nil {
+		t.Fatal("one random trial covered every crash point")
+	}
+	lr := rep.Laws[indexOf(harness.RetryEquivalence)]
+	cv := lr.Coverage
+	if lr.Verdict != properties.Inconclusive || cv == nil || cv.Crashed >= cv.Points || len(cv.Uncovered) != cv.Points-cv.Crashed {
+		t.Fatalf("%s (%s), coverage %+v", lr.Verdict, lr.Reason, cv)
+	}
+	if !strings.Contains(lr.Reason, "never crashed: "+cv.Uncovered[0]) {
+		t.Errorf("the reason does not name the uncovered points: %s", lr.Reason)
+	}
+}
