@@ -35,3 +35,35 @@ func BenchmarkRetryEquivalence(b *testing.B) {
 	b.ReportMetric(db, "db-per-trial-trials/s")
 	b.ReportMetric(schema/db, "x-db-per-trial")
 }
+
+// BenchmarkExhaustive measures exhaustive mode on the reference Upsert
+// (RetryEquivalence: every single crash point of the smoke batches and two
+// drawn batch lists, 16 double faults per delivery) and reports points/s,
+// the points and distinct states explored, and, measured in the same run,
+// the random mode's trials/s at 100 checks (a random trial delivers up to
+// four batches with one or two faults each, an exhaustive point one fault).
+func BenchmarkExhaustive(b *testing.B) {
+	var ex *properties.Explored
+	var pointsPerSec, randomPerSec float64
+	for b.Loop() {
+		start := time.Now()
+		rep, err := properties.Check(context.Background(), func() harness.Writer[harness.Order] { return reference.Upsert{} },
+			properties.OnTarget(target), properties.Laws(harness.RetryEquivalence), properties.Exhaustive(properties.Bounds{}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ex = rep.Laws[2].Explored
+		pointsPerSec = float64(rep.Laws[2].Trials) / time.Since(start).Seconds()
+		start = time.Now()
+		rep, err = properties.Check(context.Background(), func() harness.Writer[harness.Order] { return reference.Upsert{} },
+			properties.OnTarget(target), properties.Laws(harness.RetryEquivalence), properties.Checks(100))
+		if err != nil {
+			b.Fatal(err)
+		}
+		randomPerSec = float64(rep.Laws[2].Trials) / time.Since(start).Seconds()
+	}
+	b.ReportMetric(pointsPerSec, "points/s")
+	b.ReportMetric(float64(ex.Points), "points")
+	b.ReportMetric(float64(ex.States), "states")
+	b.ReportMetric(randomPerSec, "random-trials/s")
+}

@@ -708,7 +708,11 @@ func (c *checker[R]) checkLaw(tb rapid.TB, law harness.Law) LawReport {
 	start := time.Now()
 	spec := specOf(law)
 	tl := &tally{}
-	violated, err := c.smoke(spec, tl)
+	var violated bool
+	var err error
+	if !c.set.noSmoke {
+		violated, err = c.smoke(spec, tl)
+	}
 	switch {
 	case err != nil:
 		tl.inconclusive = "a smoke scenario could not be run: " + err.Error()

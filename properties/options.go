@@ -25,6 +25,7 @@ type settings struct {
 	progress    func(law harness.Law, trials int, faults map[string]int)
 	exhaustive  *Bounds
 	minCov      *float64
+	noSmoke     bool // tests only: measure the random trials alone
 }
 
 // DefaultMinCoverage is the least fraction of a writer's crash points a
