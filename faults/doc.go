@@ -9,7 +9,10 @@
 // Query (plus any COPY data that follows) and the server's reply up to
 // ReadyForQuery, whose transaction status lets points be named
 // semantically ("the 2nd COMMIT", "the 1st statement inside transaction 2").
-// Each Attempt applies its own plan and records a timeline of Events.
+// Each Attempt applies its own plan and records a timeline of Events; an
+// event carries the numbers the round has as a point (its commit, copy,
+// transaction and statement), so a clean attempt's timeline is the map
+// later plans are drawn from.
 //
 // One proxy core serves two fronts: Attempt.Listen, a TCP listener for
 // external writers and any driver, and Attempt.DialContext, an in-process
@@ -20,7 +23,9 @@
 //
 // Limits: the proxy speaks protocol 3.0 in plain text (SSL and GSS
 // encryption requests are refused, so clients must allow sslmode=disable or
-// prefer); each connection gets a fresh server backend (no pooling); rounds
+// prefer); server backends come from a pool of reset ones (RESET and
+// DISCARD between attempts; a crashed attempt's backend is closed, never
+// reused); rounds
 // are numbered across an attempt's connections in the order they start,
 // which is deterministic only when the writer uses them one at a time.
 package faults

@@ -1,8 +1,17 @@
-// Package strategies holds the rapid generators idemcheck draws its trials
-// from: records, batches, deliveries (duplicated, permuted), fault plans and
-// zombie interleavings. Draws are labelled and built to shrink toward the
-// simplest case: fewer batches, fewer records, smaller ids, the first round,
-// the plainest fault.
+// Package strategies holds what idemcheck draws and enumerates its trials
+// from: records, batches, deliveries (duplicated, permuted), fault plans
+// and zombie interleavings, and the fixed scenarios (smoke scenarios and
+// exhaustive enumeration).
+//
+// Fault points come from a map: the Conversation a batch's clean attempt
+// had with the server, round by round (what commits, what copies, what
+// runs inside a transaction). PointIn, CrashIn, Attempts, LostAcks and
+// Zombies draw points the conversation has, weighted toward commits and
+// with the last as likely as the first, so a dangerous late step is found
+// as easily as an early one; Crashes, AmbiguousCommits and Stalls list
+// every point for exhaustive mode. Draws are labelled and built to shrink
+// toward the simplest case: fewer batches, fewer records, smaller ids,
+// earlier points, the plainest fault.
 //
 // The default records are harness.Order values whose content is a pure
 // function of (id, version), so no scenario ever gives one version two
