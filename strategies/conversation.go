@@ -160,12 +160,12 @@ var sqlStates = []string{"40001", "40P01", "57P01", "08006"}
 // Attempts draws the plans of one delivery's failing attempts: 1..max
 // attempts, each crashing by CrashIn(c); the attempt after them runs
 // clean. Without a conversation to crash (a batch the writer sends
-// nothing for) there are none.
+// nothing for) it returns nil: there is nothing to draw.
 func Attempts(c Conversation, max int) *rapid.Generator[[]harness.AttemptPlan] {
+	if c.Rounds() == 0 {
+		return nil
+	}
 	return rapid.Custom(func(t *rapid.T) []harness.AttemptPlan {
-		if c.Rounds() == 0 {
-			return nil
-		}
 		n := rapid.IntRange(1, max).Draw(t, "failing-attempts")
 		out := make([]harness.AttemptPlan, n)
 		for i := range out {
@@ -176,12 +176,18 @@ func Attempts(c Conversation, max int) *rapid.Generator[[]harness.AttemptPlan] {
 }
 
 // InOrder delivers each batch once in canonical order; plans(i) draws the
-// attempt plans of batch i's delivery.
+// attempt plans of batch i's delivery (a nil generator: none).
 func InOrder(n int, plans func(batch int) *rapid.Generator[[]harness.AttemptPlan]) *rapid.Generator[[]harness.Delivery] {
 	return rapid.Custom(func(t *rapid.T) []harness.Delivery {
+		// rapid wants every generator to draw something, even when no
+		// batch has a conversation to crash.
+		rapid.Just(0).Draw(t, "in-order")
 		out := make([]harness.Delivery, n)
 		for i := range out {
-			out[i] = harness.Delivery{Batch: i, Attempts: plans(i).Draw(t, fmt.Sprintf("d%d", i+1))}
+			out[i] = harness.Delivery{Batch: i}
+			if g := plans(i); g != nil {
+				out[i].Attempts = g.Draw(t, fmt.Sprintf("d%d", i+1))
+			}
 		}
 		return out
 	})
@@ -226,10 +232,11 @@ func Zombies(convs []Conversation) *rapid.Generator[[]harness.Delivery] {
 		any := false
 		for i, c := range convs {
 			out[i] = harness.Delivery{Batch: i}
+			zombie := rapid.Bool().Draw(t, fmt.Sprintf("d%d-zombie", i+1))
 			if c.Rounds() == 0 {
-				continue
+				continue // nothing to stall at
 			}
-			if rapid.Bool().Draw(t, fmt.Sprintf("d%d-zombie", i+1)) || (i == last && !any) {
+			if zombie || (i == last && !any) {
 				any = true
 				z := &harness.Zombie{At: StallIn(c).Draw(t, fmt.Sprintf("d%d-stall", i+1)), Kill: rapid.Bool().Draw(t, fmt.Sprintf("d%d-kill", i+1))}
 				out[i].Attempts = []harness.AttemptPlan{{Zombie: z}}

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/idemcheck/idemcheck/faults"
+	"github.com/idemcheck/idemcheck/harness"
 	"pgregory.net/rapid"
 )
 
@@ -98,4 +99,23 @@ func TestCrashesEnumerateEveryPoint(t *testing.T) {
 	if seen["crash-before at round 4"] || seen["crash-before at round 5"] {
 		t.Error("crash-before points of the read-only start of the transaction are not collapsed")
 	}
+}
+
+// Batches the writer sends nothing for (empty ones) give deliveries
+// without faults, and the generators still draw (rapid refuses a
+// generator that draws nothing).
+func TestNoConversationNoFaults(t *testing.T) {
+	empty := []Conversation{nil, {}}
+	rapid.Check(t, func(t *rapid.T) {
+		ds := InOrder(2, func(i int) *rapid.Generator[[]harness.AttemptPlan] { return Attempts(empty[i], 2) }).Draw(t, "in-order")
+		zs := Zombies(empty).Draw(t, "zombies")
+		ls := LostAcks(empty).Draw(t, "lost-acks")
+		for _, d := range append(append(ds, zs...), ls...) {
+			for _, a := range d.Attempts {
+				if len(a.Wire) > 0 || a.Zombie != nil {
+					t.Fatalf("a fault planned for a batch without a conversation: %+v", d)
+				}
+			}
+		}
+	})
 }
