@@ -72,10 +72,80 @@ type run struct {
 	id   string
 	key  int32
 	lock *pgx.Conn // holds the run's advisory lock while the run is alive
+	role writerRole
 
 	mu        sync.Mutex
 	seq       int
 	sandboxes map[string]*Sandbox
+}
+
+// writerRole is the role every writer connection of a run logs in as.
+type writerRole struct {
+	name, password string
+	// own: the run created it (LOGIN and nothing else; it owns the run's
+	// sandboxes) and drops it when it ends; otherwise WithWriterRole named
+	// an existing one.
+	own bool
+}
+
+// startRole creates the run's writer role, or takes the one named.
+func (r *run) startRole(ctx context.Context, t *Target, name, password string) error {
+	if name != "" {
+		var n int
+		if err := t.admin.QueryRow(ctx, `SELECT count(*) FROM pg_roles WHERE rolname = $1 AND rolcanlogin`, name).Scan(&n); err != nil {
+			return fmt.Errorf("harness: look up the writer role %q: %w", name, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("harness: the writer role %q (%s) does not exist or cannot log in; create it (CREATE ROLE %s LOGIN) or unset %s to let each run create its own", name, EnvWriterRole, quote(name), EnvWriterRole)
+		}
+		r.role = writerRole{name: name, password: password}
+		return nil
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	// The creation time in the name lets a later run reap the role of a
+	// run that died, like its sandboxes; sandbox numbers start at 1.
+	role := writerRole{name: fmt.Sprintf("%s%s_%d_0", SandboxPrefix, r.id, time.Now().Unix()), password: hex.EncodeToString(b[:]), own: true}
+	sql := "CREATE ROLE " + quote(role.name) + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '" + role.password + "'"
+	if _, err := t.admin.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("harness: create the run's writer role: %w; the target's user needs CREATEROLE (or superuser), or name an existing unprivileged role with %s", err, EnvWriterRole)
+	}
+	r.role = role
+	// A user that is not a superuser must be a member of the role to give
+	// it sandboxes and to read what it writes.
+	var super bool
+	if err := t.admin.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&super); err != nil {
+		return fmt.Errorf("harness: look up the target's user: %w", err)
+	}
+	if !super {
+		if _, err := t.admin.Exec(ctx, "GRANT "+quote(role.name)+" TO CURRENT_USER"); err != nil {
+			return fmt.Errorf("harness: grant the run's writer role to the target's user: %w", err)
+		}
+	}
+	return nil
+}
+
+// dropRole drops a writer role the harness created, with what it still
+// owns and the privileges it was granted in the target's database; what
+// it owns in a kept sandbox passes to the target's user first, so the
+// sandbox stays for inspection.
+func dropRole(ctx context.Context, q querier, name string) error {
+	if !sandboxName.MatchString(name) {
+		return fmt.Errorf("harness: refusing to drop role %q: not a role of idemcheck", name)
+	}
+	var errs []error
+	for _, sql := range []string{"REASSIGN OWNED BY " + quote(name) + " TO CURRENT_USER", "DROP OWNED BY " + quote(name), "DROP ROLE IF EXISTS " + quote(name)} {
+		if _, err := q.Exec(ctx, sql); err != nil {
+			errs = append(errs, err)
+			break
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("harness: drop the writer role %s: %w", name, err)
+	}
+	return nil
 }
 
 func startRun(ctx context.Context, t *Target) (*run, error) {
@@ -103,8 +173,9 @@ func runKey(id string) int32 {
 	return int32(h.Sum32())
 }
 
-// end drops every sandbox of the run that is not kept and releases the lock.
-func (r *run) end(ctx context.Context) error {
+// end drops every sandbox of the run that is not kept and the run's own
+// writer role, and releases the lock.
+func (r *run) end(ctx context.Context, t *Target) error {
 	r.mu.Lock()
 	var live []*Sandbox
 	for _, s := range r.sandboxes {
@@ -117,6 +188,9 @@ func (r *run) end(ctx context.Context) error {
 	for _, s := range live {
 		errs = append(errs, s.Drop(ctx))
 	}
+	if r.role.own {
+		errs = append(errs, dropRole(ctx, t.admin, r.role.name))
+	}
 	errs = append(errs, r.lock.Close(ctx))
 	return errors.Join(errs...)
 }
@@ -124,10 +198,12 @@ func (r *run) end(ctx context.Context) error {
 // Sandbox is one trial's private namespace on a Target: a schema or a
 // database. It is safe for concurrent use.
 type Sandbox struct {
-	t      *Target
-	name   string
-	mode   SandboxMode
-	config *pgx.ConnConfig
+	t    *Target
+	name string
+	mode SandboxMode
+	// config reaches the sandbox as the target's user (snapshots); writer
+	// as the run's writer role (everything a writer does).
+	config, writer *pgx.ConnConfig
 
 	mu      sync.Mutex
 	conn    *pgx.Conn // lazily opened for snapshots of a DatabaseSandbox
@@ -149,22 +225,26 @@ func (t *Target) NewSandbox(ctx context.Context, opts ...SandboxOption) (*Sandbo
 	r.sandboxes[name] = s // registered first, so a signal mid-create still drops it
 	r.mu.Unlock()
 
+	owner := quote(r.role.name)
 	var err error
 	if cfg.mode == DatabaseSandbox {
 		tmpl := cfg.template
 		if tmpl == "" {
 			tmpl = "template0"
 		}
-		sql := "CREATE DATABASE " + quote(name) + " TEMPLATE " + quote(tmpl)
+		sql := "CREATE DATABASE " + quote(name) + " OWNER " + owner + " TEMPLATE " + quote(tmpl)
 		if t.major() >= 15 {
 			sql += " STRATEGY file_copy" // WAL-logging a small template costs more than copying its files
 		}
 		_, err = t.admin.Exec(ctx, sql)
 		s.config.Database = name
 	} else {
-		_, err = t.admin.Exec(ctx, "CREATE SCHEMA "+quote(name))
+		_, err = t.admin.Exec(ctx, "CREATE SCHEMA "+quote(name)+" AUTHORIZATION "+owner)
 		s.config.RuntimeParams["search_path"] = quote(name)
 	}
+	s.writer = s.config.Copy()
+	s.writer.User, s.writer.Password = r.role.name, r.role.password
+	delete(s.writer.RuntimeParams, "application_name")
 	if err != nil {
 		r.mu.Lock()
 		delete(r.sandboxes, name)
@@ -188,9 +268,11 @@ func (s *Sandbox) String() string {
 	return fmt.Sprintf("%s %s in database %s at %s:%d", s.mode, s.name, s.t.config.Database, s.t.config.Host, s.t.config.Port)
 }
 
-// ConnConfig returns a connection configuration that lands in the sandbox
-// (search_path or database set, TimeZone UTC). The caller owns the copy.
-func (s *Sandbox) ConnConfig() *pgx.ConnConfig { return s.config.Copy() }
+// ConnConfig returns the writer's connection configuration: it lands in
+// the sandbox (search_path or database set, TimeZone UTC) as the run's
+// writer role, which owns the sandbox and nothing else. The caller owns
+// the copy.
+func (s *Sandbox) ConnConfig() *pgx.ConnConfig { return s.writer.Copy() }
 
 // ConnString is ConnConfig as a URL that libpq, psql and other drivers
 // understand (the search_path travels in the "options" parameter).
@@ -199,7 +281,7 @@ func (s *Sandbox) ConnString() string { return s.connStringVia(s.config.Host, s.
 // connStringVia is ConnString with another host and port, such as a fault
 // proxy's listener.
 func (s *Sandbox) connStringVia(host string, port uint16) string {
-	c := s.config.Copy()
+	c := s.writer.Copy()
 	c.Host, c.Port = host, port
 	opt := "-c TimeZone=UTC"
 	if s.mode == SchemaSandbox {
@@ -224,11 +306,11 @@ func connString(c *pgx.ConnConfig, options string) string {
 	return u.String()
 }
 
-// Connect opens a new connection into the sandbox.
+// Connect opens a new connection into the sandbox, as the writer.
 func (s *Sandbox) Connect(ctx context.Context) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, s.ConnConfig())
 	if err != nil {
-		return nil, fmt.Errorf("harness: connect to sandbox %s: %w", s.name, err)
+		return nil, fmt.Errorf("harness: connect to sandbox %s as the writer role %s: %w", s.name, s.writer.User, err)
 	}
 	return conn, nil
 }
@@ -242,9 +324,9 @@ func (s *Sandbox) queryer(ctx context.Context) (querier, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conn == nil {
-		conn, err := s.Connect(ctx)
+		conn, err := pgx.ConnectConfig(ctx, s.config.Copy())
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("harness: connect to sandbox %s: %w", s.name, err)
 		}
 		s.conn = conn
 	}
@@ -364,7 +446,37 @@ func (t *Target) reap(ctx context.Context, after time.Duration) (int, error) {
 			return 0, fmt.Errorf("harness: reap: %w", err)
 		}
 	}
-	return len(victims), nil
+	// Then the writer roles of dead runs (after their sandboxes, which
+	// they own).
+	rows, err = t.admin.Query(ctx, `SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1)`, SandboxPrefix)
+	if err != nil {
+		return 0, fmt.Errorf("harness: reap: list roles: %w", err)
+	}
+	var roles []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return 0, err
+		}
+		m := sandboxName.FindStringSubmatch(name)
+		if m == nil {
+			continue
+		}
+		sec, _ := strconv.ParseInt(m[2], 10, 64)
+		if alive[runKey(m[1])] || time.Since(time.Unix(sec, 0)) < after {
+			continue
+		}
+		roles = append(roles, name)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("harness: reap: list roles: %w", err)
+	}
+	for _, name := range roles {
+		if err := dropRole(ctx, t.admin, name); err != nil {
+			return 0, fmt.Errorf("harness: reap: %w", err)
+		}
+	}
+	return len(victims) + len(roles), nil
 }
 
 // quote quotes an SQL identifier.

@@ -39,6 +39,11 @@ const (
 	// EnvReapAfter overrides how old an orphaned sandbox must be before it is
 	// reaped (a Go duration such as "10m").
 	EnvReapAfter = "IDEMCHECK_REAP_AFTER"
+	// EnvWriterRole names an existing role writers log in as, instead of
+	// the run's own least-privilege role (see WithWriterRole).
+	EnvWriterRole = "IDEMCHECK_WRITER_ROLE"
+	// EnvWriterPassword is the password of EnvWriterRole, if it needs one.
+	EnvWriterPassword = "IDEMCHECK_WRITER_PASSWORD"
 )
 
 // DefaultDockerImage is the image of the docker way unless overridden.
@@ -79,6 +84,8 @@ type targetConfig struct {
 	reapAfter   time.Duration
 	signals     bool
 	logf        func(format string, args ...any)
+	writerRole  string
+	writerPw    string
 }
 
 // WithWay forces one way of getting PostgreSQL instead of the chain.
@@ -99,6 +106,15 @@ func WithDockerImage(image string) TargetOption {
 
 // WithReapAfter sets how old an orphaned sandbox must be before it is reaped.
 func WithReapAfter(d time.Duration) TargetOption { return func(c *targetConfig) { c.reapAfter = d } }
+
+// WithWriterRole makes writers log in as an existing role (with password,
+// if the server asks for one) instead of the run's own role. Use it when a
+// writer truly needs more than its sandbox: an extension, a schema of
+// reference data. The harness still creates each sandbox owned by that
+// role, and never drops or alters the role itself; reports name it.
+func WithWriterRole(name, password string) TargetOption {
+	return func(c *targetConfig) { c.writerRole, c.writerPw = name, password }
+}
 
 // WithoutSignalHandling stops the Target from cleaning up on SIGINT and
 // SIGTERM; the caller then must call Close on every path.
@@ -133,6 +149,8 @@ func OpenTarget(ctx context.Context, opts ...TargetOption) (*Target, error) {
 		reapAfter:   DefaultReapAfter,
 		signals:     true,
 		logf:        func(string, ...any) {},
+		writerRole:  os.Getenv(EnvWriterRole),
+		writerPw:    os.Getenv(EnvWriterPassword),
 	}
 	if w := os.Getenv(EnvTarget); w != "" {
 		cfg.way = Way(strings.ToLower(strings.TrimSpace(w)))
@@ -264,12 +282,15 @@ func attach(ctx context.Context, srv *server, cfg *targetConfig) (*Target, error
 		return nil, err
 	}
 	n, err := t.reap(connectCtx, cfg.reapAfter)
+	if err == nil {
+		t.reaped = n
+		err = t.run.startRole(connectCtx, t, cfg.writerRole, cfg.writerPw)
+	}
 	if err != nil {
-		t.run.end(context.WithoutCancel(ctx))
+		t.run.end(context.WithoutCancel(ctx), t)
 		pool.Close()
 		return nil, err
 	}
-	t.reaped = n
 	return t, nil
 }
 
@@ -303,7 +324,17 @@ func (t *Target) major() int {
 
 // String describes the target for reports, without passwords.
 func (t *Target) String() string {
-	return fmt.Sprintf("%s: PostgreSQL %s, %s", t.way, t.version, t.where)
+	return fmt.Sprintf("%s: PostgreSQL %s, %s, writers as %s", t.way, t.version, t.where, t.WriterRole())
+}
+
+// WriterRole names the role every writer connection logs in as: the run's
+// own least-privilege role ("idemcheck_..._0 (this run's own)") or the one
+// WithWriterRole named ("NAME (given)").
+func (t *Target) WriterRole() string {
+	if t.run.role.own {
+		return t.run.role.name + " (this run's own, least privilege)"
+	}
+	return t.run.role.name + " (given)"
 }
 
 // RunID is the id this run's sandboxes carry in their names.
@@ -343,7 +374,7 @@ func (t *Target) Close() error {
 		t.proxy.Close()
 	}
 	t.proxyMu.Unlock()
-	err := t.run.end(ctx)
+	err := t.run.end(ctx, t)
 	t.admin.Close()
 	if t.stop != nil {
 		err = errors.Join(err, t.stop(ctx))

@@ -26,8 +26,8 @@ import (
 type writerFlags struct {
 	Exec     string        `help:"Command run per delivery attempt (sh -c); the batch arrives as JSON lines on stdin and in $IDEMCHECK_BATCH_FILE." placeholder:"CMD"`
 	SQL      string        `name:"sql" help:"SQL file run statement by statement per attempt, against the batch in the temporary table batch." placeholder:"FILE" type:"existingfile"`
-	Setup    string        `help:"Command that creates the writer's tables, once per sandbox." placeholder:"CMD"`
-	SetupSQL string        `name:"setup-sql" help:"SQL file that creates the writer's tables, once per sandbox." placeholder:"FILE" type:"existingfile"`
+	Setup    string        `help:"Command that creates the writer's tables, once per sandbox (after --setup-sql, when both are given); with --exec or --sql." placeholder:"CMD"`
+	SetupSQL string        `name:"setup-sql" help:"SQL file that creates the writer's tables, once per sandbox, statement by statement; with --exec or --sql." placeholder:"FILE" type:"existingfile"`
 	Timeout  time.Duration `help:"Kill an attempt that runs longer than this." default:"60s"`
 	Records  string        `help:"Custom records instead of the default order events: a spec (name:type[:role],... with roles key, version, partition) or a file holding one, or a file of sample records (JSON lines)." placeholder:"SPEC|FILE"`
 }
@@ -39,10 +39,6 @@ func (f writerFlags) check() error {
 	switch {
 	case f.Exec != "" && f.SQL != "":
 		return usageError{"give either --exec or --sql, not both"}
-	case f.Exec != "" && f.SetupSQL != "":
-		return usageError{"--setup-sql goes with --sql; with --exec use --setup CMD"}
-	case f.SQL != "" && f.Setup != "":
-		return usageError{"--setup goes with --exec; with --sql use --setup-sql FILE"}
 	case f.Exec == "" && f.SQL == "":
 		return usageError{"say which writer to certify: --exec 'CMD' (any language) or --sql FILE"}
 	}
@@ -55,12 +51,13 @@ func (f writerFlags) build() (writer, error) {
 		return nil, err
 	}
 	if f.Exec != "" {
-		return external.Exec[harness.Order]{Command: f.Exec, SetupCommand: f.Setup, Timeout: f.Timeout}, nil
+		return external.Exec[harness.Order]{Command: f.Exec, SetupSQL: f.SetupSQL, SetupCommand: f.Setup, Timeout: f.Timeout}, nil
 	}
 	w, err := external.LoadSQL(f.SQL, f.SetupSQL)
 	if err != nil {
 		return nil, usageError{fmt.Sprintf("--sql: %v", err)}
 	}
+	w.SetupCommand, w.Timeout = f.Setup, f.Timeout
 	return w, nil
 }
 
@@ -93,12 +90,13 @@ func (f writerFlags) buildRecords(spec *recordspec.Spec) (recordWriter, error) {
 		return nil, err
 	}
 	if f.Exec != "" {
-		return external.Exec[recordspec.Record]{Command: f.Exec, SetupCommand: f.Setup, Timeout: f.Timeout, Records: spec.Source()}, nil
+		return external.Exec[recordspec.Record]{Command: f.Exec, SetupSQL: f.SetupSQL, SetupCommand: f.Setup, Timeout: f.Timeout, Records: spec.Source()}, nil
 	}
 	w, err := external.LoadSQLRecords(f.SQL, f.SetupSQL, spec)
 	if err != nil {
 		return nil, usageError{fmt.Sprintf("--sql: %v", err)}
 	}
+	w.SetupCommand, w.Timeout = f.Setup, f.Timeout
 	return w, nil
 }
 
@@ -282,7 +280,7 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, spe
 		}
 	}
 	if c.Report != "" {
-		cert := &certificate.Certificate{Writer: rep.Writer, Way: string(tg.Way()), ServerVersion: tg.ServerVersion(),
+		cert := &certificate.Certificate{Writer: rep.Writer, Way: string(tg.Way()), ServerVersion: tg.ServerVersion(), WriterRole: tg.WriterRole(),
 			Seed: c.Seed, Version: version, Made: time.Now(), Laws: rep.Laws}
 		if err := cert.Write(c.Report); err != nil {
 			return err
@@ -407,12 +405,18 @@ func (c replayCmd) flagsFor(recorded string) (writerFlags, writer, error) {
 		return f, nil, nil
 	}
 	if err == nil {
+		f.Setup, f.SetupSQL = n.Setup, n.SetupSQL
 		if n.Kind == "exec" {
-			f.Exec, f.Setup = n.Main, n.Setup
+			f.Exec = n.Main
 		} else {
-			f.SQL, f.SetupSQL = n.Main, n.Setup
+			f.SQL = n.Main
 			if _, err := os.Stat(f.SQL); err != nil {
 				return f, nil, usageError{fmt.Sprintf("the scenario was recorded for %s, which is not here; pass --sql FILE", f.SQL)}
+			}
+		}
+		if f.SetupSQL != "" {
+			if _, err := os.Stat(f.SetupSQL); err != nil {
+				return f, nil, usageError{fmt.Sprintf("the scenario was recorded with the setup file %s, which is not here; pass --setup-sql FILE", f.SetupSQL)}
 			}
 		}
 		return f, nil, nil

@@ -16,13 +16,17 @@ import (
 
 // targetFlags choose the PostgreSQL.
 type targetFlags struct {
-	Way string `help:"Force one way of getting PostgreSQL: url, local or docker (default: the first that applies)." enum:",url,local,docker" default:""`
+	Way        string `help:"Force one way of getting PostgreSQL: url, local or docker (default: the first that applies)." enum:",url,local,docker" default:""`
+	WriterRole string `help:"Run writers as this existing role (password in $IDEMCHECK_WRITER_PASSWORD) instead of the run's own least-privilege role, for a writer that needs more than its sandbox; the certificate names it." placeholder:"ROLE" env:"IDEMCHECK_WRITER_ROLE"`
 }
 
 func (f targetFlags) open(ctx context.Context, stderr io.Writer) (*harness.Target, error) {
 	var opts []harness.TargetOption
 	if f.Way != "" {
 		opts = append(opts, harness.WithWay(harness.Way(f.Way)))
+	}
+	if f.WriterRole != "" {
+		opts = append(opts, harness.WithWriterRole(f.WriterRole, os.Getenv(harness.EnvWriterPassword)))
 	}
 	return harness.OpenTarget(ctx, opts...)
 }
@@ -105,6 +109,7 @@ type jsonReport struct {
 type jsonTarget struct {
 	Way           string `json:"way"`
 	ServerVersion string `json:"server_version"`
+	WriterRole    string `json:"writer_role"`
 }
 
 type jsonLaw struct {
@@ -133,7 +138,7 @@ type jsonCounterEx struct {
 }
 
 func toJSON(rep *properties.Report, tg *harness.Target, seed uint64) jsonReport {
-	out := jsonReport{Writer: rep.Writer, Target: jsonTarget{Way: string(tg.Way()), ServerVersion: tg.ServerVersion()}, Seed: seed}
+	out := jsonReport{Writer: rep.Writer, Target: jsonTarget{Way: string(tg.Way()), ServerVersion: tg.ServerVersion(), WriterRole: tg.WriterRole()}, Seed: seed}
 	for _, l := range rep.Laws {
 		jl := jsonLaw{Name: string(l.Law), Verdict: string(l.Verdict), Trials: l.Trials, Faults: l.Faults, Reason: l.Reason,
 			Coverage: l.Coverage, Explored: l.Explored}

@@ -149,6 +149,12 @@ func TestCertifyExternalWriters(t *testing.T) {
 		{"late overwrite in a transaction (shell+psql)", []string{"--exec", "./testdata/late_overwrite_tx.sh", "--setup", setupSQL, "--laws", "CrashAtomicity,RetryEquivalence",
 			"--checks", "3", "--partition-field", "event_date", "--min-coverage", "0"},
 			exitOK, map[string]string{"CrashAtomicity": "held", "RetryEquivalence": "held"}},
+		// A setup file with a command writer, a setup command with a SQL
+		// writer.
+		{"upsert in a transaction, SQL setup (shell+psql, --setup-sql)", []string{"--exec", "./testdata/upsert_tx.sh", "--setup-sql", "testdata/setup.sql", "--laws", "ReplayIdempotence", "--checks", "3"},
+			exitOK, map[string]string{"ReplayIdempotence": "held"}},
+		{"upsert, command setup (--sql, --setup)", []string{"--sql", "testdata/upsert.sql", "--setup", setupSQL, "--laws", "ReplayIdempotence", "--checks", "3"},
+			exitOK, map[string]string{"ReplayIdempotence": "held"}},
 		{"upsert (--sql)", []string{"--sql", "testdata/upsert.sql", "--setup-sql", "testdata/setup.sql", "--laws", "ReplayIdempotence,RetryEquivalence,CrashAtomicity,OrderIndependence", "--checks", "20", "--min-coverage", "0"},
 			exitOK, map[string]string{"ReplayIdempotence": "held", "RetryEquivalence": "held", "CrashAtomicity": "held", "OrderIndependence": "held"}},
 		{"custom records: version-guarded upsert (--sql, --records spec file)", []string{"--sql", "testdata/readings_upsert.sql", "--setup-sql", "testdata/readings_setup.sql",
@@ -262,6 +268,9 @@ func TestBadInputSaysWhatIsWrong(t *testing.T) {
 		{[]string{"certify", "--exec", "./no-such-writer.sh"}, "exit status 127 (the shell did not find the command: check the path"},
 		{[]string{"certify", "--exec", "./testdata/setup.sql"}, "exit status 126 (the command is not executable: chmod +x it"},
 		{[]string{"lessons", "NoSuchLesson"}, `no lesson "NoSuchLesson"`},
+		// Writers run as a role that owns their sandbox and nothing else.
+		{[]string{"certify", "--sql", "testdata/hostile_create_database.sql"}, "testdata/hostile_create_database.sql, statement 1 (-- Hostile on purpose: reaches outside its sandbox. The w...): ERROR: permission denied to create database"},
+		{[]string{"certify", "--exec", `psql -X -q -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET work_mem = '1MB'"`}, `permission denied to set parameter "work_mem"`},
 		{[]string{"certify", "--exec", "true", "--records", "id:money"}, `--records: field id: type "money" is not one of bigint`},
 		{[]string{"certify", "--exec", "true", "--records", "no-such-records.jsonl"}, "--records: no-such-records.jsonl is neither a file nor a spec"},
 		{[]string{"certify", "--exec", "true", "--records", "id:bigint", "--partition-field", "day"}, `--partition-field "day": the records have no such field (id:bigint)`},

@@ -20,6 +20,7 @@ type Certificate struct {
 	Writer        string
 	Way           string // how PostgreSQL was found: url, local or docker
 	ServerVersion string
+	WriterRole    string // the role writers logged in as
 	Seed          uint64 // rapid's seed (0: random)
 	Version       string // idemcheck's version
 	Made          time.Time
@@ -159,6 +160,7 @@ pre { background: #f7f7f7; padding: 8px; overflow-x: auto; }
 <table>
 <tr><th>writer</th><td><code>{{.C.Writer}}</code></td></tr>
 <tr><th>PostgreSQL</th><td>{{.C.ServerVersion}} ({{.C.Way}})</td></tr>
+<tr><th>writers as</th><td>{{dash .C.WriterRole}}</td></tr>
 <tr><th>seed</th><td>{{if .C.Seed}}{{.C.Seed}}{{else}}random{{end}}</td></tr>
 <tr><th>idemcheck</th><td>{{.C.Version}}, {{.C.Made.Format "2006-01-02 15:04 MST"}}</td></tr>
 </table>
@@ -190,6 +192,7 @@ var markdownPage = texttemplate.Must(texttemplate.New("md").Funcs(texttemplate.F
 
 - writer: ` + "`{{.C.Writer}}`" + `
 - PostgreSQL: {{.C.ServerVersion}} ({{.C.Way}})
+- writers as: {{dash .C.WriterRole}}
 - seed: {{if .C.Seed}}{{.C.Seed}}{{else}}random{{end}}
 - idemcheck: {{.C.Version}}, {{.C.Made.Format "2006-01-02 15:04 MST"}}
 

@@ -38,7 +38,9 @@ import (
 // writes it.
 type Exec[R any] struct {
 	Command string
-	// SetupCommand runs once per sandbox to create the writer's tables.
+	// SetupSQL (a file run statement by statement) and then SetupCommand
+	// run once per sandbox to create the writer's tables.
+	SetupSQL     string
 	SetupCommand string
 	Timeout      time.Duration // per attempt; default 60s
 	// Records names custom records (a recordspec spec or sample file) in
@@ -46,12 +48,27 @@ type Exec[R any] struct {
 	Records string
 }
 
-// Setup runs SetupCommand, if any.
+// Setup runs SetupSQL's statements, then SetupCommand, if any.
 func (w Exec[R]) Setup(ctx context.Context, env *harness.Env) error {
-	if w.SetupCommand == "" {
+	return setup(ctx, env, w.SetupSQL, w.SetupCommand, w.timeout())
+}
+
+// setup runs the statements of sqlFile, then command ("" for none of
+// either): what creates a writer's tables in its sandbox.
+func setup(ctx context.Context, env *harness.Env, sqlFile, command string, timeout time.Duration) error {
+	if sqlFile != "" {
+		stmts, err := statements(sqlFile)
+		if err != nil {
+			return err
+		}
+		if err := runStatements(ctx, env.Conn, sqlFile, stmts); err != nil {
+			return err
+		}
+	}
+	if command == "" {
 		return nil
 	}
-	return run(ctx, env, w.SetupCommand, nil, "", w.timeout())
+	return run(ctx, env, command, nil, "", timeout)
 }
 
 // Write runs Command for one attempt of b.
@@ -88,27 +105,28 @@ func (w Exec[R]) timeout() time.Duration {
 }
 
 // Name describes the writer for reports and replay files, in a form
-// ParseName reads back: exec "CMD" [setup "CMD"] [records "SPEC"].
+// ParseName reads back: exec "CMD" [setup-sql "FILE"] [setup "CMD"]
+// [records "SPEC"].
 func (w Exec[R]) Name() string {
-	return Name{Kind: "exec", Main: w.Command, Setup: w.SetupCommand, Records: w.Records}.String()
+	return Name{Kind: "exec", Main: w.Command, SetupSQL: w.SetupSQL, Setup: w.SetupCommand, Records: w.Records}.String()
 }
 
 // Name is an external writer's name taken apart.
 type Name struct {
-	Kind    string // "exec" or "sql"
-	Main    string // the command, or the SQL file
-	Setup   string // the setup command, or the setup SQL file
-	Records string // the custom records' spec or sample file; "" for orders
+	Kind     string // "exec" or "sql"
+	Main     string // the command, or the SQL file
+	SetupSQL string // the setup SQL file
+	Setup    string // the setup command
+	Records  string // the custom records' spec or sample file; "" for orders
 }
 
 func (n Name) String() string {
 	s := n.Kind + " " + strconv.Quote(n.Main)
+	if n.SetupSQL != "" {
+		s += " setup-sql " + strconv.Quote(n.SetupSQL)
+	}
 	if n.Setup != "" {
-		word := " setup "
-		if n.Kind == "sql" {
-			word = " setup-sql "
-		}
-		s += word + strconv.Quote(n.Setup)
+		s += " setup " + strconv.Quote(n.Setup)
 	}
 	if n.Records != "" {
 		s += " records " + strconv.Quote(n.Records)
@@ -134,7 +152,9 @@ func ParseName(name string) (Name, error) {
 			return Name{}, fmt.Errorf("%q: %w", name, err)
 		}
 		switch word {
-		case "setup", "setup-sql":
+		case "setup-sql":
+			n.SetupSQL = value
+		case "setup":
 			n.Setup = value
 		case "records":
 			n.Records = value
@@ -255,11 +275,14 @@ func run(ctx context.Context, env *harness.Env, command string, vars []string, s
 type SQL[R any] struct {
 	File      string
 	SetupFile string
-	Records   string // as in Exec
-	stmts     []string
-	setup     []string
-	create    string // CREATE TEMP TABLE batch (...)
-	load      func(ctx context.Context, conn *pgx.Conn, records []R) error
+	// SetupCommand runs after SetupFile, once per sandbox, as Exec's does.
+	SetupCommand string
+	Timeout      time.Duration // of SetupCommand; default 60s
+	Records      string        // as in Exec
+	stmts        []string
+	setup        []string
+	create       string // CREATE TEMP TABLE batch (...)
+	load         func(ctx context.Context, conn *pgx.Conn, records []R) error
 }
 
 // LoadSQL reads the files and splits them into statements, for batches of
@@ -327,12 +350,22 @@ func statements(file string) ([]string, error) {
 // Name describes the writer for reports and replay files, in a form
 // ParseName reads back: sql "FILE" [setup-sql "FILE"] [records "SPEC"].
 func (w *SQL[R]) Name() string {
-	return Name{Kind: "sql", Main: w.File, Setup: w.SetupFile, Records: w.Records}.String()
+	return Name{Kind: "sql", Main: w.File, SetupSQL: w.SetupFile, Setup: w.SetupCommand, Records: w.Records}.String()
 }
 
-// Setup runs the setup file's statements.
+// Setup runs the setup file's statements, then SetupCommand, if any.
 func (w *SQL[R]) Setup(ctx context.Context, env *harness.Env) error {
-	return runStatements(ctx, env.Conn, w.SetupFile, w.setup)
+	if err := runStatements(ctx, env.Conn, w.SetupFile, w.setup); err != nil {
+		return err
+	}
+	if w.SetupCommand == "" {
+		return nil
+	}
+	timeout := w.Timeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	return run(ctx, env, w.SetupCommand, nil, "", timeout)
 }
 
 // Write loads the batch and runs the file.
