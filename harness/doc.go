@@ -6,7 +6,7 @@
 // binaries, or a container from testcontainers-go. Each trial gets its own
 // Sandbox (a schema, or a database), dropped when the trial passes and kept
 // when it fails; a Target drops only what its own run created, also on
-// SIGINT and SIGTERM, and reaps what killed runs left behind.
+// SIGINT, SIGTERM, SIGHUP and SIGPIPE, and reaps what killed runs left behind.
 //
 // A Writer is the contract a pipeline's write step implements: Setup once
 // per sandbox, Write once per delivery attempt of a Batch, touching the

@@ -19,7 +19,12 @@ type querier interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
-// The targets open in this process, closed by the first SIGINT or SIGTERM.
+// cleanupSignals end the process by default; each first closes the
+// targets open in this process. SIGPIPE comes from writing to a closed
+// pipe (idemcheck doctor | head -1), SIGHUP from a closed terminal.
+var cleanupSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE}
+
+// The targets open in this process, closed by the first cleanup signal.
 var signals struct {
 	sync.Mutex
 	targets map[*Target]bool
@@ -32,7 +37,7 @@ func watchSignals(t *Target) {
 	if signals.ch == nil {
 		signals.targets = map[*Target]bool{}
 		signals.ch = make(chan os.Signal, 1)
-		signal.Notify(signals.ch, syscall.SIGINT, syscall.SIGTERM)
+		signal.Notify(signals.ch, cleanupSignals...)
 		go onSignal(signals.ch)
 	}
 	signals.targets[t] = true
@@ -57,6 +62,11 @@ func onSignal(ch chan os.Signal) {
 	for _, t := range open {
 		_ = t.Close()
 	}
-	signal.Reset(syscall.SIGINT, syscall.SIGTERM)
+	signal.Reset(cleanupSignals...)
+	if sig == syscall.SIGPIPE {
+		// Go's runtime ignores a SIGPIPE nobody asked for, so re-raising it
+		// would not end the process: exit as a shell reports that death.
+		os.Exit(128 + int(syscall.SIGPIPE))
+	}
 	_ = syscall.Kill(os.Getpid(), sig.(syscall.Signal))
 }

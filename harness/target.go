@@ -116,8 +116,9 @@ func WithWriterRole(name, password string) TargetOption {
 	return func(c *targetConfig) { c.writerRole, c.writerPw = name, password }
 }
 
-// WithoutSignalHandling stops the Target from cleaning up on SIGINT and
-// SIGTERM; the caller then must call Close on every path.
+// WithoutSignalHandling stops the Target from cleaning up on SIGINT,
+// SIGTERM, SIGHUP and SIGPIPE; the caller then must call Close on every
+// path.
 func WithoutSignalHandling() TargetOption { return func(c *targetConfig) { c.signals = false } }
 
 // WithLogf receives progress lines (which way was tried, why one was skipped).
@@ -137,10 +138,11 @@ var ErrNoPostgres = errors.New("no PostgreSQL available")
 //     temporary directory, run as an unprivileged user when the caller is root;
 //  3. a reachable Docker engine: a container from testcontainers-go.
 //
-// IDEMCHECK_TARGET (or WithWay) forces one way. Sandboxes of earlier runs that
-// were killed are reaped once they are older than the reap threshold. Unless
-// WithoutSignalHandling is given, SIGINT and SIGTERM drop every sandbox of the
-// run and stop any server it started before the process exits.
+// IDEMCHECK_TARGET (or WithWay) forces one way. Sandboxes and roles of
+// earlier runs that were killed are reaped once they are older than the
+// reap threshold. Unless WithoutSignalHandling is given, SIGINT, SIGTERM,
+// SIGHUP and SIGPIPE drop every sandbox and the role of the run and stop
+// any server it started before the process dies of the signal.
 func OpenTarget(ctx context.Context, opts ...TargetOption) (*Target, error) {
 	cfg := targetConfig{
 		url:         os.Getenv(EnvDatabaseURL),

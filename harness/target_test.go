@@ -277,13 +277,18 @@ func TestStaleSandboxesAreReaped(t *testing.T) {
 }
 
 // TestInterruptCleansUp runs a child process that opens a target, creates
-// sandboxes and waits; SIGINT must leave no sandbox and, for a local
-// cluster, no server or directory behind.
+// sandboxes and waits; SIGINT, SIGTERM, SIGHUP and SIGPIPE must leave no
+// sandbox or role and, for a local cluster, no server or directory behind.
+// After a SIGKILL, which nothing can catch, the next run reaps what the
+// killed one left.
 func TestInterruptCleansUp(t *testing.T) {
-	for _, way := range []string{"url", "local"} {
-		t.Run(way, func(t *testing.T) {
+	for _, tc := range []struct {
+		way string
+		sig syscall.Signal
+	}{{"url", syscall.SIGINT}, {"url", syscall.SIGTERM}, {"url", syscall.SIGHUP}, {"url", syscall.SIGPIPE}, {"local", syscall.SIGINT}, {"url", syscall.SIGKILL}} {
+		t.Run(tc.way+"/"+tc.sig.String(), func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), "IDEMCHECK_TEST_CHILD="+way, "IDEMCHECK_TEST_URL="+target.ConnString())
+			cmd.Env = append(os.Environ(), "IDEMCHECK_TEST_CHILD="+tc.way, "IDEMCHECK_TEST_URL="+target.ConnString())
 			cmd.Stderr = os.Stderr
 			out, err := cmd.StdoutPipe()
 			if err != nil {
@@ -301,28 +306,57 @@ func TestInterruptCleansUp(t *testing.T) {
 			if _, err := fmt.Sscanf(sc.Text(), "ready %s %s %s", &runID, &url, &dir); err != nil {
 				t.Fatalf("child said %q: %v", sc.Text(), err)
 			}
-			if way == "url" && countSandboxes(t, runID) != 3 {
-				t.Fatalf("child should have 3 sandboxes before the signal")
+			if tc.way == "url" && countRunObjects(t, runID) != 4 {
+				t.Fatalf("child should have 3 sandboxes and its role before the signal")
 			}
-			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			if err := cmd.Process.Signal(tc.sig); err != nil {
 				t.Fatal(err)
 			}
 			err = cmd.Wait()
 			ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
-			if !ws.Signaled() || ws.Signal() != syscall.SIGINT {
-				t.Errorf("child should die of SIGINT after cleaning up, got %v", err)
+			switch {
+			case tc.sig == syscall.SIGPIPE: // exits 128+13, as a shell reports a death by SIGPIPE
+				if ws.ExitStatus() != 141 {
+					t.Errorf("child should exit 141 after cleaning up, got %v", err)
+				}
+			case !ws.Signaled() || ws.Signal() != tc.sig:
+				t.Errorf("child should die of %v after cleaning up, got %v", tc.sig, err)
 			}
-			if way == "url" {
-				if n := countSandboxes(t, runID); n != 0 {
-					t.Errorf("%d sandboxes left after SIGINT", n)
+			if tc.sig == syscall.SIGKILL {
+				if n := countRunObjects(t, runID); n != 4 {
+					t.Fatalf("%d objects left by a killed run, want its 3 sandboxes and its role", n)
+				}
+				// Its run lock goes with its session, which the server ends
+				// when it notices the connection is gone.
+				for deadline := time.Now().Add(10 * time.Second); countRunObjects(t, runID) > 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+					next, err := OpenTarget(context.Background(), WithURL(target.ConnString()), WithReapAfter(0), WithoutSignalHandling())
+					if err != nil {
+						t.Fatal(err)
+					}
+					next.Close()
+				}
+			}
+			if tc.way == "url" {
+				if n := countRunObjects(t, runID); n != 0 {
+					t.Errorf("%d sandboxes or roles left after %v", n, tc.sig)
 				}
 				return
 			}
 			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("cluster directory %s left after SIGINT", dir)
+				t.Errorf("cluster directory %s left after %v", dir, tc.sig)
 			}
 		})
 	}
+}
+
+// countRunObjects counts the schemas, databases and roles of a run.
+func countRunObjects(t *testing.T, runID string) int {
+	t.Helper()
+	var n int
+	if err := target.Admin().QueryRow(context.Background(), `SELECT count(*) FROM pg_roles WHERE starts_with(rolname, $1)`, SandboxPrefix+runID+"_").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n + countSandboxes(t, runID)
 }
 
 // runChild is the child of TestInterruptCleansUp: it prints its run id and
