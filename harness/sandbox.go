@@ -69,10 +69,11 @@ func WithTemplate(db string) SandboxOption {
 // run is one process's use of a Target: its id, its liveness lock and the
 // sandboxes it created.
 type run struct {
-	id   string
-	key  int32
-	lock *pgx.Conn // holds the run's advisory lock while the run is alive
-	role writerRole
+	id     string
+	key    int32
+	lockMu sync.Mutex
+	lock   *pgx.Conn // holds the run's advisory lock while the run is alive
+	role   writerRole
 
 	mu        sync.Mutex
 	seq       int
@@ -191,7 +192,9 @@ func (r *run) end(ctx context.Context, t *Target) error {
 	if r.role.own {
 		errs = append(errs, dropRole(ctx, t.admin, r.role.name))
 	}
+	r.lockMu.Lock()
 	errs = append(errs, r.lock.Close(ctx))
+	r.lockMu.Unlock()
 	return errors.Join(errs...)
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"golang.org/x/sys/unix"
 )
 
 // querier is what both a pool and a single connection offer.
@@ -50,9 +51,17 @@ func unwatchSignals(t *Target) {
 }
 
 // onSignal cleans up every open Target, then lets the signal do what it
-// would have done without us: end the process.
+// would have done without us: end the process. A SIGPIPE counts only when
+// stdout or stderr is a broken pipe: once notified, Go delivers every
+// SIGPIPE, also those of a write to a socket the fault proxy cut, which
+// must not end the run.
 func onSignal(ch chan os.Signal) {
-	sig := <-ch
+	var sig os.Signal
+	for sig = range ch {
+		if sig != syscall.SIGPIPE || brokenPipe(1) || brokenPipe(2) {
+			break
+		}
+	}
 	signals.Lock()
 	var open []*Target
 	for t := range signals.targets {
@@ -69,4 +78,11 @@ func onSignal(ch chan os.Signal) {
 		os.Exit(128 + int(syscall.SIGPIPE))
 	}
 	_ = syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+}
+
+// brokenPipe reports whether fd is a pipe whose reading end is closed.
+func brokenPipe(fd int) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0 && fds[0].Revents&unix.POLLERR != 0
 }

@@ -296,6 +296,28 @@ func attach(ctx context.Context, srv *server, cfg *targetConfig) (*Target, error
 	return t, nil
 }
 
+// ErrTargetGone is wrapped by the errors of a run whose server went away
+// or restarted under it: no verdict of such a run can be trusted.
+var ErrTargetGone = errors.New("the PostgreSQL server went away or restarted during the run")
+
+// Alive reports whether the server is still the one the run started on:
+// the run's own connection, which holds its liveness lock from the start,
+// still answers. A server that restarted (or crashed and recovered) ended
+// that connection. The error wraps ErrTargetGone and names the server.
+func (t *Target) Alive(ctx context.Context) error {
+	t.run.lockMu.Lock()
+	err := t.run.lock.Ping(ctx)
+	t.run.lockMu.Unlock()
+	if err == nil {
+		return nil
+	}
+	why := "restarted, or ended the run's connections"
+	if perr := t.admin.Ping(ctx); perr != nil {
+		why = "is unreachable: " + perr.Error()
+	}
+	return fmt.Errorf("%w: %s %s (the run's own connection: %v)", ErrTargetGone, t.where, why, err)
+}
+
 // Proxy is the fault proxy in front of the target's server.
 func (t *Target) Proxy() *faults.Proxy {
 	t.proxyMu.Lock()

@@ -309,6 +309,19 @@ func TestInterruptCleansUp(t *testing.T) {
 			if tc.way == "url" && countRunObjects(t, runID) != 4 {
 				t.Fatalf("child should have 3 sandboxes and its role before the signal")
 			}
+			if tc.sig == syscall.SIGPIPE {
+				// As in idemcheck doctor | head -1: the reader is gone. A
+				// SIGPIPE while stdout and stderr are whole (a write to a
+				// socket the fault proxy cut) must not end the run.
+				if err := cmd.Process.Signal(tc.sig); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(100 * time.Millisecond)
+				if n := countRunObjects(t, runID); n != 4 {
+					t.Fatalf("a SIGPIPE with stdout whole cleaned up the run (%d objects left)", n)
+				}
+				out.Close()
+			}
 			if err := cmd.Process.Signal(tc.sig); err != nil {
 				t.Fatal(err)
 			}

@@ -64,8 +64,10 @@ func selectedLaws(laws []harness.Law) map[harness.Law]bool {
 // inconclusive, an error joining every such law's message. When the writer
 // fails on some batch even without faults, no law can be judged: Check
 // stops there, the remaining laws are inconclusive, and the error wraps
-// ErrWriterFails and names a minimal such batch. Checks sets the trials per
-// law (default 100).
+// ErrWriterFails and names a minimal such batch. When the server goes away
+// or restarts, Check stops there too and the error wraps
+// harness.ErrTargetGone: no law is held on such a run. Checks sets the
+// trials per law (default 100).
 func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts ...Option) (*Report, error) {
 	c, err := newChecker(ctx, newWriter, opts)
 	if err != nil {
@@ -86,6 +88,7 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 	selected := selectedLaws(c.set.laws)
 	var errs []error
 	var fails *writerFailure
+	var gone error
 	for _, law := range harness.AllLaws {
 		if !claimed[law] || !selected[law] {
 			why := c.writer + " does not claim it"
@@ -95,6 +98,10 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 			rep.Laws = append(rep.Laws, LawReport{Law: law, Verdict: NotClaimed, Reason: why})
 			continue
 		}
+		if gone != nil {
+			rep.Laws = append(rep.Laws, LawReport{Law: law, Verdict: Inconclusive, Reason: "not run: " + gone.Error()})
+			continue
+		}
 		if fails != nil {
 			rep.Laws = append(rep.Laws, LawReport{Law: law, Verdict: Inconclusive, Reason: "not run: " + fails.Error()})
 			continue
@@ -102,6 +109,11 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 		tb := &recorder{name: c.writer + "/" + string(law)}
 		lr := c.checkLaw(tb, law)
 		rep.Laws = append(rep.Laws, lr)
+		if lr.gone != nil {
+			// No verdict on a server that went away can be trusted.
+			gone = lr.gone
+			continue
+		}
 		if lr.writerFails != nil {
 			// Every other law would hit the same batch: stop here.
 			fails = lr.writerFails
@@ -117,6 +129,9 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 			}
 			errs = append(errs, fmt.Errorf("%s inconclusive: %s", law, lr.Reason))
 		}
+	}
+	if gone != nil {
+		return rep, gone // wraps harness.ErrTargetGone
 	}
 	if fails != nil {
 		return rep, fails // wraps ErrWriterFails

@@ -134,6 +134,7 @@ type tally struct {
 	lastScenario                any // harness.Scenario[R] of last
 	lastFinding                 *finding
 	explored                    *Explored
+	gone                        error // the server went away or restarted: wraps harness.ErrTargetGone
 }
 
 // add counts one trial of spec's law: the scenario's deliveries over
@@ -583,6 +584,7 @@ func (c *checker[R]) trial(t *rapid.T, spec lawSpec, tl *tally) {
 		t.Fatalf("%s: %v", spec.law, ErrWriterFails)
 	}
 	if err != nil {
+		c.noteGone(tl)
 		t.Fatalf("%s: the trial could not be run: %v", spec.law, err)
 	}
 	var ds []harness.Delivery
@@ -592,6 +594,7 @@ func (c *checker[R]) trial(t *rapid.T, spec lawSpec, tl *tally) {
 	sc := c.scenario(spec, batches, ds)
 	f, _, err := c.try(spec, sc, clean.convs, tl)
 	if err != nil {
+		c.noteGone(tl)
 		t.Fatalf("%s: the trial could not be run: %v", spec.law, err)
 	}
 	if f == nil {
@@ -614,6 +617,18 @@ func (c *checker[R]) trial(t *rapid.T, spec lawSpec, tl *tally) {
 	// message is the law alone and the details go to the log.
 	t.Logf("%s", ce)
 	t.Fatalf("%s violated: %s", spec.law, kindOf(f))
+}
+
+// noteGone notes in tl when the server went away or restarted: after a
+// trial that could not be run, and after every law.
+func (c *checker[R]) noteGone(tl *tally) {
+	if err := c.tg.Alive(context.WithoutCancel(c.ctx)); err != nil {
+		tl.mu.Lock()
+		if tl.gone == nil {
+			tl.gone = err
+		}
+		tl.mu.Unlock()
+	}
 }
 
 // firstFailure notes a failing trial and reports whether it is the first
@@ -724,7 +739,8 @@ func (c *checker[R]) checkLaw(tb rapid.TB, law harness.Law) LawReport {
 	default:
 		rapid.Check(tb, func(t *rapid.T) { c.trial(t, spec, tl) })
 	}
-	if sc, ok := tl.lastScenario.(harness.Scenario[R]); ok && tl.writerFails == nil && !tl.nondeterministic {
+	c.noteGone(tl)
+	if sc, ok := tl.lastScenario.(harness.Scenario[R]); ok && tl.writerFails == nil && !tl.nondeterministic && tl.gone == nil {
 		if small, f := c.simplify(law, sc, tl.lastFinding, shrinkTime()); f != tl.lastFinding {
 			tl.last = c.counterexample(law, small, f, true)
 		}
@@ -733,6 +749,10 @@ func (c *checker[R]) checkLaw(tb rapid.TB, law harness.Law) LawReport {
 		InTx: tl.inTx, AtCommit: tl.atCommit, AfterCommit: tl.afterCommit, Duration: time.Since(start),
 		Coverage: tl.coverage(), Explored: tl.explored}
 	switch {
+	case tl.gone != nil:
+		lr.Verdict = Inconclusive
+		lr.Reason = tl.gone.Error()
+		lr.gone = tl.gone
 	case tl.writerFails != nil:
 		lr.Verdict = Inconclusive
 		lr.Reason = tl.writerFails.Error()

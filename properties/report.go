@@ -50,6 +50,7 @@ type LawReport struct {
 	Counterexample *Counterexample
 	Duration       time.Duration
 	writerFails    *writerFailure // a batch it fails on without faults
+	gone           error          // the server went away or restarted
 }
 
 // Counterexample is a minimal failing trial.

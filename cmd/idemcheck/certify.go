@@ -287,8 +287,8 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, spe
 		}
 		fmt.Fprintf(e.stdout, "\nthe certificate is in %s\n", c.Report)
 	}
-	if errors.Is(err, properties.ErrWriterFails) {
-		return err // exit 2: the writer cannot work, it is not a violation
+	if errors.Is(err, properties.ErrWriterFails) || errors.Is(err, harness.ErrTargetGone) {
+		return err // exit 2: the writer cannot work, or the server went away: not a violation
 	}
 	if err != nil {
 		return violation{"not certified: a claimed law was violated or is inconclusive (see above)"}
