@@ -12,6 +12,7 @@ import (
 
 	"github.com/idemcheck/idemcheck/faults"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // RunOption configures Run.
@@ -136,11 +137,13 @@ func (d *driver[R]) run(ctx context.Context) error {
 		return err
 	}
 	env := NewEnv(conn, d.sb.ConnString, connect, d.sb.name, 0, time.Time{})
-	err = d.w.Setup(ctx, env)
+	sctx, cancel := context.WithTimeout(ctx, d.cfg.attemptTimeout)
+	err = d.w.Setup(sctx, env)
+	cancel()
 	conn.Close(ctx)
 	att.Close()
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrSetup, err)
+		return fmt.Errorf("%w: %w%s", ErrSetup, err, setupHint(err, d.cfg.attemptTimeout))
 	}
 	for i, del := range d.sc.Deliveries {
 		if del.Batch < 0 || del.Batch >= len(d.sc.Batches) {
@@ -152,6 +155,18 @@ func (d *driver[R]) run(ctx context.Context) error {
 	}
 	d.obs.Final, err = Snapshot(ctx, d.sb)
 	return err
+}
+
+// setupHint says what a setup that timed out ran into.
+func setupHint(err error, limit time.Duration) string {
+	var pg *pgconn.PgError
+	switch {
+	case errors.As(err, &pg) && pg.Code == "57014":
+		return " (the setup hit a statement timeout: raise statement_timeout for the writer's role, or make the setup faster)"
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf(" (the setup did not finish within %s, the attempt timeout)", limit)
+	}
+	return ""
 }
 
 // deliver runs attempts of one delivery until one is acked.

@@ -68,5 +68,11 @@ func LoadScenario[R any](path string) (*ScenarioFile[R], error) {
 	if !known {
 		return nil, fmt.Errorf("properties: %s names law %q; want one of %v", path, f.Law, harness.AllLaws)
 	}
+	for i, d := range f.Scenario.Deliveries {
+		if d.Batch < 0 || d.Batch >= len(f.Scenario.Batches) {
+			return nil, fmt.Errorf("properties: %s: delivery %d names batch index %d, but the scenario has %d batches (indexes 0 to %d); fix the index or add the batch",
+				path, i+1, d.Batch, len(f.Scenario.Batches), len(f.Scenario.Batches)-1)
+		}
+	}
 	return &f, nil
 }

@@ -265,6 +265,7 @@ func TestBadInputSaysWhatIsWrong(t *testing.T) {
 		{[]string{"certify", "--exec", `if grep -q "c-.4."; then echo "customer name rejected" >&2; exit 3; fi`, "--laws", "ReplayIdempotence,RetryEquivalence",
 			"--checks", "30", "--shrink-time", "2s", "--scenario-dir", os.TempDir()}, "), without any fault: exit status 3: customer name rejected"},
 		{[]string{"certify", "--exec", "true", "--setup", "exit 4"}, "the writer's setup fails"},
+		{[]string{"certify", "--exec", "true", "--setup-sql", "testdata/slow_setup.sql"}, "the setup hit a statement timeout"},
 		{[]string{"certify", "--exec", "./no-such-writer.sh"}, "exit status 127 (the shell did not find the command: check the path"},
 		{[]string{"certify", "--exec", "./testdata/setup.sql"}, "exit status 126 (the command is not executable: chmod +x it"},
 		{[]string{"lessons", "NoSuchLesson"}, `no lesson "NoSuchLesson"`},

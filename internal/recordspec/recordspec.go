@@ -230,6 +230,9 @@ func loadPool(file string, b []byte) (*Spec, error) {
 	if len(spec.pool) == 0 {
 		return nil, fmt.Errorf("%s holds no record", file)
 	}
+	if len(order) == 0 {
+		return nil, fmt.Errorf("%s: the records have no field; give each one its fields, e.g. {\"id\": 1, \"amount\": 12.5}", file)
+	}
 	for _, k := range order {
 		t := types[k]
 		if t == "" {
