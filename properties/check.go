@@ -533,6 +533,11 @@ func (c *checker[R]) unkeep(sb *harness.Sandbox) {
 // try judges sc for spec's law, counts it in tl, and returns the finding
 // (nil: the law held on sc). convs are the conversations of sc's batches.
 func (c *checker[R]) try(spec lawSpec, sc harness.Scenario[R], convs conversations, tl *tally) (*finding, *harness.Observation, error) {
+	// A server that restarted between two trials may answer the next one
+	// well: every trial asks whether it is still the run's server.
+	if c.noteGone(tl); tl.goneErr() != nil {
+		return nil, nil, tl.goneErr()
+	}
 	f, obs, err := c.judge(spec.law, sc)
 	if err != nil {
 		return nil, nil, err
@@ -571,6 +576,9 @@ func (c *checker[R]) scenario(spec lawSpec, batches []harness.Batch[R], deliveri
 // trial is one rapid trial of spec's law: batches drawn, their clean run
 // (the map), deliveries drawn from its conversations, the judgement.
 func (c *checker[R]) trial(t *rapid.T, spec lawSpec, tl *tally) {
+	if err := tl.goneErr(); err != nil {
+		t.Fatalf("%s: %v", spec.law, err) // every shrinking step stops here at once
+	}
 	batches := c.batches.Draw(t, "batches")
 	clean, err := c.cleanRun(batches)
 	var wf *writerFailure
@@ -629,6 +637,12 @@ func (c *checker[R]) noteGone(tl *tally) {
 		}
 		tl.mu.Unlock()
 	}
+}
+
+func (t *tally) goneErr() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.gone
 }
 
 // firstFailure notes a failing trial and reports whether it is the first

@@ -20,6 +20,9 @@ import (
 // binary is the idemcheck command built for the tests.
 var binary string
 
+// testTarget is the PostgreSQL the runs under test share, by URL.
+var testTarget *harness.Target
+
 // TestMain builds the command, and shares one PostgreSQL among the runs
 // under test through IDEMCHECK_DATABASE_URL, as a user with an existing
 // server would.
@@ -46,6 +49,7 @@ func testMain(m *testing.M) int {
 		return 2
 	}
 	defer tg.Close()
+	testTarget = tg
 	os.Setenv(harness.EnvDatabaseURL, tg.ConnString())
 	os.Setenv(harness.EnvTarget, "")
 	return m.Run()

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSignalLoop (IDEMCHECK_LOOP=N, e.g. 50) runs N certifications on the
+// URL target, interrupts half of them at a random moment with SIGINT,
+// SIGTERM or SIGKILL, then one clean run: no schema, database or role of
+// idemcheck may remain but those of the tests' own live run.
+func TestSignalLoop(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("IDEMCHECK_LOOP"))
+	if n <= 0 {
+		t.Skip("set IDEMCHECK_LOOP=50 to run 50 interrupted certifications")
+	}
+	needTools(t, "psql")
+	args := []string{"certify", "--sql", "testdata/upsert.sql", "--setup-sql", "testdata/setup.sql", "--laws", "RetryEquivalence,CrashAtomicity",
+		"--checks", "30", "--scenario-dir", t.TempDir()}
+	sigs := []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL}
+	counts := map[string]int{}
+	for i := range n {
+		cmd := exec.Command(binary, args...)
+		cmd.Env = append(os.Environ(), "IDEMCHECK_REAP_AFTER=0s")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			time.Sleep(time.Duration(rand.IntN(3000)) * time.Millisecond)
+			sig := sigs[rand.IntN(len(sigs))]
+			cmd.Process.Signal(sig)
+			counts[sig.String()]++
+		} else {
+			counts["uninterrupted"]++
+		}
+		cmd.Wait()
+	}
+	code, out, errOut := idemcheck(t, append(args, "--checks", "3")...)
+	if code != exitOK {
+		t.Fatalf("the clean run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	var left int
+	prefix := "idemcheck_"
+	own := prefix + testTarget.RunID() + "_"
+	err := testTarget.Admin().QueryRow(context.Background(), `SELECT
+		(SELECT count(*) FROM pg_namespace WHERE starts_with(nspname, $1) AND NOT starts_with(nspname, $2))
+		+ (SELECT count(*) FROM pg_database WHERE starts_with(datname, $1) AND NOT starts_with(datname, $2))
+		+ (SELECT count(*) FROM pg_roles WHERE starts_with(rolname, $1) AND NOT starts_with(rolname, $2))`, prefix, own).Scan(&left)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d runs: %v; left after one clean run: %d", n, counts, left)
+	if left != 0 {
+		t.Errorf("%d schemas, databases or roles of idemcheck remain", left)
+	}
+}
