@@ -414,6 +414,16 @@ func (t *Target) reap(ctx context.Context, after time.Duration) (int, error) {
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("harness: reap: list live runs: %w", err)
 	}
+	// reapable: the name is idemcheck's (anything else is left alone), its
+	// run is dead and it is older than after.
+	reapable := func(name string) bool {
+		m := sandboxName.FindStringSubmatch(name)
+		if m == nil {
+			return false
+		}
+		sec, _ := strconv.ParseInt(m[2], 10, 64)
+		return !alive[runKey(m[1])] && time.Since(time.Unix(sec, 0)) >= after
+	}
 	type victim struct {
 		mode SandboxMode
 		name string
@@ -431,15 +441,9 @@ func (t *Target) reap(ctx context.Context, after time.Duration) (int, error) {
 		if err := rows.Scan(&v.mode, &v.name); err != nil {
 			return 0, err
 		}
-		m := sandboxName.FindStringSubmatch(v.name)
-		if m == nil {
-			continue // not ours after all: leave it alone
+		if reapable(v.name) {
+			victims = append(victims, v)
 		}
-		sec, _ := strconv.ParseInt(m[2], 10, 64)
-		if alive[runKey(m[1])] || time.Since(time.Unix(sec, 0)) < after {
-			continue
-		}
-		victims = append(victims, v)
 	}
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("harness: reap: list sandboxes: %w", err)
@@ -461,15 +465,9 @@ func (t *Target) reap(ctx context.Context, after time.Duration) (int, error) {
 		if err := rows.Scan(&name); err != nil {
 			return 0, err
 		}
-		m := sandboxName.FindStringSubmatch(name)
-		if m == nil {
-			continue
+		if reapable(name) {
+			roles = append(roles, name)
 		}
-		sec, _ := strconv.ParseInt(m[2], 10, 64)
-		if alive[runKey(m[1])] || time.Since(time.Unix(sec, 0)) < after {
-			continue
-		}
-		roles = append(roles, name)
 	}
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("harness: reap: list roles: %w", err)
