@@ -78,11 +78,6 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 		return nil, err
 	}
 	defer closeTarget()
-	restore, err := setChecks(c.set.checks)
-	if err != nil {
-		return nil, err
-	}
-	defer restore()
 	rep := &Report{Writer: c.writer, Target: c.tg.String()}
 	claimed := c.claims()
 	selected := selectedLaws(c.set.laws)
@@ -139,35 +134,48 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 	return rep, errors.Join(errs...)
 }
 
-var checksMu sync.Mutex
+// rapidMu serializes the runs of rapid.Check in this process. rapid reads
+// its settings (checks, seed, shrink time, fail files) only from its
+// command-line flags, which are process-global; a Check that asks for its
+// own checks or seed sets those flags, and must not change them under
+// another check that is running. So every law's random trials (and the
+// flags they read) run one law at a time per process, each with its own
+// settings; smoke scenarios, exhaustive mode and everything else of a
+// Check run concurrently.
+var rapidMu sync.Mutex
 
-// setChecks sets rapid's -rapid.checks (in or outside a test binary) and
-// turns off rapid's fail files (Check's replay format is its scenario
-// files), and returns what restores the previous values.
-func setChecks(n int) (func(), error) {
-	checksMu.Lock()
-	defer checksMu.Unlock()
+// withRapid runs fn holding rapidMu, with rapid's flags set to checks
+// (when > 0) and seed (when > 0), fail files off, restoring them after.
+func withRapid(checks int, seed uint64, fn func()) error {
+	rapidMu.Lock()
+	defer rapidMu.Unlock()
 	if !testing.Testing() && flag.Lookup("test.short") == nil {
 		testing.Init() // rapid asks testing.Short(), outside tests too
 	}
 	if !flag.Parsed() {
 		_ = flag.CommandLine.Parse(nil) // a tool parses its own arguments
 	}
-	oldNoFail := flag.Lookup("rapid.nofailfile").Value.String()
-	if err := flag.Set("rapid.nofailfile", "true"); err != nil {
-		return nil, err
+	set := map[string]string{"rapid.nofailfile": "true"} // Check's replay format is its scenario files
+	if checks > 0 {
+		set["rapid.checks"] = strconv.Itoa(checks)
 	}
-	if n <= 0 {
-		return func() { _ = flag.Set("rapid.nofailfile", oldNoFail) }, nil
+	if seed > 0 {
+		set["rapid.seed"] = strconv.FormatUint(seed, 10)
 	}
-	old := flag.Lookup("rapid.checks").Value.String()
-	if err := flag.Set("rapid.checks", strconv.Itoa(n)); err != nil {
-		return nil, err
+	old := map[string]string{}
+	for name, v := range set {
+		old[name] = flag.Lookup(name).Value.String()
+		if err := flag.Set(name, v); err != nil {
+			return err
+		}
 	}
-	return func() {
-		_ = flag.Set("rapid.checks", old)
-		_ = flag.Set("rapid.nofailfile", oldNoFail)
-	}, nil
+	defer func() {
+		for name, v := range old {
+			_ = flag.Set(name, v)
+		}
+	}()
+	fn()
+	return nil
 }
 
 // recorder is the rapid.TB of Check: it keeps what rapid says.

@@ -134,7 +134,8 @@ type tally struct {
 	lastScenario                any // harness.Scenario[R] of last
 	lastFinding                 *finding
 	explored                    *Explored
-	gone                        error // the server went away or restarted: wraps harness.ErrTargetGone
+	gone                        error         // the server went away or restarted: wraps harness.ErrTargetGone
+	shrink                      time.Duration // the budget of simplify: rapid's -rapid.shrinktime
 }
 
 // add counts one trial of spec's law: the scenario's deliveries over
@@ -751,11 +752,20 @@ func (c *checker[R]) checkLaw(tb rapid.TB, law harness.Law) LawReport {
 			tl.inconclusive = "exhaustive mode stopped: " + err.Error()
 		}
 	default:
-		rapid.Check(tb, func(t *rapid.T) { c.trial(t, spec, tl) })
+		err := withRapid(c.set.checks, c.set.seed, func() {
+			rapid.Check(tb, func(t *rapid.T) { c.trial(t, spec, tl) })
+			tl.shrink = shrinkTime()
+		})
+		if err != nil {
+			tl.inconclusive = "rapid could not be set up: " + err.Error()
+		}
+	}
+	if tl.shrink == 0 {
+		withRapid(0, 0, func() { tl.shrink = shrinkTime() })
 	}
 	c.noteGone(tl)
 	if sc, ok := tl.lastScenario.(harness.Scenario[R]); ok && tl.writerFails == nil && !tl.nondeterministic && tl.gone == nil {
-		if small, f := c.simplify(law, sc, tl.lastFinding, shrinkTime()); f != tl.lastFinding {
+		if small, f := c.simplify(law, sc, tl.lastFinding, tl.shrink); f != tl.lastFinding {
 			tl.last = c.counterexample(law, small, f, true)
 		}
 	}

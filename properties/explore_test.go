@@ -12,6 +12,7 @@ import (
 
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/properties"
+	"github.com/idemcheck/idemcheck/reference"
 )
 
 // seeds is how many rapid seeds the seed-sweeping tests run:
@@ -232,5 +233,41 @@ func TestCoverageBelowTheMinimumIsInconclusive(t *testing.T) {
 	}
 	if !strings.Contains(lr.Reason, "never crashed: "+cv.Uncovered[0]) {
 		t.Errorf("the reason does not name the uncovered points: %s", lr.Reason)
+	}
+}
+
+// Two Check calls with different settings may run at once (go test -race
+// runs this in CI): each keeps its own checks and seed, and reports its
+// own trial count, the law's smoke scenarios and then its random trials.
+func TestConcurrentChecksKeepTheirSettings(t *testing.T) {
+	type result struct {
+		trials int
+		err    error
+	}
+	run := func(checks int, seed uint64, out chan<- result) {
+		rep, err := properties.Check(context.Background(), func() W { return reference.Upsert{} }, properties.OnTarget(target),
+			properties.ScenarioDir(os.TempDir()), properties.Laws(harness.RetryEquivalence), properties.Checks(checks), properties.Seed(seed),
+			properties.MinCoverage(0))
+		if err != nil {
+			out <- result{0, err}
+			return
+		}
+		out <- result{rep.Laws[indexOf(harness.RetryEquivalence)].Trials, nil}
+	}
+	a, b := make(chan result, 1), make(chan result, 1)
+	go run(7, 1, a)
+	go run(13, 2, b)
+	smoke := properties.SmokeTrials(harness.RetryEquivalence)
+	for _, c := range []struct {
+		ch   chan result
+		want int
+	}{{a, smoke + 7}, {b, smoke + 13}} {
+		r := <-c.ch
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r.trials != c.want {
+			t.Errorf("%d trials, want %d", r.trials, c.want)
+		}
 	}
 }

@@ -14,6 +14,7 @@ type settings struct {
 	laws        []harness.Law
 	claim       []harness.Law
 	checks      int
+	seed        uint64
 	records     any // *rapid.Generator[R]
 	partition   any // func(R) string
 	compare     []harness.CompareOption
@@ -51,9 +52,16 @@ func Laws(laws ...harness.Law) Option { return func(s *settings) { s.laws = laws
 // for showing that a broken writer is caught.
 func Claim(laws ...harness.Law) Option { return func(s *settings) { s.claim = laws } }
 
-// Checks sets the number of trials per law for Check (Certify follows
-// -rapid.checks).
+// Checks sets the number of random trials per law for Check, after the
+// law's smoke scenarios (Certify follows -rapid.checks). Concurrent Check
+// calls each keep their own checks and seed: rapid reads them from its
+// process-global flags, so the random trials of one law run at a time per
+// process (see the package documentation).
 func Checks(n int) Option { return func(s *settings) { s.checks = n } }
+
+// Seed sets rapid's seed for Check (0: rapid's own, from -rapid.seed or
+// random), so that a run can be repeated. Certify follows -rapid.seed.
+func Seed(s uint64) Option { return func(st *settings) { st.seed = s } }
 
 // Records draws the writer's records; needed unless R is harness.Order.
 func Records[R any](gen *rapid.Generator[R]) Option { return func(s *settings) { s.records = gen } }

@@ -124,7 +124,7 @@ func (c *checker[R]) dropObs(f *finding) {
 }
 
 // shrinkTime is rapid's -rapid.shrinktime, the budget simplify gets too
-// (30s when unset).
+// (30s when unset). Call it holding rapidMu (see withRapid).
 func shrinkTime() time.Duration {
 	if fl := flag.Lookup("rapid.shrinktime"); fl != nil {
 		if d, err := time.ParseDuration(fl.Value.String()); err == nil {

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -236,9 +235,6 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, spe
 	if c.Seed == 0 { // draw it here, so that the certificate can name it
 		c.Seed = rand.Uint64()>>1 + 1 // never 0, which is "random" to rapid
 	}
-	if err := setFlag("rapid.seed", strconv.FormatUint(c.Seed, 10)); err != nil {
-		return err
-	}
 	tg, err := c.openForChecks(e, c.ShrinkTime)
 	if err != nil {
 		return err
@@ -249,7 +245,7 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, spe
 		return err
 	}
 	progress := newProgress(e, c.Checks)
-	opts = append(opts, properties.OnTarget(tg), properties.Claim(laws...), properties.Checks(c.Checks),
+	opts = append(opts, properties.OnTarget(tg), properties.Claim(laws...), properties.Checks(c.Checks), properties.Seed(c.Seed),
 		properties.WriterName(name), properties.ScenarioDir(c.ScenarioDir),
 		properties.Progress(progress.update))
 	rep, err := properties.Check(e.ctx, func() harness.Writer[R] { return w }, opts...)
