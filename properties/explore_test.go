@@ -13,6 +13,7 @@ import (
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/properties"
 	"github.com/idemcheck/idemcheck/reference"
+	"github.com/idemcheck/idemcheck/reference/antipatterns"
 )
 
 // seeds is how many rapid seeds the seed-sweeping tests run:
@@ -269,5 +270,32 @@ func TestConcurrentChecksKeepTheirSettings(t *testing.T) {
 		if r.trials != c.want {
 			t.Errorf("%d trials, want %d", r.trials, c.want)
 		}
+	}
+}
+
+// The fix of every lesson rendered from a public bug report holds each
+// law that catches the broken writer (the seed's lessons' fixes are the
+// reference writers, which TestReferenceWritersHold certifies).
+func TestIncidentFixesHold(t *testing.T) {
+	for _, l := range antipatterns.Catalog() {
+		if l.Source == "" {
+			continue
+		}
+		t.Run(l.Name, func(t *testing.T) {
+			fixed := l.Fixed
+			o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()), properties.Claim(l.Violates...), properties.Checks(30)}
+			if l.WholePartitions {
+				o = append(o, properties.PartitionBy(byDay))
+			}
+			rep, err := properties.Check(context.Background(), func() W { return fixed }, o...)
+			if err != nil {
+				t.Fatalf("the fix %s does not hold: %v", l.Fix, err)
+			}
+			for _, law := range l.Violates {
+				if lr := rep.Laws[indexOf(law)]; lr.Verdict != properties.Held {
+					t.Errorf("%s: %s (%s)", law, lr.Verdict, lr.Reason)
+				}
+			}
+		})
 	}
 }

@@ -170,7 +170,20 @@ func TestCatalogIsComplete(t *testing.T) {
 			}
 		}
 	}
-	if len(seen) != 8 {
-		t.Errorf("%d lessons, want the seed's 5 anti-patterns and its 3 examples", len(seen))
+	if len(seen) != 15 {
+		t.Errorf("%d lessons, want the seed's 5 anti-patterns, its 3 examples and 7 incidents", len(seen))
+	}
+	incidents := 0
+	for _, l := range Catalog() {
+		if l.Source == "" {
+			continue
+		}
+		incidents++
+		if !strings.HasPrefix(l.Source, "https://") || len(l.Tags) == 0 || l.Story == "" || l.Why == "" {
+			t.Errorf("incident %s lacks its source, tags, story or why: %+v", l.Name, l)
+		}
+	}
+	if incidents < 7 {
+		t.Errorf("%d lessons from public bug reports, want at least 7", incidents)
 	}
 }
