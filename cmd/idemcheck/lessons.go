@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/internal/certificate"
 	"github.com/idemcheck/idemcheck/properties"
 	"github.com/idemcheck/idemcheck/reference/antipatterns"
 )
@@ -18,17 +19,26 @@ type lessonsCmd struct {
 	Checks     int           `help:"Trials per law." default:"50"`
 	ShrinkTime time.Duration `help:"How long to spend shrinking each counterexample." default:"10s"`
 	JSON       string        `name:"json" help:"Also write the results as JSON to this file (- for stdout)." placeholder:"FILE"`
+	Report     string        `help:"Write one page that teaches every lesson run (story, timeline, diff, fix): .html, or .md with each timeline an .svg beside it." placeholder:"FILE"`
 }
 
 type lessonResult struct {
-	AntiPattern string `json:"antipattern"`
-	Law         string `json:"law"`
-	Caught      bool   `json:"caught"`
-	Trials      int    `json:"trials"`
-	Summary     string `json:"summary"`
-	Fix         string `json:"fix"`
-	FixHeld     bool   `json:"fix_held"`
-	FixTrials   int    `json:"fix_trials"`
+	AntiPattern string   `json:"antipattern"`
+	Source      string   `json:"source,omitempty"` // the public bug report the lesson renders
+	Tags        []string `json:"tags,omitempty"`
+	Law         string   `json:"law"`
+	Caught      bool     `json:"caught"`
+	Trials      int      `json:"trials"`
+	Summary     string   `json:"summary"`
+	Fix         string   `json:"fix"`
+	FixHeld     bool     `json:"fix_held"`
+	FixTrials   int      `json:"fix_trials"`
+	// Batches, Records and Deliveries size the minimal counterexample.
+	Batches    int `json:"batches,omitempty"`
+	Records    int `json:"records,omitempty"`
+	Deliveries int `json:"deliveries,omitempty"`
+
+	run certificate.LessonRun // for --report
 }
 
 // Run breaks each anti-pattern live, shows the minimal counterexample,
@@ -45,6 +55,9 @@ func (c lessonsCmd) Run(e *env) error {
 			return usageError{fmt.Sprintf("no lesson %q; the lessons are %s", c.Name, strings.Join(names, ", "))}
 		}
 		lessons = []antipatterns.Lesson{l}
+	}
+	if err := checkReportPath(c.Report); err != nil {
+		return err
 	}
 	tg, err := c.openForChecks(e, c.ShrinkTime)
 	if err != nil {
@@ -80,6 +93,16 @@ func (c lessonsCmd) Run(e *env) error {
 			return err
 		}
 	}
+	if c.Report != "" {
+		page := &certificate.Lessons{Way: string(tg.Way()), ServerVersion: tg.ServerVersion(), Version: version, Made: time.Now()}
+		for _, r := range results {
+			page.Runs = append(page.Runs, r.run)
+		}
+		if err := page.Write(c.Report); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "\nthe lessons are in %s\n", c.Report)
+	}
 	fmt.Fprintf(e.stdout, "\n%d lesson(s): %d caught and fixed, %d not\n", len(results), len(results)-missed, missed)
 	if missed > 0 {
 		return violation{fmt.Sprintf("%d lesson(s) did not show their anti-pattern caught and its fix holding", missed)}
@@ -88,14 +111,17 @@ func (c lessonsCmd) Run(e *env) error {
 }
 
 func (c lessonsCmd) lesson(e *env, tg *harness.Target, l antipatterns.Lesson, law harness.Law, dir string) (lessonResult, error) {
-	opts := []properties.Option{properties.OnTarget(tg), properties.Claim(law), properties.Checks(c.Checks), properties.ScenarioDir(dir)}
+	opts := []properties.Option{properties.OnTarget(tg), properties.Claim(law), properties.Checks(c.Checks), properties.ScenarioDir(dir),
+		properties.WriterName("antipatterns." + l.Name)}
 	if l.WholePartitions {
 		opts = append(opts, properties.PartitionBy(func(o harness.Order) string { return o.EventDate.String() }))
 	}
 	if l.ModuloSurrogateKeys {
 		opts = append(opts, properties.Compare(harness.ModuloSurrogateKeys()))
 	}
-	r := lessonResult{AntiPattern: l.Name, Law: string(law), Fix: l.Fix}
+	r := lessonResult{AntiPattern: l.Name, Source: l.Source, Tags: l.Tags, Law: string(law), Fix: l.Fix}
+	r.run = certificate.LessonRun{Name: l.Name, AntiPattern: l.AntiPattern, Consequence: l.Consequence, Source: l.Source, Tags: l.Tags,
+		Story: l.Story, Why: l.Why, Law: string(law), Fix: l.Fix}
 	progress := newProgress(e, c.Checks)
 	progress.transient = true // the lesson's own lines say what happened
 	opts = append(opts, properties.Progress(progress.update))
@@ -110,19 +136,23 @@ func (c lessonsCmd) lesson(e *env, tg *harness.Target, l antipatterns.Lesson, la
 		r.Trials = lr.FirstFailure
 		r.Caught = true
 		r.Summary = lr.Counterexample.Summary
+		r.Batches, r.Records, r.Deliveries = lr.Counterexample.Batches, lr.Counterexample.Records, lr.Counterexample.Deliveries
+		r.run.Caught, r.run.Counterexample = true, lr.Counterexample
 		fmt.Fprintf(e.stdout, "   breaks %s (caught at trial %d, shrunk to %d batch(es), %d record(s), %d deliveries):\n",
 			law, lr.FirstFailure, lr.Counterexample.Batches, lr.Counterexample.Records, lr.Counterexample.Deliveries)
 		fmt.Fprintf(e.stdout, "%s\n", indentBy(lr.Counterexample.String(), "   │ "))
 	} else {
 		fmt.Fprintf(e.stdout, "   NOT caught by %s in %d trials (%s): raise --checks\n", law, lr.Trials, lr.Verdict)
 	}
-	fixed, _ := properties.Check(e.ctx, func() harness.Writer[harness.Order] { return l.Fixed }, opts...)
+	fixed, _ := properties.Check(e.ctx, func() harness.Writer[harness.Order] { return l.Fixed }, append(opts, properties.WriterName(l.Fix))...)
 	progress.done()
 	if fixed == nil {
 		return r, fmt.Errorf("lessons: fix %s could not be checked", l.Fix)
 	}
 	fr := lawOf(fixed, law)
 	r.FixHeld = fr.Verdict == properties.Held
+	r.FixTrials = fr.Trials
+	r.run.FixVerdict = fr.Verdict
 	fmt.Fprintf(e.stdout, "   fix: %s, %s %s over %d trials (faults fired: %s)\n", l.Fix, law, fr.Verdict, fr.Trials, orDash(fr.FaultSummary()))
 	return r, nil
 }

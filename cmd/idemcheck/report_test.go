@@ -166,3 +166,50 @@ func TestTheSeedRepeatsARun(t *testing.T) {
 			first.Trials, first.Counterexample.Summary, first.Counterexample.Diff, again.Trials, again.Counterexample.Summary, again.Counterexample.Diff)
 	}
 }
+
+// Every lesson, the seed's and those rendered from public bug reports, is
+// caught and its fix holds; --json names each one's source and tags, and
+// --report writes one page that teaches them all, which Chromium renders
+// with a timeline per lesson that has one.
+func TestEveryLessonOnOnePage(t *testing.T) {
+	browser := chromium(t)
+	dir := t.TempDir()
+	js, report := filepath.Join(dir, "lessons.json"), filepath.Join(dir, "lessons.html")
+	// 30 trials: enough for each fix to reach the default crash-point coverage.
+	code, out, errOut := idemcheck(t, "lessons", "--checks", "30", "--shrink-time", "1s", "--json", js, "--report", report)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	var results []lessonResult
+	b, _ := os.ReadFile(js)
+	if err := json.Unmarshal(b, &results); err != nil {
+		t.Fatal(err)
+	}
+	sourced := 0
+	for _, r := range results {
+		if !r.Caught || !r.FixHeld {
+			t.Errorf("%s: caught %v, fix %s held %v", r.AntiPattern, r.Caught, r.Fix, r.FixHeld)
+		}
+		if strings.HasPrefix(r.Source, "https://") && len(r.Tags) > 0 {
+			sourced++
+		}
+		t.Logf("%s (%s): caught at trial %d, %d batch(es), %d record(s), %d deliveries", r.AntiPattern, r.Law, r.Trials, r.Batches, r.Records, r.Deliveries)
+	}
+	if len(results) < 15 || sourced < 7 {
+		t.Errorf("%d lessons, %d with a public source; want at least 15 and 7", len(results), sourced)
+	}
+	page, _ := os.ReadFile(report)
+	timelines := strings.Count(string(page), `class="timeline"`)
+	for _, r := range results {
+		if !strings.Contains(string(page), `id="`+r.AntiPattern+`-`+r.Law+`"`) {
+			t.Errorf("the page does not teach %s", r.AntiPattern)
+		}
+	}
+	if timelines < 10 {
+		t.Errorf("%d timelines on the page; every lesson caught by a fault law has one", timelines)
+	}
+	img := screenshot(t, browser, report)
+	if red, want := pixels(img, "#d7301f"), 40*timelines; red < want {
+		t.Errorf("%d pixels of the fault colour, want at least %d for %d timelines: they did not render", red, want, timelines)
+	}
+}
