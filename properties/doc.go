@@ -29,7 +29,12 @@
 // (-rapid.checks, -rapid.seed, ...) apply.
 //
 // Check is the error-returning twin, for tools: it returns a Report and
-// every violation joined into one error.
+// every violation joined into one error. Check calls may run concurrently,
+// each with its own Checks and Seed: rapid reads its settings only from
+// its process-global flags, so the random trials of one law at a time per
+// process set and read them, under one lock; smoke scenarios, exhaustive
+// mode and the rest run concurrently. A server that goes away or restarts
+// ends a Check with an error wrapping harness.ErrTargetGone.
 //
 // One trial, from Certify to its verdict: certify.go (Certify, Check) →
 // check.go (checkLaw, trial, judge, verdict) → laws.go (the law's entry)
