@@ -124,7 +124,7 @@ type tally struct {
 	trials                      int
 	faults                      map[string]int
 	inTx, atCommit, afterCommit int
-	points, crashed             map[string]bool // the law's crash points seen, and those crashed
+	points, crashed             map[crashPoint]bool // the law's crash points seen, and those crashed
 	last                        *Counterexample
 	inconclusive                string
 	confirmed                   bool // the first failure was re-run and reproduced
@@ -146,7 +146,7 @@ func (t *tally) add(spec lawSpec, ds []harness.Delivery, convs conversations, ob
 	t.trials++
 	if t.faults == nil {
 		t.faults = map[string]int{}
-		t.points, t.crashed = map[string]bool{}, map[string]bool{}
+		t.points, t.crashed = map[crashPoint]bool{}, map[crashPoint]bool{}
 	}
 	if obs != nil {
 		for k, n := range obs.Faults {
@@ -185,7 +185,7 @@ func (t *tally) add(spec lawSpec, ds []harness.Delivery, convs conversations, ob
 		for _, st := range obs.Steps {
 			for _, e := range st.Events {
 				if e.Kind != "" {
-					t.crashed[pointKey(e.Kind, e)] = true
+					t.crashed[pointOf(e.Kind, e)] = true
 				}
 			}
 		}
@@ -199,32 +199,19 @@ func (t *tally) coverage() *Coverage {
 		return nil
 	}
 	cv := &Coverage{Points: len(t.points)}
+	var uncovered []crashPoint
 	for p := range t.points {
 		if t.crashed[p] {
 			cv.Crashed++
 		} else {
-			cv.Uncovered = append(cv.Uncovered, p)
+			uncovered = append(uncovered, p)
 		}
 	}
-	sort.Slice(cv.Uncovered, func(i, j int) bool { return lessPoint(cv.Uncovered[i], cv.Uncovered[j]) })
+	sort.Slice(uncovered, func(i, j int) bool { return uncovered[i].before(uncovered[j]) })
+	for _, p := range uncovered {
+		cv.Uncovered = append(cv.Uncovered, p.String())
+	}
 	return cv
-}
-
-// lessPoint orders point keys by round number, then by kind.
-func lessPoint(a, b string) bool {
-	ra, rb := roundOf(a), roundOf(b)
-	if ra != rb {
-		return ra < rb
-	}
-	return a < b
-}
-
-func roundOf(key string) int {
-	var n int
-	if _, rest, ok := strings.Cut(key, " at round "); ok {
-		fmt.Sscan(rest, &n)
-	}
-	return n
 }
 
 type deliveriesInfo struct{ replayed, reordered bool }

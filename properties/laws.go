@@ -34,7 +34,7 @@ type lawSpec struct {
 	doubles bool
 	// points lists the crash points of c that the law's coverage counts
 	// (nil: the law injects no wire faults).
-	points func(c strategies.Conversation) []string
+	points func(c strategies.Conversation) []crashPoint
 	// needs are the injections of which at least one must happen for a
 	// passing run to prove anything (empty: none needed).
 	needs []injection
@@ -114,11 +114,11 @@ var laws = []lawSpec{
 			}
 			return plans, 0
 		},
-		points: func(c strategies.Conversation) []string {
-			var out []string
+		points: func(c strategies.Conversation) []crashPoint {
+			var out []crashPoint
 			for _, e := range c {
 				if e.Commit > 0 {
-					out = append(out, pointKey(faults.CrashAfter, e))
+					out = append(out, pointOf(faults.CrashAfter, e))
 				}
 			}
 			return out
@@ -164,10 +164,10 @@ var laws = []lawSpec{
 			}
 			return plans, 0
 		},
-		points: func(c strategies.Conversation) []string {
-			var out []string
+		points: func(c strategies.Conversation) []crashPoint {
+			var out []crashPoint
 			for _, e := range c {
-				out = append(out, pointKey(faults.Pause, e))
+				out = append(out, pointOf(faults.Pause, e))
 			}
 			return out
 		},
@@ -222,20 +222,37 @@ func exploreCrashes(c strategies.Conversation) ([][]harness.AttemptPlan, int) {
 
 // crashPoints are the points a crash law's coverage counts: a crash
 // before and after every round, and inside every COPY.
-func crashPoints(c strategies.Conversation) []string {
-	var out []string
+func crashPoints(c strategies.Conversation) []crashPoint {
+	var out []crashPoint
 	for _, e := range c {
-		out = append(out, pointKey(faults.CrashBefore, e), pointKey(faults.CrashAfter, e))
+		out = append(out, pointOf(faults.CrashBefore, e), pointOf(faults.CrashAfter, e))
 		if e.Copy > 0 {
-			out = append(out, pointKey(faults.CrashInCopy, e))
+			out = append(out, pointOf(faults.CrashInCopy, e))
 		}
 	}
 	return out
 }
 
-// pointKey names a crash point for coverage: the kind and the round's
-// shape, e.g. "crash-after at round 6 (DELETE)". The same statement at the
-// same place of any batch's conversation is one point.
-func pointKey(k faults.Kind, e faults.Event) string {
-	return string(k) + " at " + strategies.Shape(e)
+// crashPoint is a point a law's coverage counts: a fault kind at a round
+// of a given shape. The same statement at the same place of any batch's
+// conversation is one point.
+type crashPoint struct {
+	kind  faults.Kind
+	round int
+	shape string // strategies.Shape of the round, e.g. "round 6 (DELETE)"
+}
+
+func pointOf(k faults.Kind, e faults.Event) crashPoint {
+	return crashPoint{kind: k, round: e.Round, shape: strategies.Shape(e)}
+}
+
+// String is e.g. "crash-after at round 6 (DELETE)".
+func (p crashPoint) String() string { return string(p.kind) + " at " + p.shape }
+
+// before orders points by round, then by kind and shape.
+func (p crashPoint) before(q crashPoint) bool {
+	if p.round != q.round {
+		return p.round < q.round
+	}
+	return p.String() < q.String()
 }
