@@ -176,7 +176,7 @@ type certifyCmd struct {
 	MinCoverage    float64       `help:"The least fraction of the writer's crash points a passing fault law must have crashed; below it the law is inconclusive and the points never crashed are named (0 turns it off)." default:"0.5" placeholder:"F"`
 	Exhaustive     bool          `help:"Instead of random trials, try every single crash point of every delivery of a bounded family of scenarios (the smoke scenarios and --exhaustive-sets drawn batch lists), then double faults up to --double-faults."`
 	ExhaustiveSets int           `name:"exhaustive-sets" help:"With --exhaustive: drawn batch lists explored besides the smoke scenarios'." default:"2" placeholder:"N"`
-	DoubleFaults   int           `name:"double-faults" help:"With --exhaustive: double faults (a crash in the retry of a crashed attempt) tried per batch list and delivery (-1: none)." default:"16" placeholder:"N"`
+	DoubleFaults   int           `name:"double-faults" help:"With --exhaustive: double faults (a crash in the retry of a crashed attempt) tried per batch list and delivery (0: none)." default:"16" placeholder:"N"`
 }
 
 // exploration returns the options of --min-coverage and --exhaustive.
@@ -191,11 +191,16 @@ func (c certifyCmd) exploration() ([]properties.Option, error) {
 	if c.ExhaustiveSets < 0 {
 		return nil, usageError{fmt.Sprintf("--exhaustive-sets %d: give 0 or more batch lists", c.ExhaustiveSets)}
 	}
-	sets := c.ExhaustiveSets
+	// properties.Bounds takes 0 as "the default" and -1 as "none"; on the
+	// command line 0 means none.
+	sets, doubles := c.ExhaustiveSets, c.DoubleFaults
 	if sets == 0 {
 		sets = -1 // only the smoke scenarios' batches
 	}
-	return append(opts, properties.Exhaustive(properties.Bounds{BatchSets: sets, DoubleFaults: c.DoubleFaults})), nil
+	if doubles <= 0 {
+		doubles = -1
+	}
+	return append(opts, properties.Exhaustive(properties.Bounds{BatchSets: sets, DoubleFaults: doubles})), nil
 }
 
 // Run certifies the writer and prints the certificate.
