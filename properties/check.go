@@ -121,7 +121,8 @@ type finding struct {
 // tally accumulates a law's trials, injections and coverage.
 type tally struct {
 	mu                          sync.Mutex
-	trials                      int
+	trials                      int // search trials: smoke and random (or exhaustive) until the first failure
+	shrinkTrials                int // trials after the first failure (shrinking)
 	faults                      map[string]int
 	inTx, atCommit, afterCommit int
 	points, crashed             map[crashPoint]bool // the law's crash points seen, and those crashed
@@ -143,7 +144,11 @@ type tally struct {
 func (t *tally) add(spec lawSpec, ds []harness.Delivery, convs conversations, obs *harness.Observation) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.trials++
+	if t.firstFailure > 0 {
+		t.shrinkTrials++ // after the first failure, every trial is shrinking's
+	} else {
+		t.trials++
+	}
 	if t.faults == nil {
 		t.faults = map[string]int{}
 		t.points, t.crashed = map[crashPoint]bool{}, map[crashPoint]bool{}
@@ -756,7 +761,7 @@ func (c *checker[R]) checkLaw(tb rapid.TB, law harness.Law) LawReport {
 			tl.last = c.counterexample(law, small, f, true)
 		}
 	}
-	lr := LawReport{Law: law, Verdict: Held, Trials: tl.trials, FirstFailure: tl.firstFailure, Faults: tl.faults,
+	lr := LawReport{Law: law, Verdict: Held, Trials: tl.trials, ShrinkTrials: tl.shrinkTrials, FirstFailure: tl.firstFailure, Faults: tl.faults,
 		InTx: tl.inTx, AtCommit: tl.atCommit, AfterCommit: tl.afterCommit, Duration: time.Since(start),
 		Coverage: tl.coverage(), Explored: tl.explored}
 	switch {

@@ -31,7 +31,12 @@ type Report struct {
 type LawReport struct {
 	Law     harness.Law
 	Verdict Verdict
-	Trials  int // trials run, shrinking included
+	// Trials counts the search trials: smoke scenarios, then random ones
+	// (or exhaustive points) up to and including the first failure.
+	Trials int
+	// ShrinkTrials counts the trials run after the first failure, to
+	// shrink it.
+	ShrinkTrials int
 	// FirstFailure is the trial that first violated the law (0: none), the
 	// measure of how fast the law catches a broken writer.
 	FirstFailure int
