@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -30,6 +31,7 @@ func Certify[R any](t *testing.T, newWriter func() harness.Writer[R], opts ...Op
 	t.Cleanup(closeTarget)
 	claimed := c.claims()
 	selected := selectedLaws(c.set.laws)
+	notRun := ""
 	for _, law := range harness.AllLaws {
 		t.Run(string(law), func(t *testing.T) {
 			if !claimed[law] {
@@ -38,7 +40,13 @@ func Certify[R any](t *testing.T, newWriter func() harness.Writer[R], opts ...Op
 			if !selected[law] {
 				t.Skipf("%s is not among the laws selected with properties.Laws", law)
 			}
+			if notRun != "" {
+				t.Skip(notRun)
+			}
 			lr := c.checkLaw(t, law)
+			if lr.nondet != nil {
+				notRun = "not run: the writer is nondeterministic (two clean runs of the same batches differ" + settle(lr.nondet) + "); every other verdict would be noise"
+			}
 			t.Logf("%s: %s after %d trials; faults fired: %s; crashes in a transaction %d, before a COMMIT %d, after a commit %d; coverage: %s",
 				law, lr.Verdict, lr.Trials, lr.FaultSummary(), lr.InTx, lr.AtCommit, lr.AfterCommit, orNone(lr.CoverageSummary()))
 			if lr.Verdict == Inconclusive && !t.Failed() {
@@ -84,6 +92,7 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 	var errs []error
 	var fails *writerFailure
 	var gone error
+	notRun := "" // why the remaining laws are not run
 	for _, law := range harness.AllLaws {
 		if !claimed[law] || !selected[law] {
 			why := c.writer + " does not claim it"
@@ -95,6 +104,10 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 		}
 		if gone != nil {
 			rep.Laws = append(rep.Laws, LawReport{Law: law, Verdict: Inconclusive, Reason: "not run: " + gone.Error()})
+			continue
+		}
+		if notRun != "" {
+			rep.Laws = append(rep.Laws, LawReport{Law: law, Verdict: NotRun, Reason: notRun})
 			continue
 		}
 		if fails != nil {
@@ -117,6 +130,12 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 		switch lr.Verdict {
 		case Violated:
 			errs = append(errs, fmt.Errorf("%s", lr.Counterexample))
+			switch {
+			case lr.nondet != nil:
+				notRun = "not run: the writer is nondeterministic (two clean runs of the same batches differ" + settle(lr.nondet) + "); every other verdict would be noise"
+			case c.set.failFast:
+				notRun = "not run: fail-fast stopped at the first violated law, " + string(law)
+			}
 		case Inconclusive:
 			if lr.Reason == "" || lr.Reason == failedWithoutCounterexample {
 				lr.Reason = "the property failed without a counterexample: " + tb.message()
@@ -143,6 +162,16 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 // settings; smoke scenarios, exhaustive mode and everything else of a
 // Check run concurrently.
 var rapidMu sync.Mutex
+
+// settle names the columns two clean runs differ in and the comparison
+// option that would leave them out.
+func settle(cols []string) string {
+	if len(cols) == 0 {
+		return ""
+	}
+	return " in " + strings.Join(cols, ", ") + "; if they are load stamps, compare without them: harness.IgnoreColumns(\"" +
+		strings.Join(cols, "\", \"") + "\"), or --ignore-column " + strings.Join(cols, " --ignore-column ")
+}
 
 // withRapid runs fn holding rapidMu, with rapid's flags set to checks
 // (when > 0) and seed (when > 0), fail files off, restoring them after.

@@ -477,6 +477,16 @@ func tables(d *harness.Diff) string {
 
 // columnsOf names the columns in which two clean runs differ.
 func columnsOf(d *harness.Diff) string {
+	names := changedColumns(d)
+	if len(names) == 0 {
+		return "(" + tables(d) + ")"
+	}
+	return "in columns " + strings.Join(names, ", ") + ": the writer is nondeterministic (now(), random ids, unordered aggregates?)"
+}
+
+// changedColumns lists the table.column names a diff's changed rows
+// differ in.
+func changedColumns(d *harness.Diff) []string {
 	cols := map[string]bool{}
 	var names []string
 	for _, t := range d.Tables {
@@ -489,10 +499,7 @@ func columnsOf(d *harness.Diff) string {
 			}
 		}
 	}
-	if len(names) == 0 {
-		return "(" + tables(d) + ")"
-	}
-	return "in columns " + strings.Join(names, ", ") + ": the writer is nondeterministic (now(), random ids, unordered aggregates?)"
+	return names
 }
 
 // merge makes one batch of all records, for the full refresh.
@@ -776,6 +783,12 @@ func (c *checker[R]) checkLaw(tb rapid.TB, law harness.Law) LawReport {
 	case tl.last != nil:
 		lr.Verdict = Violated
 		lr.Counterexample = tl.last
+		if f := tl.lastFinding; f != nil && f.nondeterministic && f.diff != nil {
+			lr.nondet = changedColumns(f.diff)
+			if lr.nondet == nil {
+				lr.nondet = []string{}
+			}
+		}
 	case tb.Failed():
 		lr.Verdict = Inconclusive
 		lr.Reason = failedWithoutCounterexample

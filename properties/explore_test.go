@@ -300,3 +300,39 @@ func TestIncidentFixesHold(t *testing.T) {
 		})
 	}
 }
+
+// Determinism first: once two clean runs differ, every other verdict
+// would be noise, so the other laws are not run, and the report names the
+// columns and the option that would leave them out. FailFast stops at any
+// first violation; without it the laws after one are still checked.
+func TestCheckStopsWhereTheVerdictIsSettled(t *testing.T) {
+	all := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()), properties.Claim(harness.AllLaws...),
+		properties.Checks(5), properties.MinCoverage(0)}
+	rep, err := properties.Check(context.Background(), func() W { return antipatterns.NonDeterministicTransform{} }, all...)
+	if err == nil {
+		t.Fatal("a nondeterministic writer was certified")
+	}
+	if l := rep.Laws[indexOf(harness.Determinism)]; l.Verdict != properties.Violated {
+		t.Fatalf("Determinism: %s (%s)", l.Verdict, l.Reason)
+	}
+	for _, l := range rep.Laws[1:] {
+		if l.Verdict != properties.NotRun || !strings.Contains(l.Reason, "nondeterministic") || !strings.Contains(l.Reason, "--ignore-column orders.loaded_at") {
+			t.Errorf("%s: %s (%s)", l.Law, l.Verdict, l.Reason)
+		}
+	}
+
+	naive := func() W { return antipatterns.NaiveInsert{} }
+	rep, _ = properties.Check(context.Background(), naive, append(all, properties.FailFast())...)
+	if l := rep.Laws[indexOf(harness.ReplayIdempotence)]; l.Verdict != properties.Violated {
+		t.Fatalf("ReplayIdempotence: %s", l.Verdict)
+	}
+	for _, l := range rep.Laws[indexOf(harness.ReplayIdempotence)+1:] {
+		if l.Verdict != properties.NotRun || !strings.Contains(l.Reason, "fail-fast") {
+			t.Errorf("%s after fail-fast: %s (%s)", l.Law, l.Verdict, l.Reason)
+		}
+	}
+	rep, _ = properties.Check(context.Background(), naive, append(all, properties.Laws(harness.ReplayIdempotence, harness.RetryEquivalence))...)
+	if l := rep.Laws[indexOf(harness.RetryEquivalence)]; l.Verdict != properties.Violated {
+		t.Errorf("without fail-fast, RetryEquivalence after a violation: %s (%s)", l.Verdict, l.Reason)
+	}
+}

@@ -27,6 +27,7 @@ type settings struct {
 	exhaustive  *Bounds
 	minCov      *float64
 	noSmoke     bool // tests only: measure the random trials alone
+	failFast    bool
 }
 
 // DefaultMinCoverage is the least fraction of a writer's crash points a
@@ -117,3 +118,8 @@ func MinCoverage(f float64) Option { return func(s *settings) { s.minCov = &f } 
 // (LawReport.Explored). What it does not cover: batch lists outside the
 // family, triple faults, faults in more than one delivery at once.
 func Exhaustive(b Bounds) Option { return func(s *settings) { s.exhaustive = &b } }
+
+// FailFast makes Check stop at the first violated law: the laws after it
+// are reported NotRun. (Check always stops once two clean runs differ:
+// every other verdict would be noise.)
+func FailFast() Option { return func(s *settings) { s.failFast = true } }

@@ -18,6 +18,10 @@ const (
 	Violated     Verdict = "violated"
 	NotClaimed   Verdict = "not-claimed"
 	Inconclusive Verdict = "inconclusive"
+	// NotRun: claimed, but not checked, because an earlier law already
+	// settled the certificate (the writer is nondeterministic, or FailFast
+	// stopped at a violation); Reason says which.
+	NotRun Verdict = "not-run"
 )
 
 // Report is a writer's certificate: every law with its verdict.
@@ -56,6 +60,7 @@ type LawReport struct {
 	Duration       time.Duration
 	writerFails    *writerFailure // a batch it fails on without faults
 	gone           error          // the server went away or restarted
+	nondet         []string       // the columns in which two clean runs differ, when they do
 }
 
 // Counterexample is a minimal failing trial.

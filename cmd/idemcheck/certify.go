@@ -173,6 +173,7 @@ type certifyCmd struct {
 	Report         string        `help:"Write the certificate for people to this file: .html (one page, timelines inline) or .md (each timeline an .svg beside it)." placeholder:"FILE"`
 	ScenarioDir    string        `help:"Where counterexample scenario files go." default:"idemcheck-scenarios"`
 	Replay         string        `help:"Re-run this saved counterexample instead of certifying." placeholder:"FILE" type:"existingfile"`
+	FailFast       bool          `name:"fail-fast" help:"Stop at the first violated law; the laws after it are not run. (A writer whose clean runs differ always stops the run there.)"`
 	MinCoverage    float64       `help:"The least fraction of the writer's crash points a passing fault law must have crashed; below it the law is inconclusive and the points never crashed are named (0 turns it off)." default:"0.5" placeholder:"F"`
 	Exhaustive     bool          `help:"Instead of random trials, try every single crash point of every delivery of a bounded family of scenarios (the smoke scenarios and --exhaustive-sets drawn batch lists), then double faults up to --double-faults."`
 	ExhaustiveSets int           `name:"exhaustive-sets" help:"With --exhaustive: drawn batch lists explored besides the smoke scenarios'." default:"2" placeholder:"N"`
@@ -185,6 +186,9 @@ func (c certifyCmd) exploration() ([]properties.Option, error) {
 		return nil, usageError{fmt.Sprintf("--min-coverage %g: give a fraction from 0 to 1, e.g. 0.5", c.MinCoverage)}
 	}
 	opts := []properties.Option{properties.MinCoverage(c.MinCoverage)}
+	if c.FailFast {
+		opts = append(opts, properties.FailFast())
+	}
 	if !c.Exhaustive {
 		return opts, nil
 	}
@@ -264,8 +268,8 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, spe
 		switch {
 		case l.Counterexample != nil:
 			fmt.Fprintf(e.stdout, "\n%s\n", l.Counterexample)
-		case l.Verdict == properties.Inconclusive:
-			fmt.Fprintf(e.stdout, "\n%s inconclusive: %s\n", l.Law, l.Reason)
+		case l.Verdict == properties.Inconclusive || l.Verdict == properties.NotRun:
+			fmt.Fprintf(e.stdout, "\n%s %s: %s\n", l.Law, l.Verdict, l.Reason)
 		case l.Verdict == properties.Held && l.Explored != nil:
 			fmt.Fprintf(e.stdout, "\n%s held at every point explored: %s\n", l.Law, l.Explored)
 		}

@@ -90,7 +90,7 @@ func summaryTable(w io.Writer, rep *properties.Report) {
 	fmt.Fprintln(tw, "LAW\tVERDICT\tTRIALS\tFAULTS FIRED (trials)\tCOVERAGE\tTIME")
 	for _, l := range rep.Laws {
 		faults, coverage := orDash(l.FaultSummary()), orDash(l.CoverageSummary())
-		if l.Verdict == properties.NotClaimed {
+		if l.Verdict == properties.NotClaimed || l.Verdict == properties.NotRun {
 			faults, coverage = "-", "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", l.Law, l.Verdict, l.Trials, faults, coverage, l.Duration.Round(10*time.Millisecond))
@@ -115,7 +115,10 @@ type jsonTarget struct {
 type jsonLaw struct {
 	Name           string         `json:"name"`
 	Verdict        string         `json:"verdict"`
-	Trials         int            `json:"trials"`
+	Trials         int            `json:"trials"` // search trials: smoke, then random (or exhaustive), up to the first failure
+	FirstFailure   int            `json:"first_failure,omitempty"`
+	ShrinkTrials   int            `json:"shrink_trials"`
+	Seconds        float64        `json:"seconds"`
 	Faults         map[string]int `json:"faults"`
 	Reason         string         `json:"reason,omitempty"`
 	Counterexample *jsonCounterEx `json:"counterexample,omitempty"`
@@ -140,8 +143,8 @@ type jsonCounterEx struct {
 func toJSON(rep *properties.Report, tg *harness.Target, seed uint64) jsonReport {
 	out := jsonReport{Writer: rep.Writer, Target: jsonTarget{Way: string(tg.Way()), ServerVersion: tg.ServerVersion(), WriterRole: tg.WriterRole()}, Seed: seed}
 	for _, l := range rep.Laws {
-		jl := jsonLaw{Name: string(l.Law), Verdict: string(l.Verdict), Trials: l.Trials, Faults: l.Faults, Reason: l.Reason,
-			Coverage: l.Coverage, Explored: l.Explored}
+		jl := jsonLaw{Name: string(l.Law), Verdict: string(l.Verdict), Trials: l.Trials, FirstFailure: l.FirstFailure, ShrinkTrials: l.ShrinkTrials,
+			Seconds: l.Duration.Seconds(), Faults: l.Faults, Reason: l.Reason, Coverage: l.Coverage, Explored: l.Explored}
 		if jl.Faults == nil {
 			jl.Faults = map[string]int{}
 		}

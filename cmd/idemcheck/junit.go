@@ -84,7 +84,7 @@ func writeJUnit(path string, rep *properties.Report) error {
 		case properties.Inconclusive:
 			c.Failure = &junitMessage{Message: "inconclusive: " + l.Reason, Text: l.Reason}
 			s.Failures++
-		case properties.NotClaimed:
+		case properties.NotClaimed, properties.NotRun:
 			c.Skipped = &junitMessage{Message: l.Reason}
 			s.Skipped++
 		}

@@ -172,6 +172,13 @@ func TestCertifyExternalWriters(t *testing.T) {
 			exitViolation, map[string]string{"ReplayIdempotence": "violated"}},
 		{"load timestamp (--sql)", []string{"--sql", "testdata/stamped_upsert.sql", "--setup-sql", "testdata/stamped_setup.sql", "--laws", "Determinism", "--checks", "10", "--shrink-time", "1s"},
 			exitViolation, map[string]string{"Determinism": "violated"}},
+		// Once two clean runs differ, the other laws are not run: their
+		// verdicts would be noise.
+		{"load timestamp, every law (--sql)", []string{"--sql", "testdata/stamped_upsert.sql", "--setup-sql", "testdata/stamped_setup.sql", "--checks", "5", "--shrink-time", "1s"},
+			exitViolation, map[string]string{"Determinism": "violated", "ReplayIdempotence": "not-run", "ZombieSafety": "not-run"}},
+		{"naive insert, --fail-fast (--sql)", []string{"--sql", "testdata/naive_insert.sql", "--setup-sql", "testdata/setup.sql", "--laws", "ReplayIdempotence,RetryEquivalence",
+			"--checks", "5", "--shrink-time", "1s", "--fail-fast"},
+			exitViolation, map[string]string{"ReplayIdempotence": "violated", "RetryEquivalence": "not-run"}},
 		{"load timestamp, ignored (--sql, --ignore-column)", []string{"--sql", "testdata/stamped_upsert.sql", "--setup-sql", "testdata/stamped_setup.sql", "--laws", "Determinism,ReplayIdempotence",
 			"--checks", "10", "--ignore-column", "orders_stamped.loaded_at"},
 			exitOK, map[string]string{"Determinism": "held", "ReplayIdempotence": "held"}},
@@ -193,6 +200,11 @@ func TestCertifyExternalWriters(t *testing.T) {
 				}
 				if want == "violated" && (got[law].Counterexample == nil || got[law].Counterexample.Diff == "") {
 					t.Errorf("%s: no counterexample with a diff", law)
+				}
+				// Honest numbers: the search trial that first failed, search
+				// and shrinking trials apart, and the time.
+				if l := got[law]; want != "not-claimed" && want != "not-run" && l.Seconds <= 0 || (want == "violated" && (l.FirstFailure == 0 || l.FirstFailure != l.Trials)) || (want == "held" && (l.FirstFailure != 0 || l.ShrinkTrials != 0)) {
+					t.Errorf("%s %s: trials %d, first failure %d, shrink trials %d, %gs", law, want, l.Trials, l.FirstFailure, l.ShrinkTrials, l.Seconds)
 				}
 				faultless := law == "Determinism" || law == "IncrementalEquivalence" // clean runs only
 				if want == "held" && !faultless && len(got[law].Faults) == 0 {
