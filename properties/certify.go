@@ -45,7 +45,7 @@ func Certify[R any](t *testing.T, newWriter func() harness.Writer[R], opts ...Op
 			}
 			lr := c.checkLaw(t, law)
 			if lr.nondet != nil {
-				notRun = "not run: the writer is nondeterministic (two clean runs of the same batches differ" + settle(lr.nondet) + "); every other verdict would be noise"
+				notRun = "the writer is nondeterministic (two clean runs of the same batches differ" + settle(lr.nondet) + "); every other verdict would be noise"
 			}
 			t.Logf("%s: %s after %d trials; faults fired: %s; crashes in a transaction %d, before a COMMIT %d, after a commit %d; coverage: %s",
 				law, lr.Verdict, lr.Trials, lr.FaultSummary(), lr.InTx, lr.AtCommit, lr.AfterCommit, orNone(lr.CoverageSummary()))
@@ -132,9 +132,9 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 			errs = append(errs, fmt.Errorf("%s", lr.Counterexample))
 			switch {
 			case lr.nondet != nil:
-				notRun = "not run: the writer is nondeterministic (two clean runs of the same batches differ" + settle(lr.nondet) + "); every other verdict would be noise"
+				notRun = "the writer is nondeterministic (two clean runs of the same batches differ" + settle(lr.nondet) + "); every other verdict would be noise"
 			case c.set.failFast:
-				notRun = "not run: fail-fast stopped at the first violated law, " + string(law)
+				notRun = "fail-fast stopped at the first violated law, " + string(law)
 			}
 		case Inconclusive:
 			if lr.Reason == "" || lr.Reason == failedWithoutCounterexample {
