@@ -45,7 +45,7 @@ func Certify[R any](t *testing.T, newWriter func() harness.Writer[R], opts ...Op
 			}
 			lr := c.checkLaw(t, law)
 			if lr.nondet != nil {
-				notRun = "the writer is nondeterministic (two clean runs of the same batches differ" + settle(lr.nondet) + "); every other verdict would be noise"
+				notRun = nondeterministic(lr.nondet)
 			}
 			t.Logf("%s: %s after %d trials; faults fired: %s; crashes in a transaction %d, before a COMMIT %d, after a commit %d; coverage: %s",
 				law, lr.Verdict, lr.Trials, lr.FaultSummary(), lr.InTx, lr.AtCommit, lr.AfterCommit, orNone(lr.CoverageSummary()))
@@ -132,7 +132,7 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 			errs = append(errs, fmt.Errorf("%s", lr.Counterexample))
 			switch {
 			case lr.nondet != nil:
-				notRun = "the writer is nondeterministic (two clean runs of the same batches differ" + settle(lr.nondet) + "); every other verdict would be noise"
+				notRun = nondeterministic(lr.nondet)
 			case c.set.failFast:
 				notRun = "fail-fast stopped at the first violated law, " + string(law)
 			}
@@ -162,6 +162,12 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 // settings; smoke scenarios, exhaustive mode and everything else of a
 // Check run concurrently.
 var rapidMu sync.Mutex
+
+// nondeterministic is why the laws after a writer's clean runs differed
+// are not run.
+func nondeterministic(cols []string) string {
+	return "the writer is nondeterministic (two clean runs of the same batches differ" + settle(cols) + "); every other verdict would be noise"
+}
 
 // settle names the columns two clean runs differ in and the comparison
 // option that would leave them out.
