@@ -7,6 +7,12 @@
 // Sandbox (a schema, or a database), dropped when the trial passes and kept
 // when it fails; a Target drops only what its own run created, also on
 // SIGINT, SIGTERM, SIGHUP and SIGPIPE, and reaps what killed runs left behind.
+// Writers never connect as the Target's user: each run creates a role that
+// can log in and owns the run's sandboxes, nothing else (or takes the one
+// WithWriterRole names), and every writer connection (Sandbox.ConnConfig,
+// ConnString, Connect) logs in as it; snapshots use the harness's own
+// connection. Target.Alive tells whether the server is still the one the
+// run started on (ErrTargetGone when it went away or restarted).
 //
 // A Writer is the contract a pipeline's write step implements: Setup once
 // per sandbox, Write once per delivery attempt of a Batch, touching the
