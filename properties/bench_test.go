@@ -48,7 +48,7 @@ func BenchmarkExhaustive(b *testing.B) {
 	for b.Loop() {
 		start := time.Now()
 		rep, err := properties.Check(context.Background(), func() harness.Writer[harness.Order] { return reference.Upsert{} },
-			properties.OnTarget(target), properties.Laws(harness.RetryEquivalence), properties.Exhaustive(properties.Bounds{}))
+			properties.OnTarget(target), properties.Laws(harness.RetryEquivalence), properties.Exhaustive(properties.DefaultBounds))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -847,11 +847,7 @@ func (c *checker[R]) smokeBatches() []harness.Batch[R] {
 	if c.partition != nil {
 		return strategies.Partitioned(waves, c.partition, c.set.limits)
 	}
-	out := make([]harness.Batch[R], len(waves))
-	for i, w := range waves {
-		out[i] = harness.Batch[R]{ID: fmt.Sprintf("b%d", i+1), Records: w, LogicalTime: strategies.Epoch.Add(time.Duration(i) * time.Minute)}
-	}
-	return out
+	return strategies.Sequenced(waves)
 }
 
 // smoke runs spec's smoke scenarios and reports whether one violated the

@@ -102,7 +102,7 @@ func ExampleExhaustive() {
 		func() harness.Writer[harness.Order] { return reference.Upsert{} },
 		properties.OnTarget(target),
 		properties.Laws(harness.CrashAtomicity),
-		properties.Exhaustive(properties.Bounds{BatchSets: -1, DoubleFaults: -1}))
+		properties.Exhaustive(properties.Bounds{}))
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -10,27 +10,22 @@ import (
 	"github.com/idemcheck/idemcheck/harness"
 )
 
-// Bounds bound exhaustive mode (see Exhaustive).
+// Bounds bound exhaustive mode (see Exhaustive); the zero Bounds explores
+// the smoke scenarios' batches with single faults only.
 type Bounds struct {
 	// BatchSets is how many drawn batch lists are explored besides the
-	// smoke scenarios' (default 2; -1 for none). They are rapid's
-	// examples 1..N of the batch generator: the same family on every run.
+	// smoke scenarios'. They are rapid's examples 1..N of the batch
+	// generator: the same family on every run.
 	BatchSets int
 	// DoubleFaults is how many double faults (a crash in the retry of a
 	// crashed attempt) are tried per batch list and delivery, after every
-	// single one (default 16; -1 for none).
+	// single one.
 	DoubleFaults int
 }
 
-func (b Bounds) withDefaults() Bounds {
-	if b.BatchSets == 0 {
-		b.BatchSets = 2
-	}
-	if b.DoubleFaults == 0 {
-		b.DoubleFaults = 16
-	}
-	return b
-}
+// DefaultBounds are the CLI's defaults: two drawn batch lists, 16 double
+// faults per delivery.
+var DefaultBounds = Bounds{BatchSets: 2, DoubleFaults: 16}
 
 // explore is exhaustive mode for spec's law: for each batch list of the
 // family, every single fault point of every delivery (each followed by
@@ -39,7 +34,7 @@ func (b Bounds) withDefaults() Bounds {
 // smoke scenarios on every batch list. It stops at the first violation
 // (tl's counterexample) and leaves what it explored in tl.explored.
 func (c *checker[R]) explore(spec lawSpec, tl *tally) error {
-	b := c.set.exhaustive.withDefaults()
+	b := *c.set.exhaustive
 	sets := [][]harness.Batch[R]{c.smokeBatches()}
 	for i := 1; i <= b.BatchSets; i++ {
 		sets = append(sets, c.batches.Example(i))
@@ -92,7 +87,7 @@ func (c *checker[R]) enumerate(spec lawSpec, convs conversations, b Bounds) (out
 		for _, plans := range singles {
 			out = append(out, withAttempts(len(convs), i, plans))
 		}
-		if !spec.doubles || b.DoubleFaults < 0 {
+		if !spec.doubles || b.DoubleFaults <= 0 {
 			continue
 		}
 		n = 0
@@ -127,7 +122,10 @@ func byPriority(singles [][]harness.AttemptPlan) [][]harness.AttemptPlan {
 
 // withAttempts delivers n batches in order, delivery i with plans.
 func withAttempts(n, i int, plans []harness.AttemptPlan) []harness.Delivery {
-	ds := harness.CleanScenario(make([]harness.Batch[struct{}], n)).Deliveries
+	ds := make([]harness.Delivery, n)
+	for j := range ds {
+		ds[j].Batch = j
+	}
 	ds[i].Attempts = plans
 	return ds
 }

@@ -174,7 +174,7 @@ func TestLateStepWritersAreCaught(t *testing.T) {
 					t.Logf("caught at trial %d: %s", lr.FirstFailure, lr.Counterexample.Summary)
 				})
 				t.Run("exhaustive", func(t *testing.T) {
-					lr := mustViolate(t, c.writer, law, lateOpts(c, law, properties.Exhaustive(properties.Bounds{BatchSets: -1, DoubleFaults: -1}))...)
+					lr := mustViolate(t, c.writer, law, lateOpts(c, law, properties.Exhaustive(properties.Bounds{}))...)
 					t.Logf("caught at point %d: %s", lr.FirstFailure, lr.Counterexample.Summary)
 				})
 			})
@@ -198,7 +198,7 @@ func TestLongCorrectWriterHolds(t *testing.T) {
 		}
 	}
 	rep, err = properties.Check(context.Background(), w, append(base, properties.Laws(harness.CrashAtomicity, harness.ExactlyOnceEffect),
-		properties.Exhaustive(properties.Bounds{BatchSets: -1, DoubleFaults: 2}))...)
+		properties.Exhaustive(properties.Bounds{DoubleFaults: 2}))...)
 	if err != nil {
 		t.Fatalf("exhaustive mode: %v", err)
 	}

@@ -1,12 +1,11 @@
 package properties_test
 
-// Measurements behind IDEMCHECK_MEASURE: long runs whose figures go in the
-// closing notes, not assertions.
+// Measurements: long runs whose figures go in the closing notes, as
+// benchmarks (go test -run ^$ -bench 'Detection|Coverage' -benchtime 1x).
 
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
 	"sort"
 	"strconv"
@@ -41,61 +40,63 @@ func measureCases() []mcase {
 	return out
 }
 
-// TestMeasureDetection (IDEMCHECK_MEASURE=1, or =nosmoke for the random
-// trials alone) prints, for every anti-pattern and late-step writer, the
-// trial that first failed for seeds 1..10 at 100 checks: the figures of
-// the closing notes.
-func TestMeasureDetection(t *testing.T) {
-	if os.Getenv("IDEMCHECK_MEASURE") == "" {
-		t.Skip("a measurement: set IDEMCHECK_MEASURE=1 (or nosmoke)")
-	}
+// BenchmarkDetection measures, for every anti-pattern and late-step
+// writer, the trial that first fails over seeds 1..10 at 100 checks, with
+// the smoke scenarios ("default") and without them ("random": the
+// map-guided random trials alone). Run it with -benchtime 1x; it reports
+// first-failure-median, first-failure-max and misses (seeds not caught).
+func BenchmarkDetection(b *testing.B) {
 	flag.Set("rapid.shrinktime", "10ms")
-	for _, c := range measureCases() {
-		var firsts []int
-		misses := 0
-		for seed := 1; seed <= 10; seed++ {
-			flag.Set("rapid.seed", strconv.Itoa(seed))
-			o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()), properties.Claim(c.law), properties.Checks(100)}
-			if os.Getenv("IDEMCHECK_MEASURE") == "nosmoke" {
-				o = append(o, properties.WithoutSmoke())
-			}
-			if c.partition {
-				o = append(o, properties.PartitionBy(byDay))
-			}
-			if c.modulo {
-				o = append(o, properties.Compare(harness.ModuloSurrogateKeys()))
-			}
-			rep, _ := properties.Check(context.Background(), c.w, o...)
-			lr := rep.Laws[indexOf(c.law)]
-			if lr.Verdict != properties.Violated {
-				misses++
-				continue
-			}
-			firsts = append(firsts, lr.FirstFailure)
+	defer flag.Set("rapid.seed", "0")
+	for _, mode := range []string{"default", "random"} {
+		for _, c := range measureCases() {
+			b.Run(mode+"/"+c.name+"/"+string(c.law), func(b *testing.B) {
+				var firsts []int
+				misses := 0
+				for b.Loop() {
+					firsts, misses = nil, 0
+					for seed := 1; seed <= 10; seed++ {
+						flag.Set("rapid.seed", strconv.Itoa(seed))
+						o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()), properties.Claim(c.law), properties.Checks(100)}
+						if mode == "random" {
+							o = append(o, properties.WithoutSmoke())
+						}
+						if c.partition {
+							o = append(o, properties.PartitionBy(byDay))
+						}
+						if c.modulo {
+							o = append(o, properties.Compare(harness.ModuloSurrogateKeys()))
+						}
+						rep, _ := properties.Check(context.Background(), c.w, o...)
+						if lr := rep.Laws[indexOf(c.law)]; lr.Verdict == properties.Violated {
+							firsts = append(firsts, lr.FirstFailure)
+						} else {
+							misses++
+						}
+					}
+				}
+				sort.Ints(firsts)
+				if len(firsts) > 0 {
+					b.ReportMetric(float64(firsts[len(firsts)/2]), "first-failure-median")
+					b.ReportMetric(float64(firsts[len(firsts)-1]), "first-failure-max")
+				}
+				b.ReportMetric(float64(misses), "misses")
+			})
 		}
-		sort.Ints(firsts)
-		med, mx := -1, -1
-		if len(firsts) > 0 {
-			med, mx = firsts[len(firsts)/2], firsts[len(firsts)-1]
-		}
-		fmt.Printf("MEASURE %s/%s median %d max %d misses %d %v\n", c.name, c.law, med, mx, misses, firsts)
 	}
 }
 
-// TestMeasureCoverage (IDEMCHECK_MEASURE=1) prints each correct writer's
-// coverage at 100 checks and its exhaustive exploration per fault law,
-// and where exhaustive mode first catches the late-step writers.
-func TestMeasureCoverage(t *testing.T) {
-	if os.Getenv("IDEMCHECK_MEASURE") == "" {
-		t.Skip("a measurement: set IDEMCHECK_MEASURE=1")
-	}
+// BenchmarkCoverage measures each correct writer's coverage at 100 checks
+// (seed 1) and its exhaustive exploration with DefaultBounds, per fault
+// law: points, crashed, explored-points, states, exhaustive-s. Run it
+// with -benchtime 1x.
+func BenchmarkCoverage(b *testing.B) {
 	flag.Set("rapid.seed", "1")
-	flag.Set("rapid.shrinktime", "1s")
-	ws := map[string]func() W{}
+	defer flag.Set("rapid.seed", "0")
+	ws := map[string]func() W{"LateOverwriteTx": func() W { return lateLoader{InTx: true} }}
 	for k, v := range correct {
 		ws[k] = v
 	}
-	ws["LateOverwriteTx"] = func() W { return lateLoader{InTx: true} }
 	part := map[string]bool{"LateOverwriteTx": true}
 	for k := range partitioned {
 		part[k] = true
@@ -105,31 +106,35 @@ func TestMeasureCoverage(t *testing.T) {
 		if part[name] {
 			o = append(o, properties.PartitionBy(byDay))
 		}
-		rep, err := properties.Check(context.Background(), w, append(o, properties.Checks(100))...)
-		for _, l := range rep.Laws {
-			if l.Coverage != nil {
-				fmt.Printf("COVERAGE %s %s %s %s %v\n", name, l.Law, l.Verdict, l.Coverage, l.Coverage.Uncovered)
+		claims := harness.AllLaws
+		if cl, ok := w().(harness.Claimer); ok {
+			claims = cl.Claims()
+		}
+		for _, law := range claims {
+			if law == harness.Determinism || law == harness.ReplayIdempotence || law == harness.OrderIndependence || law == harness.IncrementalEquivalence {
+				continue // no crash points
 			}
-		}
-		if err != nil {
-			fmt.Printf("COVERAGE %s error %v\n", name, err)
-		}
-		for _, l := range rep.Laws {
-			if l.Verdict == properties.NotClaimed || l.Coverage == nil {
-				continue
-			}
-			start := time.Now()
-			r2, _ := properties.Check(context.Background(), w, append(o, properties.Laws(l.Law), properties.Exhaustive(properties.Bounds{}))...)
-			l2 := r2.Laws[indexOf(l.Law)]
-			fmt.Printf("EXHAUSTIVE %s %s %s %s %.1fs\n", name, l.Law, l2.Verdict, l2.Explored, time.Since(start).Seconds())
-		}
-	}
-	for _, c := range lateCases {
-		for _, law := range c.laws {
-			start := time.Now()
-			rep, _ := properties.Check(context.Background(), c.writer, lateOpts(c, law, properties.WithoutSmoke(), properties.Exhaustive(properties.Bounds{}))...)
-			l := rep.Laws[indexOf(law)]
-			fmt.Printf("EXHAUSTIVE %s %s %s first failure at point %d %.1fs\n", c.name, law, l.Verdict, l.FirstFailure, time.Since(start).Seconds())
+			b.Run(name+"/"+string(law), func(b *testing.B) {
+				var cv *properties.Coverage
+				var ex *properties.Explored
+				var seconds float64
+				for b.Loop() {
+					rep, _ := properties.Check(context.Background(), w, append(o, properties.Laws(law), properties.Checks(100))...)
+					cv = rep.Laws[indexOf(law)].Coverage
+					start := time.Now()
+					rep, _ = properties.Check(context.Background(), w, append(o, properties.Laws(law), properties.Exhaustive(properties.DefaultBounds))...)
+					ex, seconds = rep.Laws[indexOf(law)].Explored, time.Since(start).Seconds()
+				}
+				if cv != nil {
+					b.ReportMetric(float64(cv.Points), "points")
+					b.ReportMetric(float64(cv.Crashed), "crashed")
+				}
+				if ex != nil {
+					b.ReportMetric(float64(ex.Points), "explored-points")
+					b.ReportMetric(float64(ex.States), "states")
+					b.ReportMetric(seconds, "exhaustive-s")
+				}
+			})
 		}
 	}
 }

@@ -114,7 +114,7 @@ func MinCoverage(f float64) Option { return func(s *settings) { s.minCov = &f } 
 // round, after each commit as an ambiguous commit, inside each COPY after
 // each CopyData, each synthetic error at each round; for ZombieSafety a
 // stall at each round), each followed by retries until ack, then double
-// faults up to b.DoubleFaults. The law's report names what was explored
+// faults up to b.DoubleFaults (DefaultBounds are the CLI's). The law's report names what was explored
 // (LawReport.Explored). What it does not cover: batch lists outside the
 // family, triple faults, faults in more than one delivery at once.
 func Exhaustive(b Bounds) Option { return func(s *settings) { s.exhaustive = &b } }

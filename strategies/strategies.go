@@ -65,17 +65,24 @@ func Orders() *rapid.Generator[harness.Order] {
 func Batches[R any](records *rapid.Generator[R], lim Limits) *rapid.Generator[[]harness.Batch[R]] {
 	lim = lim.withDefaults()
 	return rapid.Custom(func(t *rapid.T) []harness.Batch[R] {
-		n := rapid.IntRange(1, lim.MaxBatches).Draw(t, "batches")
-		out := make([]harness.Batch[R], n)
-		for i := range out {
-			var recs []R
+		lists := make([][]R, rapid.IntRange(1, lim.MaxBatches).Draw(t, "batches"))
+		for i := range lists {
 			if empty := rapid.IntRange(0, 9).Draw(t, fmt.Sprintf("b%d-empty", i+1)) == 9; !empty {
-				recs = rapid.SliceOfN(records, 1, lim.MaxRecords).Draw(t, fmt.Sprintf("b%d", i+1))
+				lists[i] = rapid.SliceOfN(records, 1, lim.MaxRecords).Draw(t, fmt.Sprintf("b%d", i+1))
 			}
-			out[i] = harness.Batch[R]{ID: fmt.Sprintf("b%d", i+1), Records: recs, LogicalTime: Epoch.Add(time.Duration(i) * time.Minute)}
 		}
-		return out
+		return Sequenced(lists)
 	})
+}
+
+// Sequenced makes one batch of each list of records, in order: ids b1,
+// b2, ... and logical times one minute apart from Epoch.
+func Sequenced[R any](lists [][]R) []harness.Batch[R] {
+	out := make([]harness.Batch[R], len(lists))
+	for i, recs := range lists {
+		out[i] = harness.Batch[R]{ID: fmt.Sprintf("b%d", i+1), Records: recs, LogicalTime: Epoch.Add(time.Duration(i) * time.Minute)}
+	}
+	return out
 }
 
 // PartitionBatches draws batches that are each one whole partition, for

@@ -195,16 +195,7 @@ func (c certifyCmd) exploration() ([]properties.Option, error) {
 	if c.ExhaustiveSets < 0 {
 		return nil, usageError{fmt.Sprintf("--exhaustive-sets %d: give 0 or more batch lists", c.ExhaustiveSets)}
 	}
-	// properties.Bounds takes 0 as "the default" and -1 as "none"; on the
-	// command line 0 means none.
-	sets, doubles := c.ExhaustiveSets, c.DoubleFaults
-	if sets == 0 {
-		sets = -1 // only the smoke scenarios' batches
-	}
-	if doubles <= 0 {
-		doubles = -1
-	}
-	return append(opts, properties.Exhaustive(properties.Bounds{BatchSets: sets, DoubleFaults: doubles})), nil
+	return append(opts, properties.Exhaustive(properties.Bounds{BatchSets: c.ExhaustiveSets, DoubleFaults: c.DoubleFaults})), nil
 }
 
 // Run certifies the writer and prints the certificate.

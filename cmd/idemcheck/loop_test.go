@@ -18,7 +18,7 @@ import (
 func TestSignalLoop(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("IDEMCHECK_LOOP"))
 	if n <= 0 {
-		t.Skip("set IDEMCHECK_LOOP=50 to run 50 interrupted certifications")
+		t.Skip("takes minutes: set IDEMCHECK_LOOP=50 to run 50 interrupted certifications (.ci/run does)")
 	}
 	needTools(t, "psql")
 	args := []string{"certify", "--sql", "testdata/upsert.sql", "--setup-sql", "testdata/setup.sql", "--laws", "RetryEquivalence,CrashAtomicity",

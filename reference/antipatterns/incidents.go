@@ -24,6 +24,22 @@ func jsonRecords(b harness.Batch[harness.Order]) (string, error) {
 	return string(js), err
 }
 
+// stmt is one statement of a transaction, with its arguments.
+type stmt struct {
+	sql  string
+	args []any
+}
+
+// execAll runs stmts in order in tx, stopping at the first error.
+func execAll(ctx context.Context, tx pgx.Tx, stmts ...stmt) error {
+	for _, s := range stmts {
+		if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // daysOf lists the batch's event dates: the windows (intervals) it covers.
 func daysOf(b harness.Batch[harness.Order]) []string {
 	seen := map[string]bool{}
@@ -70,21 +86,11 @@ func (w DbtMicrobatch) Write(ctx context.Context, env *harness.Env, b harness.Ba
 		filter = " WHERE event_date = ANY($1::date[])"
 	}
 	return pgx.BeginFunc(ctx, env.Conn, func(tx pgx.Tx) error {
-		steps := []struct {
-			sql  string
-			args []any
-		}{
-			{`INSERT INTO orders_source SELECT * FROM json_populate_recordset(NULL::orders_source, $1::json) ON CONFLICT DO NOTHING`, []any{recs}},
-			{`CREATE TEMP TABLE orders_model__dbt_tmp ON COMMIT DROP AS SELECT * FROM orders_source` + filter, argsIf(w.Filtered, daysOf(b))},
-			{`DELETE FROM orders_model WHERE event_date = ANY($1::date[])`, []any{daysOf(b)}},
-			{`INSERT INTO orders_model SELECT * FROM orders_model__dbt_tmp`, nil},
-		}
-		for _, s := range steps {
-			if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
-				return err
-			}
-		}
-		return nil
+		return execAll(ctx, tx,
+			stmt{`INSERT INTO orders_source SELECT * FROM json_populate_recordset(NULL::orders_source, $1::json) ON CONFLICT DO NOTHING`, []any{recs}},
+			stmt{`CREATE TEMP TABLE orders_model__dbt_tmp ON COMMIT DROP AS SELECT * FROM orders_source` + filter, argsIf(w.Filtered, daysOf(b))},
+			stmt{`DELETE FROM orders_model WHERE event_date = ANY($1::date[])`, []any{daysOf(b)}},
+			stmt{`INSERT INTO orders_model SELECT * FROM orders_model__dbt_tmp`, nil})
 	})
 }
 
@@ -224,20 +230,11 @@ func (w TargetPostgresUpsert) Write(ctx context.Context, env *harness.Env, b har
 			FROM orders_tmp t WHERE o.id = t.id AND o.version < t.version`
 	}
 	return pgx.BeginFunc(ctx, env.Conn, func(tx pgx.Tx) error {
-		for _, s := range []struct {
-			sql  string
-			args []any
-		}{
-			{`CREATE TEMP TABLE orders_tmp (LIKE orders) ON COMMIT DROP`, nil},
-			{`INSERT INTO orders_tmp SELECT DISTINCT ON (id) * FROM json_populate_recordset(NULL::orders, $1::json) ORDER BY id, version DESC`, []any{recs}},
-			{`INSERT INTO orders SELECT * FROM orders_tmp t WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = t.id)`, nil},
-			{update, nil},
-		} {
-			if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
-				return err
-			}
-		}
-		return nil
+		return execAll(ctx, tx,
+			stmt{`CREATE TEMP TABLE orders_tmp (LIKE orders) ON COMMIT DROP`, nil},
+			stmt{`INSERT INTO orders_tmp SELECT DISTINCT ON (id) * FROM json_populate_recordset(NULL::orders, $1::json) ORDER BY id, version DESC`, []any{recs}},
+			stmt{`INSERT INTO orders SELECT * FROM orders_tmp t WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = t.id)`, nil},
+			stmt{update, nil})
 	})
 }
 
@@ -257,11 +254,9 @@ func (DltMergeWithoutKey) Write(ctx context.Context, env *harness.Env, b harness
 		return err
 	}
 	return pgx.BeginFunc(ctx, env.Conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM orders`); err != nil { // no key: every row "matches"
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO orders SELECT * FROM json_populate_recordset(NULL::orders, $1::json)`, recs)
-		return err
+		return execAll(ctx, tx,
+			stmt{`DELETE FROM orders`, nil}, // no key: every row "matches"
+			stmt{`INSERT INTO orders SELECT * FROM json_populate_recordset(NULL::orders, $1::json)`, []any{recs}})
 	})
 }
 
@@ -295,14 +290,10 @@ func (w AirflowTaskRerun) Write(ctx context.Context, env *harness.Env, b harness
 		return err
 	}
 	return pgx.BeginFunc(ctx, env.Conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('task_rows'), hashtext($1))`, b.ID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM task_rows WHERE run_id = $1`, b.ID); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, insert, recs, b.ID)
-		return err
+		return execAll(ctx, tx,
+			stmt{`SELECT pg_advisory_xact_lock(hashtext('task_rows'), hashtext($1))`, []any{b.ID}},
+			stmt{`DELETE FROM task_rows WHERE run_id = $1`, []any{b.ID}},
+			stmt{insert, []any{recs, b.ID}})
 	})
 }
 
@@ -324,11 +315,9 @@ func (SQLMeshDeleteInsert) Write(ctx context.Context, env *harness.Env, b harnes
 		return err
 	}
 	return pgx.BeginFunc(ctx, env.Conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM orders_by_day WHERE event_date = ANY($1::date[])`, daysOf(b)); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO orders_by_day SELECT DISTINCT ON (event_date, id) * FROM json_populate_recordset(NULL::orders_by_day, $1::json)
-			ORDER BY event_date, id, version DESC`, recs)
-		return err
+		return execAll(ctx, tx,
+			stmt{`DELETE FROM orders_by_day WHERE event_date = ANY($1::date[])`, []any{daysOf(b)}},
+			stmt{`INSERT INTO orders_by_day SELECT DISTINCT ON (event_date, id) * FROM json_populate_recordset(NULL::orders_by_day, $1::json)
+				ORDER BY event_date, id, version DESC`, []any{recs}})
 	})
 }
