@@ -19,10 +19,16 @@ import (
 type RunOption func(*runConfig)
 
 type runConfig struct {
-	maxAttempts    int
-	attemptTimeout time.Duration
-	sandbox        []SandboxOption
+	maxAttempts     int
+	attemptTimeout  time.Duration
+	sandbox         []SandboxOption
+	noCrashSnapshot bool
 }
+
+// WithoutCrashStates leaves CrashState.State nil: the run does not
+// snapshot the state each crash left, for callers that judge only the
+// final state (a snapshot per crash is a good part of a trial's time).
+func WithoutCrashStates() RunOption { return func(c *runConfig) { c.noCrashSnapshot = true } }
 
 // MaxAttempts bounds the attempts of one delivery (default 8). A delivery
 // that hits the bound is reported in Observation.Exhausted.
@@ -55,6 +61,25 @@ type Observation struct {
 	AtCommit  int // crashes before a COMMIT ran
 	AfterCmt  int // crashes after a round committed, before its reply (ambiguous commits)
 	Exhausted []string
+	// Phases is where the run's time went.
+	Phases Phases
+}
+
+// Phases splits a run's time: creating its sandbox, the writer's Setup,
+// the attempts (the broker's work included), snapshotting the states
+// crashes left, and snapshotting the final state. Dropping the sandbox is
+// the caller's.
+type Phases struct {
+	Sandbox, Setup, Attempts, Crashes, Snapshot time.Duration
+}
+
+// Add adds q's durations to p.
+func (p *Phases) Add(q Phases) {
+	p.Sandbox += q.Sandbox
+	p.Setup += q.Setup
+	p.Attempts += q.Attempts
+	p.Crashes += q.Crashes
+	p.Snapshot += q.Snapshot
 }
 
 // CrashState is the state after one crashed attempt.
@@ -62,7 +87,7 @@ type CrashState struct {
 	Delivery, Attempt int
 	Batch             int // index into Scenario.Batches
 	Fault             string
-	State             *State
+	State             *State // nil with WithoutCrashStates
 	// Acked lists the deliveries (indexes) acked before the crash.
 	Acked []int
 }
@@ -97,12 +122,13 @@ func Run[R any](ctx context.Context, t *Target, w Writer[R], sc Scenario[R], opt
 	for _, o := range opts {
 		o(&cfg)
 	}
+	start := time.Now()
 	sb, err := t.NewSandbox(ctx, cfg.sandbox...)
 	if err != nil {
 		return nil, err
 	}
 	d := &driver[R]{t: t, w: w, sc: sc, cfg: cfg, sb: sb,
-		obs: &Observation{Sandbox: sb, Faults: map[faults.Kind]int{}}}
+		obs: &Observation{Sandbox: sb, Faults: map[faults.Kind]int{}, Phases: Phases{Sandbox: time.Since(start)}}}
 	if err := d.run(ctx); err != nil {
 		_ = sb.Drop(context.WithoutCancel(ctx))
 		return nil, err
@@ -127,6 +153,7 @@ var ErrSetup = errors.New("writer setup failed")
 func (d *driver[R]) run(ctx context.Context) error {
 	// Setup goes through the proxy too (without faults): its connection
 	// comes from the proxy's pool.
+	start := time.Now()
 	att := d.t.Proxy().NewAttempt(nil)
 	cfg := d.sb.ConnConfig()
 	cfg.DialFunc = att.DialContext
@@ -145,6 +172,8 @@ func (d *driver[R]) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w%s", ErrSetup, err, setupHint(err, d.cfg.attemptTimeout))
 	}
+	d.obs.Phases.Setup = time.Since(start)
+	start = time.Now()
 	for i, del := range d.sc.Deliveries {
 		if del.Batch < 0 || del.Batch >= len(d.sc.Batches) {
 			return fmt.Errorf("harness: delivery %d names batch %d; the scenario has %d batches", i+1, del.Batch, len(d.sc.Batches))
@@ -153,7 +182,10 @@ func (d *driver[R]) run(ctx context.Context) error {
 			return err
 		}
 	}
+	d.obs.Phases.Attempts = time.Since(start) - d.obs.Phases.Crashes
+	start = time.Now()
 	d.obs.Final, err = Snapshot(ctx, d.sb)
+	d.obs.Phases.Snapshot = time.Since(start)
 	return err
 }
 
@@ -358,9 +390,15 @@ func (d *driver[R]) afterFailure(ctx context.Context, del, n, batch int, res att
 		return nil
 	}
 	d.classify(res.att.Events())
-	st, err := Snapshot(ctx, d.sb)
-	if err != nil {
-		return err
+	var st *State
+	if !d.cfg.noCrashSnapshot {
+		start := time.Now()
+		var err error
+		st, err = Snapshot(ctx, d.sb)
+		d.obs.Phases.Crashes += time.Since(start)
+		if err != nil {
+			return err
+		}
 	}
 	d.obs.Crashes = append(d.obs.Crashes, CrashState{Delivery: del, Attempt: n, Batch: batch,
 		Fault: crash.String(), State: st, Acked: append([]int(nil), d.acked...)})

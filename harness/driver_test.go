@@ -192,3 +192,26 @@ func (badSetup) Setup(ctx context.Context, env *harness.Env) error {
 	_, err := env.Conn.Exec(ctx, "CREATE TABLE (")
 	return err
 }
+
+// WithoutCrashStates keeps every crash (for the verdict and the timeline)
+// but not the state it left, and the final state is the same.
+func TestRunWithoutCrashStates(t *testing.T) {
+	ctx := context.Background()
+	want := clean(t, reference.Upsert{})
+	sc := harness.Scenario[harness.Order]{Batches: batches, Deliveries: []harness.Delivery{
+		del(0, wire("crash-before at round 2"), wire("crash-after at round 2")), del(1)}}
+	obs, err := harness.Run(ctx, target(t), reference.Upsert{}, sc, harness.WithoutCrashStates())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { obs.Sandbox.Drop(context.Background()) })
+	if len(obs.Crashes) != 2 || obs.Crashes[0].State != nil || obs.Crashes[1].State != nil || obs.Phases.Crashes != 0 {
+		t.Errorf("want 2 crashes without states, no time snapshotting them; got %+v, %s", obs.Crashes, obs.Phases.Crashes)
+	}
+	if d := diff(t, want.Final, obs.Final); !d.Equal {
+		t.Errorf("final state:\n%s", d)
+	}
+	if obs.Phases.Sandbox <= 0 || obs.Phases.Setup <= 0 || obs.Phases.Attempts <= 0 || obs.Phases.Snapshot <= 0 {
+		t.Errorf("phases not measured: %+v", obs.Phases)
+	}
+}

@@ -20,10 +20,11 @@ func BenchmarkRetryEquivalence(b *testing.B) {
 	run := func(n int, opts ...properties.Option) float64 {
 		start := time.Now()
 		rep, err := properties.Check(context.Background(), func() harness.Writer[harness.Order] { return reference.Upsert{} },
-			append(opts, properties.OnTarget(target), properties.Laws(harness.RetryEquivalence), properties.Checks(n))...)
+			append(opts, properties.OnTarget(target), properties.Laws(harness.RetryEquivalence), properties.Checks(n), properties.Seed(1))...)
 		if err != nil {
 			b.Fatal(err)
 		}
+		b.Logf("%d trials in %s; %s", rep.Laws[2].Trials, time.Since(start).Round(time.Millisecond), rep.Phases)
 		return float64(rep.Laws[2].Trials) / time.Since(start).Seconds()
 	}
 	var schema, db float64
@@ -66,4 +67,38 @@ func BenchmarkExhaustive(b *testing.B) {
 	b.ReportMetric(float64(ex.Points), "points")
 	b.ReportMetric(float64(ex.States), "states")
 	b.ReportMetric(randomPerSec, "random-trials/s")
+}
+
+// BenchmarkCertify measures a whole certification of the reference Upsert
+// (every law it claims, 100 checks, seed 1): search trials per second over
+// all laws at the default parallelism (GOMAXPROCS) and, in the same run,
+// with Parallel(1) and with a database per trial (10 checks); it reports
+// trials/s, x-parallel-1 (how many times faster than one trial at a time)
+// and x-db-per-trial.
+func BenchmarkCertify(b *testing.B) {
+	run := func(checks int, opts ...properties.Option) float64 {
+		start := time.Now()
+		rep, err := properties.Check(context.Background(), func() harness.Writer[harness.Order] { return reference.Upsert{} },
+			append(opts, properties.OnTarget(target), properties.Checks(checks), properties.Seed(1))...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		trials := 0
+		for _, l := range rep.Laws {
+			trials += l.Trials
+		}
+		took := time.Since(start)
+		b.Logf("%d trials in %s; %s", trials, took.Round(time.Millisecond), rep.Phases)
+		return float64(trials) / took.Seconds()
+	}
+	var def, one, db float64
+	for b.Loop() {
+		def = run(100)
+		one = run(100, properties.Parallel(1))
+		db = run(10, properties.Sandboxes(harness.WithMode(harness.DatabaseSandbox)))
+	}
+	b.ReportMetric(def, "trials/s")
+	b.ReportMetric(one, "parallel-1-trials/s")
+	b.ReportMetric(def/one, "x-parallel-1")
+	b.ReportMetric(def/db, "x-db-per-trial")
 }

@@ -9,18 +9,22 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
 )
 
-// Certify checks every law the writer claims, each as a subtest named
-// after the law, and skips the others with the reason. newWriter returns a
-// fresh writer for each run. Unless OnTarget is given, it finds a
-// PostgreSQL by the default chain and closes it at the end.
+// Certify checks every law the writer claims, each as a parallel subtest
+// named after the law, and skips the others with the reason. newWriter
+// returns a fresh writer for each run. Unless OnTarget is given, it finds
+// a PostgreSQL by the default chain and closes it when the subtests are
+// done. Unless options say otherwise, it follows rapid's flags:
+// -rapid.checks trials per law, -rapid.seed (0: a random seed, logged),
+// -rapid.shrinktime. Like every parallel subtest, the laws run after the
+// calling test function returns.
 func Certify[R any](t *testing.T, newWriter func() harness.Writer[R], opts ...Option) {
 	t.Helper()
-	ctx := context.Background()
-	c, err := newChecker(ctx, newWriter, opts)
+	c, err := newChecker(context.Background(), newWriter, append(rapidFlags(), opts...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,31 +33,55 @@ func Certify[R any](t *testing.T, newWriter func() harness.Writer[R], opts ...Op
 		t.Fatal(err)
 	}
 	t.Cleanup(closeTarget)
+	t.Logf("seed %d: properties.Seed(%d) or -rapid.seed=%d repeats these trials", c.set.seed, c.set.seed, c.set.seed)
 	claimed := c.claims()
 	selected := selectedLaws(c.set.laws)
-	notRun := ""
 	for _, law := range harness.AllLaws {
 		t.Run(string(law), func(t *testing.T) {
+			t.Helper()
 			if !claimed[law] {
 				t.Skipf("%s does not claim %s (its Claims method leaves it out)", c.writer, law)
 			}
 			if !selected[law] {
 				t.Skipf("%s is not among the laws selected with properties.Laws", law)
 			}
-			if notRun != "" {
-				t.Skip(notRun)
-			}
-			lr := c.checkLaw(t, law)
-			if lr.nondet != nil {
-				notRun = nondeterministic(lr.nondet)
+			t.Parallel()
+			lr := c.checkLaw(law)
+			if lr.halted {
+				t.Skip(lr.Reason)
 			}
 			t.Logf("%s: %s after %d trials; faults fired: %s; crashes in a transaction %d, before a COMMIT %d, after a commit %d; coverage: %s",
 				law, lr.Verdict, lr.Trials, lr.FaultSummary(), lr.InTx, lr.AtCommit, lr.AfterCommit, orNone(lr.CoverageSummary()))
-			if lr.Verdict == Inconclusive && !t.Failed() {
+			switch lr.Verdict {
+			case Violated:
+				t.Errorf("%s", lr.Counterexample)
+			case Inconclusive:
 				t.Errorf("%s is inconclusive: %s", law, lr.Reason)
 			}
 		})
 	}
+}
+
+// rapidFlags are Certify's defaults from rapid's command-line flags:
+// -rapid.checks, -rapid.seed and -rapid.shrinktime (read, never set).
+func rapidFlags() []Option {
+	var opts []Option
+	value := func(name string) string {
+		if f := flag.Lookup(name); f != nil {
+			return f.Value.String()
+		}
+		return ""
+	}
+	if n, err := strconv.Atoi(value("rapid.checks")); err == nil && n > 0 {
+		opts = append(opts, Checks(n))
+	}
+	if seed, err := strconv.ParseUint(value("rapid.seed"), 10, 64); err == nil && seed > 0 {
+		opts = append(opts, Seed(seed))
+	}
+	if d, err := time.ParseDuration(value("rapid.shrinktime")); err == nil && d > 0 {
+		opts = append(opts, ShrinkTime(d))
+	}
+	return opts
 }
 
 func selectedLaws(laws []harness.Law) map[harness.Law]bool {
@@ -68,14 +96,19 @@ func selectedLaws(laws []harness.Law) map[harness.Law]bool {
 }
 
 // Check is Certify's error-returning twin, for tools: it checks every law
-// and returns the certificate and, when a law was violated or is
-// inconclusive, an error joining every such law's message. When the writer
-// fails on some batch even without faults, no law can be judged: Check
-// stops there, the remaining laws are inconclusive, and the error wraps
-// ErrWriterFails and names a minimal such batch. When the server goes away
-// or restarts, Check stops there too and the error wraps
-// harness.ErrTargetGone: no law is held on such a run. Checks sets the
-// trials per law (default 100).
+// (concurrently, Parallel trials at a time) and returns the certificate,
+// its laws in harness.AllLaws order, and, when a law was violated or is
+// inconclusive, an error joining every such law's message. Some findings
+// settle the whole certificate and stop the other laws: when two clean
+// runs differ, the other laws are NotRun (their verdicts would be noise);
+// when the writer fails on some batch even without faults, no law can be
+// judged, the laws are inconclusive and the error wraps ErrWriterFails
+// and names a small such batch; when the server goes away or restarts,
+// the laws not done are inconclusive and the error wraps
+// harness.ErrTargetGone. With FailFast the laws run one after another
+// (each law's trials still Parallel at a time) and those after the first
+// violated law are NotRun. Concurrent Check calls are independent, each
+// with its own settings.
 func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts ...Option) (*Report, error) {
 	c, err := newChecker(ctx, newWriter, opts)
 	if err != nil {
@@ -86,82 +119,84 @@ func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts 
 		return nil, err
 	}
 	defer closeTarget()
-	rep := &Report{Writer: c.writer, Target: c.tg.String()}
+	rep := &Report{Writer: c.writer, Target: c.tg.String(), Seed: c.set.seed, Checks: c.set.checks, Shard: c.set.shard,
+		MinCoverage: c.set.minCoverage(), Laws: make([]LawReport, len(harness.AllLaws))}
 	claimed := c.claims()
 	selected := selectedLaws(c.set.laws)
-	var errs []error
-	var fails *writerFailure
-	var gone error
-	notRun := "" // why the remaining laws are not run
-	for _, law := range harness.AllLaws {
+	var wg sync.WaitGroup
+	for i, law := range harness.AllLaws {
 		if !claimed[law] || !selected[law] {
 			why := c.writer + " does not claim it"
 			if claimed[law] {
 				why = "not selected"
 			}
-			rep.Laws = append(rep.Laws, LawReport{Law: law, Verdict: NotClaimed, Reason: why})
+			rep.Laws[i] = LawReport{Law: law, Verdict: NotClaimed, Reason: why}
 			continue
 		}
-		if gone != nil {
-			rep.Laws = append(rep.Laws, LawReport{Law: law, Verdict: Inconclusive, Reason: "not run: " + gone.Error()})
+		if c.set.failFast {
+			rep.Laws[i] = c.checkLaw(law) // in order: the first violated law is the one the order names
 			continue
 		}
-		if notRun != "" {
-			rep.Laws = append(rep.Laws, LawReport{Law: law, Verdict: NotRun, Reason: notRun})
-			continue
-		}
-		if fails != nil {
-			rep.Laws = append(rep.Laws, LawReport{Law: law, Verdict: Inconclusive, Reason: "not run: " + fails.Error()})
-			continue
-		}
-		tb := &recorder{name: c.writer + "/" + string(law)}
-		lr := c.checkLaw(tb, law)
-		rep.Laws = append(rep.Laws, lr)
-		if lr.gone != nil {
-			// No verdict on a server that went away can be trusted.
+		wg.Go(func() { rep.Laws[i] = c.checkLaw(law) })
+	}
+	wg.Wait()
+	rep.Phases = c.phases
+	return rep, settleReport(rep)
+}
+
+// settleReport applies the findings that settle a whole certificate to
+// the laws of rep (see Check) and returns Check's error.
+func settleReport(rep *Report) error {
+	var gone error
+	var fails *writerFailure
+	nondet, failed := -1, -1
+	for i, lr := range rep.Laws {
+		if lr.gone != nil && gone == nil {
 			gone = lr.gone
-			continue
 		}
-		if lr.writerFails != nil {
-			// Every other law would hit the same batch: stop here.
-			fails = lr.writerFails
-			continue
+		if lr.writerFails != nil && fails == nil {
+			fails, failed = lr.writerFails, i
 		}
-		switch lr.Verdict {
-		case Violated:
-			errs = append(errs, fmt.Errorf("%s", lr.Counterexample))
-			switch {
-			case lr.nondet != nil:
-				notRun = nondeterministic(lr.nondet)
-			case c.set.failFast:
-				notRun = "fail-fast stopped at the first violated law, " + string(law)
-			}
-		case Inconclusive:
-			if lr.Reason == "" || lr.Reason == failedWithoutCounterexample {
-				lr.Reason = "the property failed without a counterexample: " + tb.message()
-				rep.Laws[len(rep.Laws)-1].Reason = lr.Reason
-			}
-			errs = append(errs, fmt.Errorf("%s inconclusive: %s", law, lr.Reason))
+		if lr.nondet != nil && (nondet < 0 || lr.Law == harness.Determinism) {
+			nondet = i // Determinism's own report, when it made one
+		}
+	}
+	notDone := func(lr *LawReport) bool { return lr.halted || lr.Verdict == NotRun }
+	for i := range rep.Laws {
+		lr := &rep.Laws[i]
+		switch {
+		case lr.Verdict == NotClaimed:
+		case gone != nil && notDone(lr):
+			lr.Verdict, lr.Reason = Inconclusive, "not run: "+gone.Error()
+		case fails != nil && i == failed:
+			lr.Verdict, lr.Reason = Inconclusive, fails.Error()
+		case fails != nil:
+			// Every law would hit the same batch (trial i of every law
+			// draws the same batches): the first law in order reports it.
+			lr.Verdict, lr.Reason = Inconclusive, "not run: "+fails.Error()
+		case nondet >= 0 && i != nondet:
+			// Once two clean runs differ, every other verdict is noise,
+			// whether or not its law was done.
+			lr.Verdict, lr.Reason, lr.Counterexample = NotRun, nondeterministic(rep.Laws[nondet].nondet), nil
 		}
 	}
 	if gone != nil {
-		return rep, gone // wraps harness.ErrTargetGone
+		return gone // wraps harness.ErrTargetGone
 	}
 	if fails != nil {
-		return rep, fails // wraps ErrWriterFails
+		return fails // wraps ErrWriterFails
 	}
-	return rep, errors.Join(errs...)
+	var errs []error
+	for _, lr := range rep.Laws {
+		switch lr.Verdict {
+		case Violated:
+			errs = append(errs, fmt.Errorf("%s", lr.Counterexample))
+		case Inconclusive:
+			errs = append(errs, fmt.Errorf("%s inconclusive: %s", lr.Law, lr.Reason))
+		}
+	}
+	return errors.Join(errs...)
 }
-
-// rapidMu serializes the runs of rapid.Check in this process. rapid reads
-// its settings (checks, seed, shrink time, fail files) only from its
-// command-line flags, which are process-global; a Check that asks for its
-// own checks or seed sets those flags, and must not change them under
-// another check that is running. So every law's random trials (and the
-// flags they read) run one law at a time per process, each with its own
-// settings; smoke scenarios, exhaustive mode and everything else of a
-// Check run concurrently.
-var rapidMu sync.Mutex
 
 // nondeterministic is why the laws after a writer's clean runs differed
 // are not run.
@@ -177,83 +212,6 @@ func settle(cols []string) string {
 	}
 	return " in " + strings.Join(cols, ", ") + "; if they are load stamps, compare without them: harness.IgnoreColumns(\"" +
 		strings.Join(cols, "\", \"") + "\"), or --ignore-column " + strings.Join(cols, " --ignore-column ")
-}
-
-// withRapid runs fn holding rapidMu, with rapid's flags set to checks
-// (when > 0) and seed (when > 0), fail files off, restoring them after.
-func withRapid(checks int, seed uint64, fn func()) error {
-	rapidMu.Lock()
-	defer rapidMu.Unlock()
-	if !testing.Testing() && flag.Lookup("test.short") == nil {
-		testing.Init() // rapid asks testing.Short(), outside tests too
-	}
-	if !flag.Parsed() {
-		_ = flag.CommandLine.Parse(nil) // a tool parses its own arguments
-	}
-	set := map[string]string{"rapid.nofailfile": "true"} // Check's replay format is its scenario files
-	if checks > 0 {
-		set["rapid.checks"] = strconv.Itoa(checks)
-	}
-	if seed > 0 {
-		set["rapid.seed"] = strconv.FormatUint(seed, 10)
-	}
-	old := map[string]string{}
-	for name, v := range set {
-		old[name] = flag.Lookup(name).Value.String()
-		if err := flag.Set(name, v); err != nil {
-			return err
-		}
-	}
-	defer func() {
-		for name, v := range old {
-			_ = flag.Set(name, v)
-		}
-	}()
-	fn()
-	return nil
-}
-
-// recorder is the rapid.TB of Check: it keeps what rapid says.
-type recorder struct {
-	mu     sync.Mutex
-	name   string
-	failed bool
-	logs   []string
-}
-
-func (r *recorder) Helper()      {}
-func (r *recorder) Name() string { return r.name }
-func (r *recorder) Logf(format string, args ...any) {
-	r.mu.Lock()
-	r.logs = append(r.logs, fmt.Sprintf(format, args...))
-	r.mu.Unlock()
-}
-func (r *recorder) Log(args ...any)                   { r.Logf("%s", fmt.Sprint(args...)) }
-func (r *recorder) Skipf(format string, args ...any)  { r.Logf(format, args...) }
-func (r *recorder) Skip(args ...any)                  { r.Log(args...) }
-func (r *recorder) SkipNow()                          {}
-func (r *recorder) Errorf(format string, args ...any) { r.Logf(format, args...); r.Fail() }
-func (r *recorder) Error(args ...any)                 { r.Log(args...); r.Fail() }
-func (r *recorder) Fatalf(format string, args ...any) { r.Errorf(format, args...) }
-func (r *recorder) Fatal(args ...any)                 { r.Error(args...) }
-func (r *recorder) FailNow()                          { r.Fail() }
-func (r *recorder) Fail() {
-	r.mu.Lock()
-	r.failed = true
-	r.mu.Unlock()
-}
-func (r *recorder) Failed() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.failed
-}
-func (r *recorder) message() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.logs) == 0 {
-		return ""
-	}
-	return r.logs[len(r.logs)-1]
 }
 
 // Replay re-runs a saved counterexample exactly: the same scenario against

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -29,9 +30,24 @@ type checker[R any] struct {
 	records   *rapid.Generator[R]
 	partition func(R) string // nil: batches are not whole partitions
 
-	mu    sync.Mutex
-	clean map[string]*cleanRun // clean runs by batches
-	kept  *harness.Sandbox     // the latest failing trial's sandbox
+	slots chan struct{} // one per trial that may run at once (Parallel)
+
+	mu     sync.Mutex
+	clean  map[string]*cleanEntry // clean runs by batches
+	kept   *harness.Sandbox       // the latest failing trial's sandbox
+	halted string                 // why every law's trials stop ("": they go on)
+	phases Phases                 // where the runs' time went
+	// haltedNondet: they stop because two clean runs differ (Determinism
+	// goes on, to report it).
+	haltedNondet bool
+}
+
+// cleanEntry is one list of batches' clean run, made once however many
+// trials ask for it at the same time.
+type cleanEntry struct {
+	done chan struct{}
+	run  *cleanRun
+	err  error
 }
 
 // cleanRun is what one clean run of a list of batches left: its final
@@ -46,7 +62,31 @@ func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 	for _, o := range opts {
 		o(&s)
 	}
-	c := &checker[R]{ctx: ctx, set: s, tg: s.target, newWriter: newWriter, clean: map[string]*cleanRun{}}
+	if s.checks == 0 {
+		s.checks = DefaultChecks
+	}
+	seed := s.seed
+	if s.seed == 0 {
+		s.seed = randomSeed()
+	}
+	if s.parallel <= 0 {
+		s.parallel = runtime.GOMAXPROCS(0)
+	}
+	if s.shrinkTime == 0 {
+		s.shrinkTime = DefaultShrinkTime
+	}
+	if sh := s.shard; !sh.whole() || sh.Of < 0 {
+		switch {
+		case sh.Index < 1 || sh.Index > sh.Of:
+			return nil, fmt.Errorf("properties: shard %s: the part must be from 1 to %d", sh, sh.Of)
+		case seed == 0:
+			return nil, fmt.Errorf("properties: shard %s: give every part the same Seed, or the parts draw different trials", sh)
+		case s.exhaustive != nil:
+			return nil, fmt.Errorf("properties: shard %s: exhaustive mode is not split into parts; shard the random trials", sh)
+		}
+	}
+	c := &checker[R]{ctx: ctx, set: s, tg: s.target, newWriter: newWriter, clean: map[string]*cleanEntry{},
+		slots: make(chan struct{}, s.parallel)}
 	c.writer = s.writerName
 	if c.writer == "" {
 		c.writer = reflect.TypeOf(newWriter()).String()
@@ -122,21 +162,21 @@ type finding struct {
 type tally struct {
 	mu                          sync.Mutex
 	trials                      int // search trials: smoke and random (or exhaustive) until the first failure
-	shrinkTrials                int // trials after the first failure (shrinking)
+	shrinkTrials                int // trials after the first failure (simplify's)
 	faults                      map[string]int
 	inTx, atCommit, afterCommit int
 	points, crashed             map[crashPoint]bool // the law's crash points seen, and those crashed
 	last                        *Counterexample
 	inconclusive                string
-	confirmed                   bool // the first failure was re-run and reproduced
 	firstFailure                int  // the trial that first failed (before shrinking)
 	nondeterministic            bool // its clean runs differ: findings are about that
 	writerFails                 *writerFailure
 	lastScenario                any // harness.Scenario[R] of last
 	lastFinding                 *finding
 	explored                    *Explored
-	gone                        error         // the server went away or restarted: wraps harness.ErrTargetGone
-	shrink                      time.Duration // the budget of simplify: rapid's -rapid.shrinktime
+	offset                      int   // trials of the whole run before this part's first (Sharded)
+	halted                      bool  // the check stopped before this law was done (checker.halt)
+	gone                        error // the server went away or restarted: wraps harness.ErrTargetGone
 }
 
 // add counts one trial of spec's law: the scenario's deliveries over
@@ -144,11 +184,7 @@ type tally struct {
 func (t *tally) add(spec lawSpec, ds []harness.Delivery, convs conversations, obs *harness.Observation) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.firstFailure > 0 {
-		t.shrinkTrials++ // after the first failure, every trial is shrinking's
-	} else {
-		t.trials++
-	}
+	t.trials++
 	if t.faults == nil {
 		t.faults = map[string]int{}
 		t.points, t.crashed = map[crashPoint]bool{}, map[crashPoint]bool{}
@@ -204,17 +240,18 @@ func (t *tally) coverage() *Coverage {
 		return nil
 	}
 	cv := &Coverage{Points: len(t.points)}
-	var uncovered []crashPoint
+	var points []crashPoint
 	for p := range t.points {
+		points = append(points, p)
+	}
+	sort.Slice(points, func(i, j int) bool { return points[i].before(points[j]) })
+	for _, p := range points {
 		if t.crashed[p] {
 			cv.Crashed++
+			cv.CrashedAt = append(cv.CrashedAt, p.String())
 		} else {
-			uncovered = append(uncovered, p)
+			cv.Uncovered = append(cv.Uncovered, p.String())
 		}
-	}
-	sort.Slice(uncovered, func(i, j int) bool { return uncovered[i].before(uncovered[j]) })
-	for _, p := range uncovered {
-		cv.Uncovered = append(cv.Uncovered, p.String())
 	}
 	return cv
 }
@@ -249,28 +286,59 @@ func (c *checker[R]) runOpts() []harness.RunOption {
 	return o
 }
 
-// run plays a scenario in a fresh sandbox.
-func (c *checker[R]) run(sc harness.Scenario[R]) (*harness.Observation, error) {
-	return harness.Run(c.ctx, c.tg, c.newWriter(), sc, c.runOpts()...)
+// run plays a scenario in a fresh sandbox. Crash states are snapshotted
+// only for law (CrashAtomicity judges them) and in exhaustive mode (it
+// counts them).
+func (c *checker[R]) run(law harness.Law, sc harness.Scenario[R]) (*harness.Observation, error) {
+	opts := c.runOpts()
+	if law != harness.CrashAtomicity && c.set.exhaustive == nil {
+		opts = append(opts, harness.WithoutCrashStates())
+	}
+	obs, err := harness.Run(c.ctx, c.tg, c.newWriter(), sc, opts...)
+	if obs != nil {
+		c.mu.Lock()
+		c.phases.Phases.Add(obs.Phases)
+		c.phases.Runs++
+		c.mu.Unlock()
+	}
+	return obs, err
 }
 
-// cleanRun runs batches cleanly, once per list of batches.
+// drop drops a sandbox (unless it is kept), timed.
+func (c *checker[R]) drop(sb *harness.Sandbox) {
+	start := time.Now()
+	_ = sb.Drop(context.WithoutCancel(c.ctx))
+	c.mu.Lock()
+	c.phases.Drop += time.Since(start)
+	c.mu.Unlock()
+}
+
+// cleanRun runs batches cleanly, once per list of batches: trials that
+// ask for the same batches at the same time wait for one run.
 func (c *checker[R]) cleanRun(batches []harness.Batch[R]) (*cleanRun, error) {
 	key := batchesKey(batches)
 	c.mu.Lock()
-	cr, ok := c.clean[key]
+	e, ok := c.clean[key]
+	if !ok {
+		e = &cleanEntry{done: make(chan struct{})}
+		c.clean[key] = e
+	}
 	c.mu.Unlock()
 	if ok {
-		return cr, nil
+		<-e.done
+		return e.run, e.err
 	}
-	cr, err := c.freshClean(batches)
-	if err != nil {
-		return nil, err
+	e.run, e.err = c.freshClean(batches)
+	var wf *writerFailure
+	if e.err != nil && !errors.As(e.err, &wf) {
+		// Only the writer's own failure is a property of the batches; any
+		// other error is the run's, and the next trial tries again.
+		c.mu.Lock()
+		delete(c.clean, key)
+		c.mu.Unlock()
 	}
-	c.mu.Lock()
-	c.clean[key] = cr
-	c.mu.Unlock()
-	return cr, nil
+	close(e.done)
+	return e.run, e.err
 }
 
 // cleanState is the final state of the clean run of batches, cached.
@@ -284,19 +352,60 @@ func (c *checker[R]) cleanState(batches []harness.Batch[R]) (*harness.State, err
 
 // freshClean runs batches cleanly, uncached, and drops the sandbox.
 func (c *checker[R]) freshClean(batches []harness.Batch[R]) (*cleanRun, error) {
-	obs, err := c.run(harness.CleanScenario(batches))
+	obs, err := c.run("", harness.CleanScenario(batches))
 	if err != nil {
 		return nil, err
 	}
-	defer obs.Sandbox.Drop(context.WithoutCancel(c.ctx))
+	defer c.drop(obs.Sandbox)
 	if len(obs.Exhausted) > 0 {
-		return nil, &writerFailure{batch: batchOf(batches, obs.Exhausted[0]), err: lastErr(obs)}
+		return nil, c.writerFails(batches, obs)
 	}
 	cr := &cleanRun{state: obs.Final, convs: make(conversations, len(batches))}
 	for _, st := range obs.Steps {
 		cr.convs[st.Delivery] = strategies.Conversation(st.Events)
 	}
 	return cr, nil
+}
+
+// writerFails names a small batch the writer fails on, after the clean
+// run of batches in obs failed: the batch it failed on, with records left
+// out one at a time while it still fails when delivered alone (as it was,
+// when it fails only after the batches before it).
+func (c *checker[R]) writerFails(batches []harness.Batch[R], obs *harness.Observation) *writerFailure {
+	id := obs.Exhausted[0]
+	wf := &writerFailure{batch: batchOf(batches, id), err: lastErr(obs)}
+	var b harness.Batch[R]
+	for _, x := range batches {
+		if x.ID == id {
+			b = x
+		}
+	}
+	alone := func(b harness.Batch[R]) (string, bool) {
+		obs, err := c.run("", harness.CleanScenario([]harness.Batch[R]{b}))
+		if err != nil {
+			return "", false
+		}
+		defer c.drop(obs.Sandbox)
+		return lastErr(obs), len(obs.Exhausted) > 0
+	}
+	if len(batches) > 1 {
+		e, fails := alone(b)
+		if !fails {
+			return wf
+		}
+		wf.err = e
+	}
+	for r := 0; r < len(b.Records) && len(b.Records) > 1; {
+		cand := b
+		cand.Records = append(append([]R(nil), b.Records[:r]...), b.Records[r+1:]...)
+		if e, fails := alone(cand); fails {
+			b, wf.err = cand, e
+			continue
+		}
+		r++
+	}
+	wf.batch = batchOf([]harness.Batch[R]{b}, b.ID)
+	return wf
 }
 
 // ErrWriterFails means the writer fails on some batch even without any
@@ -351,7 +460,12 @@ func batchesKey[R any](batches []harness.Batch[R]) string {
 }
 
 func (c *checker[R]) compare(a, b *harness.State) (*harness.Diff, error) {
-	return harness.Compare(c.ctx, a, b, c.set.compare...)
+	start := time.Now()
+	d, err := harness.Compare(c.ctx, a, b, c.set.compare...)
+	c.mu.Lock()
+	c.phases.Compare += time.Since(start)
+	c.mu.Unlock()
+	return d, err
 }
 
 // judge runs sc for law and returns a finding when the law is violated.
@@ -359,7 +473,9 @@ func (c *checker[R]) compare(a, b *harness.State) (*harness.Diff, error) {
 func (c *checker[R]) judge(law harness.Law, sc harness.Scenario[R]) (*finding, *harness.Observation, error) {
 	switch law {
 	case harness.Determinism:
-		a, err := c.freshClean(sc.Batches)
+		// The clean run every other law's trial of these batches uses too,
+		// and a fresh one.
+		a, err := c.cleanRun(sc.Batches)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -392,13 +508,13 @@ func (c *checker[R]) judge(law harness.Law, sc harness.Scenario[R]) (*finding, *
 	if err != nil {
 		return nil, nil, err
 	}
-	obs, err := c.run(sc)
+	obs, err := c.run(law, sc)
 	if err != nil {
 		return nil, nil, err
 	}
 	f, err := c.verdict(law, sc, want, obs)
 	if err != nil || f == nil {
-		obs.Sandbox.Drop(context.WithoutCancel(c.ctx))
+		c.drop(obs.Sandbox)
 		return nil, obs, err
 	}
 	f.obs = obs
@@ -527,42 +643,7 @@ func (c *checker[R]) keep(sb *harness.Sandbox) {
 
 func (c *checker[R]) unkeep(sb *harness.Sandbox) {
 	sb.Unkeep()
-	_ = sb.Drop(context.WithoutCancel(c.ctx))
-}
-
-// try judges sc for spec's law, counts it in tl, and returns the finding
-// (nil: the law held on sc). convs are the conversations of sc's batches.
-func (c *checker[R]) try(spec lawSpec, sc harness.Scenario[R], convs conversations, tl *tally) (*finding, *harness.Observation, error) {
-	// A server that restarted between two trials may answer the next one
-	// well: every trial asks whether it is still the run's server.
-	if c.noteGone(tl); tl.goneErr() != nil {
-		return nil, nil, tl.goneErr()
-	}
-	f, obs, err := c.judge(spec.law, sc)
-	if err != nil {
-		return nil, nil, err
-	}
-	tl.add(spec, sc.Deliveries, convs, obs)
-	tl.mu.Lock()
-	nondet := tl.nondeterministic
-	tl.mu.Unlock()
-	if f != nil && nondet && !f.nondeterministic {
-		// Once the writer is known to be nondeterministic, every finding is
-		// reported as that.
-		f.summary = "the writer is nondeterministic: two clean runs of the same batches differ; fix that first, every other verdict is noise (" + f.summary + ")"
-		f.nondeterministic = true
-	}
-	if c.set.progress != nil {
-		tl.mu.Lock()
-		faults := map[string]int{}
-		for k, v := range tl.faults {
-			faults[k] = v
-		}
-		n := tl.trials
-		tl.mu.Unlock()
-		c.set.progress(spec.law, n, faults)
-	}
-	return f, obs, nil
+	c.drop(sb)
 }
 
 // scenario is batches with deliveries (nil: each batch once, in order).
@@ -571,60 +652,6 @@ func (c *checker[R]) scenario(spec lawSpec, batches []harness.Batch[R], deliveri
 		deliveries = harness.CleanScenario(batches).Deliveries
 	}
 	return harness.Scenario[R]{Batches: batches, Deliveries: deliveries}
-}
-
-// trial is one rapid trial of spec's law: batches drawn, their clean run
-// (the map), deliveries drawn from its conversations, the judgement.
-func (c *checker[R]) trial(t *rapid.T, spec lawSpec, tl *tally) {
-	if err := tl.goneErr(); err != nil {
-		t.Fatalf("%s: %v", spec.law, err) // every shrinking step stops here at once
-	}
-	batches := c.batches.Draw(t, "batches")
-	clean, err := c.cleanRun(batches)
-	var wf *writerFailure
-	if errors.As(err, &wf) {
-		// Shrunk like a violation (rapid keeps to one message), so the
-		// batch reported is a minimal one the writer cannot take.
-		tl.mu.Lock()
-		tl.writerFails = wf
-		tl.mu.Unlock()
-		t.Logf("%v", wf)
-		t.Fatalf("%s: %v", spec.law, ErrWriterFails)
-	}
-	if err != nil {
-		c.noteGone(tl)
-		t.Fatalf("%s: the trial could not be run: %v", spec.law, err)
-	}
-	var ds []harness.Delivery
-	if spec.draw != nil {
-		ds = spec.draw(t, clean.convs)
-	}
-	sc := c.scenario(spec, batches, ds)
-	f, _, err := c.try(spec, sc, clean.convs, tl)
-	if err != nil {
-		c.noteGone(tl)
-		t.Fatalf("%s: the trial could not be run: %v", spec.law, err)
-	}
-	if f == nil {
-		return
-	}
-	if first := c.firstFailure(tl); first {
-		ok, err := c.confirm(spec.law, sc, f, tl)
-		if err != nil {
-			t.Fatalf("%s: the trial could not be re-run: %v", spec.law, err)
-		}
-		if !ok {
-			t.SkipNow() // not a violation: the trial does not count
-		}
-	}
-	ce := c.counterexample(spec.law, sc, f, true)
-	tl.mu.Lock()
-	tl.last, tl.lastScenario, tl.lastFinding = ce, sc, f
-	tl.mu.Unlock()
-	// rapid shrinks only while the failure message stays the same, so the
-	// message is the law alone and the details go to the log.
-	t.Logf("%s", ce)
-	t.Fatalf("%s violated: %s", spec.law, kindOf(f))
 }
 
 // noteGone notes in tl when the server went away or restarted: after a
@@ -645,18 +672,14 @@ func (t *tally) goneErr() error {
 	return t.gone
 }
 
-// firstFailure notes a failing trial and reports whether it is the first
-// (which is confirmed before it is reported; shrinking candidates are not
-// confirmed again: rapid re-runs the final one itself).
-func (c *checker[R]) firstFailure(tl *tally) bool {
+// firstFailure notes that the trial just counted failed: the first such
+// trial is the law's first failure.
+func (c *checker[R]) firstFailure(tl *tally) {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
-	first := !tl.confirmed
-	tl.confirmed = true
 	if tl.firstFailure == 0 {
-		tl.firstFailure = tl.trials
+		tl.firstFailure = tl.offset + tl.trials
 	}
-	return first
 }
 
 // confirm re-runs a first failure, and checks the writer's determinism on
@@ -671,14 +694,13 @@ func (c *checker[R]) confirm(law harness.Law, sc harness.Scenario[R], f *finding
 		c.dropObs(f)
 		tl.mu.Lock()
 		tl.inconclusive = "a failing trial did not fail again when re-run: the writer or the environment is nondeterministic (" + f.summary + ")"
-		tl.confirmed = false
 		tl.mu.Unlock()
 		return false, nil
 	}
 	c.dropObs(again)
 	if law != harness.Determinism {
 		// Determinism first: if two clean runs differ, that is the finding.
-		a, errA := c.freshClean(sc.Batches)
+		a, errA := c.cleanRun(sc.Batches)
 		b, errB := c.freshClean(sc.Batches)
 		if errA == nil && errB == nil {
 			if d, err := c.compare(a.state, b.state); err == nil && !d.Equal {
@@ -730,41 +752,51 @@ func (c *checker[R]) counterexample(law harness.Law, sc harness.Scenario[R], f *
 	return ce
 }
 
-// checkLaw checks law on tb and reports it: the smoke scenarios first,
-// then the random trials (rapid's) or, in exhaustive mode, the
-// enumeration.
-func (c *checker[R]) checkLaw(tb rapid.TB, law harness.Law) LawReport {
+// checkLaw checks law and reports it: the smoke scenarios first, then the
+// random trials or, in exhaustive mode, the enumeration; a counterexample
+// is simplified to its floor. A law whose finding settles the whole check
+// (nondeterminism, a batch the writer cannot take, the server gone,
+// FailFast) halts the other laws' trials.
+func (c *checker[R]) checkLaw(law harness.Law) LawReport {
 	start := time.Now()
+	if c.haltsLaw(law) {
+		return LawReport{Law: law, Verdict: NotRun, Reason: c.haltReason(), halted: true}
+	}
 	spec := specOf(law)
 	tl := &tally{}
-	var violated bool
+	var found bool
 	var err error
-	if !c.set.noSmoke {
-		violated, err = c.smoke(spec, tl)
-	}
+	from, _ := c.set.shard.trials(c.set.checks)
+	tl.offset = from // trials are numbered as the whole run numbers them
 	switch {
-	case err != nil:
-		tl.inconclusive = "a smoke scenario could not be run: " + err.Error()
-	case violated:
-	case c.set.exhaustive != nil:
-		if err := c.explore(spec, tl); err != nil {
-			tl.inconclusive = "exhaustive mode stopped: " + err.Error()
-		}
+	case c.set.noSmoke:
+	case c.set.shard.whole() || c.set.shard.Index == 1:
+		found, err = c.smoke(spec, tl)
 	default:
-		err := withRapid(c.set.checks, c.set.seed, func() {
-			rapid.Check(tb, func(t *rapid.T) { c.trial(t, spec, tl) })
-			tl.shrink = shrinkTime()
-		})
-		if err != nil {
-			tl.inconclusive = "rapid could not be set up: " + err.Error()
+		tl.offset += len(spec.smoke(nil)) // part 1's
+	}
+	if err == nil && !found {
+		if c.set.exhaustive != nil {
+			err = c.explore(spec, tl)
+		} else {
+			err = c.search(spec, tl)
 		}
 	}
-	if tl.shrink == 0 {
-		withRapid(0, 0, func() { tl.shrink = shrinkTime() })
+	var wf *writerFailure
+	switch {
+	case err == nil:
+	case errors.Is(err, errHalted):
+		tl.halted = true
+	case errors.As(err, &wf):
+		tl.writerFails = wf
+	default:
+		if c.noteGone(tl); tl.gone == nil {
+			tl.inconclusive = "a trial could not be run: " + err.Error()
+		}
 	}
 	c.noteGone(tl)
-	if sc, ok := tl.lastScenario.(harness.Scenario[R]); ok && tl.writerFails == nil && !tl.nondeterministic && tl.gone == nil {
-		if small, f := c.simplify(law, sc, tl.lastFinding, tl.shrink); f != tl.lastFinding {
+	if sc, ok := tl.lastScenario.(harness.Scenario[R]); ok && !tl.nondeterministic && tl.gone == nil {
+		if small, f := c.simplify(law, sc, tl.lastFinding, tl); f != tl.lastFinding {
 			tl.last = c.counterexample(law, small, f, true)
 		}
 	}
@@ -776,10 +808,12 @@ func (c *checker[R]) checkLaw(tb rapid.TB, law harness.Law) LawReport {
 		lr.Verdict = Inconclusive
 		lr.Reason = tl.gone.Error()
 		lr.gone = tl.gone
+		c.halt("not run: "+tl.gone.Error(), false)
 	case tl.writerFails != nil:
 		lr.Verdict = Inconclusive
 		lr.Reason = tl.writerFails.Error()
 		lr.writerFails = tl.writerFails
+		c.halt("not run: "+tl.writerFails.Error(), false)
 	case tl.last != nil:
 		lr.Verdict = Violated
 		lr.Counterexample = tl.last
@@ -788,10 +822,14 @@ func (c *checker[R]) checkLaw(tb rapid.TB, law harness.Law) LawReport {
 			if lr.nondet == nil {
 				lr.nondet = []string{}
 			}
+			c.halt(nondeterministic(lr.nondet), true)
+		} else if c.set.failFast {
+			c.halt("fail-fast stopped at the first violated law, "+string(law), false)
 		}
-	case tb.Failed():
-		lr.Verdict = Inconclusive
-		lr.Reason = failedWithoutCounterexample
+	case tl.halted:
+		lr.Verdict = NotRun
+		lr.Reason = c.haltReason()
+		lr.halted = true
 	case tl.inconclusive != "":
 		lr.Verdict = Inconclusive
 		lr.Reason = tl.inconclusive
@@ -804,26 +842,34 @@ func (c *checker[R]) checkLaw(tb rapid.TB, law harness.Law) LawReport {
 	return lr
 }
 
-const failedWithoutCounterexample = "the property failed without a counterexample (see the test log)"
-
-// uncovered says why a passing law proves nothing: its faults never
-// fired, or too few of the writer's crash points were crashed.
+// uncovered says why a passing law proves nothing (see uncovered); a
+// part of a sharded run leaves that to Merge, which sees every part.
 func (c *checker[R]) uncovered(spec lawSpec, tl *tally, cv *Coverage) string {
+	if !c.set.shard.whole() {
+		return ""
+	}
+	if tl.explored != nil {
+		cv = nil // exhaustive mode ran every point of its family
+	}
+	return uncovered(spec, tl.faults, tl.trials, cv, c.set.minCoverage())
+}
+
+// uncovered says why a passing law proves nothing: none of its faults
+// fired in its trials, or fewer than min of the writer's crash points
+// (cv; nil: not counted) were crashed.
+func uncovered(spec lawSpec, faults map[string]int, trials int, cv *Coverage, min float64) string {
 	if len(spec.needs) > 0 {
 		fired := false
 		var names []string
 		for _, k := range spec.needs {
-			fired = fired || tl.faults[string(k)] > 0
+			fired = fired || faults[string(k)] > 0
 			names = append(names, string(k))
 		}
 		if !fired {
-			return fmt.Sprintf("no trial injected %s in %d trials, so passing proves nothing; the writer may send nothing to the server for the batches drawn", strings.Join(names, " or "), tl.trials)
+			return fmt.Sprintf("no trial injected %s in %d trials, so passing proves nothing; the writer may send nothing to the server for the batches drawn", strings.Join(names, " or "), trials)
 		}
 	}
-	if cv == nil || tl.explored != nil {
-		return ""
-	}
-	if min := c.set.minCoverage(); float64(cv.Crashed) < min*float64(cv.Points) {
+	if cv != nil && float64(cv.Crashed) < min*float64(cv.Points) {
 		return fmt.Sprintf("only %d of the writer's %d crash points were crashed (%.0f%%, below the minimum coverage of %.0f%%); never crashed: %s; run more trials or the exhaustive mode",
 			cv.Crashed, cv.Points, 100*float64(cv.Crashed)/float64(cv.Points), 100*min, cv.uncoveredList(8))
 	}
@@ -850,43 +896,17 @@ func (c *checker[R]) smokeBatches() []harness.Batch[R] {
 	return strategies.Sequenced(waves)
 }
 
-// smoke runs spec's smoke scenarios and reports whether one violated the
-// law (then it is tl's counterexample).
+// smoke runs spec's smoke scenarios, all at once, and reports whether one
+// violated the law (then it is tl's counterexample).
 func (c *checker[R]) smoke(spec lawSpec, tl *tally) (bool, error) {
 	batches := c.smokeBatches()
 	clean, err := c.cleanRun(batches)
-	var wf *writerFailure
-	if errors.As(err, &wf) {
-		return false, nil // the random trials find (and shrink) a batch the writer cannot take
-	}
 	if err != nil {
 		return false, err
 	}
-	for _, ds := range spec.smoke(clean.convs) {
-		found, _, err := c.fixed(spec, c.scenario(spec, batches, ds), clean.convs, tl)
-		if err != nil || found {
-			return found, err
-		}
-	}
-	return false, nil
-}
-
-// fixed tries a fixed scenario (a smoke scenario, or one of exhaustive
-// mode) and, when it fails and the failure reproduces, makes it the law's
-// counterexample. It returns the run's observation for counting states.
-func (c *checker[R]) fixed(spec lawSpec, sc harness.Scenario[R], convs conversations, tl *tally) (bool, *harness.Observation, error) {
-	f, obs, err := c.try(spec, sc, convs, tl)
-	if err != nil || f == nil {
-		return false, obs, err
-	}
-	c.firstFailure(tl)
-	ok, err := c.confirm(spec.law, sc, f, tl)
-	if err != nil || !ok {
-		return false, obs, err
-	}
-	ce := c.counterexample(spec.law, sc, f, true)
-	tl.mu.Lock()
-	tl.last, tl.lastScenario, tl.lastFinding = ce, sc, f
-	tl.mu.Unlock()
-	return true, obs, nil
+	scenarios := spec.smoke(clean.convs)
+	outs := c.wave(spec, len(scenarios), func(i int) (harness.Scenario[R], conversations, error) {
+		return c.scenario(spec, batches, scenarios[i]), clean.convs, nil
+	})
+	return c.settle(spec, outs, tl, nil)
 }

@@ -1,7 +1,6 @@
 package properties
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -44,28 +43,28 @@ func (c *checker[R]) explore(spec lawSpec, tl *tally) error {
 	states := map[string]bool{}
 	for _, batches := range sets {
 		clean, err := c.cleanRun(batches)
-		var wf *writerFailure
-		if errors.As(err, &wf) {
-			tl.writerFails = wf
-			return nil
-		}
 		if err != nil {
 			return err
 		}
 		ex.Scenarios++
 		scenarios, collapsed := c.enumerate(spec, clean.convs, b)
 		ex.Collapsed += collapsed
-		for _, ds := range scenarios {
+		seen := func(obs *harness.Observation) {
 			ex.Points++
-			found, obs, err := c.fixed(spec, c.scenario(spec, batches, ds), clean.convs, tl)
-			if err != nil || found {
-				return err
-			}
 			if obs != nil {
 				states[stateKey(obs.Final)] = true
 				for _, cr := range obs.Crashes {
 					states[stateKey(cr.State)] = true
 				}
+			}
+		}
+		for next := 0; next < len(scenarios); next += c.set.parallel {
+			outs := c.wave(spec, min(c.set.parallel, len(scenarios)-next), func(i int) (harness.Scenario[R], conversations, error) {
+				return c.scenario(spec, batches, scenarios[next+i]), clean.convs, nil
+			})
+			if found, err := c.settle(spec, outs, tl, seen); err != nil || found {
+				ex.States = len(states)
+				return err
 			}
 		}
 	}
@@ -173,7 +172,8 @@ func (e *Explored) String() string {
 type Coverage struct {
 	Points    int      `json:"points"`
 	Crashed   int      `json:"crashed"`
-	Uncovered []string `json:"uncovered,omitempty"` // the points never crashed, in conversation order
+	Uncovered []string `json:"uncovered,omitempty"`  // the points never crashed, in conversation order
+	CrashedAt []string `json:"crashed_at,omitempty"` // the points crashed, in conversation order (Merge joins parts by them)
 }
 
 // Fraction is Crashed/Points.

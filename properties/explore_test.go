@@ -2,8 +2,8 @@ package properties_test
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -26,14 +26,11 @@ func seeds() int {
 	return 3
 }
 
-// forEachSeed runs fn with rapid's seed set to 1..seeds() in turn (rapid
-// reads its seed from its flag; these tests do not run in parallel).
-func forEachSeed(t *testing.T, fn func(t *testing.T, seed int)) {
-	old := flag.Lookup("rapid.seed").Value.String()
-	defer flag.Set("rapid.seed", old)
+// forEachSeed runs fn with the seeds 1..seeds() in turn, each as an
+// option for Check.
+func forEachSeed(t *testing.T, fn func(t *testing.T, seed properties.Option)) {
 	for seed := 1; seed <= seeds(); seed++ {
-		flag.Set("rapid.seed", strconv.Itoa(seed))
-		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) { fn(t, seed) })
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) { fn(t, properties.Seed(uint64(seed))) })
 	}
 }
 
@@ -169,8 +166,8 @@ func TestLateStepWritersAreCaught(t *testing.T) {
 	for _, c := range lateCases {
 		for _, law := range c.laws {
 			t.Run(c.name+"/"+string(law), func(t *testing.T) {
-				forEachSeed(t, func(t *testing.T, seed int) {
-					lr := mustViolate(t, c.writer, law, lateOpts(c, law, properties.Checks(3))...)
+				forEachSeed(t, func(t *testing.T, seed properties.Option) {
+					lr := mustViolate(t, c.writer, law, lateOpts(c, law, properties.Checks(3), seed)...)
 					t.Logf("caught at trial %d: %s", lr.FirstFailure, lr.Counterexample.Summary)
 				})
 				t.Run("exhaustive", func(t *testing.T) {
@@ -334,5 +331,55 @@ func TestCheckStopsWhereTheVerdictIsSettled(t *testing.T) {
 	rep, _ = properties.Check(context.Background(), naive, append(all, properties.Laws(harness.ReplayIdempotence, harness.RetryEquivalence))...)
 	if l := rep.Laws[indexOf(harness.RetryEquivalence)]; l.Verdict != properties.Violated {
 		t.Errorf("without fail-fast, RetryEquivalence after a violation: %s (%s)", l.Verdict, l.Reason)
+	}
+}
+
+// A certification split into parts and merged gives what the whole run
+// gives: the same verdicts and first failures, the trials summed, the
+// same coverage; parts that do not belong together are refused.
+func TestShardsMergeToTheWholeRun(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		w    func() W
+	}{{"Upsert", func() W { return reference.Upsert{} }}, {"NaiveInsert", func() W { return antipatterns.NaiveInsert{} }}} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(t.TempDir()), properties.Claim(harness.AllLaws...),
+				properties.Checks(12), properties.Seed(7), properties.MinCoverage(0.3)}
+			whole, _ := properties.Check(context.Background(), tc.w, o...)
+			var parts []*properties.Report
+			for i := 1; i <= 3; i++ {
+				p, _ := properties.Check(context.Background(), tc.w, append(o, properties.Sharded(properties.Shard{Index: i, Of: 3}))...)
+				parts = append(parts, p)
+			}
+			merged, err := properties.Merge(parts[2], parts[0], parts[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, w := range whole.Laws {
+				m := merged.Laws[i]
+				t.Logf("%s: whole %s (%d trials, first failure %d, %s), merged %s (%d trials, first failure %d, %s)",
+					w.Law, w.Verdict, w.Trials, w.FirstFailure, w.CoverageSummary(), m.Verdict, m.Trials, m.FirstFailure, m.CoverageSummary())
+				if m.Verdict != w.Verdict || m.FirstFailure != w.FirstFailure {
+					t.Errorf("%s: merged %s at trial %d, whole run %s at trial %d", w.Law, m.Verdict, m.FirstFailure, w.Verdict, w.FirstFailure)
+				}
+				if w.Verdict == properties.Held && (m.Trials != w.Trials || m.CoverageSummary() != w.CoverageSummary()) {
+					t.Errorf("%s: merged %d trials, %s; whole run %d trials, %s", w.Law, m.Trials, m.CoverageSummary(), w.Trials, w.CoverageSummary())
+				}
+			}
+			if _, err := properties.Merge(parts[0], parts[1]); !errors.Is(err, properties.ErrParts) || !strings.Contains(err.Error(), "part 3/3 is missing") {
+				t.Errorf("a missing part: %v", err)
+			}
+			if _, err := properties.Merge(parts[0], parts[0], parts[2]); !errors.Is(err, properties.ErrParts) {
+				t.Errorf("a part given twice: %v", err)
+			}
+			other, _ := properties.Check(context.Background(), tc.w, append(o, properties.Seed(8), properties.Sharded(properties.Shard{Index: 2, Of: 3}))...)
+			if _, err := properties.Merge(parts[0], other, parts[2]); !errors.Is(err, properties.ErrParts) || !strings.Contains(err.Error(), "--seed") {
+				t.Errorf("parts of two runs: %v", err)
+			}
+		})
+	}
+	if _, err := properties.Check(context.Background(), func() W { return reference.Upsert{} }, properties.OnTarget(target),
+		properties.Sharded(properties.Shard{Index: 1, Of: 2})); err == nil || !strings.Contains(err.Error(), "same Seed") {
+		t.Errorf("a part without a seed: %v", err)
 	}
 }

@@ -5,10 +5,8 @@ package properties_test
 
 import (
 	"context"
-	"flag"
 	"os"
 	"sort"
-	"strconv"
 	"testing"
 	"time"
 
@@ -46,8 +44,6 @@ func measureCases() []mcase {
 // map-guided random trials alone). Run it with -benchtime 1x; it reports
 // first-failure-median, first-failure-max and misses (seeds not caught).
 func BenchmarkDetection(b *testing.B) {
-	flag.Set("rapid.shrinktime", "10ms")
-	defer flag.Set("rapid.seed", "0")
 	for _, mode := range []string{"default", "random"} {
 		for _, c := range measureCases() {
 			b.Run(mode+"/"+c.name+"/"+string(c.law), func(b *testing.B) {
@@ -56,8 +52,8 @@ func BenchmarkDetection(b *testing.B) {
 				for b.Loop() {
 					firsts, misses = nil, 0
 					for seed := 1; seed <= 10; seed++ {
-						flag.Set("rapid.seed", strconv.Itoa(seed))
-						o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()), properties.Claim(c.law), properties.Checks(100)}
+						o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()), properties.Claim(c.law), properties.Checks(100),
+							properties.Seed(uint64(seed)), properties.ShrinkTime(10 * time.Millisecond)}
 						if mode == "random" {
 							o = append(o, properties.WithoutSmoke())
 						}
@@ -91,8 +87,6 @@ func BenchmarkDetection(b *testing.B) {
 // law: points, crashed, explored-points, states, exhaustive-s. Run it
 // with -benchtime 1x.
 func BenchmarkCoverage(b *testing.B) {
-	flag.Set("rapid.seed", "1")
-	defer flag.Set("rapid.seed", "0")
 	ws := map[string]func() W{"LateOverwriteTx": func() W { return lateLoader{InTx: true} }}
 	for k, v := range correct {
 		ws[k] = v
@@ -102,7 +96,7 @@ func BenchmarkCoverage(b *testing.B) {
 		part[k] = true
 	}
 	for name, w := range ws {
-		o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir())}
+		o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()), properties.Seed(1)}
 		if part[name] {
 			o = append(o, properties.PartitionBy(byDay))
 		}

@@ -1,6 +1,9 @@
 package properties
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/strategies"
 	"pgregory.net/rapid"
@@ -13,8 +16,10 @@ type settings struct {
 	target      *harness.Target
 	laws        []harness.Law
 	claim       []harness.Law
-	checks      int
-	seed        uint64
+	checks      int    // 0: DefaultChecks
+	seed        uint64 // 0: a random one
+	parallel    int    // 0: GOMAXPROCS
+	shrinkTime  time.Duration
 	records     any // *rapid.Generator[R]
 	partition   any // func(R) string
 	compare     []harness.CompareOption
@@ -28,6 +33,7 @@ type settings struct {
 	minCov      *float64
 	noSmoke     bool // tests only: measure the random trials alone
 	failFast    bool
+	shard       Shard
 }
 
 // DefaultMinCoverage is the least fraction of a writer's crash points a
@@ -53,16 +59,34 @@ func Laws(laws ...harness.Law) Option { return func(s *settings) { s.laws = laws
 // for showing that a broken writer is caught.
 func Claim(laws ...harness.Law) Option { return func(s *settings) { s.claim = laws } }
 
-// Checks sets the number of random trials per law for Check, after the
-// law's smoke scenarios (Certify follows -rapid.checks). Concurrent Check
-// calls each keep their own checks and seed: rapid reads them from its
-// process-global flags, so the random trials of one law run at a time per
-// process (see the package documentation).
+// DefaultChecks is the random trials per law unless Checks says otherwise.
+const DefaultChecks = 100
+
+// DefaultShrinkTime bounds the simplification of a counterexample unless
+// ShrinkTime says otherwise.
+const DefaultShrinkTime = 30 * time.Second
+
+// Checks sets the number of random trials per law, after its smoke
+// scenarios (default DefaultChecks; Certify follows -rapid.checks).
 func Checks(n int) Option { return func(s *settings) { s.checks = n } }
 
-// Seed sets rapid's seed for Check (0: rapid's own, from -rapid.seed or
-// random), so that a run can be repeated. Certify follows -rapid.seed.
-func Seed(s uint64) Option { return func(st *settings) { st.seed = s } }
+// Seed sets the run's seed, so that a run can be repeated: trial i of
+// every law draws from a seed made of it and i, whatever Parallel is
+// (default: a random seed, named in Report.Seed; Certify follows
+// -rapid.seed and logs the seed).
+func Seed(seed uint64) Option { return func(s *settings) { s.seed = seed } }
+
+// Parallel sets how many trials run at once, over all laws (default
+// GOMAXPROCS). Each trial has its own sandbox; laws run concurrently and
+// a law's random trials run in waves of n. Verdicts, trial counts and
+// counterexamples do not depend on n: trials are counted in order.
+func Parallel(n int) Option { return func(s *settings) { s.parallel = n } }
+
+// ShrinkTime bounds the simplification of a counterexample (default
+// DefaultShrinkTime; Certify follows -rapid.shrinktime). Simplifying
+// stops earlier when the counterexample is at its floor: no smaller
+// scenario fails the same way.
+func ShrinkTime(d time.Duration) Option { return func(s *settings) { s.shrinkTime = d } }
 
 // Records draws the writer's records; needed unless R is harness.Order.
 func Records[R any](gen *rapid.Generator[R]) Option { return func(s *settings) { s.records = gen } }
@@ -123,3 +147,30 @@ func Exhaustive(b Bounds) Option { return func(s *settings) { s.exhaustive = &b 
 // are reported NotRun. (Check always stops once two clean runs differ:
 // every other verdict would be noise.)
 func FailFast() Option { return func(s *settings) { s.failFast = true } }
+
+// Shard is one part of a certification split over several runs (CI
+// runners): part Index (from 1) of Of. The zero Shard is the whole.
+type Shard struct{ Index, Of int }
+
+// whole reports whether s is the whole certification.
+func (s Shard) whole() bool { return s.Of <= 1 }
+
+// String is e.g. "2/4".
+func (s Shard) String() string { return fmt.Sprintf("%d/%d", s.Index, s.Of) }
+
+// trials is the random trials of a law's checks that s runs: [from, to).
+func (s Shard) trials(checks int) (from, to int) {
+	if s.whole() {
+		return 0, checks
+	}
+	return (s.Index - 1) * checks / s.Of, s.Index * checks / s.Of
+}
+
+// Sharded makes Check run one part of the certification: part s.Index of
+// s.Of runs that share of every law's random trials (trial numbers
+// (Index-1)*checks/Of up to Index*checks/Of, the same trials the whole
+// run draws: give every part the same Seed and Checks), and part 1 also
+// the smoke scenarios. A part applies no coverage minimum; Merge combines
+// the parts' reports into the certificate the whole run gives (same laws,
+// verdicts and first failures), applying it. Exhaustive mode is not split.
+func Sharded(s Shard) Option { return func(st *settings) { st.shard = s } }

@@ -65,18 +65,13 @@ func TestReferenceWritersHold(t *testing.T) {
 // The smoke scenarios each law runs first make the verdict independent of
 // the seed.
 func TestAntipatternsAreCaught(t *testing.T) {
-	// Detection is what this measures; shrinking (and simplifying) gets
-	// one second per pair, enough for a small counterexample.
-	shrink := flag.Lookup("rapid.shrinktime").Value.String()
-	flag.Set("rapid.shrinktime", "1s")
-	defer flag.Set("rapid.shrinktime", shrink)
 	for _, l := range antipatterns.Catalog() {
 		for _, law := range l.Violates {
 			t.Run(l.Name+"/"+string(law), func(t *testing.T) {
-				forEachSeed(t, func(t *testing.T, seed int) {
+				forEachSeed(t, func(t *testing.T, seed properties.Option) {
 					broken := l.Broken
 					o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()),
-						properties.Claim(law), properties.Checks(3)}
+						properties.Claim(law), properties.Checks(3), seed}
 					if l.WholePartitions {
 						o = append(o, properties.PartitionBy(byDay))
 					}

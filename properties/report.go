@@ -28,7 +28,35 @@ const (
 type Report struct {
 	Writer string
 	Target string
-	Laws   []LawReport
+	// Seed is the run's seed (the one given with Seed, or the one drawn):
+	// Seed(r.Seed) repeats the run's trials.
+	Seed uint64
+	// Checks is the random trials per law asked for; Shard the part of
+	// the certification this report is (zero: the whole); MinCoverage the
+	// coverage a passing fault law needs (Merge applies it to the parts).
+	Checks      int
+	Shard       Shard
+	MinCoverage float64
+	Laws        []LawReport
+	// Phases is where the time of every run went, over all laws.
+	Phases Phases
+}
+
+// Phases splits the time of a check's runs (trials, clean runs,
+// confirmations, shrinking) by phase, summed over runs that may overlap
+// in time (see Parallel).
+type Phases struct {
+	harness.Phases
+	Drop    time.Duration // dropping sandboxes
+	Compare time.Duration // comparing states
+	Runs    int           // scenarios run
+}
+
+// String is e.g. "412 runs: sandbox 1.2s, setup 3.4s, ...".
+func (p Phases) String() string {
+	return fmt.Sprintf("%d runs: sandbox %s, setup %s, attempts %s, crash snapshots %s, final snapshots %s, compare %s, drop %s",
+		p.Runs, p.Sandbox.Round(time.Millisecond), p.Setup.Round(time.Millisecond), p.Attempts.Round(time.Millisecond),
+		p.Crashes.Round(time.Millisecond), p.Snapshot.Round(time.Millisecond), p.Compare.Round(time.Millisecond), p.Drop.Round(time.Millisecond))
 }
 
 // LawReport is the outcome of one law.
@@ -61,6 +89,7 @@ type LawReport struct {
 	writerFails    *writerFailure // a batch it fails on without faults
 	gone           error          // the server went away or restarted
 	nondet         []string       // the columns in which two clean runs differ, when they do
+	halted         bool           // the check stopped before this law was done
 }
 
 // Counterexample is a minimal failing trial.

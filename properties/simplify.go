@@ -1,47 +1,53 @@
 package properties
 
 import (
-	"context"
-	"flag"
 	"time"
 
+	"github.com/idemcheck/idemcheck/faults"
 	"github.com/idemcheck/idemcheck/harness"
 )
 
-// simplify makes a shrunk failing scenario smaller still, in steps rapid's
-// shrinker cannot take: rapid shrinks the choices that drew the scenario,
-// and deliveries refer to batches by index, so it can rarely drop a batch
-// from the middle or make one delivery's attempts fault-free without
-// changing the others. simplify tries, one at a time: removing a delivery
-// (and a batch no delivery names any more), making a delivery's attempts
-// fault-free, removing one of its failing attempts, and (unless batches
-// are whole partitions) removing a record. It keeps each change that
-// still fails the same way (kindOf), until none does or budget is spent,
-// and returns the smallest scenario with its finding (f itself when
-// nothing could be removed).
-func (c *checker[R]) simplify(law harness.Law, sc harness.Scenario[R], f *finding, budget time.Duration) (harness.Scenario[R], *finding) {
-	deadline := time.Now().Add(budget)
+// simplify shrinks a failing scenario to a minimal one. The scenario is
+// plain data, so it is shrunk directly: simplify tries, biggest steps
+// first, removing a delivery (and a batch no delivery names any more),
+// making a delivery's attempts fault-free, removing one of its failing
+// attempts or one fault of an attempt, and (unless batches are whole
+// partitions) removing a record. The candidates of a step run in waves of
+// Parallel; the first (in that order) that still fails the same way
+// (kindOf) is kept, and simplify goes on from it, until no candidate
+// fails the same way (the scenario is at its floor) or ShrinkTime is
+// spent. It returns the smallest scenario with its finding (f itself when
+// nothing could be removed) and counts the candidates in tl.shrinkTrials.
+func (c *checker[R]) simplify(law harness.Law, sc harness.Scenario[R], f *finding, tl *tally) (harness.Scenario[R], *finding) {
+	deadline := time.Now().Add(c.set.shrinkTime)
 	kind := kindOf(f)
-	for progress := true; progress && time.Now().Before(deadline); {
-		progress = false
-		for _, cand := range c.smaller(sc) {
-			if time.Now().After(deadline) || c.ctx.Err() != nil {
-				break
-			}
-			g, _, err := c.judge(law, cand)
-			if err != nil || g == nil {
+	spec := specOf(law)
+	cands := c.smaller(sc)
+	for len(cands) > 0 && time.Now().Before(deadline) && c.ctx.Err() == nil {
+		n := min(c.set.parallel, len(cands))
+		outs := c.wave(spec, n, func(i int) (harness.Scenario[R], conversations, error) { return cands[i], nil, nil })
+		cands = cands[n:]
+		tl.mu.Lock()
+		tl.shrinkTrials += n
+		tl.mu.Unlock()
+		smaller := -1
+		for i, o := range outs {
+			if o.err == nil && o.f != nil && kindOf(o.f) == kind && smaller < 0 {
+				smaller = i
 				continue
 			}
-			if kindOf(g) != kind {
-				c.dropObs(g)
-				continue
+			if o.f != nil {
+				c.dropObs(o.f)
 			}
-			if f != nil && f.obs != nil && f.obs.Sandbox != c.keptSandbox() {
-				c.dropObs(f)
-			}
-			sc, f, progress = cand, g, true
-			break
 		}
+		if smaller < 0 {
+			continue
+		}
+		if f != nil && f.obs != nil && f.obs.Sandbox != c.keptSandbox() {
+			c.dropObs(f)
+		}
+		sc, f = outs[smaller].sc, outs[smaller].f
+		cands = c.smaller(sc)
 	}
 	return sc, f
 }
@@ -65,6 +71,16 @@ func (c *checker[R]) smaller(sc harness.Scenario[R]) []harness.Scenario[R] {
 		if len(d.Attempts) > 1 {
 			for j := range d.Attempts {
 				as := append(append([]harness.AttemptPlan(nil), d.Attempts[:j]...), d.Attempts[j+1:]...)
+				out = append(out, withDelivery(sc, i, harness.Delivery{Batch: d.Batch, Attempts: as}))
+			}
+		}
+		for j, a := range d.Attempts {
+			for k := range a.Wire {
+				if len(a.Wire) < 2 {
+					break
+				}
+				as := append([]harness.AttemptPlan(nil), d.Attempts...)
+				as[j].Wire = append(append(faults.Plan(nil), a.Wire[:k]...), a.Wire[k+1:]...)
 				out = append(out, withDelivery(sc, i, harness.Delivery{Batch: d.Batch, Attempts: as}))
 			}
 		}
@@ -119,17 +135,6 @@ func (c *checker[R]) keptSandbox() *harness.Sandbox {
 
 func (c *checker[R]) dropObs(f *finding) {
 	if f.obs != nil {
-		_ = f.obs.Sandbox.Drop(context.WithoutCancel(c.ctx))
+		c.drop(f.obs.Sandbox)
 	}
-}
-
-// shrinkTime is rapid's -rapid.shrinktime, the budget simplify gets too
-// (30s when unset). Call it holding rapidMu (see withRapid).
-func shrinkTime() time.Duration {
-	if fl := flag.Lookup("rapid.shrinktime"); fl != nil {
-		if d, err := time.ParseDuration(fl.Value.String()); err == nil {
-			return d
-		}
-	}
-	return 30 * time.Second
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -167,7 +166,8 @@ type certifyCmd struct {
 	Laws           string        `help:"The laws the writer claims, comma-separated (default: all)." placeholder:"LAW,..."`
 	Checks         int           `help:"Trials per law." default:"100"`
 	Seed           uint64        `help:"rapid's seed, to repeat a run (0: a random one, named in the output and the certificate)." placeholder:"S"`
-	ShrinkTime     time.Duration `help:"How long to spend shrinking a counterexample to a minimal one." default:"30s"`
+	ShrinkTime     time.Duration `help:"The most time to spend shrinking a counterexample (it stops sooner once no smaller scenario fails the same way)." default:"30s"`
+	Parallel       int           `help:"Trials run at once, over all laws, each in its own sandbox (0: the number of CPUs). Verdicts and counterexamples do not depend on it." default:"0" placeholder:"N"`
 	JSON           string        `name:"json" help:"Write the certificate as JSON to this file (- for stdout)." placeholder:"FILE"`
 	JUnit          string        `name:"junit" help:"Write the certificate as JUnit XML to this file (one test case per law)." placeholder:"FILE"`
 	Report         string        `help:"Write the certificate for people to this file: .html (one page, timelines inline) or .md (each timeline an .svg beside it)." placeholder:"FILE"`
@@ -233,9 +233,9 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, spe
 	}
 	opts = append(opts, explore...)
 	if c.Seed == 0 { // draw it here, so that the certificate can name it
-		c.Seed = rand.Uint64()>>1 + 1 // never 0, which is "random" to rapid
+		c.Seed = rand.Uint64()>>1 + 1 // never 0, which is "random" to properties.Seed
 	}
-	tg, err := c.openForChecks(e, c.ShrinkTime)
+	tg, err := c.open(e.ctx, e.stderr)
 	if err != nil {
 		return err
 	}
@@ -244,9 +244,9 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, spe
 	if err := preflight(e, tg, w, first); err != nil {
 		return err
 	}
-	progress := newProgress(e, c.Checks)
+	progress := newProgress(e, c.Checks, laws)
 	opts = append(opts, properties.OnTarget(tg), properties.Claim(laws...), properties.Checks(c.Checks), properties.Seed(c.Seed),
-		properties.WriterName(name), properties.ScenarioDir(c.ScenarioDir),
+		properties.ShrinkTime(c.ShrinkTime), properties.Parallel(c.Parallel), properties.WriterName(name), properties.ScenarioDir(c.ScenarioDir),
 		properties.Progress(progress.update))
 	rep, err := properties.Check(e.ctx, func() harness.Writer[R] { return w }, opts...)
 	progress.done()
@@ -328,13 +328,6 @@ func preflight[R any](e *env, tg *harness.Target, w harness.Writer[R], records [
 		return fmt.Errorf("the writer fails deterministically on batch %s, without any fault: %s", obs.Exhausted[0], last)
 	}
 	return nil
-}
-
-func setFlag(name, value string) error {
-	if flag.Lookup(name) == nil {
-		return fmt.Errorf("no flag %s", name)
-	}
-	return flag.Set(name, value)
 }
 
 type replayCmd struct {

@@ -31,17 +31,6 @@ func (f targetFlags) open(ctx context.Context, stderr io.Writer) (*harness.Targe
 	return harness.OpenTarget(ctx, opts...)
 }
 
-// openForChecks sets rapid up for a tool (no fail files: the scenario files
-// are the CLI's replay format; shrinking bounded by shrink) and opens the
-// target.
-func (f targetFlags) openForChecks(e *env, shrink time.Duration) (*harness.Target, error) {
-	_ = setFlag("rapid.nofailfile", "true")
-	if err := setFlag("rapid.shrinktime", shrink.String()); err != nil {
-		return nil, err
-	}
-	return f.open(e.ctx, e.stderr)
-}
-
 // parseLaws reads a comma-separated list of law names ("" or "all": all).
 func parseLaws(s string) ([]harness.Law, error) {
 	if s == "" || s == "all" {

@@ -17,7 +17,8 @@ type lessonsCmd struct {
 	Name       string        `arg:"" optional:"" help:"One lesson (e.g. NaiveInsert); default: all of them."`
 	AllLaws    bool          `help:"Show every law each anti-pattern breaks, not only the first."`
 	Checks     int           `help:"Trials per law." default:"50"`
-	ShrinkTime time.Duration `help:"How long to spend shrinking each counterexample." default:"10s"`
+	ShrinkTime time.Duration `help:"The most time to spend shrinking each counterexample." default:"10s"`
+	Parallel   int           `help:"Trials run at once (0: the number of CPUs)." default:"0" placeholder:"N"`
 	JSON       string        `name:"json" help:"Also write the results as JSON to this file (- for stdout)." placeholder:"FILE"`
 	Report     string        `help:"Write one page that teaches every lesson run (story, timeline, diff, fix): .html, or .md with each timeline an .svg beside it." placeholder:"FILE"`
 }
@@ -59,7 +60,7 @@ func (c lessonsCmd) Run(e *env) error {
 	if err := checkReportPath(c.Report); err != nil {
 		return err
 	}
-	tg, err := c.openForChecks(e, c.ShrinkTime)
+	tg, err := c.open(e.ctx, e.stderr)
 	if err != nil {
 		return err
 	}
@@ -112,6 +113,7 @@ func (c lessonsCmd) Run(e *env) error {
 
 func (c lessonsCmd) lesson(e *env, tg *harness.Target, l antipatterns.Lesson, law harness.Law, dir string) (lessonResult, error) {
 	opts := []properties.Option{properties.OnTarget(tg), properties.Claim(law), properties.Checks(c.Checks), properties.ScenarioDir(dir),
+		properties.ShrinkTime(c.ShrinkTime), properties.Parallel(c.Parallel),
 		properties.WriterName("antipatterns." + l.Name)}
 	if l.WholePartitions {
 		opts = append(opts, properties.PartitionBy(func(o harness.Order) string { return o.EventDate.String() }))
@@ -122,7 +124,7 @@ func (c lessonsCmd) lesson(e *env, tg *harness.Target, l antipatterns.Lesson, la
 	r := lessonResult{AntiPattern: l.Name, Source: l.Source, Tags: l.Tags, Law: string(law), Fix: l.Fix}
 	r.run = certificate.LessonRun{Name: l.Name, AntiPattern: l.AntiPattern, Consequence: l.Consequence, Source: l.Source, Tags: l.Tags,
 		Story: l.Story, Why: l.Why, Law: string(law), Fix: l.Fix}
-	progress := newProgress(e, c.Checks)
+	progress := newProgress(e, c.Checks, []harness.Law{law})
 	progress.transient = true // the lesson's own lines say what happened
 	opts = append(opts, properties.Progress(progress.update))
 	broken, _ := properties.Check(e.ctx, func() harness.Writer[harness.Order] { return l.Broken }, opts...)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
@@ -13,91 +14,119 @@ import (
 	"golang.org/x/term"
 )
 
-// progress shows how far the certification is: on a terminal a bar per law
-// redrawn in place (trials, trials/s, time, faults fired so far), otherwise
-// a plain line per law every plainEvery trials and when the law is done.
-// A transient progress shows only the bar, and clears it when done.
+// progress shows how far the certification is. Laws run concurrently, so
+// on a terminal it is one bar over all laws' trials, redrawn in place,
+// with trials/s, the time, and the law last heard from with its faults
+// fired so far; otherwise a plain line per law every plainEvery of its
+// trials, and at the end one line per law (in the laws' order) with its
+// count. A transient progress shows only the bar, and clears it when
+// done.
 type progress struct {
 	e         *env
 	tty       bool
 	transient bool
-	checks    int
-	law       harness.Law
-	trials    int
-	faults    string
-	bar       *progressbar.ProgressBar
+	max       int // the trials asked for, over all laws
+
+	mu     sync.Mutex
+	laws   []harness.Law // in the order first heard from
+	trials map[harness.Law]int
+	faults map[harness.Law]string
+	bar    *progressbar.ProgressBar
 }
 
 const plainEvery = 25
 
 // newProgress shows progress on e's stderr; checks is the trials per law
-// asked for (shrinking may run more).
-func newProgress(e *env, checks int) *progress {
+// asked for (the smoke scenarios come on top), laws the laws checked.
+func newProgress(e *env, checks int, laws []harness.Law) *progress {
 	f, ok := e.stderr.(*os.File)
-	return &progress{e: e, checks: checks, tty: ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"}
+	p := &progress{e: e, tty: ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"}
+	for _, l := range laws {
+		p.max += checks + properties.SmokeTrials(l)
+	}
+	return p
 }
 
-// update is properties.Progress's callback.
+// update is properties.Progress's callback; laws call it concurrently.
 func (p *progress) update(law harness.Law, trials int, faults map[string]int) {
-	if law != p.law {
-		p.finish()
-		p.law = law
-		if p.tty {
-			var opts []progressbar.Option
-			if p.transient {
-				opts = append(opts, progressbar.OptionClearOnFinish())
-			}
-			p.bar = progressbar.NewOptions(p.checks+properties.SmokeTrials(law), append(opts,
-				progressbar.OptionSetWriter(p.e.stderr),
-				progressbar.OptionSetWidth(24),
-				progressbar.OptionShowCount(),
-				progressbar.OptionShowIts(),
-				progressbar.OptionSetItsString("trials"),
-				progressbar.OptionSetElapsedTime(true),
-				progressbar.OptionSetPredictTime(false),
-				progressbar.OptionShowDescriptionAtLineEnd(),
-				progressbar.OptionThrottle(100*time.Millisecond),
-				progressbar.OptionUseANSICodes(true),
-			)...)
-		}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.trials == nil {
+		p.trials, p.faults = map[harness.Law]int{}, map[harness.Law]string{}
 	}
-	p.trials, p.faults = trials, faultText(faults)
+	if _, seen := p.trials[law]; !seen {
+		p.laws = append(p.laws, law)
+	}
+	p.trials[law], p.faults[law] = trials, faultText(faults)
 	if !p.tty {
 		if trials%plainEvery == 0 && !p.transient {
-			p.plain()
+			p.plain(law)
 		}
 		return
 	}
-	if trials > p.bar.GetMax() { // shrinking runs past the checks asked for
-		p.bar.ChangeMax(trials)
+	if p.bar == nil {
+		var opts []progressbar.Option
+		if p.transient {
+			opts = append(opts, progressbar.OptionClearOnFinish())
+		}
+		p.bar = progressbar.NewOptions(p.max, append(opts,
+			progressbar.OptionSetWriter(p.e.stderr),
+			progressbar.OptionSetWidth(24),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("trials"),
+			progressbar.OptionSetElapsedTime(true),
+			progressbar.OptionSetPredictTime(false),
+			progressbar.OptionShowDescriptionAtLineEnd(),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionUseANSICodes(true),
+		)...)
 	}
-	p.bar.Describe(fmt.Sprintf("%s: %s", law, p.faults))
-	_ = p.bar.Set(trials)
+	total := 0
+	for _, n := range p.trials {
+		total += n
+	}
+	if total > p.bar.GetMax() {
+		p.bar.ChangeMax(total)
+	}
+	p.bar.Describe(fmt.Sprintf("%d law(s); %s: %s", len(p.laws), law, p.faults[law]))
+	_ = p.bar.Set(total)
 }
 
-func (p *progress) plain() {
-	fmt.Fprintf(p.e.stderr, "  %s: %d trials (faults fired: %s)\n", p.law, p.trials, p.faults)
+func (p *progress) plain(law harness.Law) {
+	fmt.Fprintf(p.e.stderr, "  %s: %d trials (faults fired: %s)\n", law, p.trials[law], p.faults[law])
 }
 
-// finish ends the current law's display.
-func (p *progress) finish() {
+// done ends the display: on a terminal the bar, otherwise each law's last
+// count not yet shown, in the laws' order.
+func (p *progress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	switch {
-	case p.law == "":
-	case p.tty:
+	case p.tty && p.bar != nil:
 		_ = p.bar.Finish()
 		if !p.transient {
 			fmt.Fprintln(p.e.stderr)
 		}
-	case p.transient:
-	case p.trials%plainEvery != 0:
-		p.plain()
+	case !p.tty && !p.transient:
+		sort.SliceStable(p.laws, func(i, j int) bool { return lawIndex(p.laws[i]) < lawIndex(p.laws[j]) })
+		for _, l := range p.laws {
+			if p.trials[l]%plainEvery != 0 {
+				p.plain(l)
+			}
+		}
 	}
+	p.laws, p.trials, p.faults, p.bar = nil, nil, nil, nil
 }
 
-// done ends the display.
-func (p *progress) done() {
-	p.finish()
-	p.law = ""
+// lawIndex is law's place in harness.AllLaws.
+func lawIndex(law harness.Law) int {
+	for i, l := range harness.AllLaws {
+		if l == law {
+			return i
+		}
+	}
+	return len(harness.AllLaws)
 }
 
 // faultText renders fault counts as "kind=n, ...", sorted, or "none yet".

@@ -1,0 +1,182 @@
+package properties
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/idemcheck/idemcheck/harness"
+)
+
+// ErrParts means the reports given to Merge are not the parts of one
+// sharded certification.
+var ErrParts = errors.New("properties: not the parts of one certification")
+
+// Merge combines the reports of every part of a sharded certification
+// (see Sharded), in any order, into the certificate the whole run gives:
+// the same laws and verdicts, first failures numbered as the whole run
+// numbers them. Per law: violated if any part violated it (with the
+// counterexample of the earliest failing trial); else inconclusive or not
+// run if a part says so; else held, once the faults fired and the crash
+// points crashed over all parts (their union) meet the coverage minimum.
+// A violated Determinism makes every other law NotRun, as in Check.
+// Trials, shrink trials and fault counts are summed; the duration is the
+// longest part's (parts run side by side). The error wraps ErrParts when
+// the reports are not every part of one run (writer, seed, checks and
+// part count must agree, each part present once).
+func Merge(parts ...*Report) (*Report, error) {
+	if len(parts) == 0 {
+		return nil, fmt.Errorf("%w: no parts given", ErrParts)
+	}
+	first := parts[0]
+	of := max(first.Shard.Of, 1)
+	seen := make([]bool, of+1)
+	for _, p := range parts {
+		switch {
+		case p.Writer != first.Writer:
+			return nil, fmt.Errorf("%w: writers %q and %q differ", ErrParts, first.Writer, p.Writer)
+		case p.Seed != first.Seed || p.Checks != first.Checks:
+			return nil, fmt.Errorf("%w: seed %d with %d checks and seed %d with %d checks differ: every part must run with the same --seed and --checks",
+				ErrParts, first.Seed, first.Checks, p.Seed, p.Checks)
+		case max(p.Shard.Of, 1) != of:
+			return nil, fmt.Errorf("%w: part %s and part %s split the run differently", ErrParts, first.Shard, p.Shard)
+		case p.MinCoverage != first.MinCoverage:
+			return nil, fmt.Errorf("%w: minimum coverage %g and %g differ", ErrParts, first.MinCoverage, p.MinCoverage)
+		case len(p.Laws) != len(first.Laws):
+			return nil, fmt.Errorf("%w: %d and %d laws", ErrParts, len(first.Laws), len(p.Laws))
+		}
+		i := max(p.Shard.Index, 1)
+		if seen[i] {
+			return nil, fmt.Errorf("%w: part %d/%d given twice", ErrParts, i, of)
+		}
+		seen[i] = true
+	}
+	for i := 1; i <= of; i++ {
+		if !seen[i] {
+			return nil, fmt.Errorf("%w: part %d/%d is missing", ErrParts, i, of)
+		}
+	}
+	out := &Report{Writer: first.Writer, Target: first.Target, Seed: first.Seed, Checks: first.Checks, MinCoverage: first.MinCoverage}
+	for _, p := range parts {
+		out.Phases.Phases.Add(p.Phases.Phases)
+		out.Phases.Drop += p.Phases.Drop
+		out.Phases.Compare += p.Phases.Compare
+		out.Phases.Runs += p.Phases.Runs
+	}
+	for i := range first.Laws {
+		var laws []LawReport
+		for _, p := range parts {
+			if p.Laws[i].Law != first.Laws[i].Law {
+				return nil, fmt.Errorf("%w: law %d is %s in one part and %s in another", ErrParts, i+1, first.Laws[i].Law, p.Laws[i].Law)
+			}
+			laws = append(laws, p.Laws[i])
+		}
+		lr, err := mergeLaw(laws, first.MinCoverage)
+		if err != nil {
+			return nil, err
+		}
+		out.Laws = append(out.Laws, lr)
+	}
+	for _, lr := range out.Laws {
+		if lr.Law == harness.Determinism && lr.Verdict == Violated {
+			reason := nondeterministic(nil)
+			for _, l := range out.Laws {
+				if l.Verdict == NotRun {
+					reason = l.Reason // a part's, which names the columns
+				}
+			}
+			for i := range out.Laws {
+				if l := &out.Laws[i]; l.Law != harness.Determinism && l.Verdict != NotClaimed {
+					l.Verdict, l.Reason, l.Counterexample = NotRun, reason, nil
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// mergeLaw merges one law's reports from every part.
+func mergeLaw(parts []LawReport, minCoverage float64) (LawReport, error) {
+	out := LawReport{Law: parts[0].Law, Verdict: Held, Faults: map[string]int{}}
+	claimed := 0
+	var earliest *LawReport
+	var cov []*Coverage
+	for i := range parts {
+		p := &parts[i]
+		if p.Verdict == NotClaimed {
+			out.Reason = p.Reason
+			continue
+		}
+		claimed++
+		out.Trials += p.Trials
+		out.ShrinkTrials += p.ShrinkTrials
+		out.InTx += p.InTx
+		out.AtCommit += p.AtCommit
+		out.AfterCommit += p.AfterCommit
+		out.Duration = max(out.Duration, p.Duration)
+		for k, n := range p.Faults {
+			out.Faults[k] += n
+		}
+		if p.Coverage != nil {
+			cov = append(cov, p.Coverage)
+		}
+		switch p.Verdict {
+		case Violated:
+			if earliest == nil || earliest.Verdict != Violated || p.FirstFailure < earliest.FirstFailure {
+				earliest = p
+			}
+		case Inconclusive, NotRun:
+			if earliest == nil {
+				earliest = p
+			}
+		}
+	}
+	switch {
+	case claimed == 0:
+		out.Verdict = NotClaimed
+		return out, nil
+	case claimed < len(parts):
+		return out, fmt.Errorf("%w: %s is claimed in some parts only", ErrParts, out.Law)
+	}
+	out.Coverage = mergeCoverage(cov)
+	if earliest != nil {
+		out.Verdict, out.Reason, out.FirstFailure, out.Counterexample = earliest.Verdict, earliest.Reason, earliest.FirstFailure, earliest.Counterexample
+		return out, nil
+	}
+	if why := uncovered(specOf(out.Law), out.Faults, out.Trials, out.Coverage, minCoverage); why != "" {
+		out.Verdict, out.Reason = Inconclusive, why
+	}
+	return out, nil
+}
+
+// mergeCoverage joins the parts' coverage of one law: the points any part
+// saw, crashed if any part crashed them (nil when no part counted any).
+func mergeCoverage(parts []*Coverage) *Coverage {
+	if len(parts) == 0 {
+		return nil
+	}
+	var order []string // every point, in the order the parts list them
+	crashed := map[string]bool{}
+	for _, cv := range parts {
+		for _, p := range cv.CrashedAt {
+			crashed[p] = true
+		}
+		for _, list := range [][]string{cv.CrashedAt, cv.Uncovered} {
+			for _, p := range list {
+				if !slices.Contains(order, p) {
+					order = append(order, p)
+				}
+			}
+		}
+	}
+	out := &Coverage{Points: len(order)}
+	for _, p := range order {
+		if crashed[p] {
+			out.Crashed++
+			out.CrashedAt = append(out.CrashedAt, p)
+		} else {
+			out.Uncovered = append(out.Uncovered, p)
+		}
+	}
+	return out
+}
