@@ -163,21 +163,20 @@ type certifyCmd struct {
 	writerFlags
 	compareFlags
 	targetFlags
-	Laws           string        `help:"The laws the writer claims, comma-separated (default: all)." placeholder:"LAW,..."`
-	Checks         int           `help:"Trials per law." default:"100"`
-	Seed           uint64        `help:"rapid's seed, to repeat a run (0: a random one, named in the output and the certificate)." placeholder:"S"`
-	ShrinkTime     time.Duration `help:"The most time to spend shrinking a counterexample (it stops sooner once no smaller scenario fails the same way)." default:"30s"`
-	Parallel       int           `help:"Trials run at once, over all laws, each in its own sandbox (0: the number of CPUs). Verdicts and counterexamples do not depend on it." default:"0" placeholder:"N"`
-	JSON           string        `name:"json" help:"Write the certificate as JSON to this file (- for stdout)." placeholder:"FILE"`
-	JUnit          string        `name:"junit" help:"Write the certificate as JUnit XML to this file (one test case per law)." placeholder:"FILE"`
-	Report         string        `help:"Write the certificate for people to this file: .html (one page, timelines inline) or .md (each timeline an .svg beside it)." placeholder:"FILE"`
-	ScenarioDir    string        `help:"Where counterexample scenario files go." default:"idemcheck-scenarios"`
-	Replay         string        `help:"Re-run this saved counterexample instead of certifying." placeholder:"FILE" type:"existingfile"`
-	FailFast       bool          `name:"fail-fast" help:"Stop at the first violated law; the laws after it are not run. (A writer whose clean runs differ always stops the run there.)"`
-	MinCoverage    float64       `help:"The least fraction of the writer's crash points a passing fault law must have crashed; below it the law is inconclusive and the points never crashed are named (0 turns it off)." default:"0.5" placeholder:"F"`
-	Exhaustive     bool          `help:"Instead of random trials, try every single crash point of every delivery of a bounded family of scenarios (the smoke scenarios and --exhaustive-sets drawn batch lists), then double faults up to --double-faults."`
-	ExhaustiveSets int           `name:"exhaustive-sets" help:"With --exhaustive: drawn batch lists explored besides the smoke scenarios'." default:"2" placeholder:"N"`
-	DoubleFaults   int           `name:"double-faults" help:"With --exhaustive: double faults (a crash in the retry of a crashed attempt) tried per batch list and delivery (0: none)." default:"16" placeholder:"N"`
+	Laws       string        `help:"The laws the writer claims, comma-separated (default: all)." placeholder:"LAW,..."`
+	Checks     int           `help:"Trials per law." default:"100"`
+	Seed       uint64        `help:"The run's seed, to repeat a run (0: a random one, named in the output and the certificate)." placeholder:"S"`
+	ShrinkTime time.Duration `help:"The most time to spend shrinking a counterexample (it stops sooner once no smaller scenario fails the same way)." default:"30s"`
+	Parallel   int           `help:"Trials run at once, over all laws, each in its own sandbox (0: the number of CPUs). Verdicts and counterexamples do not depend on it." default:"0" placeholder:"N"`
+	outputs
+	Shard          string  `help:"Run part I of N of the certification (e.g. 2/4): that share of every law's trials, for a CI matrix; give every part the same --seed and --checks, and merge their --json with idemcheck merge." placeholder:"I/N"`
+	ScenarioDir    string  `help:"Where counterexample scenario files go." default:"idemcheck-scenarios"`
+	Replay         string  `help:"Re-run this saved counterexample instead of certifying." placeholder:"FILE" type:"existingfile"`
+	FailFast       bool    `name:"fail-fast" help:"Stop at the first violated law; the laws after it are not run. (A writer whose clean runs differ always stops the run there.)"`
+	MinCoverage    float64 `help:"The least fraction of the writer's crash points a passing fault law must have crashed; below it the law is inconclusive and the points never crashed are named (0 turns it off)." default:"0.5" placeholder:"F"`
+	Exhaustive     bool    `help:"Instead of random trials, try every single crash point of every delivery of a bounded family of scenarios (the smoke scenarios and --exhaustive-sets drawn batch lists), then double faults up to --double-faults."`
+	ExhaustiveSets int     `name:"exhaustive-sets" help:"With --exhaustive: drawn batch lists explored besides the smoke scenarios'." default:"2" placeholder:"N"`
+	DoubleFaults   int     `name:"double-faults" help:"With --exhaustive: double faults (a crash in the retry of a crashed attempt) tried per batch list and delivery (0: none)." default:"16" placeholder:"N"`
 }
 
 // exploration returns the options of --min-coverage and --exhaustive.
@@ -232,6 +231,18 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, spe
 		return err
 	}
 	opts = append(opts, explore...)
+	if c.Shard != "" {
+		sh, err := parseShard(c.Shard)
+		switch {
+		case err != nil:
+			return err
+		case c.Seed == 0:
+			return usageError{fmt.Sprintf("--shard %s needs --seed: every part must draw the same trials (any number, the same for all parts)", c.Shard)}
+		case c.Exhaustive:
+			return usageError{"--shard splits the random trials; --exhaustive is not split into parts"}
+		}
+		opts = append(opts, properties.Sharded(sh))
+	}
 	if c.Seed == 0 { // draw it here, so that the certificate can name it
 		c.Seed = rand.Uint64()>>1 + 1 // never 0, which is "random" to properties.Seed
 	}
@@ -244,6 +255,9 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, spe
 	if err := preflight(e, tg, w, first); err != nil {
 		return err
 	}
+	if c.Shard != "" {
+		fmt.Fprintf(e.stdout, "part %s: this part's share of the trials; merge every part's --json with idemcheck merge for the certificate\n", c.Shard)
+	}
 	progress := newProgress(e, c.Checks, laws)
 	opts = append(opts, properties.OnTarget(tg), properties.Claim(laws...), properties.Checks(c.Checks), properties.Seed(c.Seed),
 		properties.ShrinkTime(c.ShrinkTime), properties.Parallel(c.Parallel), properties.WriterName(name), properties.ScenarioDir(c.ScenarioDir),
@@ -253,6 +267,21 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, spe
 	if rep == nil {
 		return err
 	}
+	target := toJSON(rep, tg).Target
+	return present(e, rep, target, 0, c.outputs, err)
+}
+
+// outputs are where a certificate goes besides the terminal.
+type outputs struct {
+	JSON   string `name:"json" help:"Write the certificate as JSON to this file (- for stdout)." placeholder:"FILE"`
+	JUnit  string `name:"junit" help:"Write the certificate as JUnit XML to this file (one test case per law)." placeholder:"FILE"`
+	Report string `help:"Write the certificate for people to this file: .html (one page, timelines inline) or .md (each timeline an .svg beside it)." placeholder:"FILE"`
+}
+
+// present prints the certificate rep (of a writer on target, merged from
+// parts when parts > 0; err is Check's) and writes it where out says; its
+// error decides the exit code.
+func present(e *env, rep *properties.Report, target jsonTarget, parts int, out outputs, err error) error {
 	fmt.Fprintln(e.stdout)
 	summaryTable(e.stdout, rep)
 	for _, l := range rep.Laws {
@@ -265,32 +294,52 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, spe
 			fmt.Fprintf(e.stdout, "\n%s held at every point explored: %s\n", l.Law, l.Explored)
 		}
 	}
-	if c.JSON != "" {
-		if err := writeJSON(c.JSON, e.stdout, toJSON(rep, tg, c.Seed)); err != nil {
+	if out.JSON != "" {
+		j := toJSON(rep, nil)
+		j.Target, j.Parts = target, parts
+		if err := writeJSON(out.JSON, e.stdout, j); err != nil {
 			return err
 		}
 	}
-	if c.JUnit != "" {
-		if err := writeJUnit(c.JUnit, rep); err != nil {
+	if out.JUnit != "" {
+		if err := writeJUnit(out.JUnit, rep); err != nil {
 			return err
 		}
 	}
-	if c.Report != "" {
-		cert := &certificate.Certificate{Writer: rep.Writer, Way: string(tg.Way()), ServerVersion: tg.ServerVersion(), WriterRole: tg.WriterRole(),
-			Seed: c.Seed, Version: version, Made: time.Now(), Laws: rep.Laws}
-		if err := cert.Write(c.Report); err != nil {
+	if out.Report != "" {
+		cert := &certificate.Certificate{Writer: rep.Writer, Way: target.Way, ServerVersion: target.ServerVersion, WriterRole: target.WriterRole,
+			Seed: rep.Seed, Version: version, Made: time.Now(), Laws: rep.Laws}
+		if err := cert.Write(out.Report); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "\nthe certificate is in %s\n", c.Report)
+		fmt.Fprintf(e.stdout, "\nthe certificate is in %s\n", out.Report)
 	}
 	if errors.Is(err, properties.ErrWriterFails) || errors.Is(err, harness.ErrTargetGone) {
 		return err // exit 2: the writer cannot work, or the server went away: not a violation
 	}
-	if err != nil {
-		return violation{"not certified: a claimed law was violated or is inconclusive (see above)"}
+	held := true
+	for _, l := range rep.Laws {
+		held = held && (l.Verdict == properties.Held || l.Verdict == properties.NotClaimed)
 	}
-	fmt.Fprintln(e.stdout, "\ncertified: every claimed law held")
+	switch {
+	case !held:
+		return violation{"not certified: a claimed law was violated or is inconclusive (see above)"}
+	case rep.Shard.Of > 1:
+		fmt.Fprintf(e.stdout, "\npart %s: every claimed law held in this part\n", rep.Shard)
+	default:
+		fmt.Fprintln(e.stdout, "\ncertified: every claimed law held")
+	}
 	return nil
+}
+
+// parseShard reads --shard I/N.
+func parseShard(s string) (properties.Shard, error) {
+	var sh properties.Shard
+	if n, err := fmt.Sscanf(s, "%d/%d", &sh.Index, &sh.Of); err != nil || n != 2 || sh.Of < 1 || sh.Index < 1 || sh.Index > sh.Of ||
+		fmt.Sprintf("%d/%d", sh.Index, sh.Of) != s {
+		return sh, usageError{fmt.Sprintf("--shard %q: give the part as I/N, e.g. 2/4 for the second of four parts", s)}
+	}
+	return sh, nil
 }
 
 // checkReportPath refuses a --report file of a kind there is no renderer

@@ -53,6 +53,16 @@ func parseLaws(s string) ([]harness.Law, error) {
 	return out, nil
 }
 
+// parseLaw reads one law's name.
+func parseLaw(name string) (harness.Law, error) {
+	for _, l := range harness.AllLaws {
+		if string(l) == name {
+			return l, nil
+		}
+	}
+	return "", fmt.Errorf("%q is not a law; the laws are %v", name, harness.AllLaws)
+}
+
 // usageError is a mistake in the command line (exit code 2, no stack of
 // wrapped errors).
 type usageError struct{ msg string }
@@ -87,12 +97,19 @@ func summaryTable(w io.Writer, rep *properties.Report) {
 	tw.Flush()
 }
 
-// jsonReport is the --json shape of a certificate.
+// jsonReport is the --json shape of a certificate, or of one part of a
+// sharded certification (Shard set), which idemcheck merge reads back.
 type jsonReport struct {
-	Writer string     `json:"writer"`
-	Target jsonTarget `json:"target"`
-	Laws   []jsonLaw  `json:"laws"`
-	Seed   uint64     `json:"seed"`
+	Writer      string     `json:"writer"`
+	Target      jsonTarget `json:"target"`
+	Laws        []jsonLaw  `json:"laws"`
+	Seed        uint64     `json:"seed"`
+	Checks      int        `json:"checks"`
+	MinCoverage float64    `json:"min_coverage"`
+	// Shard is "I/N" for part I of N; absent for a whole certification.
+	Shard string `json:"shard,omitempty"`
+	// Parts is how many parts a merged certificate was made of.
+	Parts int `json:"parts,omitempty"`
 }
 
 type jsonTarget struct {
@@ -119,18 +136,27 @@ type jsonLaw struct {
 }
 
 type jsonCounterEx struct {
-	Summary      string `json:"summary"`
-	ScenarioFile string `json:"scenario_file"`
-	Diff         string `json:"diff"`
-	Timeline     string `json:"timeline,omitempty"`
-	Sandbox      string `json:"sandbox,omitempty"`
-	Records      int    `json:"records"`
-	Batches      int    `json:"batches"`
-	Deliveries   int    `json:"deliveries"`
+	Summary      string         `json:"summary"`
+	Scenario     string         `json:"scenario"`
+	ScenarioFile string         `json:"scenario_file"`
+	Replay       string         `json:"replay,omitempty"`
+	Diff         string         `json:"diff"`
+	Timeline     string         `json:"timeline,omitempty"`
+	Steps        []harness.Step `json:"steps,omitempty"`
+	Sandbox      string         `json:"sandbox,omitempty"`
+	Records      int            `json:"records"`
+	Batches      int            `json:"batches"`
+	Deliveries   int            `json:"deliveries"`
 }
 
-func toJSON(rep *properties.Report, tg *harness.Target, seed uint64) jsonReport {
-	out := jsonReport{Writer: rep.Writer, Target: jsonTarget{Way: string(tg.Way()), ServerVersion: tg.ServerVersion(), WriterRole: tg.WriterRole()}, Seed: seed}
+func toJSON(rep *properties.Report, tg *harness.Target) jsonReport {
+	out := jsonReport{Writer: rep.Writer, Seed: rep.Seed, Checks: rep.Checks, MinCoverage: rep.MinCoverage}
+	if tg != nil {
+		out.Target = jsonTarget{Way: string(tg.Way()), ServerVersion: tg.ServerVersion(), WriterRole: tg.WriterRole()}
+	}
+	if rep.Shard.Of > 1 {
+		out.Shard = rep.Shard.String()
+	}
 	for _, l := range rep.Laws {
 		jl := jsonLaw{Name: string(l.Law), Verdict: string(l.Verdict), Trials: l.Trials, FirstFailure: l.FirstFailure, ShrinkTrials: l.ShrinkTrials,
 			Seconds: l.Duration.Seconds(), Faults: l.Faults, Reason: l.Reason, Coverage: l.Coverage, Explored: l.Explored}
@@ -141,10 +167,39 @@ func toJSON(rep *properties.Report, tg *harness.Target, seed uint64) jsonReport 
 			jl.Crashes = map[string]int{"in_transaction": l.InTx, "before_commit": l.AtCommit, "after_commit": l.AfterCommit}
 		}
 		if c := l.Counterexample; c != nil {
-			jl.Counterexample = &jsonCounterEx{Summary: c.Summary, ScenarioFile: c.ScenarioFile, Diff: c.Diff, Timeline: c.Timeline,
-				Sandbox: c.Sandbox, Records: c.Records, Batches: c.Batches, Deliveries: c.Deliveries}
+			jl.Counterexample = &jsonCounterEx{Summary: c.Summary, Scenario: c.Scenario, ScenarioFile: c.ScenarioFile, Replay: c.Replay,
+				Diff: c.Diff, Timeline: c.Timeline, Steps: c.Steps, Sandbox: c.Sandbox, Records: c.Records, Batches: c.Batches, Deliveries: c.Deliveries}
 		}
 		out.Laws = append(out.Laws, jl)
 	}
 	return out
+}
+
+// fromJSON reads back a report toJSON wrote (for idemcheck merge).
+func fromJSON(j jsonReport) (*properties.Report, error) {
+	rep := &properties.Report{Writer: j.Writer, Target: j.Target.Way, Seed: j.Seed, Checks: j.Checks, MinCoverage: j.MinCoverage}
+	if j.Shard != "" {
+		sh, err := parseShard(j.Shard)
+		if err != nil {
+			return nil, err
+		}
+		rep.Shard = sh
+	}
+	for _, jl := range j.Laws {
+		law, err := parseLaw(jl.Name)
+		if err != nil {
+			return nil, err
+		}
+		l := properties.LawReport{Law: law, Verdict: properties.Verdict(jl.Verdict), Trials: jl.Trials, FirstFailure: jl.FirstFailure,
+			ShrinkTrials: jl.ShrinkTrials, Duration: time.Duration(jl.Seconds * float64(time.Second)), Faults: jl.Faults, Reason: jl.Reason,
+			Coverage: jl.Coverage, Explored: jl.Explored,
+			InTx: jl.Crashes["in_transaction"], AtCommit: jl.Crashes["before_commit"], AfterCommit: jl.Crashes["after_commit"]}
+		if c := jl.Counterexample; c != nil {
+			l.Counterexample = &properties.Counterexample{Law: law, Summary: c.Summary, Scenario: c.Scenario, ScenarioFile: c.ScenarioFile,
+				Replay: c.Replay, Diff: c.Diff, Timeline: c.Timeline, Steps: c.Steps, Sandbox: c.Sandbox,
+				Records: c.Records, Batches: c.Batches, Deliveries: c.Deliveries}
+		}
+		rep.Laws = append(rep.Laws, l)
+	}
+	return rep, nil
 }

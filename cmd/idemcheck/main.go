@@ -5,6 +5,8 @@
 //
 //	idemcheck lessons [NAME]              break each anti-pattern live, then show its fix
 //	idemcheck certify --exec CMD | --sql FILE [--records SPEC|FILE] [--json F] [--junit F] [--report F.html|F.md] [flags]
+//	idemcheck certify ... --shard I/N --seed S --json PART.json   one part of a certification, for a CI matrix
+//	idemcheck merge PART.json ... [--json F] [--junit F] [--report F]   the certificate of every part
 //	idemcheck replay FILE [--exec CMD | --sql FILE]
 //	idemcheck doctor                      find a PostgreSQL, make a sandbox, snapshot it, report
 //	idemcheck version
@@ -36,6 +38,7 @@ const (
 type cli struct {
 	Lessons lessonsCmd `cmd:"" help:"Break each classic anti-pattern live against PostgreSQL, show the minimal counterexample, then its fix holding."`
 	Certify certifyCmd `cmd:"" help:"Certify a writer in any language (--exec) or a SQL file (--sql) against the laws."`
+	Merge   mergeCmd   `cmd:"" help:"Combine the --json parts of a sharded certification (certify --shard I/N) into one certificate."`
 	Replay  replayCmd  `cmd:"" help:"Re-run a saved counterexample scenario exactly."`
 	Doctor  doctorCmd  `cmd:"" help:"Find a PostgreSQL by the default chain, create a sandbox, snapshot it and report what was found."`
 	Version versionCmd `cmd:"" help:"Print the version."`
