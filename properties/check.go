@@ -562,7 +562,7 @@ func (c *checker[R]) verdict(law harness.Law, sc harness.Scenario[R], want *harn
 }
 
 // kindOf classifies a finding in a few stable words, the same for every
-// instance of one kind of failure, so rapid's shrinker keeps to it.
+// instance of one kind of failure, so simplify keeps to it.
 func kindOf(f *finding) string {
 	switch {
 	case f.diff == nil:

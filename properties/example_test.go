@@ -112,3 +112,32 @@ func ExampleExhaustive() {
 	// Output:
 	// CrashAtomicity held at every point: 24 points in 1 scenarios, 3 distinct states
 }
+
+// A certification split into parts, as CI runners would run them (the
+// same Seed and Checks for every part), merged into the certificate the
+// whole run gives.
+func ExampleMerge() {
+	newWriter := func() harness.Writer[harness.Order] { return reference.Upsert{} }
+	var parts []*properties.Report
+	for i := 1; i <= 2; i++ {
+		part, err := properties.Check(context.Background(), newWriter, properties.OnTarget(target),
+			properties.Laws(harness.ReplayIdempotence, harness.RetryEquivalence), properties.Checks(10), properties.Seed(42),
+			properties.Sharded(properties.Shard{Index: i, Of: 2}))
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		parts = append(parts, part)
+	}
+	rep, err := properties.Merge(parts...)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, l := range rep.Laws[1:3] {
+		fmt.Printf("%s %s after %d trials\n", l.Law, l.Verdict, l.Trials)
+	}
+	// Output:
+	// ReplayIdempotence held after 11 trials
+	// RetryEquivalence held after 14 trials
+}
