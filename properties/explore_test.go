@@ -383,3 +383,44 @@ func TestShardsMergeToTheWholeRun(t *testing.T) {
 		t.Errorf("a part without a seed: %v", err)
 	}
 }
+
+// Two Checks with different checks and seeds run at the same time, each
+// with its own settings (no process-global flag is read or set), and each
+// repeats itself: the same seed gives the same trials.
+func TestConcurrentChecksKeepTheirOwnSettings(t *testing.T) {
+	run := func(checks int, seed uint64) *properties.Report {
+		rep, err := properties.Check(context.Background(), func() W { return reference.Upsert{} }, properties.OnTarget(target),
+			properties.ScenarioDir(t.TempDir()), properties.Laws(harness.RetryEquivalence, harness.OrderIndependence),
+			properties.Checks(checks), properties.Seed(seed), properties.MinCoverage(0))
+		if err != nil {
+			t.Error(err)
+		}
+		return rep
+	}
+	var a, b *properties.Report
+	done := make(chan bool)
+	go func() { a = run(7, 11); done <- true }()
+	go func() { b = run(13, 12); done <- true }()
+	<-done
+	<-done
+	for _, tc := range []struct {
+		rep    *properties.Report
+		checks int
+		seed   uint64
+	}{{a, 7, 11}, {b, 13, 12}} {
+		if tc.rep.Seed != tc.seed || tc.rep.Checks != tc.checks {
+			t.Errorf("seed %d, checks %d: the report says seed %d, checks %d", tc.seed, tc.checks, tc.rep.Seed, tc.rep.Checks)
+		}
+		for _, law := range []harness.Law{harness.RetryEquivalence, harness.OrderIndependence} {
+			l := tc.rep.Laws[indexOf(law)]
+			if want := properties.SmokeTrials(law) + tc.checks; l.Trials != want {
+				t.Errorf("%s with %d checks: %d trials, want %d", law, tc.checks, l.Trials, want)
+			}
+		}
+	}
+	again := run(7, 11)
+	l, m := a.Laws[indexOf(harness.RetryEquivalence)], again.Laws[indexOf(harness.RetryEquivalence)]
+	if l.FaultSummary() != m.FaultSummary() || l.CoverageSummary() != m.CoverageSummary() {
+		t.Errorf("seed 11 twice: faults %s then %s, coverage %s then %s", l.FaultSummary(), m.FaultSummary(), l.CoverageSummary(), m.CoverageSummary())
+	}
+}

@@ -110,6 +110,20 @@ type jsonReport struct {
 	Shard string `json:"shard,omitempty"`
 	// Parts is how many parts a merged certificate was made of.
 	Parts int `json:"parts,omitempty"`
+	// Phases is where the runs' time went, summed over runs that overlap.
+	Phases jsonPhases `json:"phases"`
+}
+
+// jsonPhases is properties.Phases in seconds.
+type jsonPhases struct {
+	Runs     int     `json:"runs"`
+	Sandbox  float64 `json:"sandbox_s"`
+	Setup    float64 `json:"setup_s"`
+	Attempts float64 `json:"attempts_s"`
+	Crashes  float64 `json:"crash_snapshots_s"`
+	Snapshot float64 `json:"final_snapshots_s"`
+	Compare  float64 `json:"compare_s"`
+	Drop     float64 `json:"drop_s"`
 }
 
 type jsonTarget struct {
@@ -157,6 +171,9 @@ func toJSON(rep *properties.Report, tg *harness.Target) jsonReport {
 	if rep.Shard.Of > 1 {
 		out.Shard = rep.Shard.String()
 	}
+	ph := rep.Phases
+	out.Phases = jsonPhases{Runs: ph.Runs, Sandbox: ph.Sandbox.Seconds(), Setup: ph.Setup.Seconds(), Attempts: ph.Attempts.Seconds(),
+		Crashes: ph.Crashes.Seconds(), Snapshot: ph.Snapshot.Seconds(), Compare: ph.Compare.Seconds(), Drop: ph.Drop.Seconds()}
 	for _, l := range rep.Laws {
 		jl := jsonLaw{Name: string(l.Law), Verdict: string(l.Verdict), Trials: l.Trials, FirstFailure: l.FirstFailure, ShrinkTrials: l.ShrinkTrials,
 			Seconds: l.Duration.Seconds(), Faults: l.Faults, Reason: l.Reason, Coverage: l.Coverage, Explored: l.Explored}
@@ -178,6 +195,10 @@ func toJSON(rep *properties.Report, tg *harness.Target) jsonReport {
 // fromJSON reads back a report toJSON wrote (for idemcheck merge).
 func fromJSON(j jsonReport) (*properties.Report, error) {
 	rep := &properties.Report{Writer: j.Writer, Target: j.Target.Way, Seed: j.Seed, Checks: j.Checks, MinCoverage: j.MinCoverage}
+	sec := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	ph := j.Phases
+	rep.Phases = properties.Phases{Runs: ph.Runs, Drop: sec(ph.Drop), Compare: sec(ph.Compare),
+		Phases: harness.Phases{Sandbox: sec(ph.Sandbox), Setup: sec(ph.Setup), Attempts: sec(ph.Attempts), Crashes: sec(ph.Crashes), Snapshot: sec(ph.Snapshot)}}
 	if j.Shard != "" {
 		sh, err := parseShard(j.Shard)
 		if err != nil {
@@ -191,7 +212,7 @@ func fromJSON(j jsonReport) (*properties.Report, error) {
 			return nil, err
 		}
 		l := properties.LawReport{Law: law, Verdict: properties.Verdict(jl.Verdict), Trials: jl.Trials, FirstFailure: jl.FirstFailure,
-			ShrinkTrials: jl.ShrinkTrials, Duration: time.Duration(jl.Seconds * float64(time.Second)), Faults: jl.Faults, Reason: jl.Reason,
+			ShrinkTrials: jl.ShrinkTrials, Duration: sec(jl.Seconds), Faults: jl.Faults, Reason: jl.Reason,
 			Coverage: jl.Coverage, Explored: jl.Explored,
 			InTx: jl.Crashes["in_transaction"], AtCommit: jl.Crashes["before_commit"], AfterCommit: jl.Crashes["after_commit"]}
 		if c := jl.Counterexample; c != nil {
