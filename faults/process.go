@@ -37,7 +37,8 @@ func Start(cmd *exec.Cmd) (*Process, error) {
 }
 
 // Kill sends SIGKILL to the whole process group and waits for the command
-// to be reaped. It is what Attempt.BeforeCrash calls for external writers.
+// to be reaped. An external writer's attempt registers it with
+// Attempt.SetBeforeCrash, so a crash kills the command first.
 func (p *Process) Kill() {
 	p.mu.Lock()
 	p.killed = true
@@ -52,6 +53,10 @@ func (p *Process) Killed() bool {
 	defer p.mu.Unlock()
 	return p.killed
 }
+
+// ErrKilled is what an external writer's attempt ends with when its
+// command was killed at a crash point (Kill), not by its own failure.
+var ErrKilled = errors.New("faults: the command was killed at a crash point")
 
 // ErrTimeout is returned by Wait when the command ran out of time and was
 // killed.

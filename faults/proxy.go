@@ -50,11 +50,8 @@ type Event struct {
 	// Committed is set when the round committed: a COMMIT that succeeded,
 	// or a statement that succeeded outside a transaction block.
 	Committed bool
-	// Fault is the fault that fired at this round ("" for none), or
-	// "killed" when the attempt was killed while the round was in flight.
-	Fault string
-	// Kind is the kind of the fault that fired at this round ("" for none).
-	Kind Kind
+	// Fault is the fault that fired at this round (nil for none).
+	Fault *Fault
 
 	// Where the round stands among the points a plan can name, as the
 	// proxy numbered them when the round began: its number among the
@@ -84,7 +81,7 @@ func (e Event) String() string {
 	if e.Committed {
 		b.WriteString(" committed")
 	}
-	if e.Fault != "" {
+	if e.Fault != nil {
 		fmt.Fprintf(&b, " FAULT %s", e.Fault)
 	}
 	return b.String()
@@ -114,7 +111,6 @@ type Attempt struct {
 	closed      []uint32 // backends disconnected (their rollback is asynchronous)
 	wg          sync.WaitGroup
 	crashed     bool
-	crashErr    string
 	listener    net.Listener
 	paused      chan struct{} // closed when a Pause point is reached
 	release     chan struct{} // closed by Release
@@ -226,7 +222,7 @@ func (a *Attempt) Release() {
 
 // Kill crashes the attempt now, wherever it is (a zombie killed while
 // paused): every connection is cut and its open transaction rolls back.
-func (a *Attempt) Kill() { a.crash(nil, "killed") }
+func (a *Attempt) Kill() { a.crash(nil) }
 
 // Crashed reports whether a crash fault fired or the attempt was killed.
 func (a *Attempt) Crashed() bool { return a.isCrashed() }
@@ -299,14 +295,13 @@ func (a *Attempt) isCrashed() bool {
 // crash ends the attempt: BeforeCrash runs first (the connections are still
 // held), then every server connection is closed (the server rolls back what
 // is not committed), then every client connection.
-func (a *Attempt) crash(f *Fault, why string) {
+func (a *Attempt) crash(f *Fault) {
 	a.mu.Lock()
 	if a.crashed {
 		a.mu.Unlock()
 		return
 	}
 	a.crashed = true
-	a.crashErr = why
 	if f != nil {
 		a.fired = append(a.fired, *f)
 	}
@@ -500,7 +495,7 @@ func (s *session) clientPump() {
 			r := s.copyRound()
 			if r != nil && r.fault != nil && r.fault.Kind == CrashInCopy && r.copyData >= r.fault.CopyData {
 				s.fire(r, r.fault)
-				s.a.crash(r.fault, r.fault.String())
+				s.a.crash(r.fault)
 				return
 			}
 			if r != nil && m.typ == 'd' {
@@ -612,7 +607,7 @@ func (s *session) begin(r *round) bool {
 	switch r.fault.Kind {
 	case CrashBefore:
 		s.fire(r, r.fault)
-		s.a.crash(r.fault, r.fault.String())
+		s.a.crash(r.fault)
 		return false
 	case Pause:
 		s.fire(r, nil)
@@ -662,8 +657,7 @@ func (s *session) fire(r *round, f *Fault) {
 	a := s.a
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	r.ev.Fault = r.fault.String()
-	r.ev.Kind = r.fault.Kind
+	r.ev.Fault = r.fault
 	if f == nil {
 		a.fired = append(a.fired, *r.fault)
 		return
@@ -684,13 +678,12 @@ func (s *session) inject(r *round) bool {
 	case "57P01", "08006":
 		s.fire(r, f)
 		s.client.Write(errorResponse("FATAL", f.SQLState, "idemcheck: injected "+name))
-		s.a.crash(f, f.String())
+		s.a.crash(f)
 		return false
 	}
 	s.a.mu.Lock()
 	s.a.fired = append(s.a.fired, *f)
-	r.ev.Fault = f.String()
-	r.ev.Kind = f.Kind
+	r.ev.Fault = f
 	s.a.mu.Unlock()
 	sql := fmt.Sprintf(`DO $idemcheck$ BEGIN RAISE EXCEPTION USING ERRCODE = '%s', MESSAGE = 'idemcheck: injected %s'; END $idemcheck$`, f.SQLState, name)
 	q := make([]byte, 5, 6+len(sql))
@@ -785,14 +778,13 @@ func (s *session) serverPump() error {
 				s.a.txs++
 			}
 			if swallow {
-				r.ev.Fault = r.fault.String()
-				r.ev.Kind = r.fault.Kind
+				r.ev.Fault = r.fault
 				s.a.fired = append(s.a.fired, *r.fault)
 			}
 			s.a.events = append(s.a.events, r.ev)
 			s.a.mu.Unlock()
 			if swallow {
-				s.a.crash(nil, r.fault.String())
+				s.a.crash(nil)
 				return nil // the server is idle: the backend can be reset
 			}
 		}

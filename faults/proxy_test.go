@@ -221,7 +221,7 @@ func TestCrashAfterCommitIsTheAmbiguousCommit(t *testing.T) {
 		}
 		ev := a.Events()
 		last := ev[len(ev)-1]
-		if !last.Committed || last.Fault != "crash-after at commit 1" {
+		if !last.Committed || last.Fault == nil || last.Fault.String() != "crash-after at commit 1" {
 			t.Errorf("the timeline's last event should be the committed, faulted COMMIT: %v", last)
 		}
 	})
@@ -369,7 +369,7 @@ func TestKilledExternalCommandRollsBack(t *testing.T) {
 		t.Errorf("%d rows after killing the writer mid-transaction", n)
 	}
 	ev := a.Events()
-	if len(ev) == 0 || ev[len(ev)-1].Fault == "" || !strings.Contains(ev[len(ev)-1].SQL, "pg_sleep") {
+	if len(ev) == 0 || ev[len(ev)-1].Fault == nil || !strings.Contains(ev[len(ev)-1].SQL, "pg_sleep") {
 		t.Errorf("timeline does not end in the faulted pg_sleep round: %v", ev)
 	}
 }
@@ -452,7 +452,7 @@ func TestCrashAfterCopyLetsTheCopyRun(t *testing.T) {
 	if n := f.count(); n != 2 {
 		t.Errorf("%d rows after a crash after the COPY committed, want 2", n)
 	}
-	if ev := a.Events(); len(ev) != 1 || !ev[0].Committed || ev[0].Fault != "crash-after at copy 1" {
+	if ev := a.Events(); len(ev) != 1 || !ev[0].Committed || ev[0].Fault == nil || ev[0].Fault.String() != "crash-after at copy 1" {
 		t.Errorf("timeline %v, want the committed COPY round with its fault", ev)
 	}
 }

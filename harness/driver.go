@@ -86,7 +86,7 @@ func (p *Phases) Add(q Phases) {
 type CrashState struct {
 	Delivery, Attempt int
 	Batch             int // index into Scenario.Batches
-	Fault             string
+	Fault             faults.Fault
 	State             *State // nil with WithoutCrashStates
 	// Acked lists the deliveries (indexes) acked before the crash.
 	Acked []int
@@ -98,10 +98,26 @@ type Step struct {
 	Attempt  int // from 1
 	Batch    string
 	Plan     string
-	Outcome  string // "acked", "ack lost", "failed", "stalled (zombie)", "zombie resumed", "zombie killed"
+	Outcome  Outcome
 	Err      string
 	Events   []faults.Event
 }
+
+// Outcome is how an attempt ended.
+type Outcome string
+
+// The outcomes of an attempt.
+const (
+	Acked         Outcome = "acked"          // the writer succeeded and the broker got the ack
+	AckLost       Outcome = "ack lost"       // the writer succeeded, the ack never reached the broker
+	Failed        Outcome = "failed"         // the writer failed, or the attempt crashed
+	ZombieResumed Outcome = "zombie resumed" // a stalled attempt went on after its retry ran
+	ZombieKilled  Outcome = "zombie killed"  // a stalled attempt was ended after its retry ran
+)
+
+// Zombie reports whether the attempt was a zombie: overlapped by its own
+// retry.
+func (o Outcome) Zombie() bool { return o == ZombieResumed || o == ZombieKilled }
 
 func (s Step) String() string {
 	line := fmt.Sprintf("delivery %d attempt %d (batch %s, %s): %s", s.Delivery+1, s.Attempt, s.Batch, s.Plan, s.Outcome)
@@ -225,10 +241,10 @@ func (d *driver[R]) deliver(ctx context.Context, i int, del Delivery) error {
 		if res.err == nil {
 			if p := plan(n); p.LostAck {
 				d.obs.LostAcks++
-				d.setOutcome("ack lost")
+				d.setOutcome(AckLost)
 				continue
 			}
-			d.setOutcome("acked")
+			d.setOutcome(Acked)
 			d.acked = append(d.acked, i)
 			return nil
 		}
@@ -240,7 +256,7 @@ func (d *driver[R]) deliver(ctx context.Context, i int, del Delivery) error {
 	return nil
 }
 
-func (d *driver[R]) setOutcome(o string) { d.obs.Steps[len(d.obs.Steps)-1].Outcome = o }
+func (d *driver[R]) setOutcome(o Outcome) { d.obs.Steps[len(d.obs.Steps)-1].Outcome = o }
 
 type attemptResult struct {
 	err error
@@ -283,7 +299,7 @@ func (d *driver[R]) attempt(ctx context.Context, del, n int, batch Batch[R], p A
 		conn.Close(context.WithoutCancel(ctx))
 	}
 	att.Close()
-	step := Step{Delivery: del, Attempt: n, Batch: batch.ID, Plan: p.String(), Outcome: "failed", Events: att.Events()}
+	step := Step{Delivery: del, Attempt: n, Batch: batch.ID, Plan: p.String(), Outcome: Failed, Events: att.Events()}
 	if err != nil {
 		step.Err = err.Error()
 	}
@@ -341,9 +357,9 @@ func (d *driver[R]) zombie(ctx context.Context, del, n int, batch Batch[R], p, n
 	for i := range d.obs.Steps {
 		st := &d.obs.Steps[i]
 		if st.Delivery == del && st.Attempt == n {
-			st.Outcome = "zombie resumed"
+			st.Outcome = ZombieResumed
 			if p.Zombie.Kill {
-				st.Outcome = "zombie killed"
+				st.Outcome = ZombieKilled
 			}
 			if zres.err != nil {
 				st.Err = zres.err.Error()
@@ -401,7 +417,7 @@ func (d *driver[R]) afterFailure(ctx context.Context, del, n, batch int, res att
 		}
 	}
 	d.obs.Crashes = append(d.obs.Crashes, CrashState{Delivery: del, Attempt: n, Batch: batch,
-		Fault: crash.String(), State: st, Acked: append([]int(nil), d.acked...)})
+		Fault: *crash, State: st, Acked: append([]int(nil), d.acked...)})
 	return nil
 }
 
@@ -409,13 +425,13 @@ func (d *driver[R]) afterFailure(ctx context.Context, del, n, batch int, res att
 // ran, or after a round committed (its reply lost).
 func (d *driver[R]) classify(events []faults.Event) {
 	for _, e := range events {
-		if e.Fault == "" {
+		if e.Fault == nil {
 			continue
 		}
 		switch {
 		case e.Committed:
 			d.obs.AfterCmt++
-		case strings.Contains(e.Fault, "at commit") || strings.HasPrefix(strings.ToUpper(e.SQL), "COMMIT"):
+		case e.Fault.At.Commit > 0 || strings.HasPrefix(strings.ToUpper(e.SQL), "COMMIT"):
 			d.obs.AtCommit++
 		case e.Before == 'T' || e.Before == 'E':
 			d.obs.InTx++

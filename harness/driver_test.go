@@ -77,7 +77,7 @@ func TestRunRetriesThroughCrashes(t *testing.T) {
 	}
 	var outcomes []string
 	for _, s := range obs.Steps {
-		outcomes = append(outcomes, s.Outcome)
+		outcomes = append(outcomes, string(s.Outcome))
 	}
 	if got := strings.Join(outcomes, ","); got != "failed,failed,acked,failed,acked" {
 		t.Errorf("outcomes %s", got)

@@ -163,7 +163,7 @@ type tally struct {
 	mu                          sync.Mutex
 	trials                      int // search trials: smoke and random (or exhaustive) until the first failure
 	shrinkTrials                int // trials after the first failure (simplify's)
-	faults                      map[string]int
+	faults                      map[Injection]int
 	inTx, atCommit, afterCommit int
 	points, crashed             map[crashPoint]bool // the law's crash points seen, and those crashed
 	last                        *Counterexample
@@ -186,20 +186,20 @@ func (t *tally) add(spec lawSpec, ds []harness.Delivery, convs conversations, ob
 	defer t.mu.Unlock()
 	t.trials++
 	if t.faults == nil {
-		t.faults = map[string]int{}
+		t.faults = map[Injection]int{}
 		t.points, t.crashed = map[crashPoint]bool{}, map[crashPoint]bool{}
 	}
 	if obs != nil {
 		for k, n := range obs.Faults {
 			if n > 0 {
-				t.faults[string(k)]++
+				t.faults[Wire(k)]++
 			}
 		}
 		if obs.LostAcks > 0 {
-			t.faults[string(injLostAck)]++
+			t.faults[LostAcks]++
 		}
 		if obs.Zombies > 0 {
-			t.faults[string(injZombie)]++
+			t.faults[Zombies]++
 		}
 		t.inTx += obs.InTx
 		t.atCommit += obs.AtCommit
@@ -207,10 +207,10 @@ func (t *tally) add(spec lawSpec, ds []harness.Delivery, convs conversations, ob
 	}
 	in := info(ds)
 	if in.replayed {
-		t.faults[string(injReplay)]++
+		t.faults[Replays]++
 	}
 	if in.reordered {
-		t.faults[string(injReorder)]++
+		t.faults[Reorders]++
 	}
 	if spec.points == nil {
 		return
@@ -225,8 +225,8 @@ func (t *tally) add(spec lawSpec, ds []harness.Delivery, convs conversations, ob
 	if obs != nil {
 		for _, st := range obs.Steps {
 			for _, e := range st.Events {
-				if e.Kind != "" {
-					t.crashed[pointOf(e.Kind, e)] = true
+				if e.Fault != nil {
+					t.crashed[pointOf(e.Fault.Kind, e)] = true
 				}
 			}
 		}
@@ -857,12 +857,12 @@ func (c *checker[R]) uncovered(spec lawSpec, tl *tally, cv *Coverage) string {
 // uncovered says why a passing law proves nothing: none of its faults
 // fired in its trials, or fewer than min of the writer's crash points
 // (cv; nil: not counted) were crashed.
-func uncovered(spec lawSpec, faults map[string]int, trials int, cv *Coverage, min float64) string {
+func uncovered(spec lawSpec, faults map[Injection]int, trials int, cv *Coverage, min float64) string {
 	if len(spec.needs) > 0 {
 		fired := false
 		var names []string
 		for _, k := range spec.needs {
-			fired = fired || faults[string(k)] > 0
+			fired = fired || faults[k] > 0
 			names = append(names, string(k))
 		}
 		if !fired {

@@ -42,7 +42,7 @@ func TestServerGoneIsNeverHeld(t *testing.T) {
 			go func() {
 				rep, err := properties.Check(ctx, func() W { return lateLoader{InTx: true} }, properties.OnTarget(tg), properties.PartitionBy(byDay),
 					properties.Laws(harness.RetryEquivalence, harness.CrashAtomicity), properties.Checks(1000), properties.MinCoverage(0),
-					properties.Progress(func(harness.Law, int, map[string]int) {
+					properties.Progress(func(harness.Law, int, map[properties.Injection]int) {
 						select {
 						case started <- true:
 						default:

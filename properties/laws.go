@@ -37,25 +37,28 @@ type lawSpec struct {
 	points func(c strategies.Conversation) []crashPoint
 	// needs are the injections of which at least one must happen for a
 	// passing run to prove anything (empty: none needed).
-	needs []injection
+	needs []Injection
 	// violated says what a violation of the law means, before its diff.
 	violated string
 }
 
-// injection is something a trial injects, counted per law.
-type injection string
+// Injection is something a trial injects, counted per law
+// (LawReport.Faults): a wire fault of a kind (Wire), or one of the
+// broker's.
+type Injection string
 
-// Injections besides the wire fault kinds (whose names they share).
+// The broker's injections.
 const (
-	injLostAck injection = "lost-ack"
-	injZombie  injection = "zombie"
-	injReplay  injection = "replay"
-	injReorder injection = "reorder"
+	LostAcks Injection = "lost-ack" // an attempt's ack never reached the broker
+	Zombies  Injection = "zombie"   // an attempt was overlapped by its own retry
+	Replays  Injection = "replay"   // a batch was delivered more than once
+	Reorders Injection = "reorder"  // batches were delivered out of order
 )
 
-func wire(k faults.Kind) injection { return injection(k) }
+// Wire is the injection of a wire fault of kind k.
+func Wire(k faults.Kind) Injection { return Injection(k) }
 
-var crashes = []injection{wire(faults.CrashBefore), wire(faults.CrashAfter), wire(faults.CrashInCopy), wire(faults.Error)}
+var crashes = []Injection{Wire(faults.CrashBefore), Wire(faults.CrashAfter), Wire(faults.CrashInCopy), Wire(faults.Error)}
 
 // laws is the table, in the order laws are checked.
 var laws = []lawSpec{
@@ -72,7 +75,7 @@ var laws = []lawSpec{
 		smoke: func(convs conversations) [][]harness.Delivery {
 			return [][]harness.Delivery{strategies.Twice(len(convs))}
 		},
-		needs:    []injection{injReplay},
+		needs:    []Injection{Replays},
 		violated: "replaying batches changed the result",
 	},
 	{
@@ -123,7 +126,7 @@ var laws = []lawSpec{
 			}
 			return out
 		},
-		needs:    []injection{injLostAck, wire(faults.CrashAfter)},
+		needs:    []Injection{LostAcks, Wire(faults.CrashAfter)},
 		violated: "a batch whose ack was lost took effect more or less than once",
 	},
 	{
@@ -135,7 +138,7 @@ var laws = []lawSpec{
 			n := len(convs)
 			return [][]harness.Delivery{strategies.Reversed(n), append(strategies.Reversed(n), strategies.Reversed(n)...)}
 		},
-		needs:    []injection{injReorder},
+		needs:    []Injection{Reorders},
 		violated: "delivering the batches in another order (with duplicates) changed the result",
 	},
 	{
@@ -171,7 +174,7 @@ var laws = []lawSpec{
 			}
 			return out
 		},
-		needs:    []injection{injZombie},
+		needs:    []Injection{Zombies},
 		violated: "a retry overlapping a stalled earlier attempt changed the result",
 	},
 }

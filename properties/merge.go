@@ -97,7 +97,7 @@ func Merge(parts ...*Report) (*Report, error) {
 
 // mergeLaw merges one law's reports from every part.
 func mergeLaw(parts []LawReport, minCoverage float64) (LawReport, error) {
-	out := LawReport{Law: parts[0].Law, Verdict: Held, Faults: map[string]int{}}
+	out := LawReport{Law: parts[0].Law, Verdict: Held, Faults: map[Injection]int{}}
 	claimed := 0
 	var earliest *LawReport
 	var cov []*Coverage

@@ -28,7 +28,7 @@ type settings struct {
 	scenarioDir string
 	sandbox     []harness.SandboxOption
 	writerName  string
-	progress    func(law harness.Law, trials int, faults map[string]int)
+	progress    func(law harness.Law, trials int, faults map[Injection]int)
 	exhaustive  *Bounds
 	minCov      *float64
 	noSmoke     bool // tests only: measure the random trials alone
@@ -122,7 +122,7 @@ func WriterName(name string) Option { return func(s *settings) { s.writerName = 
 
 // Progress is called after every trial with the law, the trials so far and
 // the faults fired so far, for progress displays.
-func Progress(fn func(law harness.Law, trials int, faults map[string]int)) Option {
+func Progress(fn func(law harness.Law, trials int, faults map[Injection]int)) Option {
 	return func(s *settings) { s.progress = fn }
 }
 

@@ -2,7 +2,7 @@ package properties
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,7 +74,7 @@ type LawReport struct {
 	FirstFailure int
 	// Faults counts, per kind, the trials that injected it: wire faults by
 	// kind, and "lost-ack", "zombie", "replay", "reorder".
-	Faults map[string]int
+	Faults map[Injection]int
 	// Where crashes hit: inside a transaction, before a COMMIT ran, after a
 	// round committed (its reply lost).
 	InTx, AtCommit, AfterCommit int
@@ -141,13 +141,13 @@ func indent(s string) string {
 
 // FaultSummary renders the fault counts as "kind=n, ...", sorted.
 func (l LawReport) FaultSummary() string {
-	var keys []string
+	var keys []Injection
 	for k, n := range l.Faults {
 		if n > 0 {
 			keys = append(keys, k)
 		}
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	var parts []string
 	for _, k := range keys {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, l.Faults[k]))

@@ -179,9 +179,9 @@ func (c *checker[R]) count(spec lawSpec, o outcome[R], tl *tally) {
 		o.f.nondeterministic = true
 	}
 	n := tl.trials
-	var faults map[string]int
+	var faults map[Injection]int
 	if c.set.progress != nil {
-		faults = make(map[string]int, len(tl.faults))
+		faults = make(map[Injection]int, len(tl.faults))
 		for k, v := range tl.faults {
 			faults[k] = v
 		}

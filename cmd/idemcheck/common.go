@@ -133,16 +133,16 @@ type jsonTarget struct {
 }
 
 type jsonLaw struct {
-	Name           string         `json:"name"`
-	Verdict        string         `json:"verdict"`
-	Trials         int            `json:"trials"` // search trials: smoke, then random (or exhaustive), up to the first failure
-	FirstFailure   int            `json:"first_failure,omitempty"`
-	ShrinkTrials   int            `json:"shrink_trials"`
-	Seconds        float64        `json:"seconds"`
-	Faults         map[string]int `json:"faults"`
-	Reason         string         `json:"reason,omitempty"`
-	Counterexample *jsonCounterEx `json:"counterexample,omitempty"`
-	Crashes        map[string]int `json:"crashes,omitempty"`
+	Name           string                       `json:"name"`
+	Verdict        string                       `json:"verdict"`
+	Trials         int                          `json:"trials"` // search trials: smoke, then random (or exhaustive), up to the first failure
+	FirstFailure   int                          `json:"first_failure,omitempty"`
+	ShrinkTrials   int                          `json:"shrink_trials"`
+	Seconds        float64                      `json:"seconds"`
+	Faults         map[properties.Injection]int `json:"faults"`
+	Reason         string                       `json:"reason,omitempty"`
+	Counterexample *jsonCounterEx               `json:"counterexample,omitempty"`
+	Crashes        map[string]int               `json:"crashes,omitempty"`
 	// Coverage: the law's crash points seen and crashed (random mode).
 	Coverage *properties.Coverage `json:"coverage,omitempty"`
 	// Explored: what exhaustive mode ran.
@@ -178,7 +178,7 @@ func toJSON(rep *properties.Report, tg *harness.Target) jsonReport {
 		jl := jsonLaw{Name: string(l.Law), Verdict: string(l.Verdict), Trials: l.Trials, FirstFailure: l.FirstFailure, ShrinkTrials: l.ShrinkTrials,
 			Seconds: l.Duration.Seconds(), Faults: l.Faults, Reason: l.Reason, Coverage: l.Coverage, Explored: l.Explored}
 		if jl.Faults == nil {
-			jl.Faults = map[string]int{}
+			jl.Faults = map[properties.Injection]int{}
 		}
 		if l.InTx+l.AtCommit+l.AfterCommit > 0 {
 			jl.Crashes = map[string]int{"in_transaction": l.InTx, "before_commit": l.AtCommit, "after_commit": l.AfterCommit}

@@ -48,7 +48,7 @@ func newProgress(e *env, checks int, laws []harness.Law) *progress {
 }
 
 // update is properties.Progress's callback; laws call it concurrently.
-func (p *progress) update(law harness.Law, trials int, faults map[string]int) {
+func (p *progress) update(law harness.Law, trials int, faults map[properties.Injection]int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.trials == nil {
@@ -130,7 +130,7 @@ func lawIndex(law harness.Law) int {
 }
 
 // faultText renders fault counts as "kind=n, ...", sorted, or "none yet".
-func faultText(faults map[string]int) string {
+func faultText(faults map[properties.Injection]int) string {
 	var parts []string
 	for k, v := range faults {
 		if v > 0 {

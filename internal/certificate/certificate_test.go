@@ -23,7 +23,7 @@ var steps = []harness.Step{
 	{Delivery: 0, Attempt: 1, Batch: "b1", Plan: "crash-after at commit 1", Outcome: "failed", Err: "unexpected EOF", Events: []faults.Event{
 		{Conn: 1, Round: 1, SQL: "BEGIN", Before: 'I', After: 'T'},
 		{Conn: 1, Round: 2, SQL: "INSERT INTO t SELECT * FROM <batch>", Before: 'T', After: 'T', Tags: []string{"INSERT 0 1"}},
-		{Conn: 1, Round: 3, SQL: "COMMIT", Before: 'T', After: 'I', Committed: true, Fault: "crash-after at commit 1"},
+		{Conn: 1, Round: 3, SQL: "COMMIT", Before: 'T', After: 'I', Committed: true, Fault: &faults.Fault{Kind: faults.CrashAfter, At: faults.AtCommit(1)}},
 	}},
 	{Delivery: 0, Attempt: 2, Batch: "b1", Plan: "no fault", Outcome: "acked", Events: []faults.Event{
 		{Conn: 1, Round: 1, SQL: "INSERT INTO t SELECT 1", Before: 'I', After: 'I', Committed: true},
@@ -122,8 +122,8 @@ func certificate() *Certificate {
 		Made: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC),
 		Laws: []properties.LawReport{
 			{Law: harness.Determinism, Verdict: properties.NotClaimed, Reason: `exec "./w.sh" does not claim it`},
-			{Law: harness.ReplayIdempotence, Verdict: properties.Held, Trials: 30, Faults: map[string]int{"replay": 27}, Duration: time.Second},
-			{Law: harness.RetryEquivalence, Verdict: properties.Violated, Trials: 12, Faults: map[string]int{"crash-after": 5}, InTx: 1, AtCommit: 2, AfterCommit: 3,
+			{Law: harness.ReplayIdempotence, Verdict: properties.Held, Trials: 30, Faults: map[properties.Injection]int{"replay": 27}, Duration: time.Second},
+			{Law: harness.RetryEquivalence, Verdict: properties.Violated, Trials: 12, Faults: map[properties.Injection]int{"crash-after": 5}, InTx: 1, AtCommit: 2, AfterCommit: 3,
 				Counterexample: &properties.Counterexample{Law: harness.RetryEquivalence, Summary: "1 row too many | x", Scenario: "batch b1",
 					Diff: "(-clean +faulty)\n+ {id: 1}", Steps: steps, ScenarioFile: "s.json", Replay: "idemcheck replay s.json", Batches: 1, Records: 1, Deliveries: 1}},
 		}}

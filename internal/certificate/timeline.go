@@ -107,7 +107,7 @@ func lane(b *strings.Builder, i int, s harness.Step) {
 			fill = colourInTx
 		}
 		stroke := ""
-		if e.SQLState != "" && e.Fault == "" {
+		if e.SQLState != "" && e.Fault == nil {
 			stroke = fmt.Sprintf(` stroke="%s" stroke-width="2"`, colourError)
 		}
 		fmt.Fprintf(b, `<rect class="round" x="%d" y="%d" width="20" height="14" fill="%s"%s>%s</rect>`+"\n", x, mid-7, fill, stroke, title)
@@ -117,7 +117,7 @@ func lane(b *strings.Builder, i int, s harness.Step) {
 		if e.Committed {
 			fmt.Fprintf(b, `<g class="commit">%s%s</g>`+"\n", diamond(x+10, mid+12), title)
 		}
-		if e.Fault != "" {
+		if e.Fault != nil {
 			fmt.Fprintf(b, `<g class="fault">%s%s</g>`+"\n", triangle(x+10, mid-12), title)
 		}
 	}
@@ -127,17 +127,17 @@ func lane(b *strings.Builder, i int, s harness.Step) {
 
 // outcome draws how the attempt ended, at x on the lane's middle line.
 func outcome(b *strings.Builder, x, mid int, s harness.Step) {
-	label := s.Outcome
+	label := string(s.Outcome)
 	if label == "" {
 		label = "unfinished"
 	}
 	var mark, class string
 	switch {
-	case s.Outcome == "acked":
+	case s.Outcome == harness.Acked:
 		class, mark = "ack", ackMark(x, mid)
-	case s.Outcome == "ack lost":
+	case s.Outcome == harness.AckLost:
 		class, mark = "ack-lost", ackLostMark(x, mid)
-	case strings.Contains(s.Outcome, "zombie"):
+	case s.Outcome.Zombie():
 		class, mark = "zombie", fmt.Sprintf(`<rect x="%d" y="%d" width="12" height="12" fill="%s"/>`, x+1, mid-6, colourAckLost)
 	default:
 		class, mark = "failed", fmt.Sprintf(`<path d="M%d %d l10 10 M%d %d l-10 10" stroke="%s" stroke-width="3"/>`, x+2, mid-5, x+12, mid-5, colourFault)

@@ -248,7 +248,7 @@ func run(ctx context.Context, env *harness.Env, command string, vars []string, s
 	case err == nil:
 		return nil
 	case p.Killed() && !errors.Is(err, faults.ErrTimeout):
-		return fmt.Errorf("killed at a crash point")
+		return faults.ErrKilled
 	default:
 		var exit *exec.ExitError
 		if errors.As(err, &exit) {
