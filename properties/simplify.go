@@ -22,7 +22,7 @@ func (c *checker[R]) simplify(law harness.Law, sc harness.Scenario[R], f *findin
 	deadline := time.Now().Add(c.set.shrinkTime)
 	kind := kindOf(f)
 	spec := specOf(law)
-	cands := c.smaller(sc)
+	cands := c.smaller(spec, sc)
 	for len(cands) > 0 && time.Now().Before(deadline) && c.ctx.Err() == nil {
 		n := min(c.set.parallel, len(cands))
 		outs := c.wave(spec, n, func(i int) (harness.Scenario[R], conversations, error) { return cands[i], nil, nil })
@@ -47,16 +47,17 @@ func (c *checker[R]) simplify(law harness.Law, sc harness.Scenario[R], f *findin
 			c.dropObs(f)
 		}
 		sc, f = outs[smaller].sc, outs[smaller].f
-		cands = c.smaller(sc)
+		cands = c.smaller(spec, sc)
 	}
 	return sc, f
 }
 
 // smaller lists the scenarios one step smaller than sc, biggest steps
-// first.
-func (c *checker[R]) smaller(sc harness.Scenario[R]) []harness.Scenario[R] {
+// first, none below the floor: spec's fewest deliveries, one record per
+// batch.
+func (c *checker[R]) smaller(spec lawSpec, sc harness.Scenario[R]) []harness.Scenario[R] {
 	var out []harness.Scenario[R]
-	if len(sc.Deliveries) > 1 {
+	if len(sc.Deliveries) > max(1, spec.minDeliveries) {
 		for i := len(sc.Deliveries) - 1; i >= 0; i-- {
 			ds := append(append([]harness.Delivery(nil), sc.Deliveries[:i]...), sc.Deliveries[i+1:]...)
 			out = append(out, prune(harness.Scenario[R]{Batches: sc.Batches, Deliveries: ds}))
@@ -88,6 +89,9 @@ func (c *checker[R]) smaller(sc harness.Scenario[R]) []harness.Scenario[R] {
 	if c.set.partition == nil {
 		for b, bt := range sc.Batches {
 			for r := range bt.Records {
+				if len(bt.Records) == 1 {
+					break // a batch keeps a record: an empty one shows nothing
+				}
 				batches := append([]harness.Batch[R](nil), sc.Batches...)
 				batches[b].Records = append(append([]R(nil), bt.Records[:r]...), bt.Records[r+1:]...)
 				out = append(out, harness.Scenario[R]{Batches: batches, Deliveries: sc.Deliveries})
