@@ -57,3 +57,19 @@ func (d *Date) UnmarshalJSON(b []byte) error {
 	*d = p
 	return err
 }
+
+// OrderColumns are an Order's columns in a table, in row order.
+var OrderColumns = []string{"source", "id", "version", "event_date", "customer", "amount"}
+
+// OrderColumnsSQL defines OrderColumns for CREATE TABLE.
+const OrderColumnsSQL = `source text NOT NULL, id bigint NOT NULL, version bigint NOT NULL,
+	event_date date NOT NULL, customer text NOT NULL, amount numeric NOT NULL`
+
+// OrderRows turns orders into rows of OrderColumns, for pgx.CopyFromRows.
+func OrderRows(orders []Order) [][]any {
+	rows := make([][]any, len(orders))
+	for i, o := range orders {
+		rows[i] = []any{o.Source, o.ID, o.Version, o.EventDate.Time, o.Customer, o.Amount}
+	}
+	return rows
+}

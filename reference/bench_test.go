@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
-	"github.com/idemcheck/idemcheck/internal/ordertable"
 	rt "github.com/idemcheck/idemcheck/internal/reftest"
 	. "github.com/idemcheck/idemcheck/reference"
 	"github.com/idemcheck/idemcheck/reference/antipatterns"
@@ -58,7 +57,7 @@ func newBenchEnv(b *testing.B, w harness.Writer[harness.Order]) *benchEnv {
 	if err := w.Setup(ctx, env); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := conn.Exec(ctx, `CREATE TABLE raw_copy (`+ordertable.ColumnsSQL+`)`); err != nil {
+	if _, err := conn.Exec(ctx, `CREATE TABLE raw_copy (`+harness.OrderColumnsSQL+`)`); err != nil {
 		b.Fatal(err)
 	}
 	return &benchEnv{b: b, ctx: ctx, sb: sb, conn: conn, env: env}
@@ -74,7 +73,7 @@ func (e *benchEnv) exec(sql string) {
 func (e *benchEnv) rawCopy(orders []harness.Order) time.Duration {
 	e.exec("TRUNCATE raw_copy")
 	start := time.Now()
-	if _, err := e.conn.CopyFrom(e.ctx, pgx.Identifier{"raw_copy"}, ordertable.Columns, pgx.CopyFromRows(ordertable.Rows(orders))); err != nil {
+	if _, err := e.conn.CopyFrom(e.ctx, pgx.Identifier{"raw_copy"}, harness.OrderColumns, pgx.CopyFromRows(harness.OrderRows(orders))); err != nil {
 		e.b.Fatal(err)
 	}
 	return time.Since(start)

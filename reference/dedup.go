@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/idemcheck/idemcheck/harness"
-	"github.com/idemcheck/idemcheck/internal/ordertable"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -33,7 +32,7 @@ func (Dedup) Claims() []harness.Law { return harness.AllLaws }
 func (w Dedup) Setup(ctx context.Context, env *harness.Env) error {
 	_, err := env.Conn.Exec(ctx, `
 		CREATE TABLE IF NOT EXISTS `+ident(w.keys())+` (key text PRIMARY KEY);
-		CREATE TABLE IF NOT EXISTS `+ident(w.table())+` (`+ordertable.ColumnsSQL+`)`)
+		CREATE TABLE IF NOT EXISTS `+ident(w.table())+` (`+harness.OrderColumnsSQL+`)`)
 	return err
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/idemcheck/idemcheck/harness"
-	"github.com/idemcheck/idemcheck/internal/ordertable"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -50,7 +49,7 @@ func (w PartitionOverwrite) Claims() []harness.Law {
 
 // Setup creates the table (and the partition versions when guarded).
 func (w PartitionOverwrite) Setup(ctx context.Context, env *harness.Env) error {
-	sql := `CREATE TABLE IF NOT EXISTS ` + ident(w.table()) + ` (` + ordertable.ColumnsSQL + `, PRIMARY KEY (event_date, id))`
+	sql := `CREATE TABLE IF NOT EXISTS ` + ident(w.table()) + ` (` + harness.OrderColumnsSQL + `, PRIMARY KEY (event_date, id))`
 	if w.Guarded {
 		sql += `; CREATE TABLE IF NOT EXISTS ` + ident(w.versions()) + ` (event_date date PRIMARY KEY, written_by timestamptz NOT NULL)`
 	}

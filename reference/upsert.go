@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/idemcheck/idemcheck/harness"
-	"github.com/idemcheck/idemcheck/internal/ordertable"
 )
 
 // Upsert keeps the latest version of every order, keyed by its natural key:
@@ -37,7 +36,7 @@ func (Upsert) Claims() []harness.Law { return harness.AllLaws }
 
 // Setup creates the table, with room on each page for HOT updates.
 func (w Upsert) Setup(ctx context.Context, env *harness.Env) error {
-	_, err := env.Conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+ident(w.table())+` (`+ordertable.ColumnsSQL+`,
+	_, err := env.Conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+ident(w.table())+` (`+harness.OrderColumnsSQL+`,
 		PRIMARY KEY (id)) WITH (fillfactor = 85)`)
 	return err
 }

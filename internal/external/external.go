@@ -20,7 +20,6 @@ import (
 
 	"github.com/idemcheck/idemcheck/faults"
 	"github.com/idemcheck/idemcheck/harness"
-	"github.com/idemcheck/idemcheck/internal/ordertable"
 	"github.com/idemcheck/idemcheck/internal/recordspec"
 	"github.com/idemcheck/idemcheck/internal/sqlsplit"
 	"github.com/jackc/pgx/v5"
@@ -288,9 +287,9 @@ type SQL[R any] struct {
 // LoadSQL reads the files and splits them into statements, for batches of
 // the default orders (loaded with COPY).
 func LoadSQL(file, setupFile string) (*SQL[harness.Order], error) {
-	w := &SQL[harness.Order]{File: file, SetupFile: setupFile, create: createBatch(ordertable.ColumnsSQL),
+	w := &SQL[harness.Order]{File: file, SetupFile: setupFile, create: createBatch(harness.OrderColumnsSQL),
 		load: func(ctx context.Context, conn *pgx.Conn, records []harness.Order) error {
-			_, err := conn.CopyFrom(ctx, pgx.Identifier{"batch"}, ordertable.Columns, pgx.CopyFromRows(ordertable.Rows(records)))
+			_, err := conn.CopyFrom(ctx, pgx.Identifier{"batch"}, harness.OrderColumns, pgx.CopyFromRows(harness.OrderRows(records)))
 			return err
 		}}
 	return w.read()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/idemcheck/idemcheck/harness"
-	"github.com/idemcheck/idemcheck/internal/ordertable"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -72,8 +71,8 @@ func (w DbtMicrobatch) Claims() []harness.Law {
 }
 
 func (DbtMicrobatch) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE orders_source (`+ordertable.ColumnsSQL+`, PRIMARY KEY (id, version));
-		CREATE TABLE orders_model (`+ordertable.ColumnsSQL+`)`)
+	return setup(ctx, env, `CREATE TABLE orders_source (`+harness.OrderColumnsSQL+`, PRIMARY KEY (id, version));
+		CREATE TABLE orders_model (`+harness.OrderColumnsSQL+`)`)
 }
 
 func (w DbtMicrobatch) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
@@ -123,7 +122,7 @@ func (w AirbyteRawAppend) Setup(ctx context.Context, env *harness.Env) error {
 	}
 	return setup(ctx, env, `CREATE TABLE _airbyte_raw_orders (_airbyte_source text NOT NULL, _airbyte_id bigint NOT NULL, _airbyte_version bigint NOT NULL,
 		_airbyte_data jsonb NOT NULL`+key+`);
-		CREATE TABLE orders (`+ordertable.ColumnsSQL+`)`)
+		CREATE TABLE orders (`+harness.OrderColumnsSQL+`)`)
 }
 
 func (w AirbyteRawAppend) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
@@ -165,7 +164,7 @@ func (w KafkaJDBCSink) Claims() []harness.Law {
 }
 
 func (KafkaJDBCSink) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE orders_sink (`+ordertable.ColumnsSQL+`);
+	return setup(ctx, env, `CREATE TABLE orders_sink (`+harness.OrderColumnsSQL+`);
 		CREATE TABLE connect_offsets (batch_id text PRIMARY KEY)`)
 }
 
@@ -215,7 +214,7 @@ func (w TargetPostgresUpsert) Claims() []harness.Law {
 }
 
 func (TargetPostgresUpsert) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE orders (`+ordertable.ColumnsSQL+`, PRIMARY KEY (id))`)
+	return setup(ctx, env, `CREATE TABLE orders (`+harness.OrderColumnsSQL+`, PRIMARY KEY (id))`)
 }
 
 func (w TargetPostgresUpsert) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
@@ -245,7 +244,7 @@ func (w TargetPostgresUpsert) Write(ctx context.Context, env *harness.Env, b har
 type DltMergeWithoutKey struct{ noClaims }
 
 func (DltMergeWithoutKey) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE orders (`+ordertable.ColumnsSQL+`)`)
+	return setup(ctx, env, `CREATE TABLE orders (`+harness.OrderColumnsSQL+`)`)
 }
 
 func (DltMergeWithoutKey) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
@@ -275,7 +274,7 @@ func (w AirflowTaskRerun) Claims() []harness.Law {
 }
 
 func (AirflowTaskRerun) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE task_rows (run_id text NOT NULL, `+ordertable.ColumnsSQL+`)`)
+	return setup(ctx, env, `CREATE TABLE task_rows (run_id text NOT NULL, `+harness.OrderColumnsSQL+`)`)
 }
 
 func (w AirflowTaskRerun) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
@@ -306,7 +305,7 @@ func (w AirflowTaskRerun) Write(ctx context.Context, env *harness.Env, b harness
 type SQLMeshDeleteInsert struct{ noClaims }
 
 func (SQLMeshDeleteInsert) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE orders_by_day (`+ordertable.ColumnsSQL+`)`)
+	return setup(ctx, env, `CREATE TABLE orders_by_day (`+harness.OrderColumnsSQL+`)`)
 }
 
 func (SQLMeshDeleteInsert) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {

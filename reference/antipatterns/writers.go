@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/idemcheck/idemcheck/harness"
-	"github.com/idemcheck/idemcheck/internal/ordertable"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -25,11 +24,11 @@ func (noClaims) Claims() []harness.Law { return nil }
 type NaiveInsert struct{ noClaims }
 
 func (NaiveInsert) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE orders_log (`+ordertable.ColumnsSQL+`)`)
+	return setup(ctx, env, `CREATE TABLE orders_log (`+harness.OrderColumnsSQL+`)`)
 }
 
 func (NaiveInsert) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
-	_, err := env.Conn.CopyFrom(ctx, pgx.Identifier{"orders_log"}, ordertable.Columns, pgx.CopyFromRows(ordertable.Rows(b.Records)))
+	_, err := env.Conn.CopyFrom(ctx, pgx.Identifier{"orders_log"}, harness.OrderColumns, pgx.CopyFromRows(harness.OrderRows(b.Records)))
 	return err
 }
 
@@ -61,7 +60,7 @@ func (AppendOnlyAggregate) Write(ctx context.Context, env *harness.Env, b harnes
 type NonDeterministicTransform struct{ noClaims }
 
 func (NonDeterministicTransform) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE orders (`+ordertable.ColumnsSQL+`, loaded_at timestamptz NOT NULL, load_id uuid NOT NULL, PRIMARY KEY (id))`)
+	return setup(ctx, env, `CREATE TABLE orders (`+harness.OrderColumnsSQL+`, loaded_at timestamptz NOT NULL, load_id uuid NOT NULL, PRIMARY KEY (id))`)
 }
 
 func (NonDeterministicTransform) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
@@ -90,7 +89,7 @@ func (NonDeterministicTransform) Write(ctx context.Context, env *harness.Env, b 
 type DeleteInsertNoTx struct{ noClaims }
 
 func (DeleteInsertNoTx) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE orders_by_day (`+ordertable.ColumnsSQL+`)`)
+	return setup(ctx, env, `CREATE TABLE orders_by_day (`+harness.OrderColumnsSQL+`)`)
 }
 
 func (DeleteInsertNoTx) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
@@ -101,7 +100,7 @@ func (DeleteInsertNoTx) Write(ctx context.Context, env *harness.Env, b harness.B
 	if _, err := env.Conn.Exec(ctx, `DELETE FROM orders_by_day WHERE event_date = ANY($1::date[])`, days); err != nil {
 		return err
 	}
-	_, err := env.Conn.CopyFrom(ctx, pgx.Identifier{"orders_by_day"}, ordertable.Columns, pgx.CopyFromRows(ordertable.Rows(b.Records)))
+	_, err := env.Conn.CopyFrom(ctx, pgx.Identifier{"orders_by_day"}, harness.OrderColumns, pgx.CopyFromRows(harness.OrderRows(b.Records)))
 	return err
 }
 
@@ -111,7 +110,7 @@ func (DeleteInsertNoTx) Write(ctx context.Context, env *harness.Env, b harness.B
 type AutoincrementDedupKey struct{ noClaims }
 
 func (AutoincrementDedupKey) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE orders_log (load_id bigserial PRIMARY KEY, `+ordertable.ColumnsSQL+`)`)
+	return setup(ctx, env, `CREATE TABLE orders_log (load_id bigserial PRIMARY KEY, `+harness.OrderColumnsSQL+`)`)
 }
 
 func (AutoincrementDedupKey) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
@@ -139,7 +138,7 @@ func (AutoincrementDedupKey) Write(ctx context.Context, env *harness.Env, b harn
 type SeedUpsert struct{ noClaims }
 
 func (SeedUpsert) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE orders (`+ordertable.ColumnsSQL+`, PRIMARY KEY (id))`)
+	return setup(ctx, env, `CREATE TABLE orders (`+harness.OrderColumnsSQL+`, PRIMARY KEY (id))`)
 }
 
 func (SeedUpsert) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
@@ -170,7 +169,7 @@ type SeedPartitionOverwriter struct{ noClaims }
 const seedPageSize = 100
 
 func (SeedPartitionOverwriter) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE orders_by_day (`+ordertable.ColumnsSQL+`)`)
+	return setup(ctx, env, `CREATE TABLE orders_by_day (`+harness.OrderColumnsSQL+`)`)
 }
 
 func (SeedPartitionOverwriter) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
@@ -210,7 +209,7 @@ func (SeedPartitionOverwriter) Write(ctx context.Context, env *harness.Env, b ha
 type SeedDeduplicatingWriter struct{ noClaims }
 
 func (SeedDeduplicatingWriter) Setup(ctx context.Context, env *harness.Env) error {
-	return setup(ctx, env, `CREATE TABLE processed_keys (key text NOT NULL); CREATE TABLE orders_log (`+ordertable.ColumnsSQL+`)`)
+	return setup(ctx, env, `CREATE TABLE processed_keys (key text NOT NULL); CREATE TABLE orders_log (`+harness.OrderColumnsSQL+`)`)
 }
 
 func (SeedDeduplicatingWriter) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
