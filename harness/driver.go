@@ -171,15 +171,13 @@ func (d *driver[R]) run(ctx context.Context) error {
 	// comes from the proxy's pool.
 	start := time.Now()
 	att := d.t.Proxy().NewAttempt(nil)
-	cfg := d.sb.ConnConfig()
-	cfg.DialFunc = att.DialContext
-	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg.Copy()) }
-	conn, err := connect(ctx)
+	v := d.via(att)
+	conn, err := v.Connect(ctx)
 	if err != nil {
 		att.Close()
 		return err
 	}
-	env := NewEnv(conn, d.sb.ConnString, connect, d.sb.name, 0, time.Time{})
+	env := &Env{Conn: conn, Sandbox: d.sb.name, Via: v}
 	sctx, cancel := context.WithTimeout(ctx, d.cfg.attemptTimeout)
 	err = d.w.Setup(sctx, env)
 	cancel()
@@ -203,6 +201,35 @@ func (d *driver[R]) run(ctx context.Context) error {
 	d.obs.Final, err = Snapshot(ctx, d.sb)
 	d.obs.Phases.Snapshot = time.Since(start)
 	return err
+}
+
+// via reaches the run's sandbox through one proxy attempt: its
+// connections dial the attempt, its URL names the attempt's listener, so
+// every way in meets the attempt's faults.
+type via struct {
+	sb  *Sandbox
+	att *faults.Attempt
+	cfg *pgx.ConnConfig
+}
+
+func (d *driver[R]) via(att *faults.Attempt) via {
+	cfg := d.sb.ConnConfig()
+	cfg.DialFunc = att.DialContext
+	return via{sb: d.sb, att: att, cfg: cfg}
+}
+
+func (v via) Connect(ctx context.Context) (*pgx.Conn, error) {
+	return pgx.ConnectConfig(ctx, v.cfg.Copy())
+}
+
+func (v via) ConnString() string {
+	addr, err := v.att.Listen()
+	if err != nil {
+		return ""
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	pn, _ := strconv.Atoi(port)
+	return v.sb.connStringVia(host, uint16(pn))
 }
 
 // setupHint says what a setup that timed out ran into.
@@ -276,25 +303,12 @@ func (d *driver[R]) attempt(ctx context.Context, del, n int, batch Batch[R], p A
 	if paused != nil {
 		paused <- att
 	}
-	cfg := d.sb.ConnConfig()
-	cfg.DialFunc = att.DialContext
-	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg.Copy()) }
-	connString := func() string {
-		addr, err := att.Listen()
-		if err != nil {
-			return ""
-		}
-		host, port, _ := net.SplitHostPort(addr)
-		pn, _ := strconv.Atoi(port)
-		return d.sb.connStringVia(host, uint16(pn))
-	}
+	v := d.via(att)
 	actx, cancel := context.WithTimeout(ctx, d.cfg.attemptTimeout)
 	defer cancel()
-	var err error
-	conn, err := connect(actx)
+	conn, err := v.Connect(actx)
 	if err == nil {
-		env := NewEnv(conn, connString, connect, d.sb.name, n, batch.LogicalTime)
-		env.onCrash = att.SetBeforeCrash
+		env := &Env{Conn: conn, Attempt: n, Now: batch.LogicalTime, Sandbox: d.sb.name, Via: v, BeforeCrash: att.SetBeforeCrash}
 		err = d.w.Write(actx, env, batch)
 		conn.Close(context.WithoutCancel(ctx))
 	}

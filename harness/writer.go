@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,10 +37,11 @@ type Writer[R any] interface {
 	Write(ctx context.Context, env *Env, batch Batch[R]) error
 }
 
-// Env is what one attempt of a writer gets.
+// Env is what one attempt of a writer gets. Whatever runs the writer
+// (harness/trial's Run, or a test) builds it.
 type Env struct {
 	// Conn is the attempt's connection, into the trial's sandbox and through
-	// the fault proxy when faults are injected. The harness closes it.
+	// the fault proxy when faults are injected. The runner closes it.
 	Conn *pgx.Conn
 	// Attempt counts the attempts of this delivery, from 1.
 	Attempt int
@@ -48,10 +50,18 @@ type Env struct {
 	Now time.Time
 	// Sandbox is the schema or database the trial runs in.
 	Sandbox string
+	// Via reaches the same sandbox, through the same faults, for
+	// ConnString and Connect (nil: they fail).
+	Via Reacher
+	// BeforeCrash, when set, registers a function to run when a crash
+	// point of the attempt is reached; OnCrash calls it.
+	BeforeCrash func(fn func())
+}
 
-	connect    func(ctx context.Context) (*pgx.Conn, error)
-	connString func() string
-	onCrash    func(func())
+// Reacher reaches a sandbox: as a URL, or as one more connection.
+type Reacher interface {
+	ConnString() string
+	Connect(ctx context.Context) (*pgx.Conn, error)
 }
 
 // OnCrash registers what runs when a crash point of this attempt is
@@ -59,25 +69,35 @@ type Env struct {
 // adapter registers the kill of its process group, so the process dies
 // exactly there. Outside a faulty run it does nothing.
 func (e *Env) OnCrash(fn func()) {
-	if e.onCrash != nil {
-		e.onCrash(fn)
+	if e.BeforeCrash != nil {
+		e.BeforeCrash(fn)
 	}
 }
 
 // ConnString reaches the same sandbox, through the same faults, as a URL
-// for writers that need another driver.
-func (e *Env) ConnString() string { return e.connString() }
+// for writers that need another driver ("" when Via is nil).
+func (e *Env) ConnString() string {
+	if e.Via == nil {
+		return ""
+	}
+	return e.Via.ConnString()
+}
 
 // Connect opens one more connection like Conn (same sandbox, same faults).
 // The caller closes it.
-func (e *Env) Connect(ctx context.Context) (*pgx.Conn, error) { return e.connect(ctx) }
+func (e *Env) Connect(ctx context.Context) (*pgx.Conn, error) {
+	if e.Via == nil {
+		return nil, errors.New("harness: this Env cannot open connections: its Via is nil")
+	}
+	return e.Via.Connect(ctx)
+}
 
 // Law names a property a writer may claim. The laws themselves are checked
 // by package properties; they are named here so that writers, which import
 // only harness, can declare their claims.
 type Law string
 
-// The laws of DESIGN.md.
+// The laws (package properties states and checks them).
 const (
 	Determinism            Law = "Determinism"
 	ReplayIdempotence      Law = "ReplayIdempotence"
@@ -97,11 +117,4 @@ var AllLaws = []Law{Determinism, ReplayIdempotence, RetryEquivalence, CrashAtomi
 // that does not implement it claims them all.
 type Claimer interface {
 	Claims() []Law
-}
-
-// NewEnv builds the Env of one attempt over conn. connect opens further
-// connections like conn; connString returns a URL to the same place. It is for
-// drivers and tests; the property engine builds its own.
-func NewEnv(conn *pgx.Conn, connString func() string, connect func(context.Context) (*pgx.Conn, error), sandbox string, attempt int, now time.Time) *Env {
-	return &Env{Conn: conn, connString: connString, Attempt: attempt, Now: now, Sandbox: sandbox, connect: connect}
 }

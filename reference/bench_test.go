@@ -53,7 +53,7 @@ func newBenchEnv(b *testing.B, w harness.Writer[harness.Order]) *benchEnv {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { conn.Close(context.Background()) })
-	env := harness.NewEnv(conn, sb.ConnString, sb.Connect, sb.Name(), 1, time.Time{})
+	env := &harness.Env{Conn: conn, Attempt: 1, Sandbox: sb.Name(), Via: sb}
 	if err := w.Setup(ctx, env); err != nil {
 		b.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func write(w harness.Writer[harness.Order], table string, batches ...harness.Bat
 		panic(err)
 	}
 	defer conn.Close(ctx)
-	env := harness.NewEnv(conn, sb.ConnString, sb.Connect, sb.Name(), 1, time.Time{})
+	env := &harness.Env{Conn: conn, Attempt: 1, Sandbox: sb.Name(), Via: sb}
 	if err := w.Setup(ctx, env); err != nil {
 		panic(err)
 	}

@@ -63,13 +63,25 @@ func (tr *Trial) env(ctx context.Context, attempt int, now time.Time, hook Hook)
 	if hook != nil {
 		cfg.Tracer = &tracer{hook: hook}
 	}
-	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg) }
-	conn, err := connect(ctx)
+	v := traced{sb: tr.sb, cfg: cfg}
+	conn, err := v.Connect(ctx)
 	if err != nil {
 		tr.t.Fatal(err)
 	}
-	return conn, harness.NewEnv(conn, tr.sb.ConnString, connect, tr.sb.Name(), attempt, now)
+	return conn, &harness.Env{Conn: conn, Attempt: attempt, Now: now, Sandbox: tr.sb.Name(), Via: v}
 }
+
+// traced reaches a sandbox with the connection settings of a test (its
+// tracer).
+type traced struct {
+	sb  *harness.Sandbox
+	cfg *pgx.ConnConfig
+}
+
+func (v traced) Connect(ctx context.Context) (*pgx.Conn, error) {
+	return pgx.ConnectConfig(ctx, v.cfg.Copy())
+}
+func (v traced) ConnString() string { return v.sb.ConnString() }
 
 // tracer calls hook before every query and COPY of a connection.
 type tracer struct {
