@@ -11,13 +11,13 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/faults"
-	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 	rt "github.com/idemcheck/idemcheck/internal/reftest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-var target *harness.Target
+var target *trial.Target
 
 func TestMain(m *testing.M) {
 	for _, arg := range os.Args {
@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 // fixture is a sandbox with table t and a proxy to its server.
 type fixture struct {
 	t     testing.TB
-	sb    *harness.Sandbox
+	sb    *trial.Sandbox
 	proxy *faults.Proxy
 }
 

@@ -1,29 +1,21 @@
-// Package harness gives every trial a real PostgreSQL and tells exactly how
-// two table states differ.
+// Package harness is the contract between a pipeline's write step and
+// idemcheck: what a writer implements and sees, and nothing that runs it.
+// It imports only the standard library, pgx and package faults (the fault
+// plans a Scenario names), so a writer's package, and a reference writer
+// copied into another module, pulls no Docker, no cluster management and
+// no test machinery.
 //
-// A Target is a server to test on, found by OpenTarget's chain: an
-// existing server (IDEMCHECK_DATABASE_URL), an ephemeral cluster from local
-// binaries, or a container from testcontainers-go. Each trial gets its own
-// Sandbox (a schema, or a database), dropped when the trial passes and kept
-// when it fails; a Target drops only what its own run created, also on
-// SIGINT, SIGTERM, SIGHUP and SIGPIPE, and reaps what killed runs left behind.
-// Writers never connect as the Target's user: each run creates a role that
-// can log in and owns the run's sandboxes, nothing else (or takes the one
-// WithWriterRole names), and every writer connection (Sandbox.ConnConfig,
-// ConnString, Connect) logs in as it; snapshots use the harness's own
-// connection. Target.Alive tells whether the server is still the one the
-// run started on (ErrTargetGone when it went away or restarted).
+// A Writer is the write step: Setup once per sandbox, Write once per
+// delivery attempt of a Batch, touching the database only through its Env
+// (Conn, and Connect or ConnString for more connections), which is what
+// lets the runner put the fault proxy in between. A writer may claim only
+// some Laws (Claimer). Order is the default record, with its table shape
+// (OrderColumns, OrderColumnsSQL, OrderRows). A Scenario is what one trial
+// does, as data: the batches, and the deliveries with each attempt's
+// faults, lost acks and zombies.
 //
-// A Writer is the contract a pipeline's write step implements: Setup once
-// per sandbox, Write once per delivery attempt of a Batch, touching the
-// database only through its Env, which is what lets the driver put the
-// fault proxy (package faults) in between. Run plays a Scenario (batches,
-// deliveries, per-attempt fault plans, lost acks, zombies) against a writer
-// and returns an Observation: the final state, the state after each crash,
-// and a timeline of every attempt and round.
-//
-// Snapshot reads every user table of a sandbox as a multiset of canonical
-// rows; Compare says which rows are missing, extra or changed, as a go-cmp
-// diff titled (-clean +faulty), with go-cmp-style options (IgnoreColumns,
-// ModuloSurrogateKeys, MaxDiffLines).
+// Package harness/trial runs writers: it finds or starts a PostgreSQL,
+// sandboxes each run, plays a Scenario through the fault proxy, snapshots
+// and compares states. Package properties states the laws and certifies
+// writers against them.
 package harness

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/properties"
 	"github.com/idemcheck/idemcheck/reference"
 )
@@ -30,7 +31,7 @@ func BenchmarkRetryEquivalence(b *testing.B) {
 	var schema, db float64
 	for b.Loop() {
 		schema = run(200)
-		db = run(20, properties.Sandboxes(harness.WithMode(harness.DatabaseSandbox)))
+		db = run(20, properties.Sandboxes(trial.WithMode(trial.DatabaseSandbox)))
 	}
 	b.ReportMetric(schema, "trials/s")
 	b.ReportMetric(db, "db-per-trial-trials/s")
@@ -95,7 +96,7 @@ func BenchmarkCertify(b *testing.B) {
 	for b.Loop() {
 		def = run(100)
 		one = run(100, properties.Parallel(1))
-		db = run(10, properties.Sandboxes(harness.WithMode(harness.DatabaseSandbox)))
+		db = run(10, properties.Sandboxes(trial.WithMode(trial.DatabaseSandbox)))
 	}
 	b.ReportMetric(def, "trials/s")
 	b.ReportMetric(one, "parallel-1-trials/s")

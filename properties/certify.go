@@ -105,7 +105,7 @@ func selectedLaws(laws []harness.Law) map[harness.Law]bool {
 // judged, the laws are inconclusive and the error wraps ErrWriterFails
 // and names a small such batch; when the server goes away or restarts,
 // the laws not done are inconclusive and the error wraps
-// harness.ErrTargetGone. With FailFast the laws run one after another
+// trial.ErrTargetGone. With FailFast the laws run one after another
 // (each law's trials still Parallel at a time) and those after the first
 // violated law are NotRun. Concurrent Check calls are independent, each
 // with its own settings.
@@ -181,7 +181,7 @@ func settleReport(rep *Report) error {
 		}
 	}
 	if gone != nil {
-		return gone // wraps harness.ErrTargetGone
+		return gone // wraps trial.ErrTargetGone
 	}
 	if fails != nil {
 		return fails // wraps ErrWriterFails
@@ -210,7 +210,7 @@ func settle(cols []string) string {
 	if len(cols) == 0 {
 		return ""
 	}
-	return " in " + strings.Join(cols, ", ") + "; if they are load stamps, compare without them: harness.IgnoreColumns(\"" +
+	return " in " + strings.Join(cols, ", ") + "; if they are load stamps, compare without them: trial.IgnoreColumns(\"" +
 		strings.Join(cols, "\", \"") + "\"), or --ignore-column " + strings.Join(cols, " --ignore-column ")
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/strategies"
 	"pgregory.net/rapid"
 )
@@ -23,7 +24,7 @@ import (
 type checker[R any] struct {
 	ctx       context.Context
 	set       settings
-	tg        *harness.Target
+	tg        *trial.Target
 	newWriter func() harness.Writer[R]
 	writer    string
 	batches   *rapid.Generator[[]harness.Batch[R]]
@@ -34,7 +35,7 @@ type checker[R any] struct {
 
 	mu     sync.Mutex
 	clean  map[string]*cleanEntry // clean runs by batches
-	kept   *harness.Sandbox       // the latest failing trial's sandbox
+	kept   *trial.Sandbox         // the latest failing trial's sandbox
 	halted string                 // why every law's trials stop ("": they go on)
 	phases Phases                 // where the runs' time went
 	// haltedNondet: they stop because two clean runs differ (Determinism
@@ -53,7 +54,7 @@ type cleanEntry struct {
 // cleanRun is what one clean run of a list of batches left: its final
 // state and each batch's conversation, the map faults are drawn from.
 type cleanRun struct {
-	state *harness.State
+	state *trial.State
 	convs conversations
 }
 
@@ -124,7 +125,7 @@ func (c *checker[R]) openTarget() (func(), error) {
 	if c.tg != nil {
 		return func() {}, nil
 	}
-	tg, err := harness.OpenTarget(c.ctx)
+	tg, err := trial.OpenTarget(c.ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -151,8 +152,8 @@ func (c *checker[R]) claims() map[harness.Law]bool {
 // finding is a violation found by judging one scenario.
 type finding struct {
 	summary string
-	diff    *harness.Diff
-	obs     *harness.Observation
+	diff    *trial.Diff
+	obs     *trial.Observation
 	// nondeterministic: two clean runs of the scenario's batches differ,
 	// so this finding is about that, whatever the law.
 	nondeterministic bool
@@ -176,12 +177,12 @@ type tally struct {
 	explored                    *Explored
 	offset                      int   // trials of the whole run before this part's first (Sharded)
 	halted                      bool  // the check stopped before this law was done (checker.halt)
-	gone                        error // the server went away or restarted: wraps harness.ErrTargetGone
+	gone                        error // the server went away or restarted: wraps trial.ErrTargetGone
 }
 
 // add counts one trial of spec's law: the scenario's deliveries over
 // batches whose conversations are convs, and what the run observed.
-func (t *tally) add(spec lawSpec, ds []harness.Delivery, convs conversations, obs *harness.Observation) {
+func (t *tally) add(spec lawSpec, ds []harness.Delivery, convs conversations, obs *trial.Observation) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.trials++
@@ -275,13 +276,13 @@ func info(ds []harness.Delivery) deliveriesInfo {
 	return in
 }
 
-func (c *checker[R]) runOpts() []harness.RunOption {
-	var o []harness.RunOption
+func (c *checker[R]) runOpts() []trial.RunOption {
+	var o []trial.RunOption
 	if c.set.maxAttempts > 0 {
-		o = append(o, harness.MaxAttempts(c.set.maxAttempts))
+		o = append(o, trial.MaxAttempts(c.set.maxAttempts))
 	}
 	if len(c.set.sandbox) > 0 {
-		o = append(o, harness.WithSandbox(c.set.sandbox...))
+		o = append(o, trial.WithSandbox(c.set.sandbox...))
 	}
 	return o
 }
@@ -289,12 +290,12 @@ func (c *checker[R]) runOpts() []harness.RunOption {
 // run plays a scenario in a fresh sandbox. Crash states are snapshotted
 // only for law (CrashAtomicity judges them) and in exhaustive mode (it
 // counts them).
-func (c *checker[R]) run(law harness.Law, sc harness.Scenario[R]) (*harness.Observation, error) {
+func (c *checker[R]) run(law harness.Law, sc harness.Scenario[R]) (*trial.Observation, error) {
 	opts := c.runOpts()
 	if law != harness.CrashAtomicity && c.set.exhaustive == nil {
-		opts = append(opts, harness.WithoutCrashStates())
+		opts = append(opts, trial.WithoutCrashStates())
 	}
-	obs, err := harness.Run(c.ctx, c.tg, c.newWriter(), sc, opts...)
+	obs, err := trial.Run(c.ctx, c.tg, c.newWriter(), sc, opts...)
 	if obs != nil {
 		c.mu.Lock()
 		c.phases.Phases.Add(obs.Phases)
@@ -305,7 +306,7 @@ func (c *checker[R]) run(law harness.Law, sc harness.Scenario[R]) (*harness.Obse
 }
 
 // drop drops a sandbox (unless it is kept), timed.
-func (c *checker[R]) drop(sb *harness.Sandbox) {
+func (c *checker[R]) drop(sb *trial.Sandbox) {
 	start := time.Now()
 	_ = sb.Drop(context.WithoutCancel(c.ctx))
 	c.mu.Lock()
@@ -342,7 +343,7 @@ func (c *checker[R]) cleanRun(batches []harness.Batch[R]) (*cleanRun, error) {
 }
 
 // cleanState is the final state of the clean run of batches, cached.
-func (c *checker[R]) cleanState(batches []harness.Batch[R]) (*harness.State, error) {
+func (c *checker[R]) cleanState(batches []harness.Batch[R]) (*trial.State, error) {
 	cr, err := c.cleanRun(batches)
 	if err != nil {
 		return nil, err
@@ -371,7 +372,7 @@ func (c *checker[R]) freshClean(batches []harness.Batch[R]) (*cleanRun, error) {
 // run of batches in obs failed: the batch it failed on, with records left
 // out one at a time while it still fails when delivered alone (as it was,
 // when it fails only after the batches before it).
-func (c *checker[R]) writerFails(batches []harness.Batch[R], obs *harness.Observation) *writerFailure {
+func (c *checker[R]) writerFails(batches []harness.Batch[R], obs *trial.Observation) *writerFailure {
 	id := obs.Exhausted[0]
 	wf := &writerFailure{batch: batchOf(batches, id), err: lastErr(obs)}
 	var b harness.Batch[R]
@@ -444,7 +445,7 @@ func batchOf[R any](batches []harness.Batch[R], id string) string {
 	return "batch " + id
 }
 
-func lastErr(obs *harness.Observation) string {
+func lastErr(obs *trial.Observation) string {
 	for i := len(obs.Steps) - 1; i >= 0; i-- {
 		if e := obs.Steps[i].Err; e != "" {
 			return e
@@ -459,9 +460,9 @@ func batchesKey[R any](batches []harness.Batch[R]) string {
 	return hex.EncodeToString(h[:])
 }
 
-func (c *checker[R]) compare(a, b *harness.State) (*harness.Diff, error) {
+func (c *checker[R]) compare(a, b *trial.State) (*trial.Diff, error) {
 	start := time.Now()
-	d, err := harness.Compare(c.ctx, a, b, c.set.compare...)
+	d, err := trial.Compare(c.ctx, a, b, c.set.compare...)
 	c.mu.Lock()
 	c.phases.Compare += time.Since(start)
 	c.mu.Unlock()
@@ -470,7 +471,7 @@ func (c *checker[R]) compare(a, b *harness.State) (*harness.Diff, error) {
 
 // judge runs sc for law and returns a finding when the law is violated.
 // The observation's sandbox is dropped unless the finding keeps it.
-func (c *checker[R]) judge(law harness.Law, sc harness.Scenario[R]) (*finding, *harness.Observation, error) {
+func (c *checker[R]) judge(law harness.Law, sc harness.Scenario[R]) (*finding, *trial.Observation, error) {
 	switch law {
 	case harness.Determinism:
 		// The clean run every other law's trial of these batches uses too,
@@ -521,7 +522,7 @@ func (c *checker[R]) judge(law harness.Law, sc harness.Scenario[R]) (*finding, *
 	return f, obs, nil
 }
 
-func (c *checker[R]) verdict(law harness.Law, sc harness.Scenario[R], want *harness.State, obs *harness.Observation) (*finding, error) {
+func (c *checker[R]) verdict(law harness.Law, sc harness.Scenario[R], want *trial.State, obs *trial.Observation) (*finding, error) {
 	if len(obs.Exhausted) > 0 {
 		return &finding{summary: fmt.Sprintf("the writer fails on every attempt of batch %s (attempt bound reached): %s", obs.Exhausted[0], lastErr(obs))}, nil
 	}
@@ -574,7 +575,7 @@ func kindOf(f *finding) string {
 }
 
 // describe says in one sentence what went wrong.
-func describe(law harness.Law, d *harness.Diff) string {
+func describe(law harness.Law, d *trial.Diff) string {
 	what := tables(d)
 	if d.OnlySurrogateKeys {
 		what += " (only in surrogate key columns)"
@@ -583,7 +584,7 @@ func describe(law harness.Law, d *harness.Diff) string {
 }
 
 // tables joins the per-table summaries of a diff.
-func tables(d *harness.Diff) string {
+func tables(d *trial.Diff) string {
 	var parts []string
 	for _, t := range d.Tables {
 		parts = append(parts, t.Summary())
@@ -592,7 +593,7 @@ func tables(d *harness.Diff) string {
 }
 
 // columnsOf names the columns in which two clean runs differ.
-func columnsOf(d *harness.Diff) string {
+func columnsOf(d *trial.Diff) string {
 	names := changedColumns(d)
 	if len(names) == 0 {
 		return "(" + tables(d) + ")"
@@ -602,7 +603,7 @@ func columnsOf(d *harness.Diff) string {
 
 // changedColumns lists the table.column names a diff's changed rows
 // differ in.
-func changedColumns(d *harness.Diff) []string {
+func changedColumns(d *trial.Diff) []string {
 	cols := map[string]bool{}
 	var names []string
 	for _, t := range d.Tables {
@@ -630,7 +631,7 @@ func merge[R any](batches []harness.Batch[R]) harness.Batch[R] {
 
 // keep keeps the sandbox of a failing trial, dropping the one kept before,
 // so only the latest (after shrinking: the minimal) stays.
-func (c *checker[R]) keep(sb *harness.Sandbox) {
+func (c *checker[R]) keep(sb *trial.Sandbox) {
 	c.mu.Lock()
 	prev := c.kept
 	c.kept = sb
@@ -641,7 +642,7 @@ func (c *checker[R]) keep(sb *harness.Sandbox) {
 	}
 }
 
-func (c *checker[R]) unkeep(sb *harness.Sandbox) {
+func (c *checker[R]) unkeep(sb *trial.Sandbox) {
 	sb.Unkeep()
 	c.drop(sb)
 }
@@ -736,8 +737,8 @@ func (c *checker[R]) counterexample(law harness.Law, sc harness.Scenario[R], f *
 		ce.Steps = f.obs.Steps
 		c.keep(f.obs.Sandbox)
 		ce.Sandbox = f.obs.Sandbox.String()
-		if w := c.tg.Way(); w != harness.WayURL {
-			ce.Sandbox += fmt.Sprintf(" (on the %s way's throwaway server, gone when this run ends; set %s to keep it)", w, harness.EnvDatabaseURL)
+		if w := c.tg.Way(); w != trial.WayURL {
+			ce.Sandbox += fmt.Sprintf(" (on the %s way's throwaway server, gone when this run ends; set %s to keep it)", w, trial.EnvDatabaseURL)
 		}
 	}
 	if !save {

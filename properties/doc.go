@@ -44,11 +44,11 @@
 // every violation joined into one error. Findings that settle the whole
 // certificate stop the other laws: two clean runs that differ (the other
 // laws are NotRun), a writer that fails without faults (ErrWriterFails),
-// a server that goes away or restarts (harness.ErrTargetGone).
+// a server that goes away or restarts (trial.ErrTargetGone).
 //
 // One trial, from Certify to its verdict: certify.go (Certify, Check) →
 // check.go (checkLaw, judge, verdict) → search.go (search, draw, wave,
 // settle) → laws.go (the law's entry)
-// → strategies (the draws) → harness/driver.go (harness.Run: the
+// → strategies (the draws) → harness/driver.go (trial.Run: the
 // deliveries through the fault proxy) → harness/diff.go (Compare).
 package properties

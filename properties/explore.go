@@ -7,6 +7,7 @@ import (
 
 	"github.com/idemcheck/idemcheck/faults"
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 )
 
 // Bounds bound exhaustive mode (see Exhaustive); the zero Bounds explores
@@ -49,7 +50,7 @@ func (c *checker[R]) explore(spec lawSpec, tl *tally) error {
 		ex.Scenarios++
 		scenarios, collapsed := c.enumerate(spec, clean.convs, b)
 		ex.Collapsed += collapsed
-		seen := func(obs *harness.Observation) {
+		seen := func(obs *trial.Observation) {
 			ex.Points++
 			if obs != nil {
 				states[stateKey(obs.Final)] = true
@@ -131,7 +132,7 @@ func withAttempts(n, i int, plans []harness.AttemptPlan) []harness.Delivery {
 
 // stateKey identifies a state by its tables' row counts and in-database
 // fingerprints.
-func stateKey(st *harness.State) string {
+func stateKey(st *trial.State) string {
 	if st == nil {
 		return ""
 	}

@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/properties"
 )
 
 // A server that dies (kill -9 of the postmaster) or crashes and restarts
 // (kill -9 of one of its processes: PostgreSQL ends every connection and
 // recovers) under a certification ends it with an error that names the
-// server and wraps harness.ErrTargetGone; no law is held.
+// server and wraps trial.ErrTargetGone; no law is held.
 func TestServerGoneIsNeverHeld(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -24,7 +25,7 @@ func TestServerGoneIsNeverHeld(t *testing.T) {
 	}{{"postmaster killed", ""}, {"crash and restart", "checkpointer"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			tg, err := harness.OpenTarget(ctx, harness.WithWay(harness.WayLocal), harness.WithoutSignalHandling())
+			tg, err := trial.OpenTarget(ctx, trial.WithWay(trial.WayLocal), trial.WithoutSignalHandling())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,7 +66,7 @@ func TestServerGoneIsNeverHeld(t *testing.T) {
 			case <-time.After(2 * time.Minute):
 				t.Fatal("the certification did not end after the server went away")
 			}
-			if !errors.Is(r.err, harness.ErrTargetGone) {
+			if !errors.Is(r.err, trial.ErrTargetGone) {
 				t.Fatalf("Check's error %v does not wrap ErrTargetGone", r.err)
 			}
 			if !strings.Contains(r.err.Error(), "ephemeral cluster") {
@@ -83,7 +84,7 @@ func TestServerGoneIsNeverHeld(t *testing.T) {
 
 // victimPID is the pid of the server process of the given backend type,
 // or of the postmaster (its data directory's postmaster.pid names it).
-func victimPID(ctx context.Context, tg *harness.Target, backendType string) (int, error) {
+func victimPID(ctx context.Context, tg *trial.Target, backendType string) (int, error) {
 	var pid int
 	if backendType != "" {
 		err := tg.Admin().QueryRow(ctx, `SELECT pid FROM pg_stat_activity WHERE backend_type = $1`, backendType).Scan(&pid)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/properties"
 	"github.com/idemcheck/idemcheck/reference/antipatterns"
 )
@@ -61,7 +62,7 @@ func BenchmarkDetection(b *testing.B) {
 							o = append(o, properties.PartitionBy(byDay))
 						}
 						if c.modulo {
-							o = append(o, properties.Compare(harness.ModuloSurrogateKeys()))
+							o = append(o, properties.Compare(trial.ModuloSurrogateKeys()))
 						}
 						rep, _ := properties.Check(context.Background(), c.w, o...)
 						if lr := rep.Laws[indexOf(c.law)]; lr.Verdict == properties.Violated {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/strategies"
 	"pgregory.net/rapid"
 )
@@ -13,7 +14,7 @@ import (
 type Option func(*settings)
 
 type settings struct {
-	target      *harness.Target
+	target      *trial.Target
 	laws        []harness.Law
 	claim       []harness.Law
 	checks      int    // 0: DefaultChecks
@@ -22,11 +23,11 @@ type settings struct {
 	shrinkTime  time.Duration
 	records     any // *rapid.Generator[R]
 	partition   any // func(R) string
-	compare     []harness.CompareOption
+	compare     []trial.CompareOption
 	limits      strategies.Limits
 	maxAttempts int
 	scenarioDir string
-	sandbox     []harness.SandboxOption
+	sandbox     []trial.SandboxOption
 	writerName  string
 	progress    func(law harness.Law, trials int, faults map[Injection]int)
 	exhaustive  *Bounds
@@ -49,7 +50,7 @@ func (s settings) minCoverage() float64 {
 
 // OnTarget runs the trials on tg instead of opening a target by the
 // default chain (and closing it at the end).
-func OnTarget(tg *harness.Target) Option { return func(s *settings) { s.target = tg } }
+func OnTarget(tg *trial.Target) Option { return func(s *settings) { s.target = tg } }
 
 // Laws restricts the check to these laws (of those the writer claims).
 func Laws(laws ...harness.Law) Option { return func(s *settings) { s.laws = laws } }
@@ -100,13 +101,13 @@ func PartitionBy[R any](partition func(R) string) Option {
 
 // Compare passes options to the state comparison (ignored columns, surrogate
 // keys).
-func Compare(opts ...harness.CompareOption) Option {
+func Compare(opts ...trial.CompareOption) Option {
 	return func(s *settings) { s.compare = append(s.compare, opts...) }
 }
 
 // Sandboxes passes options to every trial's sandbox, e.g.
-// harness.WithMode(harness.DatabaseSandbox) for a database per trial.
-func Sandboxes(opts ...harness.SandboxOption) Option {
+// trial.WithMode(trial.DatabaseSandbox) for a database per trial.
+func Sandboxes(opts ...trial.SandboxOption) Option {
 	return func(s *settings) { s.sandbox = append(s.sandbox, opts...) }
 }
 

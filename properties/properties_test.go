@@ -11,13 +11,14 @@ import (
 	"testing"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 	rt "github.com/idemcheck/idemcheck/internal/reftest"
 	"github.com/idemcheck/idemcheck/properties"
 	"github.com/idemcheck/idemcheck/reference"
 	"github.com/idemcheck/idemcheck/reference/antipatterns"
 )
 
-var target *harness.Target
+var target *trial.Target
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -76,7 +77,7 @@ func TestAntipatternsAreCaught(t *testing.T) {
 						o = append(o, properties.PartitionBy(byDay))
 					}
 					if l.ModuloSurrogateKeys {
-						o = append(o, properties.Compare(harness.ModuloSurrogateKeys()))
+						o = append(o, properties.Compare(trial.ModuloSurrogateKeys()))
 					}
 					lr := mustViolate(t, func() W { return broken }, law, o...)
 					ce := lr.Counterexample

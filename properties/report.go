@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 )
 
 // Verdict is the outcome of one law.
@@ -46,7 +47,7 @@ type Report struct {
 // confirmations, shrinking) by phase, summed over runs that may overlap
 // in time (see Parallel).
 type Phases struct {
-	harness.Phases
+	trial.Phases
 	Drop    time.Duration // dropping sandboxes
 	Compare time.Duration // comparing states
 	Runs    int           // scenarios run
@@ -106,7 +107,7 @@ type Counterexample struct {
 	// Steps are the failing trial's attempts with their rounds, for
 	// drawing (nil for Determinism and IncrementalEquivalence, whose
 	// trials are clean runs).
-	Steps   []harness.Step
+	Steps   []trial.Step
 	Diff    string
 	Sandbox string // where the faulty state was kept for inspection
 	Replay  string // how to re-run it

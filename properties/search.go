@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 	"pgregory.net/rapid"
 )
 
@@ -91,7 +92,7 @@ type outcome[R any] struct {
 	sc    harness.Scenario[R]
 	convs conversations
 	f     *finding
-	obs   *harness.Observation
+	obs   *trial.Observation
 	err   error
 }
 
@@ -132,7 +133,7 @@ func (c *checker[R]) wave(spec lawSpec, n int, build func(i int) (harness.Scenar
 // it are dropped. seen (when not nil) gets each counted trial's
 // observation (nil for the laws that compare clean runs). It
 // reports whether a counterexample was found, or the first trial's error.
-func (c *checker[R]) settle(spec lawSpec, outs []outcome[R], tl *tally, seen func(*harness.Observation)) (found bool, err error) {
+func (c *checker[R]) settle(spec lawSpec, outs []outcome[R], tl *tally, seen func(*trial.Observation)) (found bool, err error) {
 	defer func() {
 		for _, o := range outs {
 			if o.f != nil && o.f != tl.lastFinding {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/idemcheck/idemcheck/faults"
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 )
 
 // simplify shrinks a failing scenario to a minimal one. The scenario is
@@ -131,7 +132,7 @@ func prune[R any](sc harness.Scenario[R]) harness.Scenario[R] {
 	return harness.Scenario[R]{Batches: batches, Deliveries: ds}
 }
 
-func (c *checker[R]) keptSandbox() *harness.Sandbox {
+func (c *checker[R]) keptSandbox() *trial.Sandbox {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.kept

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 	rt "github.com/idemcheck/idemcheck/internal/reftest"
 	. "github.com/idemcheck/idemcheck/reference"
 	"github.com/idemcheck/idemcheck/reference/antipatterns"
@@ -36,7 +37,7 @@ func orders(first, n int, v int64) []harness.Order {
 type benchEnv struct {
 	b    *testing.B
 	ctx  context.Context
-	sb   *harness.Sandbox
+	sb   *trial.Sandbox
 	conn *pgx.Conn
 	env  *harness.Env
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/reference"
 )
 
@@ -32,7 +33,7 @@ func write(w harness.Writer[harness.Order], table string, batches ...harness.Bat
 			panic(err)
 		}
 	}
-	st, err := harness.Snapshot(ctx, sb)
+	st, err := trial.Snapshot(ctx, sb)
 	if err != nil {
 		panic(err)
 	}

@@ -1,7 +1,7 @@
 package reference
 
-import "github.com/idemcheck/idemcheck/harness"
+import "github.com/idemcheck/idemcheck/harness/trial"
 
 // Exported for the external tests (benchmarks and examples), which also use
 // package antipatterns and so cannot live in package reference.
-func SharedTarget() *harness.Target { return target }
+func SharedTarget() *trial.Target { return target }

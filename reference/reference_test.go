@@ -5,10 +5,11 @@ import (
 	"testing"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 	rt "github.com/idemcheck/idemcheck/internal/reftest"
 )
 
-var target *harness.Target
+var target *trial.Target
 
 func TestMain(m *testing.M) { os.Exit(rt.Main(m, &target)) }
 
@@ -30,7 +31,7 @@ var correct = map[string]writer{
 }
 
 // clean delivers each batch once, in order.
-func clean(t *testing.T, w writer, batches ...harness.Batch[harness.Order]) *harness.State {
+func clean(t *testing.T, w writer, batches ...harness.Batch[harness.Order]) *trial.State {
 	tr := rt.New(t, target, w)
 	for _, b := range batches {
 		tr.Deliver(b)
@@ -38,7 +39,7 @@ func clean(t *testing.T, w writer, batches ...harness.Batch[harness.Order]) *har
 	return tr.State()
 }
 
-func assertEqual(t *testing.T, want, got *harness.State) {
+func assertEqual(t *testing.T, want, got *trial.State) {
 	t.Helper()
 	if d := rt.Diff(t, want, got); !d.Equal {
 		t.Errorf("state differs from the clean run:\n%s", d)

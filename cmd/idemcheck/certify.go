@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/internal/certificate"
 	"github.com/idemcheck/idemcheck/internal/external"
 	"github.com/idemcheck/idemcheck/internal/recordspec"
@@ -130,10 +131,10 @@ type compareFlags struct {
 func (f compareFlags) options(spec *recordspec.Spec) ([]properties.Option, error) {
 	var opts []properties.Option
 	if len(f.IgnoreColumn) > 0 {
-		opts = append(opts, properties.Compare(harness.IgnoreColumns(f.IgnoreColumn...)))
+		opts = append(opts, properties.Compare(trial.IgnoreColumns(f.IgnoreColumn...)))
 	}
 	if f.ModuloSurrogateKeys {
-		opts = append(opts, properties.Compare(harness.ModuloSurrogateKeys()))
+		opts = append(opts, properties.Compare(trial.ModuloSurrogateKeys()))
 	}
 	if spec != nil {
 		field := f.PartitionField
@@ -314,7 +315,7 @@ func present(e *env, rep *properties.Report, target jsonTarget, parts int, out o
 		}
 		fmt.Fprintf(e.stdout, "\nthe certificate is in %s\n", out.Report)
 	}
-	if errors.Is(err, properties.ErrWriterFails) || errors.Is(err, harness.ErrTargetGone) {
+	if errors.Is(err, properties.ErrWriterFails) || errors.Is(err, trial.ErrTargetGone) {
 		return err // exit 2: the writer cannot work, or the server went away: not a violation
 	}
 	held := true
@@ -357,10 +358,10 @@ func checkReportPath(path string) error {
 
 // preflight runs a small batch once without faults, so that a writer
 // that cannot work at all is told so plainly instead of as a violation.
-func preflight[R any](e *env, tg *harness.Target, w harness.Writer[R], records []R) error {
+func preflight[R any](e *env, tg *trial.Target, w harness.Writer[R], records []R) error {
 	batches := []harness.Batch[R]{{ID: "b1", Records: records, LogicalTime: strategies.Epoch}}
-	obs, err := harness.Run(e.ctx, tg, w, harness.CleanScenario(batches), harness.MaxAttempts(2))
-	if errors.Is(err, harness.ErrSetup) {
+	obs, err := trial.Run(e.ctx, tg, w, harness.CleanScenario(batches), trial.MaxAttempts(2))
+	if errors.Is(err, trial.ErrSetup) {
 		return fmt.Errorf("the writer's setup fails: %w", err)
 	}
 	if err != nil {

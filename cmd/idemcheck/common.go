@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/properties"
 )
 
@@ -20,15 +21,15 @@ type targetFlags struct {
 	WriterRole string `help:"Run writers as this existing role (password in $IDEMCHECK_WRITER_PASSWORD) instead of the run's own least-privilege role, for a writer that needs more than its sandbox; the certificate names it." placeholder:"ROLE" env:"IDEMCHECK_WRITER_ROLE"`
 }
 
-func (f targetFlags) open(ctx context.Context, stderr io.Writer) (*harness.Target, error) {
-	var opts []harness.TargetOption
+func (f targetFlags) open(ctx context.Context, stderr io.Writer) (*trial.Target, error) {
+	var opts []trial.TargetOption
 	if f.Way != "" {
-		opts = append(opts, harness.WithWay(harness.Way(f.Way)))
+		opts = append(opts, trial.WithWay(trial.Way(f.Way)))
 	}
 	if f.WriterRole != "" {
-		opts = append(opts, harness.WithWriterRole(f.WriterRole, os.Getenv(harness.EnvWriterPassword)))
+		opts = append(opts, trial.WithWriterRole(f.WriterRole, os.Getenv(trial.EnvWriterPassword)))
 	}
-	return harness.OpenTarget(ctx, opts...)
+	return trial.OpenTarget(ctx, opts...)
 }
 
 // parseLaws reads a comma-separated list of law names ("" or "all": all).
@@ -150,20 +151,20 @@ type jsonLaw struct {
 }
 
 type jsonCounterEx struct {
-	Summary      string         `json:"summary"`
-	Scenario     string         `json:"scenario"`
-	ScenarioFile string         `json:"scenario_file"`
-	Replay       string         `json:"replay,omitempty"`
-	Diff         string         `json:"diff"`
-	Timeline     string         `json:"timeline,omitempty"`
-	Steps        []harness.Step `json:"steps,omitempty"`
-	Sandbox      string         `json:"sandbox,omitempty"`
-	Records      int            `json:"records"`
-	Batches      int            `json:"batches"`
-	Deliveries   int            `json:"deliveries"`
+	Summary      string       `json:"summary"`
+	Scenario     string       `json:"scenario"`
+	ScenarioFile string       `json:"scenario_file"`
+	Replay       string       `json:"replay,omitempty"`
+	Diff         string       `json:"diff"`
+	Timeline     string       `json:"timeline,omitempty"`
+	Steps        []trial.Step `json:"steps,omitempty"`
+	Sandbox      string       `json:"sandbox,omitempty"`
+	Records      int          `json:"records"`
+	Batches      int          `json:"batches"`
+	Deliveries   int          `json:"deliveries"`
 }
 
-func toJSON(rep *properties.Report, tg *harness.Target) jsonReport {
+func toJSON(rep *properties.Report, tg *trial.Target) jsonReport {
 	out := jsonReport{Writer: rep.Writer, Seed: rep.Seed, Checks: rep.Checks, MinCoverage: rep.MinCoverage}
 	if tg != nil {
 		out.Target = jsonTarget{Way: string(tg.Way()), ServerVersion: tg.ServerVersion(), WriterRole: tg.WriterRole()}
@@ -198,7 +199,7 @@ func fromJSON(j jsonReport) (*properties.Report, error) {
 	sec := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 	ph := j.Phases
 	rep.Phases = properties.Phases{Runs: ph.Runs, Drop: sec(ph.Drop), Compare: sec(ph.Compare),
-		Phases: harness.Phases{Sandbox: sec(ph.Sandbox), Setup: sec(ph.Setup), Attempts: sec(ph.Attempts), Crashes: sec(ph.Crashes), Snapshot: sec(ph.Snapshot)}}
+		Phases: trial.Phases{Sandbox: sec(ph.Sandbox), Setup: sec(ph.Setup), Attempts: sec(ph.Attempts), Crashes: sec(ph.Crashes), Snapshot: sec(ph.Snapshot)}}
 	if j.Shard != "" {
 		sh, err := parseShard(j.Shard)
 		if err != nil {

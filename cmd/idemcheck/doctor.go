@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 )
 
 type doctorCmd struct {
@@ -14,15 +14,15 @@ type doctorCmd struct {
 // Run finds a PostgreSQL, proves a sandbox can be created, written,
 // snapshotted and dropped, and says what it found.
 func (d doctorCmd) Run(e *env) error {
-	var opts []harness.TargetOption
+	var opts []trial.TargetOption
 	if d.Way != "" {
-		opts = append(opts, harness.WithWay(harness.Way(d.Way)))
+		opts = append(opts, trial.WithWay(trial.Way(d.Way)))
 	}
-	opts = append(opts, harness.WithLogf(func(format string, args ...any) {
+	opts = append(opts, trial.WithLogf(func(format string, args ...any) {
 		fmt.Fprintf(e.stdout, "  · "+format+"\n", args...)
 	}))
 	start := time.Now()
-	t, err := harness.OpenTarget(e.ctx, opts...)
+	t, err := trial.OpenTarget(e.ctx, opts...)
 	if err != nil {
 		return err
 	}
@@ -50,11 +50,11 @@ func (d doctorCmd) Run(e *env) error {
 		return fmt.Errorf("doctor: write a probe table into the sandbox: %w", err)
 	}
 	start = time.Now()
-	st, err := harness.Snapshot(e.ctx, sb)
+	st, err := trial.Snapshot(e.ctx, sb)
 	if err != nil {
 		return err
 	}
-	diff, err := harness.Compare(e.ctx, st, st)
+	diff, err := trial.Compare(e.ctx, st, st)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/internal/certificate"
 	"github.com/idemcheck/idemcheck/properties"
 	"github.com/idemcheck/idemcheck/reference/antipatterns"
@@ -111,7 +112,7 @@ func (c lessonsCmd) Run(e *env) error {
 	return nil
 }
 
-func (c lessonsCmd) lesson(e *env, tg *harness.Target, l antipatterns.Lesson, law harness.Law, dir string) (lessonResult, error) {
+func (c lessonsCmd) lesson(e *env, tg *trial.Target, l antipatterns.Lesson, law harness.Law, dir string) (lessonResult, error) {
 	opts := []properties.Option{properties.OnTarget(tg), properties.Claim(law), properties.Checks(c.Checks), properties.ScenarioDir(dir),
 		properties.ShrinkTime(c.ShrinkTime), properties.Parallel(c.Parallel),
 		properties.WriterName("antipatterns." + l.Name)}
@@ -119,7 +120,7 @@ func (c lessonsCmd) lesson(e *env, tg *harness.Target, l antipatterns.Lesson, la
 		opts = append(opts, properties.PartitionBy(func(o harness.Order) string { return o.EventDate.String() }))
 	}
 	if l.ModuloSurrogateKeys {
-		opts = append(opts, properties.Compare(harness.ModuloSurrogateKeys()))
+		opts = append(opts, properties.Compare(trial.ModuloSurrogateKeys()))
 	}
 	r := lessonResult{AntiPattern: l.Name, Source: l.Source, Tags: l.Tags, Law: string(law), Fix: l.Fix}
 	r.run = certificate.LessonRun{Name: l.Name, AntiPattern: l.AntiPattern, Consequence: l.Consequence, Source: l.Source, Tags: l.Tags,

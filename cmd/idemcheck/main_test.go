@@ -14,14 +14,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 )
 
 // binary is the idemcheck command built for the tests.
 var binary string
 
 // testTarget is the PostgreSQL the runs under test share, by URL.
-var testTarget *harness.Target
+var testTarget *trial.Target
 
 // TestMain builds the command, and shares one PostgreSQL among the runs
 // under test through IDEMCHECK_DATABASE_URL, as a user with an existing
@@ -43,15 +43,15 @@ func testMain(m *testing.M) int {
 		fmt.Printf("go build: %v\n%s", err, out)
 		return 2
 	}
-	tg, err := harness.OpenTarget(context.Background())
+	tg, err := trial.OpenTarget(context.Background())
 	if err != nil {
 		fmt.Println(err)
 		return 2
 	}
 	defer tg.Close()
 	testTarget = tg
-	os.Setenv(harness.EnvDatabaseURL, tg.ConnString())
-	os.Setenv(harness.EnvTarget, "")
+	os.Setenv(trial.EnvDatabaseURL, tg.ConnString())
+	os.Setenv(trial.EnvTarget, "")
 	return m.Run()
 }
 

@@ -13,13 +13,14 @@ import (
 
 	"github.com/idemcheck/idemcheck/faults"
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/properties"
 )
 
 // steps is a trial as the driver records it: a crash after a COMMIT ran
 // (ambiguous commit), its retry acked, a lost ack, and an error the
 // client saw.
-var steps = []harness.Step{
+var steps = []trial.Step{
 	{Delivery: 0, Attempt: 1, Batch: "b1", Plan: "crash-after at commit 1", Outcome: "failed", Err: "unexpected EOF", Events: []faults.Event{
 		{Conn: 1, Round: 1, SQL: "BEGIN", Before: 'I', After: 'T'},
 		{Conn: 1, Round: 2, SQL: "INSERT INTO t SELECT * FROM <batch>", Before: 'T', After: 'T', Tags: []string{"INSERT 0 1"}},
@@ -103,7 +104,7 @@ type svgDocLane struct {
 }
 
 func TestTimelineEscapesWhatTheWriterSent(t *testing.T) {
-	evil := []harness.Step{{Batch: "<b>", Plan: "no fault", Outcome: "failed", Err: `</svg><script>alert(1)</script>`,
+	evil := []trial.Step{{Batch: "<b>", Plan: "no fault", Outcome: "failed", Err: `</svg><script>alert(1)</script>`,
 		Events: []faults.Event{{Conn: 1, Round: 1, SQL: `SELECT '<script>&'`, Before: 'I', After: 'I'}}}}
 	svg := Timeline(evil)
 	if strings.Contains(svg, "<script>") || strings.Contains(svg, "<b>") {

@@ -5,7 +5,7 @@ import (
 	"html"
 	"strings"
 
-	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 )
 
 // The timeline's geometry, in SVG user units (pixels).
@@ -36,7 +36,7 @@ const (
 // error, and the attempt's outcome at the lane's end. Every mark has a
 // title with the round's statements, shown on hover. It returns "" for no
 // steps.
-func Timeline(steps []harness.Step) string {
+func Timeline(steps []trial.Step) string {
 	if len(steps) == 0 {
 		return ""
 	}
@@ -88,7 +88,7 @@ func legend(b *strings.Builder) {
 }
 
 // lane draws one attempt.
-func lane(b *strings.Builder, i int, s harness.Step) {
+func lane(b *strings.Builder, i int, s trial.Step) {
 	top := lanesTop + i*laneHeight
 	mid := top + laneHeight/2
 	if i%2 == 0 {
@@ -126,16 +126,16 @@ func lane(b *strings.Builder, i int, s harness.Step) {
 }
 
 // outcome draws how the attempt ended, at x on the lane's middle line.
-func outcome(b *strings.Builder, x, mid int, s harness.Step) {
+func outcome(b *strings.Builder, x, mid int, s trial.Step) {
 	label := string(s.Outcome)
 	if label == "" {
 		label = "unfinished"
 	}
 	var mark, class string
 	switch {
-	case s.Outcome == harness.Acked:
+	case s.Outcome == trial.Acked:
 		class, mark = "ack", ackMark(x, mid)
-	case s.Outcome == harness.AckLost:
+	case s.Outcome == trial.AckLost:
 		class, mark = "ack-lost", ackLostMark(x, mid)
 	case s.Outcome.Zombie():
 		class, mark = "zombie", fmt.Sprintf(`<rect x="%d" y="%d" width="12" height="12" fill="%s"/>`, x+1, mid-6, colourAckLost)

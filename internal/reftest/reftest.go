@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -32,12 +33,12 @@ func Batch(n int, orders ...harness.Order) harness.Batch[harness.Order] {
 // Trial is one sandbox with a writer set up in it.
 type Trial struct {
 	t  testing.TB
-	sb *harness.Sandbox
+	sb *trial.Sandbox
 	w  harness.Writer[harness.Order]
 }
 
 // New creates a sandbox on tg and runs w's Setup in it.
-func New(t testing.TB, tg *harness.Target, w harness.Writer[harness.Order]) *Trial {
+func New(t testing.TB, tg *trial.Target, w harness.Writer[harness.Order]) *Trial {
 	t.Helper()
 	ctx := context.Background()
 	sb, err := tg.NewSandbox(ctx)
@@ -74,7 +75,7 @@ func (tr *Trial) env(ctx context.Context, attempt int, now time.Time, hook Hook)
 // traced reaches a sandbox with the connection settings of a test (its
 // tracer).
 type traced struct {
-	sb  *harness.Sandbox
+	sb  *trial.Sandbox
 	cfg *pgx.ConnConfig
 }
 
@@ -226,9 +227,9 @@ func (tr *Trial) WaitsForLock(p *Paused) bool {
 }
 
 // State snapshots the trial's sandbox.
-func (tr *Trial) State() *harness.State {
+func (tr *Trial) State() *trial.State {
 	tr.t.Helper()
-	st, err := harness.Snapshot(context.Background(), tr.sb)
+	st, err := trial.Snapshot(context.Background(), tr.sb)
 	if err != nil {
 		tr.t.Fatal(err)
 	}
@@ -236,9 +237,9 @@ func (tr *Trial) State() *harness.State {
 }
 
 // Diff compares two states.
-func Diff(t testing.TB, clean, faulty *harness.State, opts ...harness.CompareOption) *harness.Diff {
+func Diff(t testing.TB, clean, faulty *trial.State, opts ...trial.CompareOption) *trial.Diff {
 	t.Helper()
-	d, err := harness.Compare(context.Background(), clean, faulty, opts...)
+	d, err := trial.Compare(context.Background(), clean, faulty, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,8 +248,8 @@ func Diff(t testing.TB, clean, faulty *harness.State, opts ...harness.CompareOpt
 
 // Main opens the target of a package's tests by the default chain, runs
 // them and closes it.
-func Main(m *testing.M, target **harness.Target) int {
-	tg, err := harness.OpenTarget(context.Background())
+func Main(m *testing.M, target **trial.Target) int {
+	tg, err := trial.OpenTarget(context.Background())
 	if err != nil {
 		fmt.Println(err)
 		return 2

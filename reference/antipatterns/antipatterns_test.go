@@ -6,10 +6,11 @@ import (
 	"testing"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 	rt "github.com/idemcheck/idemcheck/internal/reftest"
 )
 
-var target *harness.Target
+var target *trial.Target
 
 func TestMain(m *testing.M) { os.Exit(rt.Main(m, &target)) }
 
@@ -20,7 +21,7 @@ var (
 	b2 = rt.Batch(2, rt.Order(1, 3, 1, "12.50"), rt.Order(4, 1, 1, "3.25"))
 )
 
-func run(t *testing.T, w writer, batches ...harness.Batch[harness.Order]) (*rt.Trial, *harness.State) {
+func run(t *testing.T, w writer, batches ...harness.Batch[harness.Order]) (*rt.Trial, *trial.State) {
 	tr := rt.New(t, target, w)
 	for _, b := range batches {
 		tr.Deliver(b)
@@ -30,7 +31,7 @@ func run(t *testing.T, w writer, batches ...harness.Batch[harness.Order]) (*rt.T
 
 // wrong asserts that got differs from want and that the diff says each of
 // the given things.
-func wrong(t *testing.T, want, got *harness.State, says ...string) {
+func wrong(t *testing.T, want, got *trial.State, says ...string) {
 	t.Helper()
 	d := rt.Diff(t, want, got)
 	if d.Equal {
@@ -60,7 +61,7 @@ func TestNonDeterministicTransformDiffersBetweenCleanRuns(t *testing.T) {
 	_, a := run(t, NonDeterministicTransform{}, b1)
 	_, b := run(t, NonDeterministicTransform{}, b1)
 	wrong(t, a, b, "changed, columns loaded_at, load_id:")
-	if d := rt.Diff(t, a, b, harness.IgnoreColumns("loaded_at", "load_id")); !d.Equal {
+	if d := rt.Diff(t, a, b, trial.IgnoreColumns("loaded_at", "load_id")); !d.Equal {
 		t.Errorf("apart from the stamps the runs agree:\n%s", d)
 	}
 }
@@ -94,7 +95,7 @@ func TestAutoincrementDedupKeyDuplicatesWithNewIDs(t *testing.T) {
 	_, want := run(t, AutoincrementDedupKey{}, b1)
 	_, got := run(t, AutoincrementDedupKey{}, b1, b1)
 	wrong(t, want, got, "3 rows extra", "load_id: 4")
-	if d := rt.Diff(t, want, got, harness.ModuloSurrogateKeys()); d.Equal || d.OnlySurrogateKeys {
+	if d := rt.Diff(t, want, got, trial.ModuloSurrogateKeys()); d.Equal || d.OnlySurrogateKeys {
 		t.Errorf("the duplicates are real, not a surrogate-key artefact:\n%s", d)
 	}
 }

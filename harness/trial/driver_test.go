@@ -1,4 +1,4 @@
-package harness_test
+package trial_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/idemcheck/idemcheck/faults"
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
 	rt "github.com/idemcheck/idemcheck/internal/reftest"
 	"github.com/idemcheck/idemcheck/reference"
 	"github.com/idemcheck/idemcheck/reference/antipatterns"
@@ -15,7 +16,7 @@ import (
 
 // The driver's tests live in package harness_test so they can use the
 // reference writers.
-func target(*testing.T) *harness.Target { return harness.SharedTarget() }
+func target(*testing.T) *trial.Target { return trial.SharedTarget() }
 
 type W = harness.Writer[harness.Order]
 
@@ -24,10 +25,10 @@ var batches = []harness.Batch[harness.Order]{
 	rt.Batch(2, rt.Order(1, 2, 1, "12.50"), rt.Order(3, 1, 2, "7")),
 }
 
-func run(t *testing.T, w W, deliveries ...harness.Delivery) *harness.Observation {
+func run(t *testing.T, w W, deliveries ...harness.Delivery) *trial.Observation {
 	t.Helper()
 	ctx := context.Background()
-	obs, err := harness.Run(ctx, target(t), w, harness.Scenario[harness.Order]{Batches: batches, Deliveries: deliveries})
+	obs, err := trial.Run(ctx, target(t), w, harness.Scenario[harness.Order]{Batches: batches, Deliveries: deliveries})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,13 +36,13 @@ func run(t *testing.T, w W, deliveries ...harness.Delivery) *harness.Observation
 	return obs
 }
 
-func clean(t *testing.T, w W) *harness.Observation {
+func clean(t *testing.T, w W) *trial.Observation {
 	return run(t, w, harness.CleanScenario(batches).Deliveries...)
 }
 
-func diff(t *testing.T, a, b *harness.State) *harness.Diff {
+func diff(t *testing.T, a, b *trial.State) *trial.Diff {
 	t.Helper()
-	d, err := harness.Compare(context.Background(), a, b)
+	d, err := trial.Compare(context.Background(), a, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,9 +147,9 @@ func TestZombieOverlap(t *testing.T) {
 
 func TestAttemptBound(t *testing.T) {
 	crash := wire("crash-before at round 1")
-	obs, err := harness.Run(context.Background(), target(t), harness.Writer[harness.Order](reference.Upsert{}),
+	obs, err := trial.Run(context.Background(), target(t), harness.Writer[harness.Order](reference.Upsert{}),
 		harness.Scenario[harness.Order]{Batches: batches, Deliveries: []harness.Delivery{del(0, crash, crash, crash, crash)}},
-		harness.MaxAttempts(3))
+		trial.MaxAttempts(3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func TestSameScenarioSameTimeline(t *testing.T) {
 }
 
 func TestSetupFailureIsAnError(t *testing.T) {
-	_, err := harness.Run(context.Background(), target(t), harness.Writer[harness.Order](badSetup{}), harness.CleanScenario(batches))
+	_, err := trial.Run(context.Background(), target(t), harness.Writer[harness.Order](badSetup{}), harness.CleanScenario(batches))
 	if err == nil || !strings.Contains(err.Error(), "writer setup failed") {
 		t.Errorf("got %v", err)
 	}
@@ -200,7 +201,7 @@ func TestRunWithoutCrashStates(t *testing.T) {
 	want := clean(t, reference.Upsert{})
 	sc := harness.Scenario[harness.Order]{Batches: batches, Deliveries: []harness.Delivery{
 		del(0, wire("crash-before at round 2"), wire("crash-after at round 2")), del(1)}}
-	obs, err := harness.Run(ctx, target(t), reference.Upsert{}, sc, harness.WithoutCrashStates())
+	obs, err := trial.Run(ctx, target(t), reference.Upsert{}, sc, trial.WithoutCrashStates())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package harness
+package trial
 
 import (
 	"context"
@@ -368,7 +368,7 @@ func (d *Diff) String() string {
 		lines = append(lines, td.lines()...)
 	}
 	if d.OnlySurrogateKeys {
-		lines = append(lines, "note: the states differ only in surrogate key columns (filled from a sequence or identity, which advances even on a rolled-back insert); if their values are not part of what the writer promises, compare with harness.ModuloSurrogateKeys() (CLI: --modulo-surrogate-keys)")
+		lines = append(lines, "note: the states differ only in surrogate key columns (filled from a sequence or identity, which advances even on a rolled-back insert); if their values are not part of what the writer promises, compare with trial.ModuloSurrogateKeys() (CLI: --modulo-surrogate-keys)")
 	}
 	if d.maxLines > 0 && len(lines) > d.maxLines {
 		more := len(lines) - d.maxLines + 1

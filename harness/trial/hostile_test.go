@@ -1,4 +1,4 @@
-package harness
+package trial
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idemcheck/idemcheck/harness"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -17,9 +18,9 @@ import (
 // trying to reach outside its sandbox.
 type hostileWriter struct{ sql string }
 
-func (w hostileWriter) Setup(ctx context.Context, env *Env) error { return nil }
+func (w hostileWriter) Setup(ctx context.Context, env *harness.Env) error { return nil }
 
-func (w hostileWriter) Write(ctx context.Context, env *Env, b Batch[Order]) error {
+func (w hostileWriter) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
 	_, err := env.Conn.Exec(ctx, w.sql, pgx.QueryExecModeSimpleProtocol)
 	return err
 }
@@ -85,10 +86,10 @@ func TestHostileWritersAreRefused(t *testing.T) {
 		{"reload the server's configuration", "SELECT pg_reload_conf()"},
 	}
 	ctx := context.Background()
-	batches := []Batch[Order]{{ID: "b1", Records: []Order{{Source: "shop", ID: 1, Version: 1, Customer: "c", Amount: "1"}}}}
+	batches := []harness.Batch[harness.Order]{{ID: "b1", Records: []harness.Order{{Source: "shop", ID: 1, Version: 1, Customer: "c", Amount: "1"}}}}
 	for _, e := range escapes {
 		t.Run(e.name, func(t *testing.T) {
-			obs, err := Run(ctx, target, hostileWriter{e.sql}, CleanScenario(batches), MaxAttempts(1))
+			obs, err := Run(ctx, target, hostileWriter{e.sql}, harness.CleanScenario(batches), MaxAttempts(1))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,7 +123,7 @@ func TestHostileWritersAreRefused(t *testing.T) {
 func TestHostileWriterCannotTakeTheRunLock(t *testing.T) {
 	ctx := context.Background()
 	sql := fmt.Sprintf("DO $$ BEGIN IF pg_try_advisory_lock(%d, %d) THEN RAISE EXCEPTION 'took the run lock'; END IF; END $$", runLockClass, target.run.key)
-	obs, err := Run(ctx, target, hostileWriter{sql}, CleanScenario([]Batch[Order]{{ID: "b1"}}), MaxAttempts(1))
+	obs, err := Run(ctx, target, hostileWriter{sql}, harness.CleanScenario([]harness.Batch[harness.Order]{{ID: "b1"}}), MaxAttempts(1))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package harness
+package trial
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/faults"
+	"github.com/idemcheck/idemcheck/harness"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -85,7 +86,7 @@ func (p *Phases) Add(q Phases) {
 // CrashState is the state after one crashed attempt.
 type CrashState struct {
 	Delivery, Attempt int
-	Batch             int // index into Scenario.Batches
+	Batch             int // index into harness.Scenario.Batches
 	Fault             faults.Fault
 	State             *State // nil with WithoutCrashStates
 	// Acked lists the deliveries (indexes) acked before the crash.
@@ -94,7 +95,7 @@ type CrashState struct {
 
 // Step is one attempt in the timeline.
 type Step struct {
-	Delivery int // index into Scenario.Deliveries
+	Delivery int // index into harness.Scenario.Deliveries
 	Attempt  int // from 1
 	Batch    string
 	Plan     string
@@ -133,7 +134,7 @@ func (s Step) String() string {
 // final state. An error means the run could not be made (setup failed, the
 // server went away); a writer's failing attempts are part of the
 // observation.
-func Run[R any](ctx context.Context, t *Target, w Writer[R], sc Scenario[R], opts ...RunOption) (*Observation, error) {
+func Run[R any](ctx context.Context, t *Target, w harness.Writer[R], sc harness.Scenario[R], opts ...RunOption) (*Observation, error) {
 	cfg := runConfig{maxAttempts: 8, attemptTimeout: 30 * time.Second}
 	for _, o := range opts {
 		o(&cfg)
@@ -154,8 +155,8 @@ func Run[R any](ctx context.Context, t *Target, w Writer[R], sc Scenario[R], opt
 
 type driver[R any] struct {
 	t     *Target
-	w     Writer[R]
-	sc    Scenario[R]
+	w     harness.Writer[R]
+	sc    harness.Scenario[R]
 	cfg   runConfig
 	sb    *Sandbox
 	obs   *Observation
@@ -177,7 +178,7 @@ func (d *driver[R]) run(ctx context.Context) error {
 		att.Close()
 		return err
 	}
-	env := &Env{Conn: conn, Sandbox: d.sb.name, Via: v}
+	env := &harness.Env{Conn: conn, Sandbox: d.sb.name, Via: v}
 	sctx, cancel := context.WithTimeout(ctx, d.cfg.attemptTimeout)
 	err = d.w.Setup(sctx, env)
 	cancel()
@@ -245,13 +246,13 @@ func setupHint(err error, limit time.Duration) string {
 }
 
 // deliver runs attempts of one delivery until one is acked.
-func (d *driver[R]) deliver(ctx context.Context, i int, del Delivery) error {
+func (d *driver[R]) deliver(ctx context.Context, i int, del harness.Delivery) error {
 	batch := d.sc.Batches[del.Batch]
-	plan := func(n int) AttemptPlan {
+	plan := func(n int) harness.AttemptPlan {
 		if n <= len(del.Attempts) {
 			return del.Attempts[n-1]
 		}
-		return AttemptPlan{}
+		return harness.AttemptPlan{}
 	}
 	for n := 1; n <= d.cfg.maxAttempts; n++ {
 		p := plan(n)
@@ -293,7 +294,7 @@ type attemptResult struct {
 // attempt runs one attempt of batch through its own fault proxy attempt.
 // When paused is not nil, the plan also pauses at a zombie point and
 // paused receives the proxy attempt before the write starts.
-func (d *driver[R]) attempt(ctx context.Context, del, n int, batch Batch[R], p AttemptPlan, paused chan<- *faults.Attempt) attemptResult {
+func (d *driver[R]) attempt(ctx context.Context, del, n int, batch harness.Batch[R], p harness.AttemptPlan, paused chan<- *faults.Attempt) attemptResult {
 	wire := p.Wire
 	if p.Zombie != nil && paused != nil {
 		wire = append(append(faults.Plan(nil), wire...), faults.Fault{Kind: faults.Pause, At: p.Zombie.At})
@@ -308,7 +309,7 @@ func (d *driver[R]) attempt(ctx context.Context, del, n int, batch Batch[R], p A
 	defer cancel()
 	conn, err := v.Connect(actx)
 	if err == nil {
-		env := &Env{Conn: conn, Attempt: n, Now: batch.LogicalTime, Sandbox: d.sb.name, Via: v, BeforeCrash: att.SetBeforeCrash}
+		env := &harness.Env{Conn: conn, Attempt: n, Now: batch.LogicalTime, Sandbox: d.sb.name, Via: v, BeforeCrash: att.SetBeforeCrash}
 		err = d.w.Write(actx, env, batch)
 		conn.Close(context.WithoutCancel(ctx))
 	}
@@ -331,7 +332,7 @@ func (d *driver[R]) attempt(ctx context.Context, del, n int, batch Batch[R], p A
 // blocked behind n, n resumes or is killed. It returns the retry's result
 // and whether the stall happened (if n finished before its point, it is an
 // ordinary attempt).
-func (d *driver[R]) zombie(ctx context.Context, del, n int, batch Batch[R], p, next AttemptPlan) (attemptResult, bool) {
+func (d *driver[R]) zombie(ctx context.Context, del, n int, batch harness.Batch[R], p, next harness.AttemptPlan) (attemptResult, bool) {
 	attCh := make(chan *faults.Attempt, 1)
 	first := make(chan attemptResult, 1)
 	go func() { first <- d.attempt(ctx, del, n, batch, p, attCh) }()

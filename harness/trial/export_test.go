@@ -1,4 +1,4 @@
-package harness
+package trial
 
 // SharedTarget gives the external tests (package harness_test, which may
 // import the reference writers) the target TestMain opened.
