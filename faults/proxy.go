@@ -570,7 +570,7 @@ func (s *session) begin(r *round) bool {
 	commit = commit && r.executes
 	a.mu.Lock()
 	a.rounds++
-	r.ev = Event{Conn: s.id, Round: a.rounds, SQL: abbreviate(r.ev.SQL), Before: before}
+	r.ev = Event{Conn: s.id, Round: a.rounds, SQL: sqlsplit.Abbreviate(r.ev.SQL, 120), Before: before}
 	var p Point
 	p.Round = a.rounds
 	if commit {
@@ -832,12 +832,4 @@ func (s *session) toClient(b []byte) error {
 		return s.cw.Flush()
 	}
 	return nil
-}
-
-func abbreviate(sql string) string {
-	sql = strings.Join(strings.Fields(sql), " ")
-	if len(sql) > 120 {
-		sql = sql[:117] + "..."
-	}
-	return sql
 }

@@ -24,11 +24,7 @@ import (
 // calling test function returns.
 func Certify[R any](t *testing.T, newWriter func() harness.Writer[R], opts ...Option) {
 	t.Helper()
-	c, err := newChecker(context.Background(), newWriter, append(rapidFlags(), opts...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeTarget, err := c.openTarget()
+	c, closeTarget, err := start(context.Background(), newWriter, append(rapidFlags(), opts...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +56,20 @@ func Certify[R any](t *testing.T, newWriter func() harness.Writer[R], opts ...Op
 			}
 		})
 	}
+}
+
+// start makes the checker of newWriter with opts and opens its target;
+// the function returned closes what it opened.
+func start[R any](ctx context.Context, newWriter func() harness.Writer[R], opts []Option) (*checker[R], func(), error) {
+	c, err := newChecker(ctx, newWriter, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	closeTarget, err := c.openTarget()
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, closeTarget, nil
 }
 
 // rapidFlags are Certify's defaults from rapid's command-line flags:
@@ -110,11 +120,7 @@ func selectedLaws(laws []harness.Law) map[harness.Law]bool {
 // violated law are NotRun. Concurrent Check calls are independent, each
 // with its own settings.
 func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts ...Option) (*Report, error) {
-	c, err := newChecker(ctx, newWriter, opts)
-	if err != nil {
-		return nil, err
-	}
-	closeTarget, err := c.openTarget()
+	c, closeTarget, err := start(ctx, newWriter, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -236,11 +242,7 @@ func ReplayFile[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 	if err != nil {
 		return nil, err
 	}
-	c, err := newChecker(ctx, newWriter, opts)
-	if err != nil {
-		return nil, err
-	}
-	closeTarget, err := c.openTarget()
+	c, closeTarget, err := start(ctx, newWriter, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -278,9 +278,6 @@ func info(ds []harness.Delivery) deliveriesInfo {
 
 func (c *checker[R]) runOpts() []trial.RunOption {
 	var o []trial.RunOption
-	if c.set.maxAttempts > 0 {
-		o = append(o, trial.MaxAttempts(c.set.maxAttempts))
-	}
 	if len(c.set.sandbox) > 0 {
 		o = append(o, trial.WithSandbox(c.set.sandbox...))
 	}
@@ -665,12 +662,6 @@ func (c *checker[R]) noteGone(tl *tally) {
 		}
 		tl.mu.Unlock()
 	}
-}
-
-func (t *tally) goneErr() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.gone
 }
 
 // firstFailure notes that the trial just counted failed: the first such

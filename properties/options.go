@@ -25,7 +25,6 @@ type settings struct {
 	partition   any // func(R) string
 	compare     []trial.CompareOption
 	limits      strategies.Limits
-	maxAttempts int
 	scenarioDir string
 	sandbox     []trial.SandboxOption
 	writerName  string

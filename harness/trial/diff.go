@@ -428,13 +428,13 @@ func (td TableDiff) asMap(r Row) map[string]any {
 func (td TableDiff) format(r Row) string {
 	parts := make([]string, len(r))
 	for i, v := range r {
-		parts[i] = td.Columns[i] + ": " + FormatValue(v)
+		parts[i] = td.Columns[i] + ": " + formatValue(v)
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
 }
 
-// FormatValue renders a Row value: NULL, a number or bool as is, text quoted.
-func FormatValue(v any) string {
+// formatValue renders a Row value: NULL, a number or bool as is, text quoted.
+func formatValue(v any) string {
 	switch v := v.(type) {
 	case nil:
 		return "NULL"

@@ -26,9 +26,9 @@ func dockerHealthy(ctx context.Context) (err error) {
 	return provider.Health(hctx)
 }
 
-// DockerAvailable reports why no Docker engine is reachable, or nil when one
+// dockerAvailable reports why no Docker engine is reachable, or nil when one
 // is. Tests that need the docker way skip with its message.
-func DockerAvailable(ctx context.Context) error { return dockerHealthy(ctx) }
+func dockerAvailable(ctx context.Context) error { return dockerHealthy(ctx) }
 
 // startDocker runs cfg.dockerImage with testcontainers-go's postgres module
 // and waits until the server is ready (the module's log and port waits).

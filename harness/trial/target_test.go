@@ -106,7 +106,7 @@ func TestURLTarget(t *testing.T) {
 
 func TestDockerTarget(t *testing.T) {
 	ctx := context.Background()
-	if err := DockerAvailable(ctx); err != nil {
+	if err := dockerAvailable(ctx); err != nil {
 		if os.Getenv("IDEMCHECK_REQUIRE_DOCKER") != "" {
 			t.Fatalf("IDEMCHECK_REQUIRE_DOCKER is set but no Docker engine is reachable: %v", err)
 		}

@@ -381,16 +381,8 @@ func (w *SQL[R]) Write(ctx context.Context, env *harness.Env, b harness.Batch[R]
 func runStatements(ctx context.Context, conn *pgx.Conn, file string, stmts []string) error {
 	for i, st := range stmts {
 		if _, err := conn.PgConn().Exec(ctx, st).ReadAll(); err != nil {
-			return fmt.Errorf("%s, statement %d (%s): %w", file, i+1, abbreviate(st), err)
+			return fmt.Errorf("%s, statement %d (%s): %w", file, i+1, sqlsplit.Abbreviate(st, 60), err)
 		}
 	}
 	return nil
-}
-
-func abbreviate(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 60 {
-		s = s[:57] + "..."
-	}
-	return s
 }

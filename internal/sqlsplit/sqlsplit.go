@@ -146,3 +146,13 @@ func Writes(stmt string) bool {
 	}
 	return true
 }
+
+// Abbreviate puts sql on one line (runs of white space become one space)
+// and cuts it to at most n bytes, ending in "..." when cut.
+func Abbreviate(sql string, n int) string {
+	sql = strings.Join(strings.Fields(sql), " ")
+	if len(sql) > n {
+		sql = sql[:n-3] + "..."
+	}
+	return sql
+}
