@@ -22,9 +22,29 @@ import (
 // -rapid.checks trials per law, -rapid.seed (0: a random seed, logged),
 // -rapid.shrinktime. Like every parallel subtest, the laws run after the
 // calling test function returns.
-func Certify[R any](t *testing.T, newWriter func() harness.Writer[R], opts ...Option) {
+func Certify(t *testing.T, newWriter func() harness.Writer[harness.Order], opts ...Option) {
 	t.Helper()
-	c, closeTarget, err := start(context.Background(), newWriter, append(rapidFlags(), opts...))
+	certify(t, newWriter, Records[harness.Order]{}, opts)
+}
+
+// CertifyRecords is Certify for a writer whose records are drawn by recs
+// (records other than harness.Order, or batches that are whole
+// partitions). recs and the writer share R: a generator of other records
+// does not compile.
+func CertifyRecords[R any](t *testing.T, newWriter func() harness.Writer[R], recs Records[R], opts ...Option) {
+	t.Helper()
+	if recs.gen == nil {
+		t.Fatal(errNoGenerator)
+	}
+	certify(t, newWriter, recs, opts)
+}
+
+// errNoGenerator is what CheckRecords says of a Records without one.
+var errNoGenerator = errors.New("properties: the Records have no generator: make them with properties.Draw(gen) or properties.Orders()")
+
+func certify[R any](t *testing.T, newWriter func() harness.Writer[R], recs Records[R], opts []Option) {
+	t.Helper()
+	c, closeTarget, err := start(context.Background(), newWriter, recs, append(rapidFlags(), opts...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +80,8 @@ func Certify[R any](t *testing.T, newWriter func() harness.Writer[R], opts ...Op
 
 // start makes the checker of newWriter with opts and opens its target;
 // the function returned closes what it opened.
-func start[R any](ctx context.Context, newWriter func() harness.Writer[R], opts []Option) (*checker[R], func(), error) {
-	c, err := newChecker(ctx, newWriter, opts)
+func start[R any](ctx context.Context, newWriter func() harness.Writer[R], recs Records[R], opts []Option) (*checker[R], func(), error) {
+	c, err := newChecker(ctx, newWriter, recs, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -119,8 +139,23 @@ func selectedLaws(laws []harness.Law) map[harness.Law]bool {
 // (each law's trials still Parallel at a time) and those after the first
 // violated law are NotRun. Concurrent Check calls are independent, each
 // with its own settings.
-func Check[R any](ctx context.Context, newWriter func() harness.Writer[R], opts ...Option) (*Report, error) {
-	c, closeTarget, err := start(ctx, newWriter, opts)
+func Check(ctx context.Context, newWriter func() harness.Writer[harness.Order], opts ...Option) (*Report, error) {
+	return check(ctx, newWriter, Records[harness.Order]{}, opts)
+}
+
+// CheckRecords is Check for a writer whose records are drawn by recs
+// (records other than harness.Order, or batches that are whole
+// partitions). recs and the writer share R: a generator of other records
+// does not compile.
+func CheckRecords[R any](ctx context.Context, newWriter func() harness.Writer[R], recs Records[R], opts ...Option) (*Report, error) {
+	if recs.gen == nil {
+		return nil, errNoGenerator
+	}
+	return check(ctx, newWriter, recs, opts)
+}
+
+func check[R any](ctx context.Context, newWriter func() harness.Writer[R], recs Records[R], opts []Option) (*Report, error) {
+	c, closeTarget, err := start(ctx, newWriter, recs, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +277,7 @@ func ReplayFile[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 	if err != nil {
 		return nil, err
 	}
-	c, closeTarget, err := start(ctx, newWriter, opts)
+	c, closeTarget, err := start(ctx, newWriter, Records[R]{}, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,9 @@ type checker[R any] struct {
 	batches   *rapid.Generator[[]harness.Batch[R]]
 	records   *rapid.Generator[R]
 	partition func(R) string // nil: batches are not whole partitions
+	// customRecords: the records come from the caller's generator (not
+	// the default orders).
+	customRecords bool
 
 	slots chan struct{} // one per trial that may run at once (Parallel)
 
@@ -58,7 +61,7 @@ type cleanRun struct {
 	convs conversations
 }
 
-func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], opts []Option) (*checker[R], error) {
+func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], recs Records[R], opts []Option) (*checker[R], error) {
 	var s settings
 	for _, o := range opts {
 		o(&s)
@@ -92,29 +95,21 @@ func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 	if c.writer == "" {
 		c.writer = reflect.TypeOf(newWriter()).String()
 	}
-	records, ok := s.records.(*rapid.Generator[R])
-	if s.records == nil {
+	c.customRecords = recs.gen != nil && !recs.orders
+	if recs.gen == nil {
 		gen, isOrder := any(strategies.Orders()).(*rapid.Generator[R])
 		if !isOrder {
-			var zero R
-			return nil, fmt.Errorf("properties: records of type %T need a generator: pass properties.Records(gen)", zero)
+			// Only Replay gets here (CheckRecords refuses a nil
+			// generator): it draws nothing.
+			return c, nil
 		}
-		records, ok = gen, true
+		recs.gen = gen
 	}
-	if !ok {
-		var zero R
-		return nil, fmt.Errorf("properties: Records(%T) does not draw the writer's records (%T)", s.records, zero)
-	}
-	c.records = records
-	c.batches = strategies.Batches(records, s.limits)
-	if s.partition != nil {
-		part, ok := s.partition.(func(R) string)
-		if !ok {
-			var zero R
-			return nil, fmt.Errorf("properties: PartitionBy(%T) does not take the writer's records (%T)", s.partition, zero)
-		}
-		c.partition = part
-		c.batches = strategies.PartitionBatches(records, part, s.limits)
+	c.records = recs.gen
+	c.batches = strategies.Batches(recs.gen, s.limits)
+	if recs.partition != nil {
+		c.partition = recs.partition
+		c.batches = strategies.PartitionBatches(recs.gen, recs.partition, s.limits)
 	}
 	return c, nil
 }
@@ -875,7 +870,7 @@ func uncovered(spec lawSpec, faults map[Injection]int, trials int, cv *Coverage,
 // partition mode they are regrouped into whole partitions.
 func (c *checker[R]) smokeBatches() []harness.Batch[R] {
 	var waves [][]R
-	if _, isOrder := any(*new(R)).(harness.Order); isOrder && c.set.records == nil {
+	if _, isOrder := any(*new(R)).(harness.Order); isOrder && !c.customRecords {
 		o := func(id, v int64) R { return any(strategies.OrderOf(id, v)).(R) }
 		waves = [][]R{{o(1, 1), o(2, 1), o(3, 2)}, {o(1, 2), o(4, 1)}}
 	} else {

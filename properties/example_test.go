@@ -48,13 +48,15 @@ func (readingsWriter) Write(ctx context.Context, env *harness.Env, b harness.Bat
 	return err
 }
 
-// Certifying a writer of your own record type with your own generator.
-// In a test, properties.Certify(t, newWriter, opts...) runs the same laws
-// as subtests; Check is its error-returning twin.
-func ExampleCheck() {
-	rep, err := properties.Check(context.Background(),
+// Certifying a writer of your own record type with your own generator:
+// Draw(readings) is a Records[Reading], R inferred from the generator, and
+// CheckRecords takes it beside a Writer[Reading]; a generator of other
+// records would not compile. In a test, properties.CertifyRecords(t,
+// newWriter, recs, opts...) runs the same laws as subtests.
+func ExampleCheckRecords() {
+	rep, err := properties.CheckRecords(context.Background(),
 		func() harness.Writer[Reading] { return readingsWriter{} },
-		properties.Records(readings),
+		properties.Draw(readings),
 		properties.OnTarget(target), // omit to find a PostgreSQL by the default chain
 		properties.Laws(harness.ReplayIdempotence, harness.RetryEquivalence, harness.OrderIndependence),
 		properties.Checks(20))

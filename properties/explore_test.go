@@ -136,18 +136,14 @@ var lateCases = []lateCase{
 	{"PerRecordTotals", func() W { return perRecordTotals{} }, []harness.Law{harness.RetryEquivalence, harness.ExactlyOnceEffect}, false},
 }
 
-func lateOpts(c lateCase, law harness.Law, extra ...properties.Option) []properties.Option {
-	o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()), properties.Claim(law)}
-	if c.partition {
-		o = append(o, properties.PartitionBy(byDay))
-	}
-	return append(o, extra...)
+func lateOpts(law harness.Law, extra ...properties.Option) []properties.Option {
+	return append([]properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()), properties.Claim(law)}, extra...)
 }
 
 // mustViolate checks law alone and fails unless it is violated.
-func mustViolate(t *testing.T, w func() W, law harness.Law, opts ...properties.Option) properties.LawReport {
+func mustViolate(t *testing.T, w func() W, recs properties.Records[harness.Order], law harness.Law, opts ...properties.Option) properties.LawReport {
 	t.Helper()
-	rep, err := properties.Check(context.Background(), w, opts...)
+	rep, err := properties.CheckRecords(context.Background(), w, recs, opts...)
 	if err == nil {
 		t.Fatalf("%s held: the broken writer was not caught", law)
 	}
@@ -167,11 +163,11 @@ func TestLateStepWritersAreCaught(t *testing.T) {
 		for _, law := range c.laws {
 			t.Run(c.name+"/"+string(law), func(t *testing.T) {
 				forEachSeed(t, func(t *testing.T, seed properties.Option) {
-					lr := mustViolate(t, c.writer, law, lateOpts(c, law, properties.Checks(3), seed)...)
+					lr := mustViolate(t, c.writer, orders(c.partition), law, lateOpts(law, properties.Checks(3), seed)...)
 					t.Logf("caught at trial %d: %s", lr.FirstFailure, lr.Counterexample.Summary)
 				})
 				t.Run("exhaustive", func(t *testing.T) {
-					lr := mustViolate(t, c.writer, law, lateOpts(c, law, properties.Exhaustive(properties.Bounds{}))...)
+					lr := mustViolate(t, c.writer, orders(c.partition), law, lateOpts(law, properties.Exhaustive(properties.Bounds{}))...)
 					t.Logf("caught at point %d: %s", lr.FirstFailure, lr.Counterexample.Summary)
 				})
 			})
@@ -183,8 +179,8 @@ func TestLateStepWritersAreCaught(t *testing.T) {
 // every crash point of exhaustive mode, which names what it explored.
 func TestLongCorrectWriterHolds(t *testing.T) {
 	w := func() W { return lateLoader{InTx: true} }
-	base := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()), properties.PartitionBy(byDay)}
-	rep, err := properties.Check(context.Background(), w, append(base, properties.Laws(harness.CrashAtomicity, harness.RetryEquivalence),
+	base := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir())}
+	rep, err := properties.CheckRecords(context.Background(), w, orders(true), append(base, properties.Laws(harness.CrashAtomicity, harness.RetryEquivalence),
 		properties.Checks(10), properties.MinCoverage(0))...)
 	if err != nil {
 		t.Fatalf("random mode: %v", err)
@@ -194,7 +190,7 @@ func TestLongCorrectWriterHolds(t *testing.T) {
 			t.Logf("%s: %s after %d trials, coverage %s", l.Law, l.Verdict, l.Trials, l.CoverageSummary())
 		}
 	}
-	rep, err = properties.Check(context.Background(), w, append(base, properties.Laws(harness.CrashAtomicity, harness.ExactlyOnceEffect),
+	rep, err = properties.CheckRecords(context.Background(), w, orders(true), append(base, properties.Laws(harness.CrashAtomicity, harness.ExactlyOnceEffect),
 		properties.Exhaustive(properties.Bounds{DoubleFaults: 2}))...)
 	if err != nil {
 		t.Fatalf("exhaustive mode: %v", err)
@@ -219,8 +215,8 @@ func TestLongCorrectWriterHolds(t *testing.T) {
 // over 30 crash points; the 4 smoke scenarios and one random trial crash
 // at most 16 of them, whatever the seed.
 func TestCoverageBelowTheMinimumIsInconclusive(t *testing.T) {
-	rep, err := properties.Check(context.Background(), func() W { return lateLoader{InTx: true} }, properties.OnTarget(target),
-		properties.ScenarioDir(os.TempDir()), properties.PartitionBy(byDay), properties.Laws(harness.RetryEquivalence),
+	rep, err := properties.CheckRecords(context.Background(), func() W { return lateLoader{InTx: true} }, orders(true), properties.OnTarget(target),
+		properties.ScenarioDir(os.TempDir()), properties.Laws(harness.RetryEquivalence),
 		properties.Checks(1), properties.MinCoverage(1))
 	if err == nil {
 		t.Fatal("one random trial covered every crash point")
@@ -282,10 +278,7 @@ func TestIncidentFixesHold(t *testing.T) {
 		t.Run(l.Name, func(t *testing.T) {
 			fixed := l.Fixed
 			o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()), properties.Claim(l.Violates...), properties.Checks(30)}
-			if l.WholePartitions {
-				o = append(o, properties.PartitionBy(byDay))
-			}
-			rep, err := properties.Check(context.Background(), func() W { return fixed }, o...)
+			rep, err := properties.CheckRecords(context.Background(), func() W { return fixed }, orders(l.WholePartitions), o...)
 			if err != nil {
 				t.Fatalf("the fix %s does not hold: %v", l.Fix, err)
 			}

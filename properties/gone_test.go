@@ -41,7 +41,7 @@ func TestServerGoneIsNeverHeld(t *testing.T) {
 			done := make(chan result, 1)
 			started := make(chan bool, 1)
 			go func() {
-				rep, err := properties.Check(ctx, func() W { return lateLoader{InTx: true} }, properties.OnTarget(tg), properties.PartitionBy(byDay),
+				rep, err := properties.CheckRecords(ctx, func() W { return lateLoader{InTx: true} }, orders(true), properties.OnTarget(tg),
 					properties.Laws(harness.RetryEquivalence, harness.CrashAtomicity), properties.Checks(1000), properties.MinCoverage(0),
 					properties.Progress(func(harness.Law, int, map[properties.Injection]int) {
 						select {

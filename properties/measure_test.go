@@ -58,13 +58,10 @@ func BenchmarkDetection(b *testing.B) {
 						if mode == "random" {
 							o = append(o, properties.WithoutSmoke())
 						}
-						if c.partition {
-							o = append(o, properties.PartitionBy(byDay))
-						}
 						if c.modulo {
 							o = append(o, properties.Compare(trial.ModuloSurrogateKeys()))
 						}
-						rep, _ := properties.Check(context.Background(), c.w, o...)
+						rep, _ := properties.CheckRecords(context.Background(), c.w, orders(c.partition), o...)
 						if lr := rep.Laws[indexOf(c.law)]; lr.Verdict == properties.Violated {
 							firsts = append(firsts, lr.FirstFailure)
 						} else {
@@ -98,9 +95,6 @@ func BenchmarkCoverage(b *testing.B) {
 	}
 	for name, w := range ws {
 		o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()), properties.Seed(1)}
-		if part[name] {
-			o = append(o, properties.PartitionBy(byDay))
-		}
 		claims := harness.AllLaws
 		if cl, ok := w().(harness.Claimer); ok {
 			claims = cl.Claims()
@@ -114,10 +108,10 @@ func BenchmarkCoverage(b *testing.B) {
 				var ex *properties.Explored
 				var seconds float64
 				for b.Loop() {
-					rep, _ := properties.Check(context.Background(), w, append(o, properties.Laws(law), properties.Checks(100))...)
+					rep, _ := properties.CheckRecords(context.Background(), w, orders(part[name]), append(o, properties.Laws(law), properties.Checks(100))...)
 					cv = rep.Laws[indexOf(law)].Coverage
 					start := time.Now()
-					rep, _ = properties.Check(context.Background(), w, append(o, properties.Laws(law), properties.Exhaustive(properties.DefaultBounds))...)
+					rep, _ = properties.CheckRecords(context.Background(), w, orders(part[name]), append(o, properties.Laws(law), properties.Exhaustive(properties.DefaultBounds))...)
 					ex, seconds = rep.Laws[indexOf(law)].Explored, time.Since(start).Seconds()
 				}
 				if cv != nil {

@@ -21,8 +21,6 @@ type settings struct {
 	seed        uint64 // 0: a random one
 	parallel    int    // 0: GOMAXPROCS
 	shrinkTime  time.Duration
-	records     any // *rapid.Generator[R]
-	partition   any // func(R) string
 	compare     []trial.CompareOption
 	limits      strategies.Limits
 	scenarioDir string
@@ -88,14 +86,33 @@ func Parallel(n int) Option { return func(s *settings) { s.parallel = n } }
 // scenario fails the same way.
 func ShrinkTime(d time.Duration) Option { return func(s *settings) { s.shrinkTime = d } }
 
-// Records draws the writer's records; needed unless R is harness.Order.
-func Records[R any](gen *rapid.Generator[R]) Option { return func(s *settings) { s.records = gen } }
+// Records is how a certification draws the records of a writer whose
+// records are R: a generator, and, when every batch is one whole
+// partition, the partition function. CheckRecords and CertifyRecords take
+// it beside the writer, with the same R, so a generator of other records
+// does not compile. Draw makes one (R inferred from the generator); Orders
+// is the default records'.
+type Records[R any] struct {
+	gen       *rapid.Generator[R]
+	partition func(R) string
+	orders    bool // the default orders (their smoke batches are made, not drawn)
+}
 
-// PartitionBy certifies the writer with a partition field: every batch is
-// one whole partition, and a partition delivered again carries what it had
-// plus newer records.
-func PartitionBy[R any](partition func(R) string) Option {
-	return func(s *settings) { s.partition = partition }
+// Draw draws the records with gen.
+func Draw[R any](gen *rapid.Generator[R]) Records[R] { return Records[R]{gen: gen} }
+
+// Orders draws the default records, harness.Order (what Check and Certify
+// use), for a partitioned certification: Orders().PartitionBy(...).
+func Orders() Records[harness.Order] {
+	return Records[harness.Order]{gen: strategies.Orders(), orders: true}
+}
+
+// PartitionBy certifies with a partition field: every batch is one whole
+// partition, and a partition delivered again carries what it had plus
+// newer records.
+func (r Records[R]) PartitionBy(partition func(R) string) Records[R] {
+	r.partition = partition
+	return r
 }
 
 // Compare passes options to the state comparison (ignored columns, surrogate

@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,12 +44,17 @@ var correct = map[string]func() W{
 	"Aggregate":                  func() W { return reference.Aggregate{} },
 }
 
-func opts(name string, extra ...properties.Option) []properties.Option {
-	o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir())}
-	if partitioned[name] {
-		o = append(o, properties.PartitionBy(byDay))
+func opts(extra ...properties.Option) []properties.Option {
+	return append([]properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir())}, extra...)
+}
+
+// orders are the default records, each batch one whole day when
+// partitioned.
+func orders(partitioned bool) properties.Records[harness.Order] {
+	if partitioned {
+		return properties.Orders().PartitionBy(byDay)
 	}
-	return append(o, extra...)
+	return properties.Orders()
 }
 
 // TestReferenceWritersHold certifies every correct writer: every law it
@@ -54,7 +62,7 @@ func opts(name string, extra ...properties.Option) []properties.Option {
 func TestReferenceWritersHold(t *testing.T) {
 	for name, w := range correct {
 		t.Run(name, func(t *testing.T) {
-			properties.Certify(t, w, opts(name)...)
+			properties.CertifyRecords(t, w, orders(partitioned[name]), opts()...)
 		})
 	}
 }
@@ -73,13 +81,10 @@ func TestAntipatternsAreCaught(t *testing.T) {
 					broken := l.Broken
 					o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()),
 						properties.Claim(law), properties.Checks(3), seed}
-					if l.WholePartitions {
-						o = append(o, properties.PartitionBy(byDay))
-					}
 					if l.ModuloSurrogateKeys {
 						o = append(o, properties.Compare(trial.ModuloSurrogateKeys()))
 					}
-					lr := mustViolate(t, func() W { return broken }, law, o...)
+					lr := mustViolate(t, func() W { return broken }, orders(l.WholePartitions), law, o...)
 					ce := lr.Counterexample
 					t.Logf("caught at trial %d; shrunk to %d batch(es), %d record(s), %d deliveries: %s", lr.FirstFailure, ce.Batches, ce.Records, ce.Deliveries, ce.Summary)
 					// After rapid's shrinking and the scenario simplification
@@ -160,7 +165,7 @@ func (w pickyUpsert) Write(ctx context.Context, env *harness.Env, b harness.Batc
 // Check says so, with a minimal such batch, instead of a verdict.
 func TestCheckStopsAtAWriterThatFailsWithoutFaults(t *testing.T) {
 	rep, err := properties.Check(context.Background(), func() W { return pickyUpsert{} },
-		opts("Upsert", properties.Laws(harness.ReplayIdempotence, harness.RetryEquivalence), properties.Checks(30))...)
+		opts(properties.Laws(harness.ReplayIdempotence, harness.RetryEquivalence), properties.Checks(30))...)
 	if !errors.Is(err, properties.ErrWriterFails) {
 		t.Fatalf("Check's error %v does not wrap ErrWriterFails", err)
 	}
@@ -178,5 +183,22 @@ func TestCheckStopsAtAWriterThatFailsWithoutFaults(t *testing.T) {
 	}
 	if l := verdicts[harness.RetryEquivalence]; l.Verdict != properties.Inconclusive || !strings.HasPrefix(l.Reason, "not run: ") {
 		t.Errorf("RetryEquivalence, after the writer failed: %s (%s)", l.Verdict, l.Reason)
+	}
+}
+
+// Records share the writer's type parameter: a generator of other records
+// beside a writer does not compile (testdata/wrongrecords passes
+// Records[Reading] beside a Writer[harness.Order]).
+func TestWrongRecordsDoNotCompile(t *testing.T) {
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(gobin); err != nil {
+		gobin = "go"
+	}
+	out, err := exec.Command(gobin, "build", "-o", os.DevNull, "./testdata/wrongrecords").CombinedOutput()
+	if err == nil {
+		t.Fatal("a generator of Reading beside a Writer[harness.Order] compiled")
+	}
+	if !strings.Contains(string(out), "Records[Reading] of properties.Draw(readings) does not match inferred type") {
+		t.Errorf("the compiler refused for another reason:\n%s", out)
 	}
 }

@@ -87,7 +87,7 @@ func (c *checker[R]) smaller(spec lawSpec, sc harness.Scenario[R]) []harness.Sce
 			}
 		}
 	}
-	if c.set.partition == nil {
+	if c.partition == nil {
 		for b, bt := range sc.Batches {
 			for r := range bt.Records {
 				if len(bt.Records) == 1 {

@@ -126,9 +126,8 @@ type compareFlags struct {
 	PartitionField      string   `help:"Certify with a partition field: every batch is one whole partition. The default records have one: event_date." placeholder:"FIELD"`
 }
 
-// options returns the comparison and partition options; spec is the
-// custom records' (nil for the default orders).
-func (f compareFlags) options(spec *recordspec.Spec) ([]properties.Option, error) {
+// options returns the comparison options.
+func (f compareFlags) options() []properties.Option {
 	var opts []properties.Option
 	if len(f.IgnoreColumn) > 0 {
 		opts = append(opts, properties.Compare(trial.IgnoreColumns(f.IgnoreColumn...)))
@@ -136,28 +135,35 @@ func (f compareFlags) options(spec *recordspec.Spec) ([]properties.Option, error
 	if f.ModuloSurrogateKeys {
 		opts = append(opts, properties.Compare(trial.ModuloSurrogateKeys()))
 	}
-	if spec != nil {
-		field := f.PartitionField
-		if field == "" {
-			field = spec.Partition()
-		}
-		switch {
-		case field == "":
-		case spec.Has(field):
-			opts = append(opts, properties.PartitionBy(recordspec.PartitionOf(field)))
-		default:
-			return nil, usageError{fmt.Sprintf("--partition-field %q: the records have no such field (%s)", field, spec)}
-		}
-		return append(opts, properties.Records(spec.Generator())), nil
-	}
+	return opts
+}
+
+// orders are the default records, partitioned by --partition-field.
+func (f compareFlags) orders() (properties.Records[harness.Order], error) {
 	switch f.PartitionField {
 	case "":
+		return properties.Orders(), nil
 	case "event_date":
-		opts = append(opts, properties.PartitionBy(func(o harness.Order) string { return o.EventDate.String() }))
-	default:
-		return nil, usageError{fmt.Sprintf("--partition-field %q: the default records' partition field is event_date", f.PartitionField)}
+		return properties.Orders().PartitionBy(func(o harness.Order) string { return o.EventDate.String() }), nil
 	}
-	return opts, nil
+	return properties.Records[harness.Order]{}, usageError{fmt.Sprintf("--partition-field %q: the default records' partition field is event_date", f.PartitionField)}
+}
+
+// records are the custom records of spec, partitioned by --partition-field
+// or the spec's partition field.
+func (f compareFlags) records(spec *recordspec.Spec) (properties.Records[recordspec.Record], error) {
+	recs := properties.Draw(spec.Generator())
+	field := f.PartitionField
+	if field == "" {
+		field = spec.Partition()
+	}
+	switch {
+	case field == "":
+		return recs, nil
+	case spec.Has(field):
+		return recs.PartitionBy(recordspec.PartitionOf(field)), nil
+	}
+	return recs, usageError{fmt.Sprintf("--partition-field %q: the records have no such field (%s)", field, spec)}
 }
 
 type certifyCmd struct {
@@ -205,16 +211,24 @@ func (c certifyCmd) Run(e *env) error {
 	}
 	return c.withWriter(
 		func(w writer) error {
-			return runCertify(e, c, w, []harness.Order{strategies.OrderOf(1, 1), strategies.OrderOf(2, 1)}, nil)
+			recs, err := c.orders()
+			if err != nil {
+				return err
+			}
+			return runCertify(e, c, w, []harness.Order{strategies.OrderOf(1, 1), strategies.OrderOf(2, 1)}, recs)
 		},
 		func(w recordWriter, spec *recordspec.Spec) error {
-			return runCertify(e, c, w, []recordspec.Record{spec.Example(0), spec.Example(1)}, spec)
+			recs, err := c.records(spec)
+			if err != nil {
+				return err
+			}
+			return runCertify(e, c, w, []recordspec.Record{spec.Example(0), spec.Example(1)}, recs)
 		})
 }
 
 // runCertify runs the certification of w, whose records are R: first a
 // fault-free try with the records first, then every claimed law.
-func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, spec *recordspec.Spec) error {
+func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, recs properties.Records[R]) error {
 	name := nameOf(w)
 	if err := checkReportPath(c.Report); err != nil {
 		return err
@@ -223,10 +237,7 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, spe
 	if err != nil {
 		return err
 	}
-	opts, err := c.options(spec)
-	if err != nil {
-		return err
-	}
+	opts := c.options()
 	explore, err := c.exploration()
 	if err != nil {
 		return err
@@ -263,7 +274,7 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, spe
 	opts = append(opts, properties.OnTarget(tg), properties.Claim(laws...), properties.Checks(c.Checks), properties.Seed(c.Seed),
 		properties.ShrinkTime(c.ShrinkTime), properties.Parallel(c.Parallel), properties.WriterName(name), properties.ScenarioDir(c.ScenarioDir),
 		properties.Progress(progress.update))
-	rep, err := properties.Check(e.ctx, func() harness.Writer[R] { return w }, opts...)
+	rep, err := properties.CheckRecords(e.ctx, func() harness.Writer[R] { return w }, recs, opts...)
 	progress.done()
 	if rep == nil {
 		return err
@@ -398,21 +409,17 @@ func (c replayCmd) Run(e *env) error {
 		return err
 	}
 	if recorded != nil {
-		return runReplay(e, c, recorded, sf.Law, sf.Writer, nil)
+		return runReplay(e, c, recorded, sf.Law, sf.Writer)
 	}
 	c.writerFlags = f
 	return c.withWriter(
-		func(w writer) error { return runReplay(e, c, w, sf.Law, nameOf(w), nil) },
-		func(w recordWriter, spec *recordspec.Spec) error { return runReplay(e, c, w, sf.Law, nameOf(w), spec) })
+		func(w writer) error { return runReplay(e, c, w, sf.Law, nameOf(w)) },
+		func(w recordWriter, _ *recordspec.Spec) error { return runReplay(e, c, w, sf.Law, nameOf(w)) })
 }
 
-// runReplay re-runs the scenario file against w, whose records spec
-// describes (nil: the default orders).
-func runReplay[R any](e *env, c replayCmd, w harness.Writer[R], law harness.Law, name string, spec *recordspec.Spec) error {
-	opts, err := c.options(spec)
-	if err != nil {
-		return err
-	}
+// runReplay re-runs the scenario file against w.
+func runReplay[R any](e *env, c replayCmd, w harness.Writer[R], law harness.Law, name string) error {
+	opts := c.options()
 	tg, err := c.open(e.ctx, e.stderr)
 	if err != nil {
 		return err

@@ -116,8 +116,9 @@ func (c lessonsCmd) lesson(e *env, tg *trial.Target, l antipatterns.Lesson, law 
 	opts := []properties.Option{properties.OnTarget(tg), properties.Claim(law), properties.Checks(c.Checks), properties.ScenarioDir(dir),
 		properties.ShrinkTime(c.ShrinkTime), properties.Parallel(c.Parallel),
 		properties.WriterName("antipatterns." + l.Name)}
+	recs := properties.Orders()
 	if l.WholePartitions {
-		opts = append(opts, properties.PartitionBy(func(o harness.Order) string { return o.EventDate.String() }))
+		recs = recs.PartitionBy(func(o harness.Order) string { return o.EventDate.String() })
 	}
 	if l.ModuloSurrogateKeys {
 		opts = append(opts, properties.Compare(trial.ModuloSurrogateKeys()))
@@ -128,7 +129,7 @@ func (c lessonsCmd) lesson(e *env, tg *trial.Target, l antipatterns.Lesson, law 
 	progress := newProgress(e, c.Checks, []harness.Law{law})
 	progress.transient = true // the lesson's own lines say what happened
 	opts = append(opts, properties.Progress(progress.update))
-	broken, _ := properties.Check(e.ctx, func() harness.Writer[harness.Order] { return l.Broken }, opts...)
+	broken, _ := properties.CheckRecords(e.ctx, func() harness.Writer[harness.Order] { return l.Broken }, recs, opts...)
 	progress.done()
 	if broken == nil {
 		return r, fmt.Errorf("lessons: %s could not be checked", l.Name)
@@ -147,7 +148,7 @@ func (c lessonsCmd) lesson(e *env, tg *trial.Target, l antipatterns.Lesson, law 
 	} else {
 		fmt.Fprintf(e.stdout, "   NOT caught by %s in %d trials (%s): raise --checks\n", law, lr.Trials, lr.Verdict)
 	}
-	fixed, _ := properties.Check(e.ctx, func() harness.Writer[harness.Order] { return l.Fixed }, append(opts, properties.WriterName(l.Fix))...)
+	fixed, _ := properties.CheckRecords(e.ctx, func() harness.Writer[harness.Order] { return l.Fixed }, recs, append(opts, properties.WriterName(l.Fix))...)
 	progress.done()
 	if fixed == nil {
 		return r, fmt.Errorf("lessons: fix %s could not be checked", l.Fix)
