@@ -17,10 +17,10 @@ type conversations = []strategies.Conversation
 // way testing/slogtest keeps its cases in one table.
 type lawSpec struct {
 	law harness.Law
-	// draw draws the deliveries of a random trial over batches whose
-	// clean conversations are convs; nil: each batch once, in order,
-	// without faults (the law compares clean runs).
-	draw func(t *rapid.T, convs conversations) []harness.Delivery
+	// draw is the generator of a random trial's deliveries over batches
+	// whose clean conversations are convs; nil: each batch once, in
+	// order, without faults (the law compares clean runs).
+	draw func(convs conversations) *rapid.Generator[[]harness.Delivery]
 	// smoke lists the fixed scenarios run before any random trial: the
 	// deliveries that expose the classic bugs at once.
 	smoke func(convs conversations) [][]harness.Delivery
@@ -72,8 +72,8 @@ var laws = []lawSpec{
 	},
 	{
 		law: harness.ReplayIdempotence,
-		draw: func(t *rapid.T, convs conversations) []harness.Delivery {
-			return strategies.Replays(len(convs), 3).Draw(t, "deliveries")
+		draw: func(convs conversations) *rapid.Generator[[]harness.Delivery] {
+			return strategies.Replays(len(convs), 3)
 		},
 		smoke: func(convs conversations) [][]harness.Delivery {
 			return [][]harness.Delivery{strategies.Twice(len(convs))}
@@ -103,10 +103,8 @@ var laws = []lawSpec{
 		violated: "every crash left a clean state, but after the retries the final state differs from one clean run",
 	},
 	{
-		law: harness.ExactlyOnceEffect,
-		draw: func(t *rapid.T, convs conversations) []harness.Delivery {
-			return strategies.LostAcks(convs).Draw(t, "deliveries")
-		},
+		law:  harness.ExactlyOnceEffect,
+		draw: strategies.LostAcks,
 		smoke: func(convs conversations) [][]harness.Delivery {
 			return [][]harness.Delivery{
 				strategies.EachDelivery(convs, strategies.LostAck),
@@ -134,10 +132,8 @@ var laws = []lawSpec{
 		violated: "a batch whose ack was lost took effect more or less than once",
 	},
 	{
-		law: harness.OrderIndependence,
-		draw: func(t *rapid.T, convs conversations) []harness.Delivery {
-			return strategies.Shuffled(len(convs)).Draw(t, "deliveries")
-		},
+		law:  harness.OrderIndependence,
+		draw: func(convs conversations) *rapid.Generator[[]harness.Delivery] { return strategies.Shuffled(len(convs)) },
 		smoke: func(convs conversations) [][]harness.Delivery {
 			n := len(convs)
 			return [][]harness.Delivery{strategies.Reversed(n), append(strategies.Reversed(n), strategies.Reversed(n)...)}
@@ -152,10 +148,8 @@ var laws = []lawSpec{
 		violated: "all records applied as one batch (a full refresh) differ from the batches applied one by one",
 	},
 	{
-		law: harness.ZombieSafety,
-		draw: func(t *rapid.T, convs conversations) []harness.Delivery {
-			return strategies.Zombies(convs).Draw(t, "deliveries")
-		},
+		law:  harness.ZombieSafety,
+		draw: strategies.Zombies,
 		smoke: func(convs conversations) [][]harness.Delivery {
 			return [][]harness.Delivery{
 				strategies.EachDelivery(convs, strategies.Stall(strategies.LastCommit, false)),
@@ -200,10 +194,10 @@ func specOf(law harness.Law) lawSpec {
 
 // drawCrashes delivers in order; every delivery fails 1 or 2 times at
 // points drawn from its batch's conversation, then runs clean.
-func drawCrashes(t *rapid.T, convs conversations) []harness.Delivery {
+func drawCrashes(convs conversations) *rapid.Generator[[]harness.Delivery] {
 	return strategies.InOrder(len(convs), func(i int) *rapid.Generator[[]harness.AttemptPlan] {
 		return strategies.Attempts(convs[i], 2)
-	}).Draw(t, "deliveries")
+	})
 }
 
 // smokeCrashes crashes every delivery at once after its last commit,

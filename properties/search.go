@@ -223,8 +223,7 @@ func (c *checker[R]) draw(spec lawSpec, seed uint64) (harness.Scenario[R], conve
 	}
 	var ds []harness.Delivery
 	if spec.draw != nil {
-		gen := rapid.Custom(func(t *rapid.T) []harness.Delivery { return spec.draw(t, clean.convs) })
-		if ds, err = example(gen, splitmix(seed)); err != nil {
+		if ds, err = example(spec.draw(clean.convs), splitmix(seed)); err != nil {
 			return harness.Scenario[R]{}, nil, err
 		}
 	}

@@ -8,8 +8,9 @@ import (
 )
 
 // Upsert keeps the latest version of every order, keyed by its natural key:
-// COPY into a temporary table, then one INSERT ... ON CONFLICT (id) DO
-// UPDATE ... WHERE stored.version < incoming.version, in one transaction.
+// the batch's latest record per id, passed as arrays (unnest), in one
+// INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE stored.version <
+// incoming.version: one statement, so one transaction.
 //
 // It claims every law:
 //   - Determinism: the state is a function of the records alone.
