@@ -82,26 +82,8 @@ var laws = []lawSpec{
 		needs:         []Injection{Replays},
 		violated:      "replaying batches changed the result",
 	},
-	{
-		law:      harness.RetryEquivalence,
-		draw:     drawCrashes,
-		smoke:    smokeCrashes,
-		explore:  exploreCrashes,
-		doubles:  true,
-		points:   crashPoints,
-		needs:    crashes,
-		violated: "retrying after crashes gave another result than one clean run",
-	},
-	{
-		law:      harness.CrashAtomicity,
-		draw:     drawCrashes,
-		smoke:    smokeCrashes,
-		explore:  exploreCrashes,
-		doubles:  true,
-		points:   crashPoints,
-		needs:    crashes,
-		violated: "every crash left a clean state, but after the retries the final state differs from one clean run",
-	},
+	crashLaw(harness.RetryEquivalence, "retrying after crashes gave another result than one clean run"),
+	crashLaw(harness.CrashAtomicity, "every crash left a clean state, but after the retries the final state differs from one clean run"),
 	{
 		law:  harness.ExactlyOnceEffect,
 		draw: strategies.LostAcks,
@@ -190,6 +172,14 @@ func specOf(law harness.Law) lawSpec {
 		}
 	}
 	panic(fmt.Sprintf("properties: no law %q", law))
+}
+
+// crashLaw is the entry of a law judged by crashing deliveries and
+// retrying them (RetryEquivalence, CrashAtomicity: they differ in what
+// they judge, not in what they inject).
+func crashLaw(law harness.Law, violated string) lawSpec {
+	return lawSpec{law: law, draw: drawCrashes, smoke: smokeCrashes, explore: exploreCrashes, doubles: true,
+		points: crashPoints, needs: crashes, violated: violated}
 }
 
 // drawCrashes delivers in order; every delivery fails 1 or 2 times at

@@ -29,14 +29,17 @@ type stmt struct {
 	args []any
 }
 
-// execAll runs stmts in order in tx, stopping at the first error.
-func execAll(ctx context.Context, tx pgx.Tx, stmts ...stmt) error {
-	for _, s := range stmts {
-		if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
-			return err
+// inTx runs stmts in order in one transaction on conn, stopping (and
+// rolling back) at the first error.
+func inTx(ctx context.Context, conn *pgx.Conn, stmts ...stmt) error {
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		for _, s := range stmts {
+			if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
+				return err
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // daysOf lists the batch's event dates: the windows (intervals) it covers.
@@ -64,10 +67,7 @@ func daysOf(b harness.Batch[harness.Order]) []string {
 type DbtMicrobatch struct{ Filtered bool }
 
 func (w DbtMicrobatch) Claims() []harness.Law {
-	if !w.Filtered {
-		return nil
-	}
-	return []harness.Law{harness.ReplayIdempotence, harness.RetryEquivalence, harness.CrashAtomicity, harness.IncrementalEquivalence}
+	return claimedIf(w.Filtered, harness.ReplayIdempotence, harness.RetryEquivalence, harness.CrashAtomicity, harness.IncrementalEquivalence)
 }
 
 func (DbtMicrobatch) Setup(ctx context.Context, env *harness.Env) error {
@@ -84,13 +84,11 @@ func (w DbtMicrobatch) Write(ctx context.Context, env *harness.Env, b harness.Ba
 	if w.Filtered {
 		filter = " WHERE event_date = ANY($1::date[])"
 	}
-	return pgx.BeginFunc(ctx, env.Conn, func(tx pgx.Tx) error {
-		return execAll(ctx, tx,
-			stmt{`INSERT INTO orders_source SELECT * FROM json_populate_recordset(NULL::orders_source, $1::json) ON CONFLICT DO NOTHING`, []any{recs}},
-			stmt{`CREATE TEMP TABLE orders_model__dbt_tmp ON COMMIT DROP AS SELECT * FROM orders_source` + filter, argsIf(w.Filtered, daysOf(b))},
-			stmt{`DELETE FROM orders_model WHERE event_date = ANY($1::date[])`, []any{daysOf(b)}},
-			stmt{`INSERT INTO orders_model SELECT * FROM orders_model__dbt_tmp`, nil})
-	})
+	return inTx(ctx, env.Conn,
+		stmt{`INSERT INTO orders_source SELECT * FROM json_populate_recordset(NULL::orders_source, $1::json) ON CONFLICT DO NOTHING`, []any{recs}},
+		stmt{`CREATE TEMP TABLE orders_model__dbt_tmp ON COMMIT DROP AS SELECT * FROM orders_source` + filter, argsIf(w.Filtered, daysOf(b))},
+		stmt{`DELETE FROM orders_model WHERE event_date = ANY($1::date[])`, []any{daysOf(b)}},
+		stmt{`INSERT INTO orders_model SELECT * FROM orders_model__dbt_tmp`, nil})
 }
 
 func argsIf(ok bool, args ...any) []any {
@@ -109,10 +107,7 @@ func argsIf(ok bool, args ...any) []any {
 type AirbyteRawAppend struct{ Dedup bool }
 
 func (w AirbyteRawAppend) Claims() []harness.Law {
-	if !w.Dedup {
-		return nil
-	}
-	return []harness.Law{harness.ReplayIdempotence, harness.RetryEquivalence, harness.CrashAtomicity, harness.ExactlyOnceEffect, harness.OrderIndependence}
+	return claimedIf(w.Dedup, harness.ReplayIdempotence, harness.RetryEquivalence, harness.CrashAtomicity, harness.ExactlyOnceEffect, harness.OrderIndependence)
 }
 
 func (w AirbyteRawAppend) Setup(ctx context.Context, env *harness.Env) error {
@@ -157,10 +152,7 @@ func (w AirbyteRawAppend) Write(ctx context.Context, env *harness.Env, b harness
 type KafkaJDBCSink struct{ OffsetsInTx bool }
 
 func (w KafkaJDBCSink) Claims() []harness.Law {
-	if !w.OffsetsInTx {
-		return nil
-	}
-	return []harness.Law{harness.ReplayIdempotence, harness.RetryEquivalence, harness.CrashAtomicity, harness.ExactlyOnceEffect}
+	return claimedIf(w.OffsetsInTx, harness.ReplayIdempotence, harness.RetryEquivalence, harness.CrashAtomicity, harness.ExactlyOnceEffect)
 }
 
 func (KafkaJDBCSink) Setup(ctx context.Context, env *harness.Env) error {
@@ -207,10 +199,7 @@ func (w KafkaJDBCSink) Write(ctx context.Context, env *harness.Env, b harness.Ba
 type TargetPostgresUpsert struct{ UpdateTarget bool }
 
 func (w TargetPostgresUpsert) Claims() []harness.Law {
-	if !w.UpdateTarget {
-		return nil
-	}
-	return []harness.Law{harness.ReplayIdempotence, harness.RetryEquivalence, harness.CrashAtomicity, harness.OrderIndependence, harness.IncrementalEquivalence}
+	return claimedIf(w.UpdateTarget, harness.ReplayIdempotence, harness.RetryEquivalence, harness.CrashAtomicity, harness.OrderIndependence, harness.IncrementalEquivalence)
 }
 
 func (TargetPostgresUpsert) Setup(ctx context.Context, env *harness.Env) error {
@@ -228,13 +217,11 @@ func (w TargetPostgresUpsert) Write(ctx context.Context, env *harness.Env, b har
 		update = `UPDATE orders o SET source = t.source, version = t.version, event_date = t.event_date, customer = t.customer, amount = t.amount
 			FROM orders_tmp t WHERE o.id = t.id AND o.version < t.version`
 	}
-	return pgx.BeginFunc(ctx, env.Conn, func(tx pgx.Tx) error {
-		return execAll(ctx, tx,
-			stmt{`CREATE TEMP TABLE orders_tmp (LIKE orders) ON COMMIT DROP`, nil},
-			stmt{`INSERT INTO orders_tmp SELECT DISTINCT ON (id) * FROM json_populate_recordset(NULL::orders, $1::json) ORDER BY id, version DESC`, []any{recs}},
-			stmt{`INSERT INTO orders SELECT * FROM orders_tmp t WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = t.id)`, nil},
-			stmt{update, nil})
-	})
+	return inTx(ctx, env.Conn,
+		stmt{`CREATE TEMP TABLE orders_tmp (LIKE orders) ON COMMIT DROP`, nil},
+		stmt{`INSERT INTO orders_tmp SELECT DISTINCT ON (id) * FROM json_populate_recordset(NULL::orders, $1::json) ORDER BY id, version DESC`, []any{recs}},
+		stmt{`INSERT INTO orders SELECT * FROM orders_tmp t WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = t.id)`, nil},
+		stmt{update, nil})
 }
 
 // DltMergeWithoutKey renders dlt's merge write disposition on a table
@@ -252,11 +239,9 @@ func (DltMergeWithoutKey) Write(ctx context.Context, env *harness.Env, b harness
 	if err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, env.Conn, func(tx pgx.Tx) error {
-		return execAll(ctx, tx,
-			stmt{`DELETE FROM orders`, nil}, // no key: every row "matches"
-			stmt{`INSERT INTO orders SELECT * FROM json_populate_recordset(NULL::orders, $1::json)`, []any{recs}})
-	})
+	return inTx(ctx, env.Conn,
+		stmt{`DELETE FROM orders`, nil}, // no key: every row "matches"
+		stmt{`INSERT INTO orders SELECT * FROM json_populate_recordset(NULL::orders, $1::json)`, []any{recs}})
 }
 
 // AirflowTaskRerun renders an Airflow task that logs its DAG run's rows
@@ -267,10 +252,7 @@ func (DltMergeWithoutKey) Write(ctx context.Context, env *harness.Env, b harness
 type AirflowTaskRerun struct{ ReplaceRun bool }
 
 func (w AirflowTaskRerun) Claims() []harness.Law {
-	if !w.ReplaceRun {
-		return nil
-	}
-	return []harness.Law{harness.ReplayIdempotence, harness.RetryEquivalence, harness.CrashAtomicity, harness.ExactlyOnceEffect, harness.OrderIndependence}
+	return claimedIf(w.ReplaceRun, harness.ReplayIdempotence, harness.RetryEquivalence, harness.CrashAtomicity, harness.ExactlyOnceEffect, harness.OrderIndependence)
 }
 
 func (AirflowTaskRerun) Setup(ctx context.Context, env *harness.Env) error {
@@ -288,12 +270,10 @@ func (w AirflowTaskRerun) Write(ctx context.Context, env *harness.Env, b harness
 		_, err := env.Conn.Exec(ctx, insert, recs, b.ID)
 		return err
 	}
-	return pgx.BeginFunc(ctx, env.Conn, func(tx pgx.Tx) error {
-		return execAll(ctx, tx,
-			stmt{`SELECT pg_advisory_xact_lock(hashtext('task_rows'), hashtext($1))`, []any{b.ID}},
-			stmt{`DELETE FROM task_rows WHERE run_id = $1`, []any{b.ID}},
-			stmt{insert, []any{recs, b.ID}})
-	})
+	return inTx(ctx, env.Conn,
+		stmt{`SELECT pg_advisory_xact_lock(hashtext('task_rows'), hashtext($1))`, []any{b.ID}},
+		stmt{`DELETE FROM task_rows WHERE run_id = $1`, []any{b.ID}},
+		stmt{insert, []any{recs, b.ID}})
 }
 
 // SQLMeshDeleteInsert renders SQLMesh's DELETE_INSERT overwrite of a
@@ -313,10 +293,18 @@ func (SQLMeshDeleteInsert) Write(ctx context.Context, env *harness.Env, b harnes
 	if err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, env.Conn, func(tx pgx.Tx) error {
-		return execAll(ctx, tx,
-			stmt{`DELETE FROM orders_by_day WHERE event_date = ANY($1::date[])`, []any{daysOf(b)}},
-			stmt{`INSERT INTO orders_by_day SELECT DISTINCT ON (event_date, id) * FROM json_populate_recordset(NULL::orders_by_day, $1::json)
-				ORDER BY event_date, id, version DESC`, []any{recs}})
-	})
+	return inTx(ctx, env.Conn,
+		stmt{`DELETE FROM orders_by_day WHERE event_date = ANY($1::date[])`, []any{daysOf(b)}},
+		stmt{`INSERT INTO orders_by_day SELECT DISTINCT ON (event_date, id) * FROM json_populate_recordset(NULL::orders_by_day, $1::json)
+			ORDER BY event_date, id, version DESC`, []any{recs}})
+}
+
+// claimedIf is the laws a lesson's writer claims: laws when it is the
+// fixed one, none when it is the broken one (it claims nothing it holds
+// by chance).
+func claimedIf(fixed bool, laws ...harness.Law) []harness.Law {
+	if !fixed {
+		return nil
+	}
+	return laws
 }

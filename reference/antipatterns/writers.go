@@ -6,6 +6,7 @@ import (
 
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 func setup(ctx context.Context, env *harness.Env, sql string) error {
@@ -65,20 +66,13 @@ func (NonDeterministicTransform) Setup(ctx context.Context, env *harness.Env) er
 
 func (NonDeterministicTransform) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
 	return pgx.BeginFunc(ctx, env.Conn, func(tx pgx.Tx) error {
-		for _, o := range b.Records {
-			_, err := tx.Exec(ctx, `
-				INSERT INTO orders AS t (source, id, version, event_date, customer, amount, loaded_at, load_id)
-				VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp(), gen_random_uuid())
-				ON CONFLICT (id) DO UPDATE SET source = EXCLUDED.source, version = EXCLUDED.version,
-					event_date = EXCLUDED.event_date, customer = EXCLUDED.customer, amount = EXCLUDED.amount,
-					loaded_at = EXCLUDED.loaded_at, load_id = EXCLUDED.load_id
-				WHERE t.version < EXCLUDED.version`,
-				o.Source, o.ID, o.Version, o.EventDate.Time, o.Customer, o.Amount)
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		return eachOrder(ctx, tx, b.Records, `
+			INSERT INTO orders AS t (source, id, version, event_date, customer, amount, loaded_at, load_id)
+			VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp(), gen_random_uuid())
+			ON CONFLICT (id) DO UPDATE SET source = EXCLUDED.source, version = EXCLUDED.version,
+				event_date = EXCLUDED.event_date, customer = EXCLUDED.customer, amount = EXCLUDED.amount,
+				loaded_at = EXCLUDED.loaded_at, load_id = EXCLUDED.load_id
+			WHERE t.version < EXCLUDED.version`)
 	})
 }
 
@@ -115,17 +109,10 @@ func (AutoincrementDedupKey) Setup(ctx context.Context, env *harness.Env) error 
 
 func (AutoincrementDedupKey) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
 	return pgx.BeginFunc(ctx, env.Conn, func(tx pgx.Tx) error {
-		for _, o := range b.Records {
-			_, err := tx.Exec(ctx, `
-				INSERT INTO orders_log (load_id, source, id, version, event_date, customer, amount)
-				VALUES (nextval('orders_log_load_id_seq'), $1, $2, $3, $4, $5, $6)
-				ON CONFLICT (load_id) DO NOTHING`,
-				o.Source, o.ID, o.Version, o.EventDate.Time, o.Customer, o.Amount)
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		return eachOrder(ctx, tx, b.Records, `
+			INSERT INTO orders_log (load_id, source, id, version, event_date, customer, amount)
+			VALUES (nextval('orders_log_load_id_seq'), $1, $2, $3, $4, $5, $6)
+			ON CONFLICT (load_id) DO NOTHING`)
 	})
 }
 
@@ -142,14 +129,23 @@ func (SeedUpsert) Setup(ctx context.Context, env *harness.Env) error {
 }
 
 func (SeedUpsert) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
-	for _, o := range b.Records {
-		_, err := env.Conn.Exec(ctx, `
-			INSERT INTO orders (source, id, version, event_date, customer, amount) VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (id) DO UPDATE SET source = EXCLUDED.source, version = EXCLUDED.version,
-				event_date = EXCLUDED.event_date, customer = EXCLUDED.customer, amount = EXCLUDED.amount`,
-			o.Source, o.ID, o.Version, o.EventDate.Time, o.Customer, o.Amount)
-		if err != nil {
-			return fmt.Errorf("upsert order %d: %w", o.ID, err)
+	return eachOrder(ctx, env.Conn, b.Records, `
+		INSERT INTO orders (source, id, version, event_date, customer, amount) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (id) DO UPDATE SET source = EXCLUDED.source, version = EXCLUDED.version,
+			event_date = EXCLUDED.event_date, customer = EXCLUDED.customer, amount = EXCLUDED.amount`)
+}
+
+// execer runs a statement: a connection or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// eachOrder runs sql once per order, one statement per record (the
+// anti-pattern's own shape), with the order's columns as $1..$6.
+func eachOrder(ctx context.Context, q execer, orders []harness.Order, sql string) error {
+	for _, o := range orders {
+		if _, err := q.Exec(ctx, sql, o.Source, o.ID, o.Version, o.EventDate.Time, o.Customer, o.Amount); err != nil {
+			return fmt.Errorf("order %d: %w", o.ID, err)
 		}
 	}
 	return nil
