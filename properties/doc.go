@@ -5,6 +5,10 @@
 //		properties.Certify(t, func() harness.Writer[harness.Order] { return MyWriter{} })
 //	}
 //
+// A writer of other records certifies with CertifyRecords (or
+// CheckRecords) and the Records that draw them, Draw(gen), which share
+// the writer's type parameter.
+//
 // Each law the writer claims runs as a parallel subtest with a stable
 // name (TestMyWriter/ReplayIdempotence, ...). One table (laws.go) holds,
 // per law, its smoke scenarios, how its random trials are drawn, what
@@ -46,9 +50,10 @@
 // laws are NotRun), a writer that fails without faults (ErrWriterFails),
 // a server that goes away or restarts (trial.ErrTargetGone).
 //
-// One trial, from Certify to its verdict: certify.go (Certify, Check) →
-// check.go (checkLaw, judge, verdict) → search.go (search, draw, wave,
-// settle) → laws.go (the law's entry)
-// → strategies (the draws) → harness/driver.go (trial.Run: the
-// deliveries through the fault proxy) → harness/diff.go (Compare).
+// One trial, from Certify to its verdict, in six files: certify.go
+// (Certify, Check, CheckRecords) → check.go (checkLaw, judge, verdict) →
+// search.go (search, draw, wave, settle) → laws.go (the law's entry, whose
+// draw is a strategies generator) → harness/trial/driver.go (trial.Run:
+// the deliveries through the fault proxy) → harness/trial/diff.go
+// (trial.Compare).
 package properties
