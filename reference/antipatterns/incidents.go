@@ -14,13 +14,16 @@ import (
 // says where each report is and which law catches it.
 
 // jsonRecords is the batch as the JSON array json_populate_recordset reads.
-func jsonRecords(b harness.Batch[harness.Order]) (string, error) {
+func jsonRecords(b harness.Batch[harness.Order]) string {
 	recs := b.Records
 	if recs == nil {
 		recs = []harness.Order{}
 	}
 	js, err := json.Marshal(recs)
-	return string(js), err
+	if err != nil {
+		panic(err) // an Order's fields always marshal
+	}
+	return string(js)
 }
 
 // stmt is one statement of a transaction, with its arguments.
@@ -76,10 +79,7 @@ func (DbtMicrobatch) Setup(ctx context.Context, env *harness.Env) error {
 }
 
 func (w DbtMicrobatch) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
-	recs, err := jsonRecords(b)
-	if err != nil {
-		return err
-	}
+	recs := jsonRecords(b)
 	filter := ""
 	if w.Filtered {
 		filter = " WHERE event_date = ANY($1::date[])"
@@ -121,10 +121,7 @@ func (w AirbyteRawAppend) Setup(ctx context.Context, env *harness.Env) error {
 }
 
 func (w AirbyteRawAppend) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
-	recs, err := jsonRecords(b)
-	if err != nil {
-		return err
-	}
+	recs := jsonRecords(b)
 	raw := `INSERT INTO _airbyte_raw_orders SELECT r->>'source', (r->>'id')::bigint, (r->>'version')::bigint, r FROM jsonb_array_elements($1::jsonb) r`
 	normalize := `DELETE FROM orders; INSERT INTO orders SELECT d.* FROM _airbyte_raw_orders, jsonb_populate_record(NULL::orders, _airbyte_data) d`
 	if !w.Dedup {
@@ -161,10 +158,7 @@ func (KafkaJDBCSink) Setup(ctx context.Context, env *harness.Env) error {
 }
 
 func (w KafkaJDBCSink) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
-	recs, err := jsonRecords(b)
-	if err != nil {
-		return err
-	}
+	recs := jsonRecords(b)
 	insert := `INSERT INTO orders_sink SELECT * FROM json_populate_recordset(NULL::orders_sink, $1::json)`
 	if w.OffsetsInTx {
 		return pgx.BeginFunc(ctx, env.Conn, func(tx pgx.Tx) error {
@@ -186,7 +180,7 @@ func (w KafkaJDBCSink) Write(ctx context.Context, env *harness.Env, b harness.Ba
 	}); err != nil {
 		return err
 	}
-	_, err = env.Conn.Exec(ctx, `INSERT INTO connect_offsets VALUES ($1)`, b.ID) // the offset commit, after the write
+	_, err := env.Conn.Exec(ctx, `INSERT INTO connect_offsets VALUES ($1)`, b.ID) // the offset commit, after the write
 	return err
 }
 
@@ -207,10 +201,7 @@ func (TargetPostgresUpsert) Setup(ctx context.Context, env *harness.Env) error {
 }
 
 func (w TargetPostgresUpsert) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
-	recs, err := jsonRecords(b)
-	if err != nil {
-		return err
-	}
+	recs := jsonRecords(b)
 	update := `UPDATE orders_tmp t SET source = o.source, version = o.version, event_date = o.event_date, customer = o.customer, amount = o.amount
 		FROM orders o WHERE t.id = o.id`
 	if w.UpdateTarget {
@@ -235,13 +226,9 @@ func (DltMergeWithoutKey) Setup(ctx context.Context, env *harness.Env) error {
 }
 
 func (DltMergeWithoutKey) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
-	recs, err := jsonRecords(b)
-	if err != nil {
-		return err
-	}
 	return inTx(ctx, env.Conn,
 		stmt{`DELETE FROM orders`, nil}, // no key: every row "matches"
-		stmt{`INSERT INTO orders SELECT * FROM json_populate_recordset(NULL::orders, $1::json)`, []any{recs}})
+		stmt{`INSERT INTO orders SELECT * FROM json_populate_recordset(NULL::orders, $1::json)`, []any{jsonRecords(b)}})
 }
 
 // AirflowTaskRerun renders an Airflow task that logs its DAG run's rows
@@ -260,10 +247,7 @@ func (AirflowTaskRerun) Setup(ctx context.Context, env *harness.Env) error {
 }
 
 func (w AirflowTaskRerun) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
-	recs, err := jsonRecords(b)
-	if err != nil {
-		return err
-	}
+	recs := jsonRecords(b)
 	insert := `INSERT INTO task_rows SELECT $2, r.* FROM json_to_recordset($1::json)
 		AS r(source text, id bigint, version bigint, event_date date, customer text, amount numeric)`
 	if !w.ReplaceRun {
@@ -289,14 +273,10 @@ func (SQLMeshDeleteInsert) Setup(ctx context.Context, env *harness.Env) error {
 }
 
 func (SQLMeshDeleteInsert) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
-	recs, err := jsonRecords(b)
-	if err != nil {
-		return err
-	}
 	return inTx(ctx, env.Conn,
 		stmt{`DELETE FROM orders_by_day WHERE event_date = ANY($1::date[])`, []any{daysOf(b)}},
 		stmt{`INSERT INTO orders_by_day SELECT DISTINCT ON (event_date, id) * FROM json_populate_recordset(NULL::orders_by_day, $1::json)
-			ORDER BY event_date, id, version DESC`, []any{recs}})
+			ORDER BY event_date, id, version DESC`, []any{jsonRecords(b)}})
 }
 
 // claimedIf is the laws a lesson's writer claims: laws when it is the
