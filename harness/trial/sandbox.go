@@ -78,6 +78,11 @@ type run struct {
 	mu        sync.Mutex
 	seq       int
 	sandboxes map[string]*Sandbox
+	// ending: the run is ending (Close, a signal); no sandbox is created
+	// any more, and end waits for those being created (creating) before
+	// it drops them all, so none is created after the drop.
+	ending   bool
+	creating sync.WaitGroup
 }
 
 // writerRole is the role every writer connection of a run logs in as.
@@ -178,6 +183,10 @@ func runKey(id string) int32 {
 // writer role, and releases the lock.
 func (r *run) end(ctx context.Context, t *Target) error {
 	r.mu.Lock()
+	r.ending = true
+	r.mu.Unlock()
+	r.creating.Wait()
+	r.mu.Lock()
 	var live []*Sandbox
 	for _, s := range r.sandboxes {
 		if !s.kept {
@@ -198,6 +207,9 @@ func (r *run) end(ctx context.Context, t *Target) error {
 	return errors.Join(errs...)
 }
 
+// ErrClosed is what NewSandbox returns once its Target is closing.
+var ErrClosed = errors.New("trial: the target is closed")
+
 // Sandbox is one trial's private namespace on a Target: a schema or a
 // database. It is safe for concurrent use.
 type Sandbox struct {
@@ -214,7 +226,8 @@ type Sandbox struct {
 	dropped bool
 }
 
-// NewSandbox creates a fresh, empty sandbox for one trial.
+// NewSandbox creates a fresh, empty sandbox for one trial (ErrClosed once
+// the Target is closing: a closing run creates nothing it would not drop).
 func (t *Target) NewSandbox(ctx context.Context, opts ...SandboxOption) (*Sandbox, error) {
 	var cfg sandboxConfig
 	for _, o := range opts {
@@ -222,6 +235,12 @@ func (t *Target) NewSandbox(ctx context.Context, opts ...SandboxOption) (*Sandbo
 	}
 	r := t.run
 	r.mu.Lock()
+	if r.ending {
+		r.mu.Unlock()
+		return nil, ErrClosed
+	}
+	r.creating.Add(1)
+	defer r.creating.Done()
 	r.seq++
 	name := fmt.Sprintf("%s%s_%d_%d", SandboxPrefix, r.id, time.Now().Unix(), r.seq)
 	s := &Sandbox{t: t, name: name, mode: cfg.mode, config: t.config.Copy()}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -400,4 +401,48 @@ func runChild(way string) int {
 	fmt.Printf("ready %s %s %s\n", tg.RunID(), "-", dir)
 	time.Sleep(time.Minute)
 	return 4
+}
+
+// Closing a target while trials are still creating sandboxes (laws run
+// concurrently; a signal closes the target under them) leaves nothing:
+// Close waits for the sandboxes being created, drops them with the rest,
+// and refuses new ones with ErrClosed.
+func TestCloseWhileSandboxesAreCreated(t *testing.T) {
+	ctx := context.Background()
+	for round := range 5 {
+		tg, err := OpenTarget(ctx, WithURL(target.ConnString()), WithoutSignalHandling())
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := tg.RunID()
+		var wg sync.WaitGroup
+		refused := make(chan bool, 4)
+		for range 4 {
+			wg.Go(func() {
+				for {
+					if _, err := tg.NewSandbox(ctx); err != nil {
+						refused <- errors.Is(err, ErrClosed)
+						return
+					}
+				}
+			})
+		}
+		time.Sleep(time.Duration(20+10*round) * time.Millisecond)
+		if err := tg.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		for range 4 {
+			if !<-refused {
+				t.Error("a sandbox creation after Close failed with another error than ErrClosed")
+			}
+		}
+		var left int
+		if err := target.Admin().QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE starts_with(nspname, $1)`, SandboxPrefix+id+"_").Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left != 0 {
+			t.Errorf("round %d: %d sandboxes of the closed run remain", round, left)
+		}
+	}
 }
