@@ -10,7 +10,7 @@ import (
 	"pgregory.net/rapid"
 )
 
-// Option configures Certify, Check and Replay.
+// Option configures Certify, Check, their Records twins and Replay.
 type Option func(*settings)
 
 type settings struct {
