@@ -218,7 +218,7 @@ func settleReport(rep *Report) error {
 		case nondet >= 0 && i != nondet:
 			// Once two clean runs differ, every other verdict is noise,
 			// whether or not its law was done.
-			lr.Verdict, lr.Reason, lr.Counterexample = NotRun, nondeterministic(rep.Laws[nondet].nondet), nil
+			*lr = notRun(lr.Law, nondeterministic(rep.Laws[nondet].nondet))
 		}
 	}
 	if gone != nil {
@@ -237,6 +237,13 @@ func settleReport(rep *Report) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// notRun is the report of a law not run (or stopped) for reason: no
+// trial counts, since what it ran before it stopped decides nothing and
+// depends on timing.
+func notRun(law harness.Law, reason string) LawReport {
+	return LawReport{Law: law, Verdict: NotRun, Reason: reason}
 }
 
 // nondeterministic is why the laws after a writer's clean runs differed

@@ -747,7 +747,9 @@ func (c *checker[R]) counterexample(law harness.Law, sc harness.Scenario[R], f *
 func (c *checker[R]) checkLaw(law harness.Law) LawReport {
 	start := time.Now()
 	if c.haltsLaw(law) {
-		return LawReport{Law: law, Verdict: NotRun, Reason: c.haltReason(), halted: true}
+		lr := notRun(law, c.haltReason())
+		lr.halted = true
+		return lr
 	}
 	spec := specOf(law)
 	tl := &tally{}
@@ -814,8 +816,7 @@ func (c *checker[R]) checkLaw(law harness.Law) LawReport {
 			c.halt("fail-fast stopped at the first violated law, "+string(law), false)
 		}
 	case tl.halted:
-		lr.Verdict = NotRun
-		lr.Reason = c.haltReason()
+		lr = notRun(law, c.haltReason())
 		lr.halted = true
 	case tl.inconclusive != "":
 		lr.Verdict = Inconclusive

@@ -87,7 +87,7 @@ func Merge(parts ...*Report) (*Report, error) {
 			}
 			for i := range out.Laws {
 				if l := &out.Laws[i]; l.Law != harness.Determinism && l.Verdict != NotClaimed {
-					l.Verdict, l.Reason, l.Counterexample = NotRun, reason, nil
+					*l = notRun(l.Law, reason)
 				}
 			}
 		}
