@@ -104,14 +104,7 @@ func certify(t *testing.T, wantExit int, args ...string) map[string]jsonLaw {
 	if code != wantExit {
 		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, wantExit, stdout, stderr)
 	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep jsonReport
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readReport(t, out)
 	if rep.Target.Way != "url" || rep.Target.ServerVersion == "" {
 		t.Errorf("target %+v", rep.Target)
 	}
