@@ -326,8 +326,8 @@ func present(e *env, rep *properties.Report, target jsonTarget, parts int, out o
 		}
 		fmt.Fprintf(e.stdout, "\nthe certificate is in %s\n", out.Report)
 	}
-	if errors.Is(err, properties.ErrWriterFails) || errors.Is(err, trial.ErrTargetGone) {
-		return err // exit 2: the writer cannot work, or the server went away: not a violation
+	if errors.Is(err, properties.ErrWriterFails) || errors.Is(err, trial.ErrTargetGone) || errors.Is(err, trial.ErrClosed) {
+		return err // exit 2: the writer cannot work, the server went away, or the run was interrupted: not a violation
 	}
 	held := true
 	for _, l := range rep.Laws {

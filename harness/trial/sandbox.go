@@ -207,8 +207,9 @@ func (r *run) end(ctx context.Context, t *Target) error {
 	return errors.Join(errs...)
 }
 
-// ErrClosed is what NewSandbox returns once its Target is closing.
-var ErrClosed = errors.New("trial: the target is closed")
+// ErrClosed is what NewSandbox and Alive return once their Target is
+// closing or closed (Close was called, or a signal ended the run).
+var ErrClosed = errors.New("trial: the target is closed (the run was interrupted, or Close was called)")
 
 // Sandbox is one trial's private namespace on a Target: a schema or a
 // database. It is safe for concurrent use.

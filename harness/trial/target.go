@@ -303,13 +303,20 @@ var ErrTargetGone = errors.New("the PostgreSQL server went away or restarted dur
 // Alive reports whether the server is still the one the run started on:
 // the run's own connection, which holds its liveness lock from the start,
 // still answers. A server that restarted (or crashed and recovered) ended
-// that connection. The error wraps ErrTargetGone and names the server.
+// that connection. The error wraps ErrTargetGone and names the server; it
+// is ErrClosed once this process closed the target.
 func (t *Target) Alive(ctx context.Context) error {
 	t.run.lockMu.Lock()
 	err := t.run.lock.Ping(ctx)
 	t.run.lockMu.Unlock()
 	if err == nil {
 		return nil
+	}
+	t.closeMu.Lock()
+	closed := t.closed
+	t.closeMu.Unlock()
+	if closed {
+		return ErrClosed // closed by this process (Close, or a signal): the server is fine
 	}
 	why := "restarted, or ended the run's connections"
 	if perr := t.admin.Ping(ctx); perr != nil {
