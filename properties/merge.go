@@ -3,7 +3,6 @@ package properties
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/idemcheck/idemcheck/harness"
 )
@@ -58,10 +57,7 @@ func Merge(parts ...*Report) (*Report, error) {
 	}
 	out := &Report{Writer: first.Writer, Target: first.Target, Seed: first.Seed, Checks: first.Checks, MinCoverage: first.MinCoverage}
 	for _, p := range parts {
-		out.Phases.Phases.Add(p.Phases.Phases)
-		out.Phases.Drop += p.Phases.Drop
-		out.Phases.Compare += p.Phases.Compare
-		out.Phases.Runs += p.Phases.Runs
+		out.Phases.add(p.Phases)
 	}
 	for i := range first.Laws {
 		var laws []LawReport
@@ -155,18 +151,19 @@ func mergeCoverage(parts []*Coverage) *Coverage {
 	if len(parts) == 0 {
 		return nil
 	}
-	var order []string // every point, in the order the parts list them
-	crashed := map[string]bool{}
+	var order []string           // every point, in the order the parts list them
+	crashed := map[string]bool{} // point: crashed by some part
 	for _, cv := range parts {
-		for _, p := range cv.CrashedAt {
-			crashed[p] = true
-		}
 		for _, list := range [][]string{cv.CrashedAt, cv.Uncovered} {
 			for _, p := range list {
-				if !slices.Contains(order, p) {
+				if _, seen := crashed[p]; !seen {
 					order = append(order, p)
+					crashed[p] = false
 				}
 			}
+		}
+		for _, p := range cv.CrashedAt {
+			crashed[p] = true
 		}
 	}
 	out := &Coverage{Points: len(order)}

@@ -53,6 +53,14 @@ type Phases struct {
 	Runs    int           // scenarios run
 }
 
+// add adds q's times and runs to p.
+func (p *Phases) add(q Phases) {
+	p.Phases.Add(q.Phases)
+	p.Drop += q.Drop
+	p.Compare += q.Compare
+	p.Runs += q.Runs
+}
+
 // String is e.g. "412 runs: sandbox 1.2s, setup 3.4s, ...".
 func (p Phases) String() string {
 	return fmt.Sprintf("%d runs: sandbox %s, setup %s, attempts %s, crash snapshots %s, final snapshots %s, compare %s, drop %s",

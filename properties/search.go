@@ -102,6 +102,15 @@ type outcome[R any] struct {
 // come back in order.
 func (c *checker[R]) wave(spec lawSpec, n int, build func(i int) (harness.Scenario[R], conversations, error)) []outcome[R] {
 	outs := make([]outcome[R], n)
+	// A server that restarted between two waves may answer the next one
+	// well: every wave first asks whether it is still the run's server
+	// (its trials start together, so once per wave is once per start).
+	if err := c.tg.Alive(context.WithoutCancel(c.ctx)); err != nil {
+		for i := range outs {
+			outs[i].err = err
+		}
+		return outs
+	}
 	var wg sync.WaitGroup
 	for i := range outs {
 		wg.Go(func() {
@@ -110,12 +119,6 @@ func (c *checker[R]) wave(spec lawSpec, n int, build func(i int) (harness.Scenar
 			o := &outs[i]
 			if c.haltsLaw(spec.law) {
 				o.err = errHalted
-				return
-			}
-			// A server that restarted between two trials may answer the
-			// next one well: every trial asks whether it is still the
-			// run's server.
-			if o.err = c.tg.Alive(context.WithoutCancel(c.ctx)); o.err != nil {
 				return
 			}
 			if o.sc, o.convs, o.err = build(i); o.err != nil {

@@ -279,8 +279,7 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, rec
 	if rep == nil {
 		return err
 	}
-	target := toJSON(rep, tg).Target
-	return present(e, rep, target, 0, c.outputs, err)
+	return present(e, rep, targetOf(tg), 0, c.outputs, err)
 }
 
 // outputs are where a certificate goes besides the terminal.
@@ -307,9 +306,7 @@ func present(e *env, rep *properties.Report, target jsonTarget, parts int, out o
 		}
 	}
 	if out.JSON != "" {
-		j := toJSON(rep, nil)
-		j.Target, j.Parts = target, parts
-		if err := writeJSON(out.JSON, e.stdout, j); err != nil {
+		if err := writeJSON(out.JSON, e.stdout, toJSON(rep, target, parts)); err != nil {
 			return err
 		}
 	}

@@ -39,25 +39,19 @@ func parseLaws(s string) ([]harness.Law, error) {
 	}
 	var out []harness.Law
 	for _, name := range strings.Split(s, ",") {
-		name = strings.TrimSpace(name)
-		found := false
-		for _, l := range harness.AllLaws {
-			if strings.EqualFold(string(l), name) {
-				out = append(out, l)
-				found = true
-			}
+		l, err := parseLaw(strings.TrimSpace(name))
+		if err != nil {
+			return nil, usageError{"--laws: " + err.Error()}
 		}
-		if !found {
-			return nil, usageError{fmt.Sprintf("--laws: %q is not a law; the laws are %v", name, harness.AllLaws)}
-		}
+		out = append(out, l)
 	}
 	return out, nil
 }
 
-// parseLaw reads one law's name.
+// parseLaw reads one law's name, in any case.
 func parseLaw(name string) (harness.Law, error) {
 	for _, l := range harness.AllLaws {
-		if string(l) == name {
+		if strings.EqualFold(string(l), name) {
 			return l, nil
 		}
 	}
@@ -164,11 +158,13 @@ type jsonCounterEx struct {
 	Deliveries   int          `json:"deliveries"`
 }
 
-func toJSON(rep *properties.Report, tg *trial.Target) jsonReport {
-	out := jsonReport{Writer: rep.Writer, Seed: rep.Seed, Checks: rep.Checks, MinCoverage: rep.MinCoverage}
-	if tg != nil {
-		out.Target = jsonTarget{Way: string(tg.Way()), ServerVersion: tg.ServerVersion(), WriterRole: tg.WriterRole()}
-	}
+// targetOf is the --json shape of where a run ran.
+func targetOf(tg *trial.Target) jsonTarget {
+	return jsonTarget{Way: string(tg.Way()), ServerVersion: tg.ServerVersion(), WriterRole: tg.WriterRole()}
+}
+
+func toJSON(rep *properties.Report, target jsonTarget, parts int) jsonReport {
+	out := jsonReport{Writer: rep.Writer, Target: target, Parts: parts, Seed: rep.Seed, Checks: rep.Checks, MinCoverage: rep.MinCoverage}
 	if rep.Shard.Of > 1 {
 		out.Shard = rep.Shard.String()
 	}
