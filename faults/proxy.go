@@ -351,7 +351,6 @@ type session struct {
 	inflight []*round // sent to the server, awaiting ReadyForQuery
 	ready    bool     // authentication is over
 	prepared map[string]string
-	closed   bool
 	pooled   *backend // the server connection came from the pool
 	poolKey  string
 	stmtInTx int // rounds begun inside the current transaction (client pump only)
@@ -395,16 +394,6 @@ func (a *Attempt) serve(client net.Conn) {
 		a.closed = append(a.closed, pid)
 	}
 	a.mu.Unlock()
-}
-
-func (s *session) close() {
-	s.mu.Lock()
-	closed := s.closed
-	s.closed = true
-	s.mu.Unlock()
-	if !closed {
-		s.client.Close()
-	}
 }
 
 // startup handles the untyped first messages: SSL and GSS encryption

@@ -114,23 +114,6 @@ func indexOf(law harness.Law) int {
 	return -1
 }
 
-// checks is the trials per law: IDEMCHECK_CHECKS, else -rapid.checks when
-// given, else 30 so that the default go test ./... (with -race) stays
-// within minutes. The long runs (100 and 1,000 per law) set
-// IDEMCHECK_CHECKS; their figures are in the closing notes.
-func checks() int {
-	var n int
-	if _, err := fmt.Sscan(os.Getenv("IDEMCHECK_CHECKS"), &n); err == nil && n > 0 {
-		return n
-	}
-	return flagInt("rapid.checks")
-}
-
-func flagInt(name string) int {
-	n, _ := strconv.Atoi(flag.Lookup(name).Value.String())
-	return n
-}
-
 // defaultChecks applies the suite's default budget unless the command line
 // or IDEMCHECK_CHECKS chose one: rapid.checks 30 and rapid.shrinktime 10s.
 func defaultChecks() {

@@ -268,9 +268,7 @@ func Shuffled(n int) *rapid.Generator[[]harness.Delivery] {
 		for i := 0; i < n; i++ {
 			idx = append(idx, i)
 		}
-		for _, i := range rapid.SliceOfN(rapid.IntRange(0, n-1), 0, n).Draw(t, "duplicates") {
-			idx = append(idx, i)
-		}
+		idx = append(idx, rapid.SliceOfN(rapid.IntRange(0, n-1), 0, n).Draw(t, "duplicates")...)
 		perm := rapid.Permutation(idx).Draw(t, "order")
 		out := make([]harness.Delivery, len(perm))
 		for i, b := range perm {
