@@ -31,7 +31,10 @@ type Batch[R any] struct {
 // (unless the ack is lost, which the harness also simulates).
 type Writer[R any] interface {
 	// Setup creates the writer's tables in a fresh sandbox. It runs once per
-	// sandbox, without faults.
+	// sandbox, without faults. A sandbox may serve several runs of the
+	// same writer: between runs the harness empties its tables and sets
+	// its sequences back, after checking that nothing else changed since
+	// Setup (otherwise the next run gets a fresh sandbox and Setup again).
 	Setup(ctx context.Context, env *Env) error
 	// Write applies one delivery attempt of batch.
 	Write(ctx context.Context, env *Env, batch Batch[R]) error
@@ -48,7 +51,8 @@ type Env struct {
 	// Now is the logical clock of the batch being written (its
 	// LogicalTime); during Setup it is the zero time.
 	Now time.Time
-	// Sandbox is the schema or database the trial runs in.
+	// Sandbox is the schema or database the trial runs in. It names the
+	// place, not the run: a later run may reuse it.
 	Sandbox string
 	// Via reaches the same sandbox, through the same faults, for
 	// ConnString and Connect (nil: they fail).

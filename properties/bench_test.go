@@ -28,14 +28,16 @@ func BenchmarkRetryEquivalence(b *testing.B) {
 		b.Logf("%d trials in %s; %s", rep.Laws[2].Trials, time.Since(start).Round(time.Millisecond), rep.Phases)
 		return float64(rep.Laws[2].Trials) / time.Since(start).Seconds()
 	}
-	var schema, db float64
+	var schema, fresh, db float64
 	for b.Loop() {
 		schema = run(200)
+		fresh = run(200, properties.FreshSandboxes())
 		db = run(20, properties.Sandboxes(trial.WithMode(trial.DatabaseSandbox)))
 	}
 	b.ReportMetric(schema, "trials/s")
 	b.ReportMetric(db, "db-per-trial-trials/s")
 	b.ReportMetric(schema/db, "x-db-per-trial")
+	b.ReportMetric(schema/fresh, "x-fresh-sandboxes")
 }
 
 // BenchmarkExhaustive measures exhaustive mode on the reference Upsert

@@ -182,6 +182,9 @@ func check[R any](ctx context.Context, newWriter func() harness.Writer[R], recs 
 	}
 	wg.Wait()
 	rep.Phases = c.phases
+	if c.reuse != nil {
+		rep.Phases.NoReuse = c.reuse.Disabled()
+	}
 	return rep, settleReport(rep)
 }
 

@@ -35,6 +35,7 @@ type checker[R any] struct {
 	customRecords bool
 
 	slots chan struct{} // one per trial that may run at once (Parallel)
+	reuse *trial.Reuse  // the sandboxes runs are done with (nil: FreshSandboxes)
 
 	mu     sync.Mutex
 	clean  map[string]*cleanEntry // clean runs by batches
@@ -117,15 +118,23 @@ func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 // openTarget finds a PostgreSQL by the default chain unless OnTarget gave
 // one, and returns what closes what it opened.
 func (c *checker[R]) openTarget() (func(), error) {
-	if c.tg != nil {
-		return func() {}, nil
+	closeTarget := func() {}
+	if c.tg == nil {
+		tg, err := trial.OpenTarget(c.ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.tg = tg
+		closeTarget = func() { tg.Close() }
 	}
-	tg, err := trial.OpenTarget(c.ctx)
-	if err != nil {
-		return nil, err
+	if c.set.fresh {
+		return closeTarget, nil
 	}
-	c.tg = tg
-	return func() { tg.Close() }, nil
+	c.reuse = c.tg.NewReuse()
+	return func() {
+		_ = c.reuse.Close(context.WithoutCancel(c.ctx))
+		closeTarget()
+	}, nil
 }
 
 // claims returns the laws the writer claims (or those Claim names).
@@ -276,6 +285,9 @@ func (c *checker[R]) runOpts() []trial.RunOption {
 	if len(c.set.sandbox) > 0 {
 		o = append(o, trial.WithSandbox(c.set.sandbox...))
 	}
+	if c.reuse != nil {
+		o = append(o, trial.Reusing(c.reuse))
+	}
 	return o
 }
 
@@ -292,17 +304,21 @@ func (c *checker[R]) run(law harness.Law, sc harness.Scenario[R]) (*trial.Observ
 		c.mu.Lock()
 		c.phases.Phases.Add(obs.Phases)
 		c.phases.Runs++
+		if obs.Reused {
+			c.phases.Reused++
+		}
 		c.mu.Unlock()
 	}
 	return obs, err
 }
 
-// drop drops a sandbox (unless it is kept), timed.
+// drop releases a sandbox (unless it is kept), timed: it goes back to the
+// check's Reuse, restored, or is dropped.
 func (c *checker[R]) drop(sb *trial.Sandbox) {
 	start := time.Now()
-	_ = sb.Drop(context.WithoutCancel(c.ctx))
+	_ = sb.Release(context.WithoutCancel(c.ctx))
 	c.mu.Lock()
-	c.phases.Drop += time.Since(start)
+	c.phases.Release += time.Since(start)
 	c.mu.Unlock()
 }
 

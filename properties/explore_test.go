@@ -376,3 +376,57 @@ func TestShardsMergeToTheWholeRun(t *testing.T) {
 		t.Errorf("a part without a seed: %v", err)
 	}
 }
+
+// TestReusedSandboxesChangeNoVerdict runs the same check with sandboxes
+// reused (the default) and with a fresh sandbox per run: every law's
+// verdict, trial count, first failure, coverage and counterexample must be
+// the same, for a correct writer, a broken one and a writer whose Setup
+// leaves rows (never reused).
+func TestReusedSandboxesChangeNoVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		w     func() W
+		reuse bool
+	}{
+		{"Upsert", func() W { return reference.Upsert{} }, true},
+		{"NaiveInsert", func() W { return antipatterns.NaiveInsert{} }, true},
+		{"SeededSetup", func() W { return seededSetup{} }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(t.TempDir()), properties.Claim(harness.AllLaws...),
+				properties.Checks(15), properties.Seed(11), properties.MinCoverage(0.3)}
+			reused, _ := properties.Check(context.Background(), tc.w, o...)
+			fresh, _ := properties.Check(context.Background(), tc.w, append(o, properties.FreshSandboxes())...)
+			t.Logf("reused: %s; fresh: %s", reused.Phases, fresh.Phases)
+			if got := reused.Phases.Reused > 0; got != tc.reuse {
+				t.Errorf("%d of %d runs reused a sandbox (%s)", reused.Phases.Reused, reused.Phases.Runs, reused.Phases.NoReuse)
+			}
+			if fresh.Phases.Reused != 0 {
+				t.Errorf("FreshSandboxes: %d runs reused a sandbox", fresh.Phases.Reused)
+			}
+			for i, r := range reused.Laws {
+				f := fresh.Laws[i]
+				if r.Verdict != f.Verdict || r.Trials != f.Trials || r.FirstFailure != f.FirstFailure || r.CoverageSummary() != f.CoverageSummary() {
+					t.Errorf("%s: reused %s after %d trials (first failure %d, %s); fresh %s after %d trials (first failure %d, %s)",
+						r.Law, r.Verdict, r.Trials, r.FirstFailure, r.CoverageSummary(), f.Verdict, f.Trials, f.FirstFailure, f.CoverageSummary())
+				}
+				if (r.Counterexample == nil) != (f.Counterexample == nil) ||
+					r.Counterexample != nil && (r.Counterexample.Summary != f.Counterexample.Summary || r.Counterexample.Diff != f.Counterexample.Diff) {
+					t.Errorf("%s: the counterexamples differ:\nreused: %v\nfresh: %v", r.Law, r.Counterexample, f.Counterexample)
+				}
+			}
+		})
+	}
+}
+
+// seededSetup is Upsert with a Setup that leaves a row behind, which a
+// restore cannot bring back: its runs are never reused.
+type seededSetup struct{ reference.Upsert }
+
+func (w seededSetup) Setup(ctx context.Context, env *harness.Env) error {
+	if err := w.Upsert.Setup(ctx, env); err != nil {
+		return err
+	}
+	_, err := env.Conn.Exec(ctx, "CREATE TABLE settings (name text PRIMARY KEY, value text); INSERT INTO settings VALUES ('mode', 'upsert')")
+	return err
+}

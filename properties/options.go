@@ -25,6 +25,7 @@ type settings struct {
 	limits      strategies.Limits
 	scenarioDir string
 	sandbox     []trial.SandboxOption
+	fresh       bool // every run in a new sandbox, with its own Setup
 	writerName  string
 	progress    func(law harness.Law, trials int, faults map[Injection]int)
 	exhaustive  *Bounds
@@ -75,7 +76,8 @@ func Checks(n int) Option { return func(s *settings) { s.checks = n } }
 func Seed(seed uint64) Option { return func(s *settings) { s.seed = seed } }
 
 // Parallel sets how many trials run at once, over all laws (default
-// GOMAXPROCS). Each trial has its own sandbox; laws run concurrently and
+// GOMAXPROCS). Each run has a sandbox of its own while it runs (see
+// FreshSandboxes); laws run concurrently and
 // a law's random trials run in waves of n. Verdicts, trial counts and
 // counterexamples do not depend on n: trials are counted in order.
 func Parallel(n int) Option { return func(s *settings) { s.parallel = n } }
@@ -126,6 +128,14 @@ func Compare(opts ...trial.CompareOption) Option {
 func Sandboxes(opts ...trial.SandboxOption) Option {
 	return func(s *settings) { s.sandbox = append(s.sandbox, opts...) }
 }
+
+// FreshSandboxes gives every run a new sandbox and its own Setup. By
+// default a check reuses the schema sandboxes its runs are done with,
+// brought back to the state Setup left (trial.Reuse says how and when it
+// does not), which saves creating a schema, running Setup and dropping the
+// schema on most runs; this option is for a writer that reuse would hide
+// something from, or to compare.
+func FreshSandboxes() Option { return func(s *settings) { s.fresh = true } }
 
 // WithLimits bounds the generated scenarios.
 func WithLimits(l strategies.Limits) Option { return func(s *settings) { s.limits = l } }

@@ -48,24 +48,39 @@ type Report struct {
 // in time (see Parallel).
 type Phases struct {
 	trial.Phases
-	Drop    time.Duration // dropping sandboxes
+	Release time.Duration // giving sandboxes back: restored for reuse, or dropped
 	Compare time.Duration // comparing states
 	Runs    int           // scenarios run
+	// Reused counts the runs that took a sandbox an earlier run was done
+	// with, restored to the state Setup left (see FreshSandboxes);
+	// NoReuse says why none could be, when the writer's Setup leaves
+	// something a restore cannot bring back.
+	Reused  int
+	NoReuse string
 }
 
 // add adds q's times and runs to p.
 func (p *Phases) add(q Phases) {
 	p.Phases.Add(q.Phases)
-	p.Drop += q.Drop
+	p.Release += q.Release
 	p.Compare += q.Compare
 	p.Runs += q.Runs
+	p.Reused += q.Reused
+	if p.NoReuse == "" {
+		p.NoReuse = q.NoReuse
+	}
 }
 
-// String is e.g. "412 runs: sandbox 1.2s, setup 3.4s, ...".
+// String is e.g. "412 runs (380 in a reused sandbox): sandbox 1.2s,
+// setup 3.4s, ...".
 func (p Phases) String() string {
-	return fmt.Sprintf("%d runs: sandbox %s, setup %s, attempts %s, crash snapshots %s, final snapshots %s, compare %s, drop %s",
-		p.Runs, p.Sandbox.Round(time.Millisecond), p.Setup.Round(time.Millisecond), p.Attempts.Round(time.Millisecond),
-		p.Crashes.Round(time.Millisecond), p.Snapshot.Round(time.Millisecond), p.Compare.Round(time.Millisecond), p.Drop.Round(time.Millisecond))
+	reuse := fmt.Sprintf(" (%d in a reused sandbox)", p.Reused)
+	if p.NoReuse != "" {
+		reuse = " (none in a reused sandbox: " + p.NoReuse + ")"
+	}
+	return fmt.Sprintf("%d runs%s: sandbox %s, setup %s, attempts %s, crash snapshots %s, final snapshots %s, compare %s, release %s",
+		p.Runs, reuse, p.Sandbox.Round(time.Millisecond), p.Setup.Round(time.Millisecond), p.Attempts.Round(time.Millisecond),
+		p.Crashes.Round(time.Millisecond), p.Snapshot.Round(time.Millisecond), p.Compare.Round(time.Millisecond), p.Release.Round(time.Millisecond))
 }
 
 // LawReport is the outcome of one law.

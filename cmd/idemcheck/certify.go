@@ -175,6 +175,7 @@ type certifyCmd struct {
 	Seed       uint64        `help:"The run's seed, to repeat a run (0: a random one, named in the output and the certificate)." placeholder:"S"`
 	ShrinkTime time.Duration `help:"The most time to spend shrinking a counterexample (it stops sooner once no smaller scenario fails the same way)." default:"30s"`
 	Parallel   int           `help:"Trials run at once, over all laws, each in its own sandbox (0: the number of CPUs). Verdicts and counterexamples do not depend on it." default:"0" placeholder:"N"`
+	Fresh      bool          `name:"fresh-sandboxes" help:"Give every run a new sandbox and its own setup, instead of reusing the sandboxes earlier runs are done with (emptied and checked to be as the setup left them). Slower; verdicts do not depend on it."`
 	outputs
 	Shard          string  `help:"Run part I of N of the certification (e.g. 2/4): that share of every law's trials, for a CI matrix; give every part the same --seed and --checks, and merge their --json with idemcheck merge." placeholder:"I/N"`
 	ScenarioDir    string  `help:"Where counterexample scenario files go." default:"idemcheck-scenarios"`
@@ -274,6 +275,9 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, rec
 	opts = append(opts, properties.OnTarget(tg), properties.Claim(laws...), properties.Checks(c.Checks), properties.Seed(c.Seed),
 		properties.ShrinkTime(c.ShrinkTime), properties.Parallel(c.Parallel), properties.WriterName(name), properties.ScenarioDir(c.ScenarioDir),
 		properties.Progress(progress.update))
+	if c.Fresh {
+		opts = append(opts, properties.FreshSandboxes())
+	}
 	rep, err := properties.CheckRecords(e.ctx, func() harness.Writer[R] { return w }, recs, opts...)
 	progress.done()
 	if rep == nil {
@@ -304,6 +308,9 @@ func present(e *env, rep *properties.Report, target jsonTarget, parts int, out o
 		case l.Verdict == properties.Held && l.Explored != nil:
 			fmt.Fprintf(e.stdout, "\n%s held at every point explored: %s\n", l.Law, l.Explored)
 		}
+	}
+	if why := rep.Phases.NoReuse; why != "" {
+		fmt.Fprintf(e.stdout, "\nnote: every run had a new sandbox and its own setup (slower): %s\n", why)
 	}
 	if out.JSON != "" {
 		if err := writeJSON(out.JSON, e.stdout, toJSON(rep, target, parts)); err != nil {

@@ -24,6 +24,7 @@ type runConfig struct {
 	attemptTimeout  time.Duration
 	sandbox         []SandboxOption
 	noCrashSnapshot bool
+	reuse           *Reuse
 }
 
 // WithoutCrashStates leaves CrashState.State nil: the run does not
@@ -62,6 +63,9 @@ type Observation struct {
 	AtCommit  int // crashes before a COMMIT ran
 	AfterCmt  int // crashes after a round committed, before its reply (ambiguous commits)
 	Exhausted []string
+	// Reused: the run took a sandbox of its Reuse (Reusing) and skipped
+	// creating one and running Setup.
+	Reused bool
 	// Phases is where the run's time went.
 	Phases Phases
 }
@@ -128,7 +132,8 @@ func (s Step) String() string {
 	return line
 }
 
-// Run plays sc against w in a fresh sandbox of t: Setup once without
+// Run plays sc against w in a fresh sandbox of t (or one its Reuse brought
+// back to the state Setup left, with Reusing): Setup once without
 // faults, then every delivery, each attempt through its own fault plan
 // (lost acks and zombies played by the driver), then a snapshot of the
 // final state. An error means the run could not be made (setup failed, the
@@ -140,13 +145,28 @@ func Run[R any](ctx context.Context, t *Target, w harness.Writer[R], sc harness.
 		o(&cfg)
 	}
 	start := time.Now()
-	sb, err := t.NewSandbox(ctx, cfg.sandbox...)
-	if err != nil {
-		return nil, err
+	var sb *Sandbox
+	if cfg.reuse != nil {
+		var scfg sandboxConfig
+		for _, o := range cfg.sandbox {
+			o(&scfg)
+		}
+		if scfg.mode == SchemaSandbox {
+			sb = cfg.reuse.take()
+		} else {
+			cfg.reuse = nil
+		}
+	}
+	fresh := sb == nil
+	if fresh {
+		var err error
+		if sb, err = t.NewSandbox(ctx, cfg.sandbox...); err != nil {
+			return nil, err
+		}
 	}
 	d := &driver[R]{t: t, w: w, sc: sc, cfg: cfg, sb: sb,
-		obs: &Observation{Sandbox: sb, Faults: map[faults.Kind]int{}, Phases: Phases{Sandbox: time.Since(start)}}}
-	if err := d.run(ctx); err != nil {
+		obs: &Observation{Sandbox: sb, Reused: !fresh, Faults: map[faults.Kind]int{}, Phases: Phases{Sandbox: time.Since(start)}}}
+	if err := d.run(ctx, fresh); err != nil {
 		_ = sb.Drop(context.WithoutCancel(ctx))
 		return nil, err
 	}
@@ -167,9 +187,35 @@ type driver[R any] struct {
 // ErrSetup wraps a writer's Setup failure.
 var ErrSetup = errors.New("writer setup failed")
 
-func (d *driver[R]) run(ctx context.Context) error {
-	// Setup goes through the proxy too (without faults): its connection
-	// comes from the proxy's pool.
+// run plays the scenario; fresh: the sandbox is new and Setup runs first
+// (otherwise it is a reused one, already as Setup left it).
+func (d *driver[R]) run(ctx context.Context, fresh bool) error {
+	if fresh {
+		if err := d.setup(ctx); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	for i, del := range d.sc.Deliveries {
+		if del.Batch < 0 || del.Batch >= len(d.sc.Batches) {
+			return fmt.Errorf("harness: delivery %d names batch %d; the scenario has %d batches", i+1, del.Batch, len(d.sc.Batches))
+		}
+		if err := d.deliver(ctx, i, del); err != nil {
+			return err
+		}
+	}
+	d.obs.Phases.Attempts = time.Since(start) - d.obs.Phases.Crashes
+	start = time.Now()
+	var err error
+	d.obs.Final, err = Snapshot(ctx, d.sb)
+	d.obs.Phases.Snapshot = time.Since(start)
+	return err
+}
+
+// setup runs the writer's Setup in the new sandbox, through the proxy
+// (without faults: its connection comes from the proxy's pool), and hands
+// the sandbox to the run's Reuse, if any.
+func (d *driver[R]) setup(ctx context.Context) error {
 	start := time.Now()
 	att := d.t.Proxy().NewAttempt(nil)
 	v := d.via(att)
@@ -187,21 +233,11 @@ func (d *driver[R]) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w%s", ErrSetup, err, setupHint(err, d.cfg.attemptTimeout))
 	}
-	d.obs.Phases.Setup = time.Since(start)
-	start = time.Now()
-	for i, del := range d.sc.Deliveries {
-		if del.Batch < 0 || del.Batch >= len(d.sc.Batches) {
-			return fmt.Errorf("harness: delivery %d names batch %d; the scenario has %d batches", i+1, del.Batch, len(d.sc.Batches))
-		}
-		if err := d.deliver(ctx, i, del); err != nil {
-			return err
-		}
+	if d.cfg.reuse != nil {
+		d.cfg.reuse.adopt(ctx, d.sb)
 	}
-	d.obs.Phases.Attempts = time.Since(start) - d.obs.Phases.Crashes
-	start = time.Now()
-	d.obs.Final, err = Snapshot(ctx, d.sb)
-	d.obs.Phases.Snapshot = time.Since(start)
-	return err
+	d.obs.Phases.Setup = time.Since(start)
+	return nil
 }
 
 // via reaches the run's sandbox through one proxy attempt: its

@@ -221,11 +221,22 @@ type Sandbox struct {
 	// as the run's writer role (everything a writer does).
 	config, writer *pgx.ConnConfig
 
+	reuse *Reuse    // Release gives the sandbox back to it (nil: Release drops)
+	base  *baseline // what Setup left, for reuse's restore
+
 	mu      sync.Mutex
 	conn    *pgx.Conn // lazily opened for snapshots of a DatabaseSandbox
 	kept    bool
 	dropped bool
+	// released: Release gave the schema back to its Reuse, and a later
+	// run reaches it through another Sandbox; this one no longer owns it,
+	// and every use of it fails or does nothing (so a stale reference can
+	// neither drop nor read another run's sandbox).
+	released bool
 }
+
+// errReleased is what reading a released sandbox's live tables returns.
+var errReleased = errors.New("harness: the sandbox was released for reuse; its state is gone")
 
 // NewSandbox creates a fresh, empty sandbox for one trial (ErrClosed once
 // the Target is closing: a closing run creates nothing it would not drop).
@@ -341,11 +352,14 @@ func (s *Sandbox) Connect(ctx context.Context) (*pgx.Conn, error) {
 // queryer returns a connection able to read every table of the sandbox: the
 // admin pool for a schema, a cached connection for a database.
 func (s *Sandbox) queryer(ctx context.Context) (querier, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.released {
+		return nil, errReleased
+	}
 	if s.mode == SchemaSandbox {
 		return s.t.admin, nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.conn == nil {
 		conn, err := pgx.ConnectConfig(ctx, s.config.Copy())
 		if err != nil {
@@ -382,7 +396,7 @@ func (s *Sandbox) Kept() bool {
 // idempotent; connections still open into a database sandbox are ended.
 func (s *Sandbox) Drop(ctx context.Context) error {
 	s.mu.Lock()
-	if s.kept || s.dropped {
+	if s.kept || s.dropped || s.released {
 		s.mu.Unlock()
 		return nil
 	}
@@ -398,6 +412,29 @@ func (s *Sandbox) Drop(ctx context.Context) error {
 	delete(s.t.run.sandboxes, s.name)
 	s.t.run.mu.Unlock()
 	return err
+}
+
+// Release ends a run's use of the sandbox: a sandbox of a Reuse (Run with
+// Reusing) goes back to it, restored to what the writer's Setup left, or
+// is dropped when it cannot be; any other sandbox is dropped. A kept
+// sandbox stays, as with Drop. Release is idempotent; once a sandbox went
+// back to its Reuse, this Sandbox no longer reaches it (Drop, Keep and
+// Release do nothing, reading its live tables fails): the next run gets
+// the schema as a Sandbox of its own.
+func (s *Sandbox) Release(ctx context.Context) error {
+	s.mu.Lock()
+	skip, r := s.kept || s.dropped || s.released, s.reuse
+	if !skip && r != nil {
+		s.released = true // from here on, the schema is r's
+	}
+	s.mu.Unlock()
+	switch {
+	case skip:
+		return nil
+	case r == nil:
+		return s.Drop(ctx)
+	}
+	return r.put(ctx, s)
 }
 
 func dropSandbox(ctx context.Context, q querier, mode SandboxMode, name string) error {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // RowLimit is how many rows of a table a snapshot copies. A larger table is
@@ -71,34 +73,65 @@ func Snapshot(ctx context.Context, sb *Sandbox) (*State, error) {
 	if len(tables) == 0 {
 		return st, nil
 	}
-	batch := &pgx.Batch{}
+	// One round trip by the simple protocol: the statements name this
+	// sandbox's tables, so preparing them would only fill the statement
+	// cache.
+	var sql strings.Builder
 	for _, t := range tables {
 		st.Tables[t.Name] = t
-		batch.Queue(fingerprintSQL(t, t.Columns, true))
-		batch.Queue(rowsSQL(t, RowLimit+1))
+		sql.WriteString(fingerprintSQL(t, t.Columns, true) + ";\n")
+		sql.WriteString(rowsSQL(t, RowLimit+1) + ";\n")
 	}
-	br := q.SendBatch(ctx, batch)
-	defer br.Close()
-	for _, t := range tables {
-		if err := br.QueryRow().Scan(&t.Count, &t.Fingerprint, &t.FingerprintNoSurrogate); err != nil {
-			return nil, fmt.Errorf("harness: snapshot %s: fingerprint of %s: %w", sb.name, t.Name, err)
-		}
-		rows, err := br.Query()
-		if err != nil {
-			return nil, fmt.Errorf("harness: snapshot %s: rows of %s: %w", sb.name, t.Name, err)
-		}
-		t.Rows, err = scanRows(rows, t.Columns)
-		if err != nil {
-			return nil, fmt.Errorf("harness: snapshot %s: rows of %s: %w", sb.name, t.Name, err)
-		}
-		if len(t.Rows) > RowLimit {
-			t.Rows = nil
-		}
-	}
-	if err := br.Close(); err != nil {
+	res, err := execText(ctx, q, sql.String())
+	if err != nil {
 		return nil, fmt.Errorf("harness: snapshot %s: %w", sb.name, err)
 	}
+	if len(res) != 2*len(tables) {
+		return nil, fmt.Errorf("harness: snapshot %s: %d results for %d tables", sb.name, len(res), len(tables))
+	}
+	for i, t := range tables {
+		fp := res[2*i].Rows
+		if len(fp) != 1 || len(fp[0]) != 3 {
+			return nil, fmt.Errorf("harness: snapshot %s: fingerprint of %s: no row", sb.name, t.Name)
+		}
+		if t.Count, err = strconv.ParseInt(string(fp[0][0]), 10, 64); err != nil {
+			return nil, fmt.Errorf("harness: snapshot %s: fingerprint of %s: %w", sb.name, t.Name, err)
+		}
+		t.Fingerprint, t.FingerprintNoSurrogate = string(fp[0][1]), string(fp[0][2])
+		rows := res[2*i+1].Rows
+		if len(rows) > RowLimit {
+			continue
+		}
+		t.Rows = make([]Row, 0, len(rows))
+		for _, raw := range rows {
+			r := make(Row, len(t.Columns))
+			for j, v := range raw {
+				if v != nil {
+					text := string(v)
+					r[j] = typed(t.Columns[j].Type, &text)
+				}
+			}
+			t.Rows = append(t.Rows, r)
+		}
+	}
 	return st, nil
+}
+
+// execText runs sql, statements without parameters, in one round trip by
+// the simple protocol and returns every statement's result, in text.
+func execText(ctx context.Context, q querier, sql string) ([]*pgconn.Result, error) {
+	switch c := q.(type) {
+	case *pgx.Conn:
+		return c.PgConn().Exec(ctx, sql).ReadAll()
+	case *pgxpool.Pool:
+		conn, err := c.Acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Release()
+		return conn.Conn().PgConn().Exec(ctx, sql).ReadAll()
+	}
+	return nil, fmt.Errorf("harness: cannot run %T by the simple protocol", q)
 }
 
 func catalog(ctx context.Context, q querier, sb *Sandbox) ([]*Table, error) {

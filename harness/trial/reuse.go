@@ -1,0 +1,402 @@
+package trial
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Reuse keeps the schema sandboxes that runs of one writer are done with
+// and brings each back to the state the writer's Setup left, so that a
+// later run of the same writer (Run with Reusing) takes it instead of
+// creating a sandbox and running Setup. Creating, setting up and dropping
+// a sandbox is most of a small trial's database work (a new table costs
+// catalog rows, files and cold caches in every backend that touches it).
+//
+// What a run finds in a reused sandbox is what Setup left in a fresh one:
+// the same tables, columns, indexes, constraints, sequences, functions and
+// types, every table empty in new files (TRUNCATE: the same physical start
+// and planner statistics as a table just created), every sequence where
+// Setup left it. Release checks this, in one transaction, before a
+// sandbox goes back: the sandbox's catalog signature (a hash of the
+// identity and row version of every catalog row of its schema: relations,
+// columns, defaults, indexes, constraints, triggers, rules, policies,
+// inheritance, sequences' parameters, functions, types, operators,
+// statistics objects, collations, conversions, text search objects,
+// default privileges, casts of its types, extensions) must still be the one
+// Setup left; any DDL since changes a row version. A signature that
+// changed, a lock not granted within a second or any other error drops the
+// sandbox instead, as without reuse.
+//
+// Limits: a writer whose Setup leaves rows, materialized views, foreign
+// tables, row level security or TRUNCATE triggers is never reused (its
+// runs get fresh sandboxes; Disabled says why), nor is a database sandbox.
+// A run in a reused sandbox shares its name with earlier runs (Env.Sandbox
+// names the place, not the run), and a writer that TRUNCATEs its tables
+// changes their catalog rows, so its sandboxes are dropped, not reused.
+// State outside the sandbox (the writer role's large objects or settings)
+// is not restored, reused or not.
+type Reuse struct {
+	t        *Target
+	mu       sync.Mutex
+	idle     []*Sandbox
+	disabled string // why Setup's state cannot be restored ("" while it can)
+	closed   bool
+	reused   atomic.Int64
+	lastErr  atomic.Pointer[error] // why the latest sandbox was dropped, not reused
+}
+
+// NewReuse returns an empty Reuse for the runs of one writer (one Setup):
+// sandboxes of writers with different Setups must not share one.
+func (t *Target) NewReuse() *Reuse { return &Reuse{t: t} }
+
+// Reusing makes Run take a sandbox r keeps, when it has one, instead of
+// creating one and running Setup, and makes the run's sandbox r's: the
+// caller gives it back with Sandbox.Release. Runs with other sandbox
+// options than the default schema sandbox are not reused.
+func Reusing(r *Reuse) RunOption { return func(c *runConfig) { c.reuse = r } }
+
+// Disabled says why r reuses nothing ("" while it reuses).
+func (r *Reuse) Disabled() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.disabled
+}
+
+// Refused is why the latest sandbox given back (or set up) could not be
+// kept for reuse and was dropped (nil if none was).
+func (r *Reuse) Refused() error {
+	if p := r.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Reused counts the runs that took a reused sandbox.
+func (r *Reuse) Reused() int { return int(r.reused.Load()) }
+
+// Close drops the sandboxes r keeps; a sandbox released later is dropped.
+func (r *Reuse) Close(ctx context.Context) error {
+	r.mu.Lock()
+	idle := r.idle
+	r.idle, r.closed = nil, true
+	r.mu.Unlock()
+	var errs []error
+	for _, sb := range idle {
+		errs = append(errs, sb.Drop(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Reuse) disable(why string) {
+	r.mu.Lock()
+	if r.disabled == "" {
+		r.disabled = why
+	}
+	idle := r.idle
+	r.idle = nil
+	r.mu.Unlock()
+	for _, sb := range idle {
+		_ = sb.Drop(context.Background())
+	}
+}
+
+// take returns a restored sandbox, or nil.
+func (r *Reuse) take() *Sandbox {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.idle) == 0 {
+		return nil
+	}
+	sb := r.idle[len(r.idle)-1]
+	r.idle = r.idle[:len(r.idle)-1]
+	r.reused.Add(1)
+	return sb
+}
+
+// baseline is what Setup left in a sandbox: enough to check and restore it.
+type baseline struct {
+	signature string
+	tables    []string // quoted, qualified: every ordinary and partitioned table
+	sequences []sequenceState
+}
+
+type sequenceState struct {
+	name     string // quoted, qualified
+	last     int64
+	isCalled bool
+}
+
+// adopt records what Setup left in sb, so Release can bring it back; it
+// disables r when that cannot be restored. A sandbox it cannot adopt (an
+// error) is dropped by Release, as without reuse.
+func (r *Reuse) adopt(ctx context.Context, sb *Sandbox) {
+	if r.Disabled() != "" || sb.mode != SchemaSandbox {
+		return
+	}
+	if err := r.readBaseline(ctx, sb); err != nil {
+		r.lastErr.Store(&err)
+	}
+}
+
+// readBaseline reads what Setup left in sb and makes sb r's.
+func (r *Reuse) readBaseline(ctx context.Context, sb *Sandbox) error {
+	rows, err := sb.t.admin.Query(ctx, `
+		SELECT c.relkind::text, format('%I.%I', n.nspname, c.relname), c.relrowsecurity,
+		       EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal AND g.tgtype & 8 <> 0),
+		       EXISTS (SELECT FROM pg_rewrite w WHERE w.ev_class = c.oid AND w.ev_type = '4'),
+		       array(SELECT format('%I.%I', fn.nspname, fc.relname) FROM pg_constraint k
+		             JOIN pg_class fc ON fc.oid = k.confrelid JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+		             WHERE k.conrelid = c.oid AND k.contype = 'f' AND k.confrelid <> c.oid)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 ORDER BY c.oid`, sb.name)
+	if err != nil {
+		return fmt.Errorf("harness: read what setup left in %s: %w", sb.name, err)
+	}
+	var b baseline
+	var why string
+	refs := map[string][]string{}
+	for rows.Next() {
+		var kind, name string
+		var rls, deleteTrigger, deleteRule bool
+		var references []string
+		if err := rows.Scan(&kind, &name, &rls, &deleteTrigger, &deleteRule, &references); err != nil {
+			return err
+		}
+		switch {
+		case kind == "m":
+			why = "setup creates materialized view " + name + ", which a restore cannot empty"
+		case kind == "f":
+			why = "setup creates foreign table " + name + ", which a restore cannot empty"
+		case rls:
+			why = "setup enables row level security on " + name
+		case deleteTrigger:
+			why = "setup creates a DELETE trigger on " + name + ", which emptying it would fire"
+		case deleteRule:
+			why = "setup creates a DELETE rule on " + name + ", which emptying it would apply"
+		case kind == "r":
+			b.tables = append(b.tables, name)
+			refs[name] = references
+		case kind == "S":
+			b.sequences = append(b.sequences, sequenceState{name: name})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("harness: read what setup left in %s: %w", sb.name, err)
+	}
+	if why == "" {
+		var ok bool
+		if b.tables, ok = deleteOrder(b.tables, refs); !ok {
+			why = "setup creates tables whose foreign keys refer to each other in a cycle"
+		}
+	}
+	if why == "" && len(b.tables) > 0 {
+		var exists []string
+		for _, t := range b.tables {
+			exists = append(exists, "EXISTS (SELECT FROM "+t+")")
+		}
+		var rowsLeft bool
+		if err := sb.t.admin.QueryRow(ctx, "SELECT "+strings.Join(exists, " OR "), pgx.QueryExecModeSimpleProtocol).Scan(&rowsLeft); err != nil {
+			return fmt.Errorf("harness: read what setup left in %s: %w", sb.name, err)
+		}
+		if rowsLeft {
+			why = "setup leaves rows in its tables"
+		}
+	}
+	if why != "" {
+		r.disable(why)
+		return nil
+	}
+	for i := range b.sequences {
+		s := &b.sequences[i]
+		if err := sb.t.admin.QueryRow(ctx, "SELECT last_value, is_called FROM "+s.name, pgx.QueryExecModeSimpleProtocol).Scan(&s.last, &s.isCalled); err != nil {
+			return fmt.Errorf("harness: read sequence %s after setup: %w", s.name, err)
+		}
+	}
+	// Every run, the first included, starts from vacuumed tables.
+	if err := vacuum(ctx, sb, b.tables); err != nil {
+		return err
+	}
+	if err := sb.t.admin.QueryRow(ctx, signatureSQL, sb.name).Scan(&b.signature); err != nil {
+		return fmt.Errorf("harness: read the catalog signature of %s: %w", sb.name, err)
+	}
+	sb.reuse, sb.base = r, &b // before the run's attempts, so no one else reads them yet
+	return nil
+}
+
+// deleteOrder orders tables so that each comes before every table it
+// refers to by a foreign key (refs), so DELETE can empty them in that
+// order; false when the references form a cycle.
+func deleteOrder(tables []string, refs map[string][]string) ([]string, bool) {
+	referenced := map[string]int{} // how many tables not yet ordered refer to each
+	for _, t := range tables {
+		for _, to := range refs[t] {
+			referenced[to]++
+		}
+	}
+	var order []string
+	done := map[string]bool{}
+	for len(order) < len(tables) {
+		progress := false
+		for _, t := range tables {
+			if done[t] || referenced[t] > 0 {
+				continue
+			}
+			done[t], progress = true, true
+			order = append(order, t)
+			for _, to := range refs[t] {
+				referenced[to]--
+			}
+		}
+		if !progress {
+			return nil, false
+		}
+	}
+	return order, true
+}
+
+// restore brings sb back to its baseline, or fails: one transaction
+// checks the catalog signature, empties every table (DELETE) and sets the
+// sequences back; VACUUM (ANALYZE) then removes the deleted rows and
+// truncates every table to no pages, so the next run starts from new
+// files' physical state (rows in the order they are written, no dead
+// ones) and the same planner statistics as the first run (none, zero
+// rows); a last query checks that it did (VACUUM cannot remove rows an
+// older snapshot on the server may still see, and autovacuum may have
+// analyzed a table while it held rows).
+func (r *Reuse) restore(ctx context.Context, sb *Sandbox) error {
+	b := sb.base
+	batch := &pgx.Batch{}
+	batch.Queue("SELECT set_config('lock_timeout', '1s', true)")
+	// 1/0 when the signature changed: the error ends the transaction.
+	batch.Queue("SELECT 1 / (("+signatureSQL+") = $2)::int", sb.name, b.signature)
+	for _, t := range b.tables {
+		batch.Queue("DELETE FROM " + t)
+	}
+	for _, s := range b.sequences {
+		batch.Queue("SELECT setval($1::regclass, $2, $3)", s.name, s.last, s.isCalled)
+	}
+	if err := sb.t.admin.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("harness: restore %s: %w", sb.name, err)
+	}
+	return vacuum(ctx, sb, b.tables)
+}
+
+// vacuum vacuums and analyzes tables, then checks they have no pages and
+// no statistics, as tables just created. VACUUM cannot remove rows that a
+// transaction begun before their DELETE may still see (another trial's,
+// on a busy server), so it tries again a few times, a little later each
+// time, before it gives up.
+func vacuum(ctx context.Context, sb *Sandbox, tables []string) error {
+	if len(tables) == 0 {
+		return nil
+	}
+	for try := 0; ; try++ {
+		if _, err := sb.t.admin.Exec(ctx, "VACUUM (ANALYZE) "+strings.Join(tables, ", ")); err != nil {
+			return fmt.Errorf("harness: vacuum %s: %w", sb.name, err)
+		}
+		var pages, stats bool
+		err := sb.t.admin.QueryRow(ctx, `
+			SELECT coalesce(bool_or(pg_relation_size(c.oid) > 0 OR (c.reltoastrelid <> 0 AND pg_relation_size(c.reltoastrelid) > 0)), false),
+			       coalesce(bool_or(pg_stat_get_autoanalyze_count(c.oid) > 0), false)
+			FROM unnest($1::text[]) t, pg_class c WHERE c.oid = t::regclass AND c.relkind = 'r'`, tables).Scan(&pages, &stats)
+		switch {
+		case err != nil:
+			return fmt.Errorf("harness: check %s after vacuum: %w", sb.name, err)
+		case stats:
+			return fmt.Errorf("harness: %s may have planner statistics (autovacuum analyzed a table)", sb.name)
+		case !pages:
+			return nil
+		case try == 3:
+			return fmt.Errorf("harness: %s still has pages after vacuum (an older snapshot on the server still sees its deleted rows)", sb.name)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond << try):
+		}
+	}
+}
+
+// put takes back the schema of sb (which Release marked released),
+// restored, as a new Sandbox for the next run, or drops it.
+func (r *Reuse) put(ctx context.Context, sb *Sandbox) error {
+	next := &Sandbox{t: sb.t, name: sb.name, mode: sb.mode, config: sb.config, writer: sb.writer, reuse: r, base: sb.base}
+	run := sb.t.run
+	run.mu.Lock()
+	run.sandboxes[sb.name] = next // the run drops what it did not give back when it ends
+	run.mu.Unlock()
+	if r.Disabled() == "" {
+		err := r.restore(ctx, next)
+		if err != nil {
+			r.lastErr.Store(&err)
+		} else {
+			r.mu.Lock()
+			if !r.closed && r.disabled == "" {
+				r.idle = append(r.idle, next)
+				r.mu.Unlock()
+				return nil
+			}
+			r.mu.Unlock()
+		}
+	}
+	return next.Drop(ctx)
+}
+
+// signatureSQL hashes the identity and row version (xmin) of every catalog
+// row that belongs to the schema named $1: the schema, the objects in it
+// and, transitively, the objects that depend on them (columns, defaults,
+// indexes, constraints, triggers, rules, policies, sequences' parameters,
+// enum labels, casts of its types), found through pg_depend by index.
+// Any CREATE, ALTER, DROP or GRANT of them changes the result (COMMENT
+// does not: a comment changes nothing a writer does); VACUUM and ANALYZE
+// update catalog columns in place and leave it unchanged. Objects of a
+// kind not listed below are covered by their existence alone (created or
+// dropped, not altered).
+const signatureSQL = `
+WITH RECURSIVE ns AS (SELECT oid, xmin FROM pg_namespace WHERE nspname = $1),
+objs(classid, objid) AS (
+	SELECT classid, objid FROM pg_depend WHERE refclassid = 'pg_namespace'::regclass AND refobjid = (SELECT oid FROM ns)
+	UNION
+	SELECT d.classid, d.objid FROM objs o, LATERAL (SELECT classid, objid FROM pg_depend WHERE refclassid = o.classid AND refobjid = o.objid OFFSET 0) d
+)
+SELECT md5(string_agg(x, ',' ORDER BY x)) FROM (
+	SELECT 'n:' || xmin FROM ns
+	UNION ALL
+	SELECT o.classid || '.' || o.objid || ':' || CASE o.classid
+		WHEN 'pg_class'::regclass THEN (SELECT xmin FROM pg_class WHERE oid = o.objid)
+		WHEN 'pg_proc'::regclass THEN (SELECT xmin FROM pg_proc WHERE oid = o.objid)
+		WHEN 'pg_type'::regclass THEN (SELECT xmin FROM pg_type WHERE oid = o.objid)
+		WHEN 'pg_constraint'::regclass THEN (SELECT xmin FROM pg_constraint WHERE oid = o.objid)
+		WHEN 'pg_trigger'::regclass THEN (SELECT xmin FROM pg_trigger WHERE oid = o.objid)
+		WHEN 'pg_rewrite'::regclass THEN (SELECT xmin FROM pg_rewrite WHERE oid = o.objid)
+		WHEN 'pg_policy'::regclass THEN (SELECT xmin FROM pg_policy WHERE oid = o.objid)
+		WHEN 'pg_attrdef'::regclass THEN (SELECT xmin FROM pg_attrdef WHERE oid = o.objid)
+		WHEN 'pg_statistic_ext'::regclass THEN (SELECT xmin FROM pg_statistic_ext WHERE oid = o.objid)
+		WHEN 'pg_operator'::regclass THEN (SELECT xmin FROM pg_operator WHERE oid = o.objid)
+		WHEN 'pg_opclass'::regclass THEN (SELECT xmin FROM pg_opclass WHERE oid = o.objid)
+		WHEN 'pg_opfamily'::regclass THEN (SELECT xmin FROM pg_opfamily WHERE oid = o.objid)
+		WHEN 'pg_collation'::regclass THEN (SELECT xmin FROM pg_collation WHERE oid = o.objid)
+		WHEN 'pg_conversion'::regclass THEN (SELECT xmin FROM pg_conversion WHERE oid = o.objid)
+		WHEN 'pg_ts_config'::regclass THEN (SELECT xmin FROM pg_ts_config WHERE oid = o.objid)
+		WHEN 'pg_ts_dict'::regclass THEN (SELECT xmin FROM pg_ts_dict WHERE oid = o.objid)
+		WHEN 'pg_cast'::regclass THEN (SELECT xmin FROM pg_cast WHERE oid = o.objid)
+		WHEN 'pg_default_acl'::regclass THEN (SELECT xmin FROM pg_default_acl WHERE oid = o.objid)
+		WHEN 'pg_extension'::regclass THEN (SELECT xmin FROM pg_extension WHERE oid = o.objid)
+	END
+	FROM objs o
+	UNION ALL
+	SELECT 'a' || a.attrelid || '.' || a.attnum || ':' || a.xmin FROM objs o JOIN pg_attribute a ON a.attrelid = o.objid WHERE o.classid = 'pg_class'::regclass
+	UNION ALL
+	SELECT 'i' || i.indexrelid || ':' || i.xmin FROM objs o JOIN pg_index i ON i.indexrelid = o.objid WHERE o.classid = 'pg_class'::regclass
+	UNION ALL
+	SELECT 's' || q.seqrelid || ':' || q.xmin FROM objs o JOIN pg_sequence q ON q.seqrelid = o.objid WHERE o.classid = 'pg_class'::regclass
+	UNION ALL
+	SELECT 'e' || e.oid || ':' || e.xmin FROM objs o JOIN pg_enum e ON e.enumtypid = o.objid WHERE o.classid = 'pg_type'::regclass
+) s(x)`

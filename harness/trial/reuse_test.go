@@ -1,0 +1,272 @@
+package trial_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/trial"
+	"github.com/jackc/pgx/v5"
+)
+
+// sqlWriter runs fixed SQL: setup once per sandbox, write on every attempt.
+type sqlWriter struct{ setup, write string }
+
+func (w sqlWriter) Setup(ctx context.Context, env *harness.Env) error {
+	_, err := env.Conn.Exec(ctx, w.setup)
+	return err
+}
+
+func (w sqlWriter) Write(ctx context.Context, env *harness.Env, _ harness.Batch[harness.Order]) error {
+	_, err := env.Conn.Exec(ctx, w.write)
+	return err
+}
+
+// reuseSetup leaves one of most kinds of object a restore must bring back.
+const reuseSetup = `
+	CREATE TABLE orders (id bigserial PRIMARY KEY, note text DEFAULT 'n', amount numeric CHECK (amount >= 0));
+	CREATE INDEX orders_note ON orders (note);
+	CREATE TABLE lines (order_id bigint REFERENCES orders, qty int GENERATED ALWAYS AS IDENTITY);
+	CREATE FUNCTION bump(x numeric) RETURNS numeric LANGUAGE sql AS 'SELECT x + 1';
+	CREATE TYPE mood AS ENUM ('ok');
+	CREATE VIEW big AS SELECT * FROM orders WHERE amount > 10;
+	SELECT nextval('orders_id_seq')` // a sequence Setup moved: restored to 1, called
+
+const reuseWrite = `
+	INSERT INTO orders (amount) VALUES (bump(1)), (20);
+	INSERT INTO lines (order_id) SELECT id FROM orders`
+
+// runReusing runs a clean scenario of w with r and returns its
+// observation; runBatches, of bs.
+func runReusing(t *testing.T, r *trial.Reuse, w W, opts ...trial.RunOption) *trial.Observation {
+	t.Helper()
+	return runBatches(t, r, w, batches, opts...)
+}
+
+func runBatches(t *testing.T, r *trial.Reuse, w W, bs []harness.Batch[harness.Order], opts ...trial.RunOption) *trial.Observation {
+	t.Helper()
+	obs, err := trial.Run(context.Background(), target(t), w, harness.CleanScenario(bs), append(opts, trial.Reusing(r))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obs
+}
+
+func schemaExists(t *testing.T, name string) bool {
+	t.Helper()
+	var n int
+	if err := target(t).Admin().QueryRow(context.Background(), "SELECT count(*) FROM pg_namespace WHERE nspname = $1", name).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
+}
+
+func rowsOf(t *testing.T, st *trial.State, table string) []trial.Row {
+	t.Helper()
+	tb := st.Tables[table]
+	if tb == nil {
+		t.Fatalf("no table %s in %v", table, st.TableNames())
+	}
+	return tb.Rows
+}
+
+func TestReuseRestoresWhatSetupLeft(t *testing.T) {
+	ctx := context.Background()
+	r := target(t).NewReuse()
+	defer r.Close(ctx)
+	w := sqlWriter{setup: reuseSetup, write: reuseWrite}
+
+	first := runReusing(t, r, w)
+	if first.Reused {
+		t.Fatal("the first run found a sandbox to reuse")
+	}
+	name := first.Sandbox.Name()
+	if err := first.Sandbox.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Refused(); err != nil {
+		t.Fatalf("the sandbox was not kept for reuse: %v", err)
+	}
+	second := runReusing(t, r, w)
+	defer second.Sandbox.Release(ctx)
+	if !second.Reused || second.Sandbox.Name() != name {
+		t.Fatalf("second run: reused %v in %s; want the first run's %s", second.Reused, second.Sandbox.Name(), name)
+	}
+	// The same rows, surrogate keys included: the sequences were set back
+	// to where Setup left them (orders_id_seq at 1, called; the identity
+	// of lines at its start).
+	for _, table := range []string{"orders", "lines"} {
+		a, b := rowsOf(t, first.Final, table), rowsOf(t, second.Final, table)
+		if len(a) == 0 || !equalRows(a, b) {
+			t.Errorf("%s: first run %v, reused sandbox %v", table, a, b)
+		}
+	}
+	if got := rowsOf(t, second.Final, "orders")[0][0]; got != int64(2) {
+		t.Errorf("the first order's id in the reused sandbox is %v; want 2 (Setup took 1)", got)
+	}
+	// New files: the first row written is on the first page, in the first
+	// slot, as in a table just created; no statistics either.
+	var ctid string
+	var tuples float64
+	err := target(t).Admin().QueryRow(ctx, `SELECT min(ctid)::text, (SELECT reltuples FROM pg_class WHERE oid = $1::regclass) FROM `+pgx.Identifier{name, "orders"}.Sanitize(),
+		name+".orders").Scan(&ctid, &tuples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctid != "(0,1)" {
+		t.Errorf("the reused sandbox's first row is at %s; want (0,1), as in a new table", ctid)
+	}
+	// The first run's Sandbox no longer reaches the schema: releasing or
+	// dropping it again leaves the second run's rows alone.
+	first.Sandbox.Release(ctx)
+	first.Sandbox.Drop(ctx)
+	if !schemaExists(t, name) {
+		t.Fatal("a stale Sandbox dropped the schema another run uses")
+	}
+	if st, err := trial.Snapshot(ctx, second.Sandbox); err != nil || !equalRows(rowsOf(t, st, "orders"), rowsOf(t, second.Final, "orders")) {
+		t.Errorf("after the stale Release and Drop the second run's sandbox holds %v, %v", st, err)
+	}
+	if _, err := trial.Snapshot(ctx, first.Sandbox); err == nil {
+		t.Error("a snapshot through the released Sandbox read the schema another run uses")
+	}
+}
+
+func equalRows(a, b []trial.Row) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		for j := range a[i] {
+			if a[i][j] != b[i][j] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func TestReuseDropsWhatAWriterChanged(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, ddl string
+		reused    bool
+	}{
+		{"only rows", "", true},
+		{"a comment", "COMMENT ON TABLE orders IS 'changes nothing a writer does'", true},
+		{"a table created and dropped", "CREATE TABLE staging (id int); DROP TABLE staging", true},
+		{"a column", "ALTER TABLE orders ADD COLUMN extra int", false},
+		{"a column's type", "ALTER TABLE lines ALTER COLUMN qty TYPE bigint", false},
+		{"a default", "ALTER TABLE orders ALTER COLUMN note SET DEFAULT 'm'", false},
+		{"an index", "CREATE INDEX orders_amount ON orders (amount)", false},
+		{"a constraint", "ALTER TABLE orders ADD CONSTRAINT small CHECK (amount < 1000)", false},
+		{"a table left behind", "CREATE TABLE IF NOT EXISTS staging (id int)", false},
+		{"a function replaced", "CREATE OR REPLACE FUNCTION bump(x numeric) RETURNS numeric LANGUAGE sql AS 'SELECT x + 2'", false},
+		{"an enum label", "ALTER TYPE mood ADD VALUE IF NOT EXISTS 'sad'", false},
+		{"a trigger", "CREATE OR REPLACE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$; CREATE TRIGGER stamp BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION stamp()", false},
+		{"a view recreated the same", "DROP VIEW big; CREATE VIEW big AS SELECT * FROM orders WHERE amount > 10", false},
+		{"a sequence's increment", "ALTER SEQUENCE orders_id_seq INCREMENT BY 2", false},
+		{"a grant", "GRANT SELECT ON orders TO PUBLIC", false},
+		{"a policy", "CREATE POLICY mine ON orders USING (true)", false},
+		{"a domain", "CREATE DOMAIN positive AS int CHECK (VALUE > 0)", false},
+		{"a TRUNCATE (new files)", "TRUNCATE lines", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := target(t).NewReuse()
+			defer r.Close(ctx)
+			write := reuseWrite
+			if tc.ddl != "" {
+				write += "; " + tc.ddl
+			}
+			w := sqlWriter{setup: reuseSetup, write: write}
+			first := runBatches(t, r, w, batches[:1]) // the DDL runs once
+			for _, st := range first.Steps {
+				if st.Outcome != trial.Acked {
+					t.Fatalf("the writer failed: %s", st)
+				}
+			}
+			name := first.Sandbox.Name()
+			if err := first.Sandbox.Release(ctx); err != nil {
+				t.Fatal(err)
+			}
+			second := runReusing(t, r, sqlWriter{setup: reuseSetup, write: reuseWrite})
+			defer second.Sandbox.Release(ctx)
+			if second.Reused != tc.reused {
+				t.Fatalf("after %q the next run reused the sandbox: %v; want %v (refused: %v)", tc.ddl, second.Reused, tc.reused, r.Refused())
+			}
+			if !tc.reused {
+				if schemaExists(t, name) {
+					t.Errorf("the changed sandbox %s was not dropped", name)
+				}
+				if err := r.Refused(); err == nil {
+					t.Error("Refused says nothing")
+				}
+			}
+		})
+	}
+}
+
+func TestReuseNeverWhenSetupLeavesWhatItCannotRestore(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct{ setup, why string }{
+		{"CREATE TABLE dims (id int); INSERT INTO dims VALUES (1)", "leaves rows"},
+		{"CREATE TABLE t (id int); CREATE MATERIALIZED VIEW mv AS SELECT * FROM t", "materialized view"},
+		{"CREATE TABLE t (id int); ALTER TABLE t ENABLE ROW LEVEL SECURITY", "row level security"},
+		{"CREATE TABLE a (id int PRIMARY KEY, b int); CREATE TABLE b (id int PRIMARY KEY, a int REFERENCES a); ALTER TABLE a ADD FOREIGN KEY (b) REFERENCES b", "cycle"},
+		{"CREATE TABLE t (id int); CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN OLD; END$$; CREATE TRIGGER f BEFORE DELETE ON t FOR EACH ROW EXECUTE FUNCTION f()", "DELETE trigger"},
+		{"CREATE TABLE t (id int); CREATE RULE keep AS ON DELETE TO t DO INSTEAD NOTHING", "DELETE rule"},
+	} {
+		r := target(t).NewReuse()
+		w := sqlWriter{setup: tc.setup, write: "SELECT 1"}
+		first := runReusing(t, r, w)
+		name := first.Sandbox.Name()
+		if err := first.Sandbox.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(r.Disabled(), tc.why) {
+			t.Errorf("setup %q: Disabled() = %q; want it to say %q", tc.setup, r.Disabled(), tc.why)
+		}
+		if schemaExists(t, name) {
+			t.Errorf("setup %q: its sandbox was not dropped", tc.setup)
+		}
+		second := runReusing(t, r, w)
+		if second.Reused {
+			t.Errorf("setup %q: a run reused a sandbox", tc.setup)
+		}
+		second.Sandbox.Release(ctx)
+		r.Close(ctx)
+	}
+}
+
+func TestReuseCloseDropsWhatItKeeps(t *testing.T) {
+	ctx := context.Background()
+	r := target(t).NewReuse()
+	obs := runReusing(t, r, sqlWriter{setup: reuseSetup, write: reuseWrite})
+	name := obs.Sandbox.Name()
+	if err := obs.Sandbox.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !schemaExists(t, name) {
+		t.Fatal("the released sandbox was not kept for reuse")
+	}
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if schemaExists(t, name) {
+		t.Error("Close left the sandbox it kept")
+	}
+	// A database sandbox is never reused, and a kept sandbox stays.
+	obs = runReusing(t, r, sqlWriter{setup: reuseSetup, write: reuseWrite}, trial.WithSandbox(trial.WithMode(trial.DatabaseSandbox)))
+	obs.Sandbox.Keep()
+	if err := obs.Sandbox.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	obs.Sandbox.Unkeep()
+	if err := obs.Sandbox.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := target(t).Admin().QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", obs.Sandbox.Name()).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the database sandbox is still there (%d, %v)", n, err)
+	}
+}
