@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,24 +18,49 @@ import (
 
 // backend is a server connection the proxy keeps between attempts.
 type backend struct {
-	conn   net.Conn
-	r      *bufio.Reader
-	w      *bufio.Writer
-	params map[string]string // ParameterStatus of a fresh backend
-	key    []byte            // the raw BackendKeyData message
-	pid    uint32
+	conn      net.Conn
+	r         *bufio.Reader
+	w         *bufio.Writer
+	home      string // its startup: user, database and settings (poolKey)
+	idleSince time.Time
+	params    map[string]string // ParameterStatus of a fresh backend
+	key       []byte            // the raw BackendKeyData message
+	pid       uint32
 }
 
-// pool holds idle backends by user and database. A backend is reset
-// (ROLLBACK, DISCARD ALL) before it goes back, so a writer cannot tell it
-// from a fresh one: no transaction, temporary table, prepared statement,
-// advisory lock or setting survives. The client's startup parameters are
-// applied with set_config on every checkout.
+// pool holds idle backends by their startup (user, database and the
+// settings the client's startup message carried, such as search_path). A
+// backend is reset (ROLLBACK, DISCARD ALL) before it goes back, so a writer
+// cannot tell it from a fresh one: no transaction, temporary table,
+// prepared statement, advisory lock or setting survives, and every setting
+// is back at its startup value (RESET restores what the startup message
+// set). A client whose startup matches an idle backend's gets it as it
+// is; otherwise a backend of the same user, database and setting names
+// gets the client's values with set_config; otherwise a new backend starts
+// with the client's startup.
 type pool struct {
 	mu      sync.Mutex
 	max     int
-	idle    map[string][]*backend
-	refused map[string]bool // keys whose server asked for a password
+	idle    map[string][]*backend // by home
+	refused map[string]bool       // user and database whose server asked for a password
+}
+
+// poolKey is the home of a backend started with user, database and
+// settings; settingNames is the part of it that set_config cannot change.
+func poolKey(user, database string, settings map[string]string) (key, names string) {
+	ks := make([]string, 0, len(settings))
+	for k := range settings {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	var b, n strings.Builder
+	b.WriteString(user + "\x00" + database)
+	n.WriteString(user + "\x00" + database)
+	for _, k := range ks {
+		b.WriteString("\x00" + k + "=" + settings[k])
+		n.WriteString("\x00" + k)
+	}
+	return b.String(), n.String()
 }
 
 // EnablePool makes the proxy keep up to max idle server connections and
@@ -46,30 +73,85 @@ func (p *Proxy) EnablePool(max int) {
 	p.pool = &pool{max: max, idle: map[string][]*backend{}, refused: map[string]bool{}}
 }
 
-func (pl *pool) get(key string) *backend {
+// get takes an idle backend whose home is key, or else one whose home
+// has the same setting names (names), or returns nil; exact says which.
+func (pl *pool) get(key, names string) (b *backend, exact bool) {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
-	list := pl.idle[key]
-	if len(list) == 0 {
-		return nil
+	take := func(home string) *backend {
+		list := pl.idle[home]
+		b := list[len(list)-1]
+		if len(list) == 1 {
+			delete(pl.idle, home)
+		} else {
+			pl.idle[home] = list[:len(list)-1]
+		}
+		return b
 	}
-	b := list[len(list)-1]
-	pl.idle[key] = list[:len(list)-1]
-	return b
+	for len(pl.idle[key]) > 0 {
+		if b := take(key); b.alive() {
+			return b, true
+		}
+	}
+	for home, list := range pl.idle {
+		if _, homeNames := splitHome(home); len(list) > 0 && homeNames == names {
+			if b := take(home); b.alive() {
+				return b, false
+			}
+		}
+	}
+	return nil, false
 }
 
-func (pl *pool) put(key string, b *backend) {
+// alive reports whether an idle backend is still connected, without a
+// round trip: an idle backend the server ended (its database dropped, an
+// idle timeout, a terminate) has sent its last message and hung up. A
+// dead one is closed.
+func (b *backend) alive() bool {
+	if b.r.Buffered() == 0 && !hungUp(b.conn) {
+		return true
+	}
+	b.conn.Close() // a message from an idle server is its goodbye
+	return false
+}
+
+// splitHome returns a home's settings and their names (poolKey's names).
+func splitHome(home string) (settings map[string]string, names string) {
+	parts := strings.Split(home, "\x00")
+	settings = map[string]string{}
+	n := parts[0] + "\x00" + parts[1]
+	for _, kv := range parts[2:] {
+		k, v, _ := strings.Cut(kv, "=")
+		settings[k] = v
+		n += "\x00" + k
+	}
+	return settings, n
+}
+
+// put makes b idle; when the pool is full, the backend idle the longest
+// goes (those of sandboxes gone for good would otherwise fill it).
+func (pl *pool) put(b *backend) {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
+	b.idleSince = time.Now()
 	n := 0
+	var oldest *backend
 	for _, l := range pl.idle {
 		n += len(l)
+		if len(l) > 0 && (oldest == nil || l[0].idleSince.Before(oldest.idleSince)) {
+			oldest = l[0]
+		}
 	}
-	if n >= pl.max {
-		b.conn.Close()
-		return
+	if n >= pl.max && oldest != nil {
+		list := pl.idle[oldest.home][1:]
+		if len(list) == 0 {
+			delete(pl.idle, oldest.home)
+		} else {
+			pl.idle[oldest.home] = list
+		}
+		oldest.conn.Close()
 	}
-	pl.idle[key] = append(pl.idle[key], b)
+	pl.idle[b.home] = append(pl.idle[b.home], b)
 }
 
 // Close closes every idle server connection.
@@ -89,15 +171,32 @@ func (p *Proxy) Close() {
 
 var errNotPoolable = errors.New("faults: the server asks for a password; not pooled")
 
-// openBackend starts a neutral backend (user and database only).
-func (p *Proxy) openBackend(ctx context.Context, user, database string) (*backend, error) {
+// refusal is the server's refusal of a backend's startup (an unknown
+// setting, a database that does not exist): its raw ErrorResponse, for
+// the client.
+type refusal struct {
+	raw  []byte
+	code string
+}
+
+func (r *refusal) Error() string {
+	return fmt.Sprintf("faults: the server refused a pooled connection (SQLSTATE %s)", r.code)
+}
+
+// openBackend starts a backend with user, database and settings in its
+// startup message.
+func (p *Proxy) openBackend(ctx context.Context, user, database string, settings map[string]string) (*backend, error) {
 	conn, err := p.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	b := &backend{conn: conn, r: bufio.NewReaderSize(conn, 64<<10), w: bufio.NewWriterSize(conn, 64<<10), params: map[string]string{}}
-	msg, _ := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber,
-		Parameters: map[string]string{"user": user, "database": database}}).Encode(nil)
+	home, _ := poolKey(user, database, settings)
+	b := &backend{conn: conn, r: bufio.NewReaderSize(conn, 64<<10), w: bufio.NewWriterSize(conn, 64<<10), home: home, params: map[string]string{}}
+	params := map[string]string{"user": user, "database": database}
+	for k, v := range settings {
+		params[k] = v
+	}
+	msg, _ := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: params}).Encode(nil)
 	if _, err := conn.Write(msg); err != nil {
 		conn.Close()
 		return nil, err
@@ -129,7 +228,7 @@ func (p *Proxy) openBackend(ctx context.Context, user, database string) (*backen
 		case 'E':
 			conn.Close()
 			_, code, _ := serverTag(m)
-			return nil, fmt.Errorf("faults: the server refused a pooled connection (SQLSTATE %s)", code)
+			return nil, &refusal{raw: m.raw, code: code}
 		case 'Z':
 			return b, nil
 		}
@@ -213,65 +312,73 @@ func startupSettings(params map[string]string) map[string]string {
 
 func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// attach hands a pooled (or new neutral) backend to a client whose startup
-// message carried params: it applies the settings and answers the client as
-// the server would after authentication.
+// attachPooled hands the client whose startup message carried params a
+// pooled backend of the same startup, or one it sets the client's values
+// on, or a new one, and answers the client as the server would after
+// authentication. It returns false when the server needs a password
+// (nothing pooled: the caller passes the connection through).
 func (s *session) attachPooled(params map[string]string) (bool, error) {
 	pl := s.a.proxy.pool
 	user, database := params["user"], params["database"]
 	if database == "" {
 		database = user
 	}
-	key := user + "\x00" + database
+	login := user + "\x00" + database
 	pl.mu.Lock()
-	refused := pl.refused[key]
+	refused := pl.refused[login]
 	pl.mu.Unlock()
 	if refused {
 		return false, nil
 	}
 	settings := startupSettings(params)
-	var names []string
-	for k := range settings {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	sql := "SELECT 1"
-	if len(names) > 0 {
-		var calls []string
-		for _, k := range names {
-			calls = append(calls, fmt.Sprintf("set_config(%s, %s, false)", literal(k), literal(settings[k])))
-		}
-		sql = "SELECT " + strings.Join(calls, ", ")
-	}
+	key, names := poolKey(user, database, settings)
 	var b *backend
 	reported := map[string]string{}
 	for {
-		b = pl.get(key)
-		fresh := b == nil
-		if fresh {
+		var exact bool
+		b, exact = pl.get(key, names)
+		if b == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			var err error
-			b, err = s.a.proxy.openBackend(ctx, user, database)
+			b, err = s.a.proxy.openBackend(ctx, user, database, settings)
 			cancel()
-			if errors.Is(err, errNotPoolable) {
+			var no *refusal
+			switch {
+			case errors.Is(err, errNotPoolable):
 				pl.mu.Lock()
-				pl.refused[key] = true
+				pl.refused[login] = true
 				pl.mu.Unlock()
 				return false, nil
-			}
-			if err != nil {
+			case errors.As(err, &no):
+				s.client.Write(no.raw)
+				return false, err
+			case err != nil:
 				return false, err
 			}
+			exact = true
 		}
-		changed, st, err := b.exec(sql)
-		if err != nil && st == 0 && !fresh {
-			b.conn.Close() // an idle backend that died (its database was dropped): take another
-			continue
-		}
-		if err != nil {
-			b.conn.Close()
-			s.client.Write(errorResponse("FATAL", "22023", "idemcheck proxy: startup parameter: "+err.Error()))
-			return false, err
+		changed := map[string]string{}
+		if !exact {
+			// The same settings by name, other values: set the client's.
+			var calls []string
+			home, _ := splitHome(b.home)
+			for _, k := range slices.Sorted(maps.Keys(settings)) {
+				if home[k] != settings[k] {
+					calls = append(calls, fmt.Sprintf("set_config(%s, %s, false)", literal(k), literal(settings[k])))
+				}
+			}
+			var st byte
+			var err error
+			changed, st, err = b.exec("SELECT " + strings.Join(calls, ", "))
+			if err != nil && st == 0 {
+				b.conn.Close() // an idle backend that died (its database was dropped): take another
+				continue
+			}
+			if err != nil {
+				b.conn.Close()
+				s.client.Write(errorResponse("FATAL", "22023", "idemcheck proxy: startup parameter: "+err.Error()))
+				return false, err
+			}
 		}
 		for k, v := range b.params {
 			reported[k] = v
@@ -284,12 +391,7 @@ func (s *session) attachPooled(params map[string]string) (bool, error) {
 	s.server, s.sr, s.sw, s.pooled = b.conn, b.r, b.w, b
 	var out []byte
 	out, _ = (&pgproto3.AuthenticationOk{}).Encode(out)
-	var statuses []string
-	for k := range reported {
-		statuses = append(statuses, k)
-	}
-	sort.Strings(statuses)
-	for _, k := range statuses {
+	for _, k := range slices.Sorted(maps.Keys(reported)) {
 		out, _ = (&pgproto3.ParameterStatus{Name: k, Value: reported[k]}).Encode(out)
 	}
 	out = append(out, b.key...)
@@ -344,6 +446,6 @@ func (s *session) release(serverHealthy bool) uint32 {
 	if _, st, err := b.exec("DISCARD ALL"); err != nil || st != 'I' {
 		return closeIt()
 	}
-	s.a.proxy.pool.put(s.poolKey, b)
+	s.a.proxy.pool.put(b)
 	return 0
 }

@@ -352,7 +352,6 @@ type session struct {
 	ready    bool     // authentication is over
 	prepared map[string]string
 	pooled   *backend // the server connection came from the pool
-	poolKey  string
 	stmtInTx int // rounds begun inside the current transaction (client pump only)
 }
 
@@ -425,10 +424,6 @@ func (s *session) startup() error {
 				var sm pgproto3.StartupMessage
 				if err := sm.Decode(raw[4:]); err != nil {
 					return fmt.Errorf("%w: startup message: %v", ErrMalformed, err)
-				}
-				s.poolKey = sm.Parameters["user"] + "\x00" + sm.Parameters["database"]
-				if sm.Parameters["database"] == "" {
-					s.poolKey = sm.Parameters["user"] + "\x00" + sm.Parameters["user"]
 				}
 				ok, err := s.attachPooled(sm.Parameters)
 				if err != nil || ok {

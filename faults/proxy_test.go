@@ -587,3 +587,62 @@ func TestPooledBackendIsLikeAFreshOne(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolMatchesTheStartup: a pooled backend is handed to a client whose
+// startup settings it was started with as it is, set to another client's
+// values when only they differ, back at its startup values after a writer
+// changed them, and never once the server ended it.
+func TestPoolMatchesTheStartup(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.proxy.EnablePool(2)
+	defer f.proxy.Close()
+	other, err := target.NewSandbox(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Drop(ctx)
+	connect := func(sb *trial.Sandbox) (uint32, string, func()) {
+		t.Helper()
+		a := f.proxy.NewAttempt(nil)
+		cfg := sb.ConnConfig()
+		cfg.DialFunc = a.DialContext
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pid uint32
+		var path string
+		if err := conn.QueryRow(ctx, "SELECT pg_backend_pid(), current_setting('search_path')").Scan(&pid, &path); err != nil {
+			t.Fatal(err)
+		}
+		return pid, path, func() { conn.Exec(ctx, "SET search_path = elsewhere"); conn.Close(ctx); a.Close() }
+	}
+	pid1, path, done := connect(f.sb)
+	done()
+	pid2, path2, done := connect(f.sb)
+	done()
+	if pid2 != pid1 || path2 != path || !strings.Contains(path, f.sb.Name()) {
+		t.Errorf("same startup: backend %d with search_path %q, then %d with %q; want the same backend, in %s", pid1, path, pid2, path2, f.sb.Name())
+	}
+	pid3, path3, done := connect(other)
+	done()
+	if pid3 != pid1 || !strings.Contains(path3, other.Name()) {
+		t.Errorf("another sandbox: backend %d (pooled %d) with search_path %q; want %s", pid3, pid1, path3, other.Name())
+	}
+	if _, err := target.Admin().Exec(ctx, "SELECT pg_terminate_backend($1)", pid1); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		var n int
+		target.Admin().QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid1).Scan(&n)
+		if n == 0 {
+			break
+		}
+	}
+	pid4, path4, done := connect(f.sb)
+	done()
+	if pid4 == pid1 || !strings.Contains(path4, f.sb.Name()) {
+		t.Errorf("after the server ended the pooled backend %d: got backend %d with search_path %q", pid1, pid4, path4)
+	}
+}

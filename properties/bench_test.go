@@ -13,10 +13,11 @@ import (
 
 // BenchmarkRetryEquivalence measures trials per second of RetryEquivalence
 // on the reference Upsert (scenarios of at most 4 batches of 8 records),
-// with a schema per trial (the default) and with a database per trial
-// cloned from a template (the snapshot/restore style), in the same run,
-// and reports trials/s and x-db-per-trial (how many times faster the
-// schema sandboxes are).
+// with reused schema sandboxes (the default), with a new schema and Setup
+// per run (FreshSandboxes) and with a database per trial cloned from a
+// template (the snapshot/restore style), in the same run, and reports
+// trials/s, x-fresh-sandboxes and x-db-per-trial (how many times faster
+// the default is).
 func BenchmarkRetryEquivalence(b *testing.B) {
 	run := func(n int, opts ...properties.Option) float64 {
 		start := time.Now()
@@ -74,10 +75,11 @@ func BenchmarkExhaustive(b *testing.B) {
 
 // BenchmarkCertify measures a whole certification of the reference Upsert
 // (every law it claims, 100 checks, seed 1): search trials per second over
-// all laws at the default parallelism (GOMAXPROCS) and, in the same run,
-// with Parallel(1) and with a database per trial (10 checks); it reports
-// trials/s, x-parallel-1 (how many times faster than one trial at a time)
-// and x-db-per-trial.
+// all laws at the default parallelism and, in the same run, with
+// Parallel(1), with FreshSandboxes and with a database per trial (10
+// checks); it reports trials/s, x-parallel-1 (how many times faster than
+// one trial at a time), x-fresh-sandboxes (than a new sandbox and Setup
+// per run) and x-db-per-trial.
 func BenchmarkCertify(b *testing.B) {
 	run := func(checks int, opts ...properties.Option) float64 {
 		start := time.Now()
@@ -94,14 +96,16 @@ func BenchmarkCertify(b *testing.B) {
 		b.Logf("%d trials in %s; %s", trials, took.Round(time.Millisecond), rep.Phases)
 		return float64(trials) / took.Seconds()
 	}
-	var def, one, db float64
+	var def, one, fresh, db float64
 	for b.Loop() {
 		def = run(100)
 		one = run(100, properties.Parallel(1))
+		fresh = run(100, properties.FreshSandboxes())
 		db = run(10, properties.Sandboxes(trial.WithMode(trial.DatabaseSandbox)))
 	}
 	b.ReportMetric(def, "trials/s")
 	b.ReportMetric(one, "parallel-1-trials/s")
 	b.ReportMetric(def/one, "x-parallel-1")
+	b.ReportMetric(def/fresh, "x-fresh-sandboxes")
 	b.ReportMetric(def/db, "x-db-per-trial")
 }

@@ -74,9 +74,6 @@ func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 	if s.seed == 0 {
 		s.seed = randomSeed()
 	}
-	if s.parallel <= 0 {
-		s.parallel = runtime.GOMAXPROCS(0)
-	}
 	if s.shrinkTime == 0 {
 		s.shrinkTime = DefaultShrinkTime
 	}
@@ -90,8 +87,7 @@ func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 			return nil, fmt.Errorf("properties: shard %s: exhaustive mode is not split into parts; shard the random trials", sh)
 		}
 	}
-	c := &checker[R]{ctx: ctx, set: s, tg: s.target, newWriter: newWriter, clean: map[string]*cleanEntry{},
-		slots: make(chan struct{}, s.parallel)}
+	c := &checker[R]{ctx: ctx, set: s, tg: s.target, newWriter: newWriter, clean: map[string]*cleanEntry{}}
 	c.writer = s.writerName
 	if c.writer == "" {
 		c.writer = reflect.TypeOf(newWriter()).String()
@@ -127,6 +123,10 @@ func (c *checker[R]) openTarget() (func(), error) {
 		c.tg = tg
 		closeTarget = func() { tg.Close() }
 	}
+	if c.set.parallel <= 0 {
+		c.set.parallel = defaultParallel(c.ctx, c.tg)
+	}
+	c.slots = make(chan struct{}, c.set.parallel)
 	if c.set.fresh {
 		return closeTarget, nil
 	}
@@ -135,6 +135,19 @@ func (c *checker[R]) openTarget() (func(), error) {
 		_ = c.reuse.Close(context.WithoutCancel(c.ctx))
 		closeTarget()
 	}, nil
+}
+
+// defaultParallel is Parallel's default: twice GOMAXPROCS (a trial spends
+// most of its time waiting for the server, so twice as many trials as
+// cores keep both busy), fewer when the server has not that many spare
+// connections for them: a trial may hold three (a zombie, its retry, a
+// snapshot), and the fault proxy keeps up to 32 idle ones.
+func defaultParallel(ctx context.Context, tg *trial.Target) int {
+	n := 2 * runtime.GOMAXPROCS(0)
+	if spare, err := tg.SpareConnections(ctx); err == nil {
+		n = min(n, (spare-32)/3)
+	}
+	return max(n, 1)
 }
 
 // claims returns the laws the writer claims (or those Claim names).
@@ -738,9 +751,11 @@ func (c *checker[R]) counterexample(law harness.Law, sc harness.Scenario[R], f *
 		ce.Timeline = b.String()
 		ce.Steps = f.obs.Steps
 		c.keep(f.obs.Sandbox)
-		ce.Sandbox = f.obs.Sandbox.String()
-		if w := c.tg.Way(); w != trial.WayURL {
-			ce.Sandbox += fmt.Sprintf(" (on the %s way's throwaway server, gone when this run ends; set %s to keep it)", w, trial.EnvDatabaseURL)
+		if f.obs.Sandbox.Kept() {
+			ce.Sandbox = f.obs.Sandbox.String()
+			if w := c.tg.Way(); w != trial.WayURL {
+				ce.Sandbox += fmt.Sprintf(" (on the %s way's throwaway server, gone when this run ends; set %s to keep it)", w, trial.EnvDatabaseURL)
+			}
 		}
 	}
 	if !save {

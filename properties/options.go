@@ -19,7 +19,7 @@ type settings struct {
 	claim       []harness.Law
 	checks      int    // 0: DefaultChecks
 	seed        uint64 // 0: a random one
-	parallel    int    // 0: GOMAXPROCS
+	parallel    int    // 0: defaultParallel
 	shrinkTime  time.Duration
 	compare     []trial.CompareOption
 	limits      strategies.Limits
@@ -76,7 +76,8 @@ func Checks(n int) Option { return func(s *settings) { s.checks = n } }
 func Seed(seed uint64) Option { return func(s *settings) { s.seed = seed } }
 
 // Parallel sets how many trials run at once, over all laws (default
-// GOMAXPROCS). Each run has a sandbox of its own while it runs (see
+// twice GOMAXPROCS, fewer when the server has few spare connections: a
+// trial may hold three). Each run has a sandbox of its own while it runs (see
 // FreshSandboxes); laws run concurrently and
 // a law's random trials run in waves of n. Verdicts, trial counts and
 // counterexamples do not depend on n: trials are counted in order.

@@ -370,11 +370,13 @@ func (s *Sandbox) queryer(ctx context.Context) (querier, error) {
 	return s.conn, nil
 }
 
-// Keep marks the sandbox to be left in place for inspection: Drop and Close
-// skip it. A later run reaps it once it is older than the reap threshold.
+// Keep marks the sandbox to be left in place for inspection: Drop, Release
+// and Close skip it. A later run reaps it once it is older than the reap
+// threshold. A sandbox already dropped or released stays so (Kept is
+// false).
 func (s *Sandbox) Keep() {
 	s.mu.Lock()
-	s.kept = true
+	s.kept = !s.released && !s.dropped // what is gone cannot be kept
 	s.mu.Unlock()
 }
 

@@ -382,6 +382,19 @@ func (t *Target) ConnConfig() *pgx.ConnConfig { return t.config.Copy() }
 // what a child process needs to reach the same server with WithURL.
 func (t *Target) ConnString() string { return connString(t.config, "") }
 
+// SpareConnections is how many more connections the server accepts from
+// users that are not superusers: max_connections less the reserved ones
+// and those open now (this run's included).
+func (t *Target) SpareConnections(ctx context.Context) (int, error) {
+	var n int
+	err := t.admin.QueryRow(ctx, `SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
+		- (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("harness: count the server's spare connections: %w", err)
+	}
+	return n, nil
+}
+
 // Admin is the administrative pool. Tests and tools may read with it; writers
 // must use their sandbox's connection instead.
 func (t *Target) Admin() *pgxpool.Pool { return t.admin }
