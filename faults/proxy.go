@@ -352,7 +352,7 @@ type session struct {
 	ready    bool     // authentication is over
 	prepared map[string]string
 	pooled   *backend // the server connection came from the pool
-	stmtInTx int // rounds begun inside the current transaction (client pump only)
+	stmtInTx int      // rounds begun inside the current transaction (client pump only)
 }
 
 // serve relays one client connection; the caller did a.wg.Add(1).
