@@ -183,7 +183,8 @@ func check[R any](ctx context.Context, newWriter func() harness.Writer[R], recs 
 	wg.Wait()
 	rep.Phases = c.phases
 	if c.reuse != nil {
-		rep.Phases.NoReuse = c.reuse.Disabled()
+		c.reuse.Settle()
+		rep.Phases.NoReuse, rep.Phases.Restore = c.reuse.Disabled(), c.reuse.Restoring()
 	}
 	return rep, settleReport(rep)
 }

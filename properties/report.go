@@ -48,7 +48,10 @@ type Report struct {
 // in time (see Parallel).
 type Phases struct {
 	trial.Phases
-	Release time.Duration // giving sandboxes back: restored for reuse, or dropped
+	Release time.Duration // giving sandboxes back (dropped, or handed to their restore)
+	// Restore is the time reused sandboxes took to be restored, in the
+	// background, beside the trials.
+	Restore time.Duration
 	Compare time.Duration // comparing states
 	Runs    int           // scenarios run
 	// Reused counts the runs that took a sandbox an earlier run was done
@@ -63,6 +66,7 @@ type Phases struct {
 func (p *Phases) add(q Phases) {
 	p.Phases.Add(q.Phases)
 	p.Release += q.Release
+	p.Restore += q.Restore
 	p.Compare += q.Compare
 	p.Runs += q.Runs
 	p.Reused += q.Reused
@@ -78,9 +82,9 @@ func (p Phases) String() string {
 	if p.NoReuse != "" {
 		reuse = " (none in a reused sandbox: " + p.NoReuse + ")"
 	}
-	return fmt.Sprintf("%d runs%s: sandbox %s, setup %s, attempts %s, crash snapshots %s, final snapshots %s, compare %s, release %s",
+	return fmt.Sprintf("%d runs%s: sandbox %s, setup %s, attempts %s, crash snapshots %s, final snapshots %s, compare %s, release %s, restore %s",
 		p.Runs, reuse, p.Sandbox.Round(time.Millisecond), p.Setup.Round(time.Millisecond), p.Attempts.Round(time.Millisecond),
-		p.Crashes.Round(time.Millisecond), p.Snapshot.Round(time.Millisecond), p.Compare.Round(time.Millisecond), p.Release.Round(time.Millisecond))
+		p.Crashes.Round(time.Millisecond), p.Snapshot.Round(time.Millisecond), p.Compare.Round(time.Millisecond), p.Release.Round(time.Millisecond), p.Restore.Round(time.Millisecond))
 }
 
 // LawReport is the outcome of one law.

@@ -119,6 +119,7 @@ type jsonPhases struct {
 	Snapshot float64 `json:"final_snapshots_s"`
 	Compare  float64 `json:"compare_s"`
 	Release  float64 `json:"release_s"`
+	Restore  float64 `json:"restore_s"`
 	Reused   int     `json:"reused_runs"`
 	NoReuse  string  `json:"no_reuse,omitempty"`
 }
@@ -172,7 +173,7 @@ func toJSON(rep *properties.Report, target jsonTarget, parts int) jsonReport {
 	}
 	ph := rep.Phases
 	out.Phases = jsonPhases{Runs: ph.Runs, Sandbox: ph.Sandbox.Seconds(), Setup: ph.Setup.Seconds(), Attempts: ph.Attempts.Seconds(),
-		Crashes: ph.Crashes.Seconds(), Snapshot: ph.Snapshot.Seconds(), Compare: ph.Compare.Seconds(), Release: ph.Release.Seconds(),
+		Crashes: ph.Crashes.Seconds(), Snapshot: ph.Snapshot.Seconds(), Compare: ph.Compare.Seconds(), Release: ph.Release.Seconds(), Restore: ph.Restore.Seconds(),
 		Reused: ph.Reused, NoReuse: ph.NoReuse}
 	for _, l := range rep.Laws {
 		jl := jsonLaw{Name: string(l.Law), Verdict: string(l.Verdict), Trials: l.Trials, FirstFailure: l.FirstFailure, ShrinkTrials: l.ShrinkTrials,
@@ -197,7 +198,7 @@ func fromJSON(j jsonReport) (*properties.Report, error) {
 	rep := &properties.Report{Writer: j.Writer, Target: j.Target.Way, Seed: j.Seed, Checks: j.Checks, MinCoverage: j.MinCoverage}
 	sec := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 	ph := j.Phases
-	rep.Phases = properties.Phases{Runs: ph.Runs, Release: sec(ph.Release), Compare: sec(ph.Compare), Reused: ph.Reused, NoReuse: ph.NoReuse,
+	rep.Phases = properties.Phases{Runs: ph.Runs, Release: sec(ph.Release), Restore: sec(ph.Restore), Compare: sec(ph.Compare), Reused: ph.Reused, NoReuse: ph.NoReuse,
 		Phases: trial.Phases{Sandbox: sec(ph.Sandbox), Setup: sec(ph.Setup), Attempts: sec(ph.Attempts), Crashes: sec(ph.Crashes), Snapshot: sec(ph.Snapshot)}}
 	if j.Shard != "" {
 		sh, err := parseShard(j.Shard)

@@ -43,13 +43,15 @@ import (
 // State outside the sandbox (the writer role's large objects or settings)
 // is not restored, reused or not.
 type Reuse struct {
-	t        *Target
-	mu       sync.Mutex
-	idle     []*Sandbox
-	disabled string // why Setup's state cannot be restored ("" while it can)
-	closed   bool
-	reused   atomic.Int64
-	lastErr  atomic.Pointer[error] // why the latest sandbox was dropped, not reused
+	t         *Target
+	mu        sync.Mutex
+	idle      []*Sandbox
+	disabled  string // why Setup's state cannot be restored ("" while it can)
+	closed    bool
+	restoring sync.WaitGroup // restores under way
+	reused    atomic.Int64
+	restored  atomic.Int64          // time spent restoring, in the background
+	lastErr   atomic.Pointer[error] // why the latest sandbox was dropped, not reused
 }
 
 // NewReuse returns an empty Reuse for the runs of one writer (one Setup):
@@ -84,8 +86,12 @@ func (r *Reuse) Reused() int { return int(r.reused.Load()) }
 // Close drops the sandboxes r keeps; a sandbox released later is dropped.
 func (r *Reuse) Close(ctx context.Context) error {
 	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.restoring.Wait()
+	r.mu.Lock()
 	idle := r.idle
-	r.idle, r.closed = nil, true
+	r.idle = nil
 	r.mu.Unlock()
 	var errs []error
 	for _, sb := range idle {
@@ -291,8 +297,8 @@ func (r *Reuse) restore(ctx context.Context, sb *Sandbox) error {
 // vacuum vacuums and analyzes tables, then checks they have no pages and
 // no statistics, as tables just created. VACUUM cannot remove rows that a
 // transaction begun before their DELETE may still see (another trial's,
-// on a busy server), so it tries again a few times, a little later each
-// time, before it gives up.
+// on a busy server), so it tries again, a little later each time (up to
+// about a quarter of a second in all), before it gives up.
 func vacuum(ctx context.Context, sb *Sandbox, tables []string) error {
 	if len(tables) == 0 {
 		return nil
@@ -313,7 +319,7 @@ func vacuum(ctx context.Context, sb *Sandbox, tables []string) error {
 			return fmt.Errorf("harness: %s may have planner statistics (autovacuum analyzed a table)", sb.name)
 		case !pages:
 			return nil
-		case try == 3:
+		case try == 7:
 			return fmt.Errorf("harness: %s still has pages after vacuum (an older snapshot on the server still sees its deleted rows)", sb.name)
 		}
 		select {
@@ -324,30 +330,48 @@ func vacuum(ctx context.Context, sb *Sandbox, tables []string) error {
 	}
 }
 
-// put takes back the schema of sb (which Release marked released),
-// restored, as a new Sandbox for the next run, or drops it.
-func (r *Reuse) put(ctx context.Context, sb *Sandbox) error {
+// put takes back the schema of sb (which Release marked released) as a
+// new Sandbox and restores it in the background, off the caller's path;
+// once restored, the next run can take it; if it cannot be, it is
+// dropped.
+func (r *Reuse) put(sb *Sandbox) {
 	next := &Sandbox{t: sb.t, name: sb.name, mode: sb.mode, config: sb.config, writer: sb.writer, reuse: r, base: sb.base}
 	run := sb.t.run
 	run.mu.Lock()
 	run.sandboxes[sb.name] = next // the run drops what it did not give back when it ends
 	run.mu.Unlock()
-	if r.Disabled() == "" {
-		err := r.restore(ctx, next)
-		if err != nil {
-			r.lastErr.Store(&err)
-		} else {
-			r.mu.Lock()
-			if !r.closed && r.disabled == "" {
-				r.idle = append(r.idle, next)
+	r.restoring.Add(1)
+	go func() {
+		defer r.restoring.Done()
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		defer func() { r.restored.Add(int64(time.Since(start))) }()
+		if r.Disabled() == "" {
+			err := r.restore(ctx, next)
+			if err != nil {
+				r.lastErr.Store(&err)
+			} else {
+				r.mu.Lock()
+				if !r.closed && r.disabled == "" {
+					r.idle = append(r.idle, next)
+					r.mu.Unlock()
+					return
+				}
 				r.mu.Unlock()
-				return nil
 			}
-			r.mu.Unlock()
 		}
-	}
-	return next.Drop(ctx)
+		_ = next.Drop(ctx)
+	}()
 }
+
+// Settle waits for the restores under way (tests, and callers that want
+// the next run to find every sandbox given back).
+func (r *Reuse) Settle() { r.restoring.Wait() }
+
+// Restoring is the time spent restoring sandboxes so far, summed over
+// restores that overlap: server work that runs beside the trials.
+func (r *Reuse) Restoring() time.Duration { return time.Duration(r.restored.Load()) }
 
 // signatureSQL hashes the identity and row version (xmin) of every catalog
 // row that belongs to the schema named $1: the schema, the objects in it

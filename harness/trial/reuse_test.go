@@ -85,6 +85,7 @@ func TestReuseRestoresWhatSetupLeft(t *testing.T) {
 	if err := first.Sandbox.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
+	r.Settle()
 	if err := r.Refused(); err != nil {
 		t.Fatalf("the sandbox was not kept for reuse: %v", err)
 	}
@@ -189,6 +190,7 @@ func TestReuseDropsWhatAWriterChanged(t *testing.T) {
 			if err := first.Sandbox.Release(ctx); err != nil {
 				t.Fatal(err)
 			}
+			r.Settle()
 			second := runReusing(t, r, sqlWriter{setup: reuseSetup, write: reuseWrite})
 			defer second.Sandbox.Release(ctx)
 			if second.Reused != tc.reused {
@@ -223,6 +225,7 @@ func TestReuseNeverWhenSetupLeavesWhatItCannotRestore(t *testing.T) {
 		if err := first.Sandbox.Release(ctx); err != nil {
 			t.Fatal(err)
 		}
+		r.Settle()
 		if !strings.Contains(r.Disabled(), tc.why) {
 			t.Errorf("setup %q: Disabled() = %q; want it to say %q", tc.setup, r.Disabled(), tc.why)
 		}
@@ -246,6 +249,7 @@ func TestReuseCloseDropsWhatItKeeps(t *testing.T) {
 	if err := obs.Sandbox.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
+	r.Settle()
 	if !schemaExists(t, name) {
 		t.Fatal("the released sandbox was not kept for reuse")
 	}

@@ -417,12 +417,12 @@ func (s *Sandbox) Drop(ctx context.Context) error {
 }
 
 // Release ends a run's use of the sandbox: a sandbox of a Reuse (Run with
-// Reusing) goes back to it, restored to what the writer's Setup left, or
-// is dropped when it cannot be; any other sandbox is dropped. A kept
-// sandbox stays, as with Drop. Release is idempotent; once a sandbox went
-// back to its Reuse, this Sandbox no longer reaches it (Drop, Keep and
-// Release do nothing, reading its live tables fails): the next run gets
-// the schema as a Sandbox of its own.
+// Reusing) goes back to it, to be restored to what the writer's Setup left
+// in the background (and dropped if it cannot be); any other sandbox is
+// dropped. A kept sandbox stays, as with Drop. Release is idempotent; once
+// a sandbox went back to its Reuse, this Sandbox no longer reaches it
+// (Drop, Keep and Release do nothing, reading its live tables fails): the
+// next run gets the schema as a Sandbox of its own.
 func (s *Sandbox) Release(ctx context.Context) error {
 	s.mu.Lock()
 	skip, r := s.kept || s.dropped || s.released, s.reuse
@@ -436,7 +436,8 @@ func (s *Sandbox) Release(ctx context.Context) error {
 	case r == nil:
 		return s.Drop(ctx)
 	}
-	return r.put(ctx, s)
+	r.put(s)
+	return nil
 }
 
 func dropSandbox(ctx context.Context, q querier, mode SandboxMode, name string) error {
