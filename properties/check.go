@@ -83,8 +83,6 @@ func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 			return nil, fmt.Errorf("properties: shard %s: the part must be from 1 to %d", sh, sh.Of)
 		case seed == 0:
 			return nil, fmt.Errorf("properties: shard %s: give every part the same Seed, or the parts draw different trials", sh)
-		case s.exhaustive != nil:
-			return nil, fmt.Errorf("properties: shard %s: exhaustive mode is not split into parts; shard the random trials", sh)
 		}
 	}
 	c := &checker[R]{ctx: ctx, set: s, tg: s.target, newWriter: newWriter, clean: map[string]*cleanEntry{}}
@@ -786,8 +784,10 @@ func (c *checker[R]) checkLaw(law harness.Law) LawReport {
 	tl := &tally{}
 	var found bool
 	var err error
-	from, _ := c.set.shard.trials(c.set.checks)
-	tl.offset = from // trials are numbered as the whole run numbers them
+	if c.set.exhaustive == nil {
+		from, _ := c.set.shard.trials(c.set.checks)
+		tl.offset = from // trials are numbered as the whole run numbers them (explore numbers its points)
+	}
 	switch {
 	case c.set.noSmoke:
 	case c.set.shard.whole() || c.set.shard.Index == 1:

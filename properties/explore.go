@@ -1,6 +1,8 @@
 package properties
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
@@ -16,11 +18,11 @@ type Bounds struct {
 	// BatchSets is how many drawn batch lists are explored besides the
 	// smoke scenarios'. They are rapid's examples 1..N of the batch
 	// generator: the same family on every run.
-	BatchSets int
+	BatchSets int `json:"batch_sets"`
 	// DoubleFaults is how many double faults (a crash in the retry of a
 	// crashed attempt) are tried per batch list and delivery, after every
 	// single one.
-	DoubleFaults int
+	DoubleFaults int `json:"double_faults"`
 }
 
 // DefaultBounds are the CLI's defaults: two drawn batch lists, 16 double
@@ -32,16 +34,23 @@ var DefaultBounds = Bounds{BatchSets: 2, DoubleFaults: 16}
 // retries until ack; for CrashAtomicity every crash-left state judged),
 // then double faults up to the bound. A law without crash points runs its
 // smoke scenarios on every batch list. It stops at the first violation
-// (tl's counterexample) and leaves what it explored in tl.explored.
+// (tl's counterexample) and leaves what it explored in tl.explored. A
+// part of a sharded run (Sharded) enumerates the whole family, the same
+// points in the same order, and runs its share of them.
 func (c *checker[R]) explore(spec lawSpec, tl *tally) error {
 	b := *c.set.exhaustive
 	sets := [][]harness.Batch[R]{c.smokeBatches()}
 	for i := 1; i <= b.BatchSets; i++ {
 		sets = append(sets, c.batches.Example(i))
 	}
-	ex := &Explored{Mode: "exhaustive"}
+	ex := &Explored{Mode: "exhaustive", Bounds: b}
 	tl.explored = ex
-	states := map[string]bool{}
+	type point struct {
+		batches []harness.Batch[R]
+		convs   conversations
+		ds      []harness.Delivery
+	}
+	var points []point
 	for _, batches := range sets {
 		clean, err := c.cleanRun(batches)
 		if err != nil {
@@ -50,26 +59,40 @@ func (c *checker[R]) explore(spec lawSpec, tl *tally) error {
 		ex.Scenarios++
 		scenarios, collapsed := c.enumerate(spec, clean.convs, b)
 		ex.Collapsed += collapsed
-		seen := func(obs *trial.Observation) {
-			ex.Points++
-			if obs != nil {
-				states[stateKey(obs.Final)] = true
-				for _, cr := range obs.Crashes {
-					states[stateKey(cr.State)] = true
-				}
-			}
+		for _, ds := range scenarios {
+			points = append(points, point{batches, clean.convs, ds})
 		}
-		for next := 0; next < len(scenarios); next += c.set.parallel {
-			outs := c.wave(spec, min(c.set.parallel, len(scenarios)-next), func(i int) (harness.Scenario[R], conversations, error) {
-				return c.scenario(spec, batches, scenarios[next+i]), clean.convs, nil
-			})
-			if found, err := c.settle(spec, outs, tl, seen); err != nil || found {
-				ex.States = len(states)
-				return err
+	}
+	states := map[string]bool{}
+	defer func() {
+		ex.States = len(states)
+		if !c.set.shard.whole() { // Merge counts the distinct states of every part
+			for k := range states {
+				ex.StateIDs = append(ex.StateIDs, stateID(k))
+			}
+			sort.Strings(ex.StateIDs)
+		}
+	}()
+	seen := func(obs *trial.Observation) {
+		ex.Points++
+		if obs != nil {
+			states[stateKey(obs.Final)] = true
+			for _, cr := range obs.Crashes {
+				states[stateKey(cr.State)] = true
 			}
 		}
 	}
-	ex.States = len(states)
+	from, to := c.set.shard.trials(len(points))
+	tl.offset += from // points are numbered as the whole run numbers them
+	for next := from; next < to; next += c.set.parallel {
+		outs := c.wave(spec, min(c.set.parallel, to-next), func(i int) (harness.Scenario[R], conversations, error) {
+			p := points[next+i]
+			return c.scenario(spec, p.batches, p.ds), p.convs, nil
+		})
+		if found, err := c.settle(spec, outs, tl, seen); err != nil || found {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -130,6 +153,12 @@ func withAttempts(n, i int, plans []harness.AttemptPlan) []harness.Delivery {
 	return ds
 }
 
+// stateID is a short digest of a state key, for Merge.
+func stateID(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(h[:8])
+}
+
 // stateKey identifies a state by its tables' row counts and in-database
 // fingerprints.
 func stateKey(st *trial.State) string {
@@ -147,10 +176,14 @@ func stateKey(st *trial.State) string {
 // Explored says what exhaustive mode covered.
 type Explored struct {
 	Mode      string `json:"mode"`      // "exhaustive"
+	Bounds    Bounds `json:"bounds"`    // the family explored
 	Scenarios int    `json:"scenarios"` // batch lists explored
 	Points    int    `json:"points"`    // fault points (and fixed scenarios) run
 	States    int    `json:"states"`    // distinct states they left (final and crash-left)
 	Collapsed int    `json:"collapsed"` // points not run: they provably leave the state of one that was
+	// StateIDs are digests of those states, in a part of a sharded run:
+	// Merge counts the distinct states over all parts with them.
+	StateIDs []string `json:"state_ids,omitempty"`
 }
 
 // String is the bound a verdict names, e.g. "412 points in 8 scenarios,

@@ -430,3 +430,49 @@ func (w seededSetup) Setup(ctx context.Context, env *harness.Env) error {
 	_, err := env.Conn.Exec(ctx, "CREATE TABLE settings (name text PRIMARY KEY, value text); INSERT INTO settings VALUES ('mode', 'upsert')")
 	return err
 }
+
+// TestExhaustiveShardsMergeToTheWholeRun splits exhaustive mode into 3
+// parts: merged, they give the whole run's verdicts and first failures
+// and, where the law held, its points and distinct states. Without the
+// smoke scenarios NaiveInsert's violations are found among the points
+// (each part finds its own; the merge keeps the whole run's first).
+func TestExhaustiveShardsMergeToTheWholeRun(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		w    func() W
+		opts []properties.Option
+	}{
+		{"Upsert", func() W { return reference.Upsert{} }, nil},
+		{"NaiveInsert", func() W { return antipatterns.NaiveInsert{} }, nil},
+		{"NaiveInsert/points only", func() W { return antipatterns.NaiveInsert{} }, []properties.Option{properties.WithoutSmoke()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := append([]properties.Option{properties.OnTarget(target), properties.ScenarioDir(t.TempDir()), properties.Claim(harness.AllLaws...),
+				properties.Laws(harness.Determinism, harness.RetryEquivalence, harness.CrashAtomicity, harness.ZombieSafety),
+				properties.Exhaustive(properties.Bounds{BatchSets: 1, DoubleFaults: 2}), properties.Seed(5), properties.MinCoverage(0.3)}, tc.opts...)
+			whole, _ := properties.Check(context.Background(), tc.w, o...)
+			var parts []*properties.Report
+			for i := 1; i <= 3; i++ {
+				p, _ := properties.Check(context.Background(), tc.w, append(o, properties.Sharded(properties.Shard{Index: i, Of: 3}))...)
+				parts = append(parts, p)
+			}
+			merged, err := properties.Merge(parts[1], parts[2], parts[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, w := range whole.Laws {
+				m := merged.Laws[i]
+				if w.Verdict == properties.NotClaimed {
+					continue
+				}
+				t.Logf("%s: whole %s (first failure %d, %v), merged %s (first failure %d, %v)", w.Law, w.Verdict, w.FirstFailure, w.Explored, m.Verdict, m.FirstFailure, m.Explored)
+				if m.Verdict != w.Verdict || m.FirstFailure != w.FirstFailure {
+					t.Errorf("%s: merged %s at point %d, whole run %s at point %d", w.Law, m.Verdict, m.FirstFailure, w.Verdict, w.FirstFailure)
+				}
+				if w.Verdict == properties.Held && (m.Explored == nil || m.Explored.Points != w.Explored.Points || m.Explored.States != w.Explored.States) {
+					t.Errorf("%s: merged explored %v; whole run %v", w.Law, m.Explored, w.Explored)
+				}
+			}
+		})
+	}
+}

@@ -97,6 +97,7 @@ func mergeLaw(parts []LawReport, minCoverage float64) (LawReport, error) {
 	claimed := 0
 	var earliest *LawReport
 	var cov []*Coverage
+	var explored []*Explored
 	for i := range parts {
 		p := &parts[i]
 		if p.Verdict == NotClaimed {
@@ -115,6 +116,9 @@ func mergeLaw(parts []LawReport, minCoverage float64) (LawReport, error) {
 		}
 		if p.Coverage != nil {
 			cov = append(cov, p.Coverage)
+		}
+		if p.Explored != nil {
+			explored = append(explored, p.Explored)
 		}
 		switch p.Verdict {
 		case Violated:
@@ -135,6 +139,11 @@ func mergeLaw(parts []LawReport, minCoverage float64) (LawReport, error) {
 		return out, fmt.Errorf("%w: %s is claimed in some parts only", ErrParts, out.Law)
 	}
 	out.Coverage = mergeCoverage(cov)
+	ex, err := mergeExplored(explored) // a part that stopped at a smoke scenario explored nothing
+	if err != nil {
+		return out, err
+	}
+	out.Explored = ex
 	if earliest != nil {
 		out.Verdict, out.Reason, out.FirstFailure, out.Counterexample = earliest.Verdict, earliest.Reason, earliest.FirstFailure, earliest.Counterexample
 		return out, nil
@@ -143,6 +152,31 @@ func mergeLaw(parts []LawReport, minCoverage float64) (LawReport, error) {
 		out.Verdict, out.Reason = Inconclusive, why
 	}
 	return out, nil
+}
+
+// mergeExplored joins the parts' exhaustive exploration of one law: the
+// points summed, the distinct states counted over all parts (nil when no
+// part explored).
+func mergeExplored(parts []*Explored) (*Explored, error) {
+	if len(parts) == 0 {
+		return nil, nil
+	}
+	out := *parts[0]
+	out.Points, out.StateIDs = 0, nil
+	ids := map[string]bool{}
+	for _, p := range parts {
+		if p.Bounds != out.Bounds || p.Scenarios != out.Scenarios {
+			return nil, fmt.Errorf("%w: parts explored different families (%+v over %d batch lists, %+v over %d)", ErrParts, out.Bounds, out.Scenarios, p.Bounds, p.Scenarios)
+		}
+		out.Points += p.Points
+		for _, id := range p.StateIDs {
+			ids[id] = true
+		}
+	}
+	if len(parts) > 1 {
+		out.States = len(ids)
+	}
+	return &out, nil
 }
 
 // mergeCoverage joins the parts' coverage of one law: the points any part

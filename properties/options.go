@@ -200,5 +200,8 @@ func (s Shard) trials(checks int) (from, to int) {
 // run draws: give every part the same Seed and Checks), and part 1 also
 // the smoke scenarios. A part applies no coverage minimum; Merge combines
 // the parts' reports into the certificate the whole run gives (same laws,
-// verdicts and first failures), applying it. Exhaustive mode is not split.
+// verdicts and first failures), applying it. In exhaustive mode a part
+// runs that share of each law's enumerated points (every part enumerates
+// the same family, in the same order), numbered as the whole run numbers
+// them.
 func Sharded(s Shard) Option { return func(st *settings) { st.shard = s } }

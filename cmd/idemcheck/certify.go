@@ -177,7 +177,7 @@ type certifyCmd struct {
 	Parallel   int           `help:"Trials run at once, over all laws, each in its own sandbox (0: twice the number of CPUs, fewer if the server has few spare connections). Verdicts and counterexamples do not depend on it." default:"0" placeholder:"N"`
 	Fresh      bool          `name:"fresh-sandboxes" help:"Give every run a new sandbox and its own setup, instead of reusing the sandboxes earlier runs are done with (emptied and checked to be as the setup left them). Slower; verdicts do not depend on it."`
 	outputs
-	Shard          string  `help:"Run part I of N of the certification (e.g. 2/4): that share of every law's trials, for a CI matrix; give every part the same --seed and --checks, and merge their --json with idemcheck merge." placeholder:"I/N"`
+	Shard          string  `help:"Run part I of N of the certification (e.g. 2/4): that share of every law's trials (with --exhaustive, of its points), for a CI matrix; give every part the same --seed and --checks, and merge their --json with idemcheck merge." placeholder:"I/N"`
 	ScenarioDir    string  `help:"Where counterexample scenario files go." default:"idemcheck-scenarios"`
 	Replay         string  `help:"Re-run this saved counterexample instead of certifying." placeholder:"FILE" type:"existingfile"`
 	FailFast       bool    `name:"fail-fast" help:"Stop at the first violated law; the laws after it are not run. (A writer whose clean runs differ always stops the run there.)"`
@@ -251,8 +251,6 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, rec
 			return err
 		case c.Seed == 0:
 			return usageError{fmt.Sprintf("--shard %s needs --seed: every part must draw the same trials (any number, the same for all parts)", c.Shard)}
-		case c.Exhaustive:
-			return usageError{"--shard splits the random trials; --exhaustive is not split into parts"}
 		}
 		opts = append(opts, properties.Sharded(sh))
 	}

@@ -152,7 +152,6 @@ func TestShardAndMergeRefuseBadInput(t *testing.T) {
 	}{
 		{[]string{"certify", "--sql", "testdata/upsert.sql", "--setup-sql", "testdata/setup.sql", "--shard", "2/4"}, "--shard 2/4 needs --seed"},
 		{[]string{"certify", "--sql", "testdata/upsert.sql", "--setup-sql", "testdata/setup.sql", "--shard", "5/4", "--seed", "1"}, "give the part as I/N"},
-		{[]string{"certify", "--sql", "testdata/upsert.sql", "--setup-sql", "testdata/setup.sql", "--shard", "1/2", "--seed", "1", "--exhaustive"}, "not split"},
 	} {
 		code, out, errOut := idemcheck(t, tc.args...)
 		if code != exitUsage || !strings.Contains(out+errOut, tc.want) {
@@ -174,5 +173,37 @@ func TestShardAndMergeRefuseBadInput(t *testing.T) {
 	code, _, errOut = idemcheck(t, "merge", notJSON)
 	if code != exitUsage || !strings.Contains(errOut, "not a certificate written by idemcheck certify --json") {
 		t.Errorf("merging a file that is not JSON: exit %d\n%s", code, errOut)
+	}
+}
+
+// Exhaustive mode splits too: two parts of --exhaustive, merged from their
+// JSON, explore the points and reach the distinct states of the whole run.
+func TestExhaustiveShardsMerge(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"certify", "--sql", "testdata/upsert.sql", "--setup-sql", "testdata/setup.sql", "--laws", "RetryEquivalence",
+		"--exhaustive", "--exhaustive-sets", "0", "--double-faults", "2", "--seed", "4"}
+	whole := filepath.Join(dir, "whole.json")
+	if code, out, errOut := idemcheck(t, append(args, "--json", whole)...); code != exitOK {
+		t.Fatalf("whole run: exit %d\n%s%s", code, out, errOut)
+	}
+	var parts []string
+	for i := 1; i <= 2; i++ {
+		part := filepath.Join(dir, fmt.Sprintf("part-%d.json", i))
+		if code, out, errOut := idemcheck(t, append(args, "--shard", fmt.Sprintf("%d/2", i), "--json", part)...); code != exitOK {
+			t.Fatalf("part %d/2: exit %d\n%s%s", i, code, out, errOut)
+		}
+		parts = append(parts, part)
+	}
+	merged := filepath.Join(dir, "merged.json")
+	if code, out, errOut := idemcheck(t, append([]string{"merge", "--json", merged}, parts...)...); code != exitOK {
+		t.Fatalf("merge: exit %d\n%s%s", code, out, errOut)
+	}
+	w, m := readReport(t, whole), readReport(t, merged)
+	for i, wl := range w.Laws {
+		ml := m.Laws[i]
+		if wl.Verdict != ml.Verdict || (wl.Explored == nil) != (ml.Explored == nil) ||
+			wl.Explored != nil && (wl.Explored.Points != ml.Explored.Points || wl.Explored.States != ml.Explored.States) {
+			t.Errorf("%s: whole %s %+v, merged %s %+v", wl.Name, wl.Verdict, wl.Explored, ml.Verdict, ml.Explored)
+		}
 	}
 }
