@@ -338,16 +338,7 @@ func TestShardsMergeToTheWholeRun(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(t.TempDir()), properties.Claim(harness.AllLaws...),
 				properties.Checks(12), properties.Seed(7), properties.MinCoverage(0.3)}
-			whole, _ := properties.Check(context.Background(), tc.w, o...)
-			var parts []*properties.Report
-			for i := 1; i <= 3; i++ {
-				p, _ := properties.Check(context.Background(), tc.w, append(o, properties.Sharded(properties.Shard{Index: i, Of: 3}))...)
-				parts = append(parts, p)
-			}
-			merged, err := properties.Merge(parts[2], parts[0], parts[1])
-			if err != nil {
-				t.Fatal(err)
-			}
+			whole, parts, merged := splitRun(t, tc.w, o, 2, 0, 1)
 			for i, w := range whole.Laws {
 				m := merged.Laws[i]
 				t.Logf("%s: whole %s (%d trials, first failure %d, %s), merged %s (%d trials, first failure %d, %s)",
@@ -431,6 +422,26 @@ func (w seededSetup) Setup(ctx context.Context, env *harness.Env) error {
 	return err
 }
 
+// splitRun checks w with o whole and in len(order) parts, and merges the
+// parts in the order given (indexes of the parts).
+func splitRun(t *testing.T, w func() W, o []properties.Option, order ...int) (whole *properties.Report, parts []*properties.Report, merged *properties.Report) {
+	t.Helper()
+	whole, _ = properties.Check(context.Background(), w, o...)
+	for i := 1; i <= len(order); i++ {
+		p, _ := properties.Check(context.Background(), w, append(o, properties.Sharded(properties.Shard{Index: i, Of: len(order)}))...)
+		parts = append(parts, p)
+	}
+	var shuffled []*properties.Report
+	for _, i := range order {
+		shuffled = append(shuffled, parts[i])
+	}
+	merged, err := properties.Merge(shuffled...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return whole, parts, merged
+}
+
 // TestExhaustiveShardsMergeToTheWholeRun splits exhaustive mode into 3
 // parts: merged, they give the whole run's verdicts and first failures
 // and, where the law held, its points and distinct states. Without the
@@ -450,16 +461,7 @@ func TestExhaustiveShardsMergeToTheWholeRun(t *testing.T) {
 			o := append([]properties.Option{properties.OnTarget(target), properties.ScenarioDir(t.TempDir()), properties.Claim(harness.AllLaws...),
 				properties.Laws(harness.Determinism, harness.RetryEquivalence, harness.CrashAtomicity, harness.ZombieSafety),
 				properties.Exhaustive(properties.Bounds{BatchSets: 1, DoubleFaults: 2}), properties.Seed(5), properties.MinCoverage(0.3)}, tc.opts...)
-			whole, _ := properties.Check(context.Background(), tc.w, o...)
-			var parts []*properties.Report
-			for i := 1; i <= 3; i++ {
-				p, _ := properties.Check(context.Background(), tc.w, append(o, properties.Sharded(properties.Shard{Index: i, Of: 3}))...)
-				parts = append(parts, p)
-			}
-			merged, err := properties.Merge(parts[1], parts[2], parts[0])
-			if err != nil {
-				t.Fatal(err)
-			}
+			whole, _, merged := splitRun(t, tc.w, o, 1, 2, 0)
 			for i, w := range whole.Laws {
 				m := merged.Laws[i]
 				if w.Verdict == properties.NotClaimed {

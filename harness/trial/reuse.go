@@ -21,27 +21,34 @@ import (
 //
 // What a run finds in a reused sandbox is what Setup left in a fresh one:
 // the same tables, columns, indexes, constraints, sequences, functions and
-// types, every table empty in new files (TRUNCATE: the same physical start
-// and planner statistics as a table just created), every sequence where
-// Setup left it. Release checks this, in one transaction, before a
-// sandbox goes back: the sandbox's catalog signature (a hash of the
-// identity and row version of every catalog row of its schema: relations,
-// columns, defaults, indexes, constraints, triggers, rules, policies,
-// inheritance, sequences' parameters, functions, types, operators,
-// statistics objects, collations, conversions, text search objects,
-// default privileges, casts of its types, extensions) must still be the one
-// Setup left; any DDL since changes a row version. A signature that
-// changed, a lock not granted within a second or any other error drops the
-// sandbox instead, as without reuse.
+// types; every table empty and truncated to no pages, so rows are laid
+// out in the order they are written, as in a table just created, with
+// the same planner statistics (none; the first run's tables are vacuumed
+// too); every sequence where Setup left it. When a sandbox is released, a
+// background restore checks and empties it in one transaction: the
+// sandbox's catalog signature (the identity and row version of the schema,
+// the objects in it and, transitively, what depends on them: columns,
+// defaults, indexes, constraints, triggers, rules, policies, sequences'
+// parameters, functions, types, enum labels, casts) must still be the one
+// Setup left, so any CREATE, ALTER, DROP or GRANT since is seen; then
+// DELETE empties the tables, in foreign-key order, and the sequences are
+// set back; then VACUUM truncates the tables, and a check that they have
+// no pages and were never analyzed ends it. A signature that changed, a
+// lock not granted within a second, rows that older snapshots still see
+// after a quarter of a second of retries, or any other error drop the
+// sandbox instead, as without reuse. Only then can a run take it.
 //
 // Limits: a writer whose Setup leaves rows, materialized views, foreign
-// tables, row level security or TRUNCATE triggers is never reused (its
-// runs get fresh sandboxes; Disabled says why), nor is a database sandbox.
-// A run in a reused sandbox shares its name with earlier runs (Env.Sandbox
-// names the place, not the run), and a writer that TRUNCATEs its tables
-// changes their catalog rows, so its sandboxes are dropped, not reused.
-// State outside the sandbox (the writer role's large objects or settings)
-// is not restored, reused or not.
+// tables, row level security, DELETE triggers or rules, or foreign keys
+// in a cycle is never reused (its runs get fresh sandboxes; Disabled says
+// why), nor is a database sandbox. Objects of kinds the signature does
+// not list (operators, collations, text search objects and the like) are
+// seen when created or dropped, not when altered. A run in a reused
+// sandbox shares its name with earlier runs (Env.Sandbox names the place,
+// not the run), and a writer that TRUNCATEs its tables gives them new
+// catalog row versions, so its sandboxes are dropped, not reused. State
+// outside the sandbox (the writer role's large objects or settings) is
+// not restored, reused or not.
 type Reuse struct {
 	t         *Target
 	mu        sync.Mutex
@@ -83,7 +90,8 @@ func (r *Reuse) Refused() error {
 // Reused counts the runs that took a reused sandbox.
 func (r *Reuse) Reused() int { return int(r.reused.Load()) }
 
-// Close drops the sandboxes r keeps; a sandbox released later is dropped.
+// Close waits for the restores under way and drops the sandboxes r keeps;
+// a sandbox released later is dropped.
 func (r *Reuse) Close(ctx context.Context) error {
 	r.mu.Lock()
 	r.closed = true
@@ -129,7 +137,7 @@ func (r *Reuse) take() *Sandbox {
 // baseline is what Setup left in a sandbox: enough to check and restore it.
 type baseline struct {
 	signature string
-	tables    []string // quoted, qualified: every ordinary and partitioned table
+	tables    []string // quoted, qualified: every ordinary table (partitions too), in foreign-key order
 	sequences []sequenceState
 }
 
