@@ -25,6 +25,7 @@ func hungUp(conn net.Conn) bool {
 		return true
 	}
 	// EAGAIN: nothing to read, idle and connected; anything else is a
-	// message (n > 0), the peer's close (n == 0) or a broken socket.
+	// message, the peer's close (nothing read, no error) or a broken
+	// socket.
 	return rerr != syscall.EAGAIN && rerr != syscall.EWOULDBLOCK
 }

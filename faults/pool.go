@@ -8,7 +8,6 @@ import (
 	"maps"
 	"net"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -46,17 +45,13 @@ type pool struct {
 }
 
 // poolKey is the home of a backend started with user, database and
-// settings; settingNames is the part of it that set_config cannot change.
+// settings; names is the part of it set_config cannot change (user,
+// database, the settings' names).
 func poolKey(user, database string, settings map[string]string) (key, names string) {
-	ks := make([]string, 0, len(settings))
-	for k := range settings {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
 	var b, n strings.Builder
 	b.WriteString(user + "\x00" + database)
 	n.WriteString(user + "\x00" + database)
-	for _, k := range ks {
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
 		b.WriteString("\x00" + k + "=" + settings[k])
 		n.WriteString("\x00" + k)
 	}

@@ -110,7 +110,8 @@ func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 }
 
 // openTarget finds a PostgreSQL by the default chain unless OnTarget gave
-// one, and returns what closes what it opened.
+// one, sets up what the check needs there (its Parallel slots, its
+// sandbox Reuse) and returns what closes what it opened.
 func (c *checker[R]) openTarget() (func(), error) {
 	closeTarget := func() {}
 	if c.tg == nil {
