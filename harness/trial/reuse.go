@@ -46,9 +46,12 @@ import (
 // seen when created or dropped, not when altered. A run in a reused
 // sandbox shares its name with earlier runs (Env.Sandbox names the place,
 // not the run), and a writer that TRUNCATEs its tables gives them new
-// catalog row versions, so its sandboxes are dropped, not reused. State
-// outside the sandbox (the writer role's large objects or settings) is
-// not restored, reused or not.
+// catalog row versions, so its sandboxes are dropped, not reused.
+// Autovacuum may analyze a table while a run writes it, reused or not
+// (a reused table lives longer, so it is likelier); a table it analyzed
+// is dropped afterwards, not reused. State outside the sandbox (the
+// writer role's large objects or settings) is not restored, reused or
+// not.
 type Reuse struct {
 	t         *Target
 	mu        sync.Mutex
