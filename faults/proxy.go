@@ -355,11 +355,51 @@ type session struct {
 	stmtInTx int      // rounds begun inside the current transaction (client pump only)
 }
 
+// readers and writers recycle the 64 KiB buffers of sessions: every
+// attempt opens connections, and allocating them anew was most of the
+// proxy's garbage.
+var (
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+)
+
+func newReader(c net.Conn) *bufio.Reader {
+	r := readers.Get().(*bufio.Reader)
+	r.Reset(c)
+	return r
+}
+
+func newWriter(c net.Conn) *bufio.Writer {
+	w := writers.Get().(*bufio.Writer)
+	w.Reset(c)
+	return w
+}
+
+// recycle gives back the buffers of a session that is over (its pumps
+// have returned): the client's, and the server's unless they are a
+// pooled backend's.
+func (s *session) recycle() {
+	put := func(r *bufio.Reader, w *bufio.Writer) {
+		if r != nil {
+			r.Reset(nil)
+			readers.Put(r)
+		}
+		if w != nil {
+			w.Reset(nil)
+			writers.Put(w)
+		}
+	}
+	put(s.cr, s.cw)
+	if s.pooled == nil {
+		put(s.sr, s.sw)
+	}
+}
+
 // serve relays one client connection; the caller did a.wg.Add(1).
 func (a *Attempt) serve(client net.Conn) {
 	defer a.wg.Done()
-	s := &session{a: a, client: client, status: 'I', prepared: map[string]string{},
-		cr: bufio.NewReaderSize(client, 64<<10), cw: bufio.NewWriterSize(client, 64<<10)}
+	s := &session{a: a, client: client, status: 'I', prepared: map[string]string{}, cr: newReader(client), cw: newWriter(client)}
+	defer s.recycle() // after every use: serve returns once both pumps have
 	defer client.Close()
 	if err := s.startup(); err != nil {
 		if s.server != nil {
@@ -438,8 +478,7 @@ func (s *session) startup() error {
 				return err
 			}
 			s.server = server
-			s.sr = bufio.NewReaderSize(server, 64<<10)
-			s.sw = bufio.NewWriterSize(server, 64<<10)
+			s.sr, s.sw = newReader(server), newWriter(server)
 			_, err = server.Write(raw)
 			return err
 		default:
