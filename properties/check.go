@@ -303,7 +303,8 @@ func (c *checker[R]) runOpts() []trial.RunOption {
 	return o
 }
 
-// run plays a scenario in a fresh sandbox. Crash states are snapshotted
+// run plays a scenario in a sandbox as Setup left it (a fresh one, or one
+// the check's Reuse restored). Crash states are snapshotted
 // only for law (CrashAtomicity judges them) and in exhaustive mode (it
 // counts them).
 func (c *checker[R]) run(law harness.Law, sc harness.Scenario[R]) (*trial.Observation, error) {

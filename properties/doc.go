@@ -22,8 +22,9 @@
 // fault point of a bounded family of scenarios. A trial draws batches,
 // runs them once in order without faults (the clean run, cached per list
 // of batches), draws the faults from the conversation that clean run
-// recorded, runs the scenario with faults in a fresh sandbox and compares
-// the states. A violation is confirmed by running it again, then shrunk
+// recorded, runs the scenario with faults in a sandbox as the writer's
+// Setup left it (a fresh one, or one a run was done with, restored:
+// trial.Reuse) and compares the states. A violation is confirmed by running it again, then shrunk
 // (simplify.go) to a minimal counterexample, reported with the timeline,
 // the diff (-clean +faulty), the sandbox kept for inspection and a
 // scenario file that Replay (or idemcheck replay) re-runs exactly. A
