@@ -291,8 +291,9 @@ func (r *Reuse) restore(ctx context.Context, sb *Sandbox) error {
 	b := sb.base
 	batch := &pgx.Batch{}
 	batch.Queue("SELECT set_config('lock_timeout', '1s', true)")
-	// 1/0 when the signature changed: the error ends the transaction.
-	batch.Queue("SELECT 1 / (("+signatureSQL+") = $2)::int", sb.name, b.signature)
+	// 1/0 when the signature changed (or there is none: the schema was
+	// renamed away): the error ends the transaction.
+	batch.Queue("SELECT 1 / coalesce(("+signatureSQL+") = $2, false)::int", sb.name, b.signature)
 	for _, t := range b.tables {
 		batch.Queue("DELETE FROM " + t)
 	}
