@@ -274,3 +274,37 @@ func TestReuseCloseDropsWhatItKeeps(t *testing.T) {
 		t.Errorf("the database sandbox is still there (%d, %v)", n, err)
 	}
 }
+
+// Partitioned tables, table inheritance and a foreign key to a
+// partitioned table are emptied and reused like plain tables.
+func TestReusePartitionedAndInheritedTables(t *testing.T) {
+	ctx := context.Background()
+	r := target(t).NewReuse()
+	defer r.Close(ctx)
+	w := sqlWriter{
+		setup: `CREATE TABLE days (d date PRIMARY KEY, n int) PARTITION BY RANGE (d);
+			CREATE TABLE days_2026 PARTITION OF days FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+			CREATE TABLE notes (d date REFERENCES days, note text);
+			CREATE TABLE base (id int);
+			CREATE TABLE child (extra text) INHERITS (base)`,
+		write: `INSERT INTO days VALUES ('2026-11-01', 1) ON CONFLICT (d) DO UPDATE SET n = days.n + 1;
+			INSERT INTO notes VALUES ('2026-11-01', 'x');
+			INSERT INTO child VALUES (1, 'y')`,
+	}
+	first := runReusing(t, r, w)
+	if err := first.Sandbox.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.Settle()
+	second := runReusing(t, r, w)
+	defer second.Sandbox.Release(ctx)
+	if !second.Reused {
+		t.Fatalf("not reused: %v", r.Refused())
+	}
+	for _, table := range []string{"days", "notes", "base"} {
+		a, b := rowsOf(t, first.Final, table), rowsOf(t, second.Final, table)
+		if len(a) == 0 || !equalRows(a, b) {
+			t.Errorf("%s: first run %v, reused sandbox %v", table, a, b)
+		}
+	}
+}
