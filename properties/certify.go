@@ -182,8 +182,7 @@ func check[R any](ctx context.Context, newWriter func() harness.Writer[R], recs 
 	}
 	wg.Wait()
 	rep.Phases = c.phases
-	if c.reuse != nil {
-		c.reuse.Settle()
+	if c.reuse != nil { // restores still under way end with the check
 		rep.Phases.NoReuse, rep.Phases.Restore = c.reuse.Disabled(), c.reuse.Restoring()
 	}
 	return rep, settleReport(rep)

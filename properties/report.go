@@ -56,8 +56,9 @@ type Phases struct {
 	Runs    int           // scenarios run
 	// Reused counts the runs that took a sandbox an earlier run was done
 	// with, restored to the state Setup left (see FreshSandboxes);
-	// NoReuse says why none could be, when the writer's Setup leaves
-	// something a restore cannot bring back.
+	// NoReuse says why sandboxes stopped being reused, or never were:
+	// the writer's Setup leaves something a restore cannot bring back, or
+	// old transactions on the server keep VACUUM from emptying tables.
 	Reused  int
 	NoReuse string
 }
@@ -79,8 +80,11 @@ func (p *Phases) add(q Phases) {
 // setup 3.4s, ...".
 func (p Phases) String() string {
 	reuse := fmt.Sprintf(" (%d in a reused sandbox)", p.Reused)
-	if p.NoReuse != "" {
+	switch {
+	case p.NoReuse != "" && p.Reused == 0:
 		reuse = " (none in a reused sandbox: " + p.NoReuse + ")"
+	case p.NoReuse != "":
+		reuse = fmt.Sprintf(" (%d in a reused sandbox, then none: %s)", p.Reused, p.NoReuse)
 	}
 	return fmt.Sprintf("%d runs%s: sandbox %s, setup %s, attempts %s, crash snapshots %s, final snapshots %s, compare %s, release %s, restore %s",
 		p.Runs, reuse, p.Sandbox.Round(time.Millisecond), p.Setup.Round(time.Millisecond), p.Attempts.Round(time.Millisecond),

@@ -308,7 +308,7 @@ func present(e *env, rep *properties.Report, target jsonTarget, parts int, out o
 		}
 	}
 	if why := rep.Phases.NoReuse; why != "" {
-		fmt.Fprintf(e.stdout, "\nnote: every run had a new sandbox and its own setup (slower): %s\n", why)
+		fmt.Fprintf(e.stdout, "\nnote: runs had new sandboxes and their own setup instead of reused ones (slower): %s\n", why)
 	}
 	if out.JSON != "" {
 		if err := writeJSON(out.JSON, e.stdout, toJSON(rep, target, parts)); err != nil {

@@ -1,5 +1,10 @@
 package trial
 
+import "time"
+
 // SharedTarget gives the external tests (package harness_test, which may
 // import the reference writers) the target TestMain opened.
 func SharedTarget() *Target { return target }
+
+// SetPatience shortens how long r's restores wait for old snapshots.
+func (r *Reuse) SetPatience(d time.Duration) { r.patience = d }

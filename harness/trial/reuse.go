@@ -35,8 +35,10 @@ import (
 // set back; then VACUUM truncates the tables, and a check that they have
 // no pages and were never analyzed ends it. A signature that changed, a
 // lock not granted within a second, rows that older snapshots still see
-// after a quarter of a second of retries, or any other error drop the
-// sandbox instead, as without reuse. Only then can a run take it.
+// after vacuumPatience of retries, or any other error drop the sandbox
+// instead, as without reuse (and after horizonLimit such restores in a
+// row, Reuse stops restoring: a long transaction on a shared server would
+// make every restore wait). Only a restored sandbox can be taken.
 //
 // Limits: a writer whose Setup leaves rows, materialized views, foreign
 // tables, row level security, DELETE triggers or rules, or foreign keys
@@ -56,9 +58,13 @@ type Reuse struct {
 	t         *Target
 	mu        sync.Mutex
 	idle      []*Sandbox
-	disabled  string // why Setup's state cannot be restored ("" while it can)
+	disabled  string // why sandboxes are not restored any more ("" while they are)
 	closed    bool
 	restoring sync.WaitGroup // restores under way
+	ctx       context.Context    // the restores', cancelled by Close
+	cancel    context.CancelFunc // ends the restores under way
+	horizon   int                // restores in a row that old snapshots defeated (mu)
+	patience  time.Duration      // vacuumPatience (tests shorten it)
 	reused    atomic.Int64
 	restored  atomic.Int64          // time spent restoring, in the background
 	lastErr   atomic.Pointer[error] // why the latest sandbox was dropped, not reused
@@ -66,7 +72,15 @@ type Reuse struct {
 
 // NewReuse returns an empty Reuse for the runs of one writer (one Setup):
 // sandboxes of writers with different Setups must not share one.
-func (t *Target) NewReuse() *Reuse { return &Reuse{t: t} }
+func (t *Target) NewReuse() *Reuse {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Reuse{t: t, ctx: ctx, cancel: cancel, patience: vacuumPatience}
+}
+
+// horizonLimit is how many restores in a row an old snapshot may defeat
+// before Reuse stops trying (a long transaction on a shared server would
+// otherwise keep a restore waiting for every run).
+const horizonLimit = 3
 
 // Reusing makes Run take a sandbox r keeps, when it has one, instead of
 // creating one and running Setup, and makes the run's sandbox r's: the
@@ -74,7 +88,10 @@ func (t *Target) NewReuse() *Reuse { return &Reuse{t: t} }
 // options than the default schema sandbox are not reused.
 func Reusing(r *Reuse) RunOption { return func(c *runConfig) { c.reuse = r } }
 
-// Disabled says why r reuses nothing ("" while it reuses).
+// Disabled says why r stopped restoring sandboxes, or never did ("" while
+// it restores): what Setup left cannot be brought back, or old
+// transactions on the server kept VACUUM from emptying tables for
+// horizonLimit restores in a row.
 func (r *Reuse) Disabled() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -93,12 +110,13 @@ func (r *Reuse) Refused() error {
 // Reused counts the runs that took a reused sandbox.
 func (r *Reuse) Reused() int { return int(r.reused.Load()) }
 
-// Close waits for the restores under way and drops the sandboxes r keeps;
-// a sandbox released later is dropped.
+// Close ends the restores under way and drops every sandbox r keeps or
+// was restoring; a sandbox released later is dropped.
 func (r *Reuse) Close(ctx context.Context) error {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
+	r.cancel()
 	r.restoring.Wait()
 	r.mu.Lock()
 	idle := r.idle
@@ -237,7 +255,7 @@ func (r *Reuse) readBaseline(ctx context.Context, sb *Sandbox) error {
 		}
 	}
 	// Every run, the first included, starts from vacuumed tables.
-	if err := vacuum(ctx, sb, b.tables); err != nil {
+	if err := vacuum(ctx, sb, b.tables, 0); err != nil { // new, empty tables: nothing for an old snapshot to see
 		return err
 	}
 	if err := sb.t.admin.QueryRow(ctx, signatureSQL, sb.name).Scan(&b.signature); err != nil {
@@ -303,19 +321,29 @@ func (r *Reuse) restore(ctx context.Context, sb *Sandbox) error {
 	if err := sb.t.admin.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("harness: restore %s: %w", sb.name, err)
 	}
-	return vacuum(ctx, sb, b.tables)
+	return vacuum(ctx, sb, b.tables, r.patience)
 }
+
+// vacuumPatience is how long a restore keeps trying to VACUUM away rows
+// that older snapshots on the server still see (another trial's
+// transaction, anyone's on a shared server) before it gives up.
+const vacuumPatience = 5 * time.Second
+
+// errHorizon is why VACUUM could not empty a table: an older snapshot on
+// the server still sees its deleted rows.
+var errHorizon = errors.New("an older transaction on the server still sees the deleted rows, so VACUUM cannot truncate the tables")
 
 // vacuum vacuums and analyzes tables, then checks they have no pages and
 // no statistics, as tables just created. VACUUM cannot remove rows that a
-// transaction begun before their DELETE may still see (another trial's,
-// on a busy server), so it tries again, a little later each time (up to
-// about a quarter of a second in all), before it gives up.
-func vacuum(ctx context.Context, sb *Sandbox, tables []string) error {
+// transaction begun before their DELETE may still see, so it tries again,
+// a little later each time, for up to patience before it gives up
+// (errHorizon).
+func vacuum(ctx context.Context, sb *Sandbox, tables []string, patience time.Duration) error {
 	if len(tables) == 0 {
 		return nil
 	}
-	for try := 0; ; try++ {
+	deadline := time.Now().Add(patience)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
 		if _, err := sb.t.admin.Exec(ctx, "VACUUM (ANALYZE) "+strings.Join(tables, ", ")); err != nil {
 			return fmt.Errorf("harness: vacuum %s: %w", sb.name, err)
 		}
@@ -331,13 +359,13 @@ func vacuum(ctx context.Context, sb *Sandbox, tables []string) error {
 			return fmt.Errorf("harness: %s may have planner statistics (autovacuum analyzed a table)", sb.name)
 		case !pages:
 			return nil
-		case try == 7:
-			return fmt.Errorf("harness: %s still has pages after vacuum (an older snapshot on the server still sees its deleted rows)", sb.name)
+		case time.Now().After(deadline):
+			return fmt.Errorf("harness: %s still has pages after %s of VACUUM: %w", sb.name, patience, errHorizon)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Millisecond << try):
+		case <-time.After(wait):
 		}
 	}
 }
@@ -356,24 +384,33 @@ func (r *Reuse) put(sb *Sandbox) {
 	go func() {
 		defer r.restoring.Done()
 		start := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 		defer cancel()
 		defer func() { r.restored.Add(int64(time.Since(start))) }()
 		if r.Disabled() == "" {
 			err := r.restore(ctx, next)
-			if err != nil {
-				r.lastErr.Store(&err)
-			} else {
-				r.mu.Lock()
+			r.mu.Lock()
+			switch {
+			case err == nil:
+				r.horizon = 0
 				if !r.closed && r.disabled == "" {
 					r.idle = append(r.idle, next)
 					r.mu.Unlock()
 					return
 				}
-				r.mu.Unlock()
+			case errors.Is(err, errHorizon):
+				if r.horizon++; r.horizon == horizonLimit && r.disabled == "" {
+					r.disabled = errHorizon.Error()
+				}
+			}
+			r.mu.Unlock()
+			if err != nil {
+				r.lastErr.Store(&err)
 			}
 		}
-		_ = next.Drop(ctx)
+		dctx, dcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer dcancel()
+		_ = next.Drop(dctx)
 	}()
 }
 

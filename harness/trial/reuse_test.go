@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/trial"
@@ -306,5 +307,61 @@ func TestReusePartitionedAndInheritedTables(t *testing.T) {
 		if len(a) == 0 || !equalRows(a, b) {
 			t.Errorf("%s: first run %v, reused sandbox %v", table, a, b)
 		}
+	}
+}
+
+// A restore waits while an older snapshot still sees the deleted rows,
+// and succeeds once it is gone; after horizonLimit restores in a row that
+// an old snapshot defeats, Reuse stops restoring and says why.
+func TestReuseWaitsForOldSnapshots(t *testing.T) {
+	ctx := context.Background()
+	old := func() func() {
+		t.Helper()
+		conn, err := pgx.ConnectConfig(ctx, target(t).ConnConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "SELECT count(*) FROM pg_class"); err != nil { // takes the snapshot
+			t.Fatal(err)
+		}
+		return func() { conn.Exec(ctx, "COMMIT"); conn.Close(ctx) }
+	}
+	w := sqlWriter{setup: reuseSetup, write: reuseWrite}
+
+	r := target(t).NewReuse()
+	defer r.Close(ctx)
+	end := old()
+	first := runReusing(t, r, w)
+	first.Sandbox.Release(ctx)
+	time.Sleep(200 * time.Millisecond) // the restore is retrying VACUUM now
+	end()
+	r.Settle()
+	if err := r.Refused(); err != nil {
+		t.Fatalf("the restore gave up although the old snapshot ended within its patience: %v", err)
+	}
+	if r.Restoring() < 150*time.Millisecond {
+		t.Errorf("the restore took %s: it did not wait for the old snapshot", r.Restoring())
+	}
+	if second := runReusing(t, r, w); !second.Reused {
+		t.Error("the restored sandbox was not reused")
+	} else {
+		second.Sandbox.Release(ctx)
+	}
+
+	r2 := target(t).NewReuse()
+	defer r2.Close(ctx)
+	r2.SetPatience(50 * time.Millisecond)
+	end = old()
+	defer end()
+	for range 3 {
+		obs := runReusing(t, r2, w)
+		obs.Sandbox.Release(ctx)
+		r2.Settle()
+	}
+	if !strings.Contains(r2.Disabled(), "older transaction") {
+		t.Errorf("after three restores defeated by an old snapshot, Disabled() = %q", r2.Disabled())
 	}
 }
