@@ -60,7 +60,7 @@ type Reuse struct {
 	idle      []*Sandbox
 	disabled  string // why sandboxes are not restored any more ("" while they are)
 	closed    bool
-	restoring sync.WaitGroup // restores under way
+	restoring sync.WaitGroup     // restores under way
 	ctx       context.Context    // the restores', cancelled by Close
 	cancel    context.CancelFunc // ends the restores under way
 	horizon   int                // restores in a row that old snapshots defeated (mu)
