@@ -19,7 +19,8 @@ var ErrParts = errors.New("properties: not the parts of one certification")
 // run if a part says so; else held, once the faults fired and the crash
 // points crashed over all parts (their union) meet the coverage minimum.
 // A violated Determinism makes every other law NotRun, as in Check.
-// Trials, shrink trials and fault counts are summed; the duration is the
+// Trials, shrink trials, fault counts and exhaustive points are summed
+// (distinct states counted over all parts); the duration is the
 // longest part's (parts run side by side). The error wraps ErrParts when
 // the reports are not every part of one run (writer, seed, checks and
 // part count must agree, each part present once).
