@@ -20,7 +20,9 @@ type backend struct {
 	conn      net.Conn
 	r         *bufio.Reader
 	w         *bufio.Writer
-	home      string // its startup: user, database and settings (poolKey)
+	home      string            // its startup: user, database and settings (poolKey's key)
+	names     string            // poolKey's names: what set_config cannot change
+	settings  map[string]string // the settings of its startup; DISCARD ALL brings them back
 	idleSince time.Time
 	params    map[string]string // ParameterStatus of a fresh backend
 	key       []byte            // the raw BackendKeyData message
@@ -89,7 +91,7 @@ func (pl *pool) get(key, names string) (b *backend, exact bool) {
 		}
 	}
 	for home, list := range pl.idle {
-		if _, homeNames := splitHome(home); len(list) > 0 && homeNames == names {
+		if len(list) > 0 && list[0].names == names {
 			if b := take(home); b.alive() {
 				return b, false
 			}
@@ -108,19 +110,6 @@ func (b *backend) alive() bool {
 	}
 	b.conn.Close() // a message from an idle server is its goodbye
 	return false
-}
-
-// splitHome returns a home's settings and their names (poolKey's names).
-func splitHome(home string) (settings map[string]string, names string) {
-	parts := strings.Split(home, "\x00")
-	settings = map[string]string{}
-	n := parts[0] + "\x00" + parts[1]
-	for _, kv := range parts[2:] {
-		k, v, _ := strings.Cut(kv, "=")
-		settings[k] = v
-		n += "\x00" + k
-	}
-	return settings, n
 }
 
 // put makes b idle; when the pool is full, the backend idle the longest
@@ -185,8 +174,9 @@ func (p *Proxy) openBackend(ctx context.Context, user, database string, settings
 	if err != nil {
 		return nil, err
 	}
-	home, _ := poolKey(user, database, settings)
-	b := &backend{conn: conn, r: bufio.NewReaderSize(conn, 64<<10), w: bufio.NewWriterSize(conn, 64<<10), home: home, params: map[string]string{}}
+	home, names := poolKey(user, database, settings)
+	b := &backend{conn: conn, r: bufio.NewReaderSize(conn, 64<<10), w: bufio.NewWriterSize(conn, 64<<10),
+		home: home, names: names, settings: settings, params: map[string]string{}}
 	params := map[string]string{"user": user, "database": database}
 	for k, v := range settings {
 		params[k] = v
@@ -356,9 +346,8 @@ func (s *session) attachPooled(params map[string]string) (bool, error) {
 		if !exact {
 			// The same settings by name, other values: set the client's.
 			var calls []string
-			home, _ := splitHome(b.home)
 			for _, k := range slices.Sorted(maps.Keys(settings)) {
-				if home[k] != settings[k] {
+				if b.settings[k] != settings[k] {
 					calls = append(calls, fmt.Sprintf("set_config(%s, %s, false)", literal(k), literal(settings[k])))
 				}
 			}

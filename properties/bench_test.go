@@ -20,14 +20,7 @@ import (
 // the default is).
 func BenchmarkRetryEquivalence(b *testing.B) {
 	run := func(n int, opts ...properties.Option) float64 {
-		start := time.Now()
-		rep, err := properties.Check(context.Background(), func() harness.Writer[harness.Order] { return reference.Upsert{} },
-			append(opts, properties.OnTarget(target), properties.Laws(harness.RetryEquivalence), properties.Checks(n), properties.Seed(1))...)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Logf("%d trials in %s; %s", rep.Laws[2].Trials, time.Since(start).Round(time.Millisecond), rep.Phases)
-		return float64(rep.Laws[2].Trials) / time.Since(start).Seconds()
+		return upsertTrialsPerSecond(b, n, append(opts, properties.Laws(harness.RetryEquivalence))...)
 	}
 	var schema, fresh, db float64
 	for b.Loop() {
@@ -81,31 +74,36 @@ func BenchmarkExhaustive(b *testing.B) {
 // one trial at a time), x-fresh-sandboxes (than a new sandbox and Setup
 // per run) and x-db-per-trial.
 func BenchmarkCertify(b *testing.B) {
-	run := func(checks int, opts ...properties.Option) float64 {
-		start := time.Now()
-		rep, err := properties.Check(context.Background(), func() harness.Writer[harness.Order] { return reference.Upsert{} },
-			append(opts, properties.OnTarget(target), properties.Checks(checks), properties.Seed(1))...)
-		if err != nil {
-			b.Fatal(err)
-		}
-		trials := 0
-		for _, l := range rep.Laws {
-			trials += l.Trials
-		}
-		took := time.Since(start)
-		b.Logf("%d trials in %s; %s", trials, took.Round(time.Millisecond), rep.Phases)
-		return float64(trials) / took.Seconds()
-	}
 	var def, one, fresh, db float64
 	for b.Loop() {
-		def = run(100)
-		one = run(100, properties.Parallel(1))
-		fresh = run(100, properties.FreshSandboxes())
-		db = run(10, properties.Sandboxes(trial.WithMode(trial.DatabaseSandbox)))
+		def = upsertTrialsPerSecond(b, 100)
+		one = upsertTrialsPerSecond(b, 100, properties.Parallel(1))
+		fresh = upsertTrialsPerSecond(b, 100, properties.FreshSandboxes())
+		db = upsertTrialsPerSecond(b, 10, properties.Sandboxes(trial.WithMode(trial.DatabaseSandbox)))
 	}
 	b.ReportMetric(def, "trials/s")
 	b.ReportMetric(one, "parallel-1-trials/s")
 	b.ReportMetric(def/one, "x-parallel-1")
 	b.ReportMetric(def/fresh, "x-fresh-sandboxes")
 	b.ReportMetric(def/db, "x-db-per-trial")
+}
+
+// upsertTrialsPerSecond checks the reference Upsert (seed 1, checks per
+// law, opts) and returns the search trials of every law run, per second,
+// logging the phases.
+func upsertTrialsPerSecond(b *testing.B, checks int, opts ...properties.Option) float64 {
+	b.Helper()
+	start := time.Now()
+	rep, err := properties.Check(context.Background(), func() harness.Writer[harness.Order] { return reference.Upsert{} },
+		append(opts, properties.OnTarget(target), properties.Checks(checks), properties.Seed(1))...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	trials := 0
+	for _, l := range rep.Laws {
+		trials += l.Trials
+	}
+	took := time.Since(start)
+	b.Logf("%d trials in %s; %s", trials, took.Round(time.Millisecond), rep.Phases)
+	return float64(trials) / took.Seconds()
 }

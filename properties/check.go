@@ -325,9 +325,9 @@ func (c *checker[R]) run(law harness.Law, sc harness.Scenario[R]) (*trial.Observ
 	return obs, err
 }
 
-// drop releases a sandbox (unless it is kept), timed: it goes back to the
+// release releases a sandbox (unless it is kept), timed: it goes back to the
 // check's Reuse, restored, or is dropped.
-func (c *checker[R]) drop(sb *trial.Sandbox) {
+func (c *checker[R]) release(sb *trial.Sandbox) {
 	start := time.Now()
 	_ = sb.Release(context.WithoutCancel(c.ctx))
 	c.mu.Lock()
@@ -372,13 +372,13 @@ func (c *checker[R]) cleanState(batches []harness.Batch[R]) (*trial.State, error
 	return cr.state, nil
 }
 
-// freshClean runs batches cleanly, uncached, and drops the sandbox.
+// freshClean runs batches cleanly, uncached, and releases the sandbox.
 func (c *checker[R]) freshClean(batches []harness.Batch[R]) (*cleanRun, error) {
 	obs, err := c.run("", harness.CleanScenario(batches))
 	if err != nil {
 		return nil, err
 	}
-	defer c.drop(obs.Sandbox)
+	defer c.release(obs.Sandbox)
 	if len(obs.Exhausted) > 0 {
 		return nil, c.writerFails(batches, obs)
 	}
@@ -407,7 +407,7 @@ func (c *checker[R]) writerFails(batches []harness.Batch[R], obs *trial.Observat
 		if err != nil {
 			return "", false
 		}
-		defer c.drop(obs.Sandbox)
+		defer c.release(obs.Sandbox)
 		return lastErr(obs), len(obs.Exhausted) > 0
 	}
 	if len(batches) > 1 {
@@ -536,7 +536,7 @@ func (c *checker[R]) judge(law harness.Law, sc harness.Scenario[R]) (*finding, *
 	}
 	f, err := c.verdict(law, sc, want, obs)
 	if err != nil || f == nil {
-		c.drop(obs.Sandbox)
+		c.release(obs.Sandbox)
 		return nil, obs, err
 	}
 	f.obs = obs
@@ -650,7 +650,7 @@ func merge[R any](batches []harness.Batch[R]) harness.Batch[R] {
 	return all
 }
 
-// keep keeps the sandbox of a failing trial, dropping the one kept before,
+// keep keeps the sandbox of a failing trial, releasing the one kept before,
 // so only the latest (after shrinking: the minimal) stays.
 func (c *checker[R]) keep(sb *trial.Sandbox) {
 	c.mu.Lock()
@@ -665,7 +665,7 @@ func (c *checker[R]) keep(sb *trial.Sandbox) {
 
 func (c *checker[R]) unkeep(sb *trial.Sandbox) {
 	sb.Unkeep()
-	c.drop(sb)
+	c.release(sb)
 }
 
 // scenario is batches with deliveries (nil: each batch once, in order).
@@ -707,13 +707,13 @@ func (c *checker[R]) confirm(law harness.Law, sc harness.Scenario[R], f *finding
 		return false, err
 	}
 	if again == nil {
-		c.dropObs(f)
+		c.releaseObs(f)
 		tl.mu.Lock()
 		tl.inconclusive = "a failing trial did not fail again when re-run: the writer or the environment is nondeterministic (" + f.summary + ")"
 		tl.mu.Unlock()
 		return false, nil
 	}
-	c.dropObs(again)
+	c.releaseObs(again)
 	if law != harness.Determinism {
 		// Determinism first: if two clean runs differ, that is the finding.
 		a, errA := c.cleanRun(sc.Batches)

@@ -140,7 +140,7 @@ func (c *checker[R]) settle(spec lawSpec, outs []outcome[R], tl *tally, seen fun
 	defer func() {
 		for _, o := range outs {
 			if o.f != nil && o.f != tl.lastFinding {
-				c.dropObs(o.f)
+				c.releaseObs(o.f)
 			}
 		}
 	}()

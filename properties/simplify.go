@@ -38,14 +38,14 @@ func (c *checker[R]) simplify(law harness.Law, sc harness.Scenario[R], f *findin
 				continue
 			}
 			if o.f != nil {
-				c.dropObs(o.f)
+				c.releaseObs(o.f)
 			}
 		}
 		if smaller < 0 {
 			continue
 		}
 		if f != nil && f.obs != nil && f.obs.Sandbox != c.keptSandbox() {
-			c.dropObs(f)
+			c.releaseObs(f)
 		}
 		sc, f = outs[smaller].sc, outs[smaller].f
 		cands = c.smaller(spec, sc)
@@ -138,8 +138,9 @@ func (c *checker[R]) keptSandbox() *trial.Sandbox {
 	return c.kept
 }
 
-func (c *checker[R]) dropObs(f *finding) {
+// releaseObs releases a finding's sandbox (a kept one stays).
+func (c *checker[R]) releaseObs(f *finding) {
 	if f.obs != nil {
-		c.drop(f.obs.Sandbox)
+		c.release(f.obs.Sandbox)
 	}
 }

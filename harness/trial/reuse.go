@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,12 +61,11 @@ type Reuse struct {
 	idle      []*Sandbox
 	disabled  string // why sandboxes are not restored any more ("" while they are)
 	closed    bool
-	restoring sync.WaitGroup     // restores under way
-	ctx       context.Context    // the restores', cancelled by Close
-	cancel    context.CancelFunc // ends the restores under way
-	horizon   int                // restores in a row that old snapshots defeated (mu)
-	patience  time.Duration      // vacuumPatience (tests shorten it)
-	reused    atomic.Int64
+	restoring sync.WaitGroup        // restores under way
+	ctx       context.Context       // the restores', cancelled by Close
+	cancel    context.CancelFunc    // ends the restores under way
+	horizon   int                   // restores in a row that old snapshots defeated (mu)
+	patience  time.Duration         // vacuumPatience (tests shorten it)
 	restored  atomic.Int64          // time spent restoring, in the background
 	lastErr   atomic.Pointer[error] // why the latest sandbox was dropped, not reused
 }
@@ -106,9 +106,6 @@ func (r *Reuse) Refused() error {
 	}
 	return nil
 }
-
-// Reused counts the runs that took a reused sandbox.
-func (r *Reuse) Reused() int { return int(r.reused.Load()) }
 
 // Close ends the restores under way and drops every sandbox r keeps or
 // was restoring; a sandbox released later is dropped.
@@ -151,7 +148,6 @@ func (r *Reuse) take() *Sandbox {
 	}
 	sb := r.idle[len(r.idle)-1]
 	r.idle = r.idle[:len(r.idle)-1]
-	r.reused.Add(1)
 	return sb
 }
 
@@ -248,10 +244,19 @@ func (r *Reuse) readBaseline(ctx context.Context, sb *Sandbox) error {
 		r.disable(why)
 		return nil
 	}
-	for i := range b.sequences {
-		s := &b.sequences[i]
-		if err := sb.t.admin.QueryRow(ctx, "SELECT last_value, is_called FROM "+s.name, pgx.QueryExecModeSimpleProtocol).Scan(&s.last, &s.isCalled); err != nil {
-			return fmt.Errorf("harness: read sequence %s after setup: %w", s.name, err)
+	if len(b.sequences) > 0 { // where Setup left every sequence, in one round trip
+		var reads []string
+		for _, s := range b.sequences {
+			reads = append(reads, "SELECT last_value, is_called FROM "+s.name)
+		}
+		res, err := execText(ctx, sb.t.admin, strings.Join(reads, ";\n"))
+		if err != nil {
+			return fmt.Errorf("harness: read the sequences of %s after setup: %w", sb.name, err)
+		}
+		for i := range b.sequences {
+			row := res[i].Rows[0]
+			b.sequences[i].last, _ = strconv.ParseInt(string(row[0]), 10, 64)
+			b.sequences[i].isCalled = string(row[1]) == "t"
 		}
 	}
 	// Every run, the first included, starts from vacuumed tables.

@@ -98,20 +98,8 @@ func Snapshot(ctx context.Context, sb *Sandbox) (*State, error) {
 			return nil, fmt.Errorf("harness: snapshot %s: fingerprint of %s: %w", sb.name, t.Name, err)
 		}
 		t.Fingerprint, t.FingerprintNoSurrogate = string(fp[0][1]), string(fp[0][2])
-		rows := res[2*i+1].Rows
-		if len(rows) > RowLimit {
-			continue
-		}
-		t.Rows = make([]Row, 0, len(rows))
-		for _, raw := range rows {
-			r := make(Row, len(t.Columns))
-			for j, v := range raw {
-				if v != nil {
-					text := string(v)
-					r[j] = typed(t.Columns[j].Type, &text)
-				}
-			}
-			t.Rows = append(t.Rows, r)
+		if rows := res[2*i+1].Rows; len(rows) <= RowLimit {
+			t.Rows = textRows(rows, t.Columns)
 		}
 	}
 	return st, nil
@@ -248,41 +236,33 @@ func rowsSQL(t *Table, limit int) string {
 	return sql
 }
 
-func scanRows(rows pgx.Rows, cols []Column) ([]Row, error) {
-	defer rows.Close()
-	var out []Row
-	texts := make([]*string, len(cols))
-	dest := make([]any, len(cols))
-	for i := range texts {
-		dest[i] = &texts[i]
-	}
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return nil, err
-		}
+// textRows turns rows of canonical texts (nil for NULL) into Rows.
+func textRows(rows [][][]byte, cols []Column) []Row {
+	out := make([]Row, 0, len(rows))
+	for _, raw := range rows {
 		r := make(Row, len(cols))
-		for i, p := range texts {
-			r[i] = typed(cols[i].Type, p)
+		for i, v := range raw {
+			r[i] = typed(cols[i].Type, v)
 		}
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	return out
 }
 
 // typed turns a canonical text into the Row value of its type.
-func typed(typ string, p *string) any {
-	if p == nil {
+func typed(typ string, v []byte) any {
+	if v == nil {
 		return nil
 	}
 	switch typ {
 	case "int2", "int4", "int8", "oid":
-		if n, err := strconv.ParseInt(*p, 10, 64); err == nil {
+		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
 			return n
 		}
 	case "bool":
-		return *p == "t" || *p == "true"
+		return string(v) == "t" || string(v) == "true"
 	}
-	return *p
+	return string(v)
 }
 
 // large reports whether t had too many rows for the snapshot to hold
@@ -299,11 +279,11 @@ func (s *State) loadRows(ctx context.Context, t *Table) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.Query(ctx, rowsSQL(t, 0))
+	res, err := execText(ctx, q, rowsSQL(t, 0))
 	if err != nil {
 		return nil, fmt.Errorf("harness: rows of %s in %s: %w", t.Name, s.Sandbox, err)
 	}
-	return scanRows(rows, t.Columns)
+	return textRows(res[0].Rows, t.Columns), nil
 }
 
 // fingerprint of t over cols, from the snapshot when it has it, else
