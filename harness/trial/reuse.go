@@ -392,31 +392,41 @@ func (r *Reuse) put(sb *Sandbox) {
 		ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 		defer cancel()
 		defer func() { r.restored.Add(int64(time.Since(start))) }()
-		if r.Disabled() == "" {
-			err := r.restore(ctx, next)
-			r.mu.Lock()
-			switch {
-			case err == nil:
-				r.horizon = 0
-				if !r.closed && r.disabled == "" {
-					r.idle = append(r.idle, next)
-					r.mu.Unlock()
-					return
-				}
-			case errors.Is(err, errHorizon):
-				if r.horizon++; r.horizon == horizonLimit && r.disabled == "" {
-					r.disabled = errHorizon.Error()
-				}
-			}
-			r.mu.Unlock()
-			if err != nil {
-				r.lastErr.Store(&err)
-			}
+		if r.Disabled() == "" && r.finish(next, r.restore(ctx, next)) {
+			return
 		}
 		dctx, dcancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer dcancel()
 		_ = next.Drop(dctx)
 	}()
+}
+
+// finish records how the restore of next ended and, when it succeeded,
+// makes next takable; false: next is to be dropped. After horizonLimit
+// restores in a row that old snapshots defeated, r stops restoring.
+func (r *Reuse) finish(next *Sandbox, err error) bool {
+	if err != nil {
+		r.lastErr.Store(&err)
+	}
+	r.mu.Lock()
+	switch {
+	case err == nil:
+		r.horizon = 0
+		kept := !r.closed && r.disabled == ""
+		if kept {
+			r.idle = append(r.idle, next)
+		}
+		r.mu.Unlock()
+		return kept
+	case errors.Is(err, errHorizon):
+		r.horizon++
+	}
+	stop := r.horizon >= horizonLimit
+	r.mu.Unlock()
+	if stop {
+		r.disable(errHorizon.Error())
+	}
+	return false
 }
 
 // Settle waits for the restores under way (tests, and callers that want
