@@ -24,9 +24,11 @@ import (
 // comes as JSON lines on stdin and in IDEMCHECK_BATCH_FILE; the database is
 // reached through PGHOST/PGPORT/PGDATABASE/PGUSER/PGOPTIONS, DATABASE_URL
 // or IDEMCHECK_DSN, all pointing at the attempt's fault proxy with
-// search_path set to the sandbox. Exit status 0 acks the batch; anything
-// else fails the attempt. At a crash point, and after Timeout, the command's
-// whole process group is killed.
+// search_path set to the sandbox; PGSSLMODE and PGGSSENCMODE are disable
+// (the proxy speaks neither), and where psql is Debian's pg_wrapper, PATH
+// begins with a psql that skips it (see pgwrapper.go). Exit status 0 acks
+// the batch; anything else fails the attempt. At a crash point, and after
+// Timeout, the command's whole process group is killed.
 //
 // R is the record type: each record is one JSON line, as encoding/json
 // writes it.
@@ -213,7 +215,10 @@ func run(ctx context.Context, env *harness.Env, command string, vars []string, s
 	cmd.Env = append(os.Environ(),
 		"PGHOST="+u.Hostname(), "PGPORT="+u.Port(), "PGDATABASE="+strings.TrimPrefix(u.Path, "/"),
 		"PGUSER="+u.User.Username(), "PGPASSWORD="+pw, "PGOPTIONS="+u.Query().Get("options"),
-		"PGSSLMODE=disable", "DATABASE_URL="+dsn, "IDEMCHECK_DSN="+dsn)
+		"PGSSLMODE=disable", "PGGSSENCMODE=disable", "DATABASE_URL="+dsn, "IDEMCHECK_DSN="+dsn)
+	if dir := wrapperPATH(); dir != "" {
+		cmd.Env = append(cmd.Env, "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	}
 	cmd.Env = append(cmd.Env, vars...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stderr tailWriter
