@@ -37,11 +37,16 @@ type checker[R any] struct {
 	slots chan struct{} // one per trial that may run at once (Parallel)
 	reuse *trial.Reuse  // the sandboxes runs are done with (nil: FreshSandboxes)
 
-	mu     sync.Mutex
-	clean  map[string]*cleanEntry // clean runs by batches
-	kept   *trial.Sandbox         // the latest failing trial's sandbox
-	halted string                 // why every law's trials stop ("": they go on)
-	phases Phases                 // where the runs' time went
+	// shareCrashRuns: RetryEquivalence and CrashAtomicity are both
+	// checked, by random trials, so their trials share runs (judgeTrial).
+	shareCrashRuns bool
+
+	mu        sync.Mutex
+	clean     map[string]*cleanEntry         // clean runs by batches
+	crashRuns map[string]*crashEntry         // shared crash runs by scenario
+	kept      map[harness.Law]*trial.Sandbox // each law's latest failing trial's sandbox
+	halted    string                         // why every law's trials stop ("": they go on)
+	phases    Phases                         // where the runs' time went
 	// haltedNondet: they stop because two clean runs differ (Determinism
 	// goes on, to report it).
 	haltedNondet bool
@@ -85,11 +90,16 @@ func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 			return nil, fmt.Errorf("properties: shard %s: give every part the same Seed, or the parts draw different trials", sh)
 		}
 	}
-	c := &checker[R]{ctx: ctx, set: s, tg: s.target, newWriter: newWriter, clean: map[string]*cleanEntry{}}
+	c := &checker[R]{ctx: ctx, set: s, tg: s.target, newWriter: newWriter, clean: map[string]*cleanEntry{}, crashRuns: map[string]*crashEntry{},
+		kept: map[harness.Law]*trial.Sandbox{}}
 	c.writer = s.writerName
 	if c.writer == "" {
 		c.writer = reflect.TypeOf(newWriter()).String()
 	}
+	checked, selected := c.claims(), selectedLaws(s.laws)
+	c.shareCrashRuns = !s.separateRuns && s.exhaustive == nil &&
+		checked[harness.RetryEquivalence] && selected[harness.RetryEquivalence] &&
+		checked[harness.CrashAtomicity] && selected[harness.CrashAtomicity]
 	c.customRecords = recs.gen != nil && !recs.orders
 	if recs.gen == nil {
 		gen, isOrder := any(strategies.Orders()).(*rapid.Generator[R])
@@ -173,6 +183,8 @@ type finding struct {
 	// nondeterministic: two clean runs of the scenario's batches differ,
 	// so this finding is about that, whatever the law.
 	nondeterministic bool
+	// shared: obs is a run two laws judged, its sandbox already released.
+	shared bool
 }
 
 // tally accumulates a law's trials, injections and coverage.
@@ -543,6 +555,59 @@ func (c *checker[R]) judge(law harness.Law, sc harness.Scenario[R]) (*finding, *
 	return f, obs, nil
 }
 
+// crashEntry is one crash scenario's run, shared by RetryEquivalence and
+// CrashAtomicity.
+type crashEntry struct {
+	done chan struct{}
+	obs  *trial.Observation
+	err  error
+	left int // the laws that have yet to take it
+}
+
+// judgeTrial judges a smoke or random trial of law. RetryEquivalence and
+// CrashAtomicity draw the same scenarios (crashLaw) and differ only in
+// what they judge: when both are checked, each scenario runs once, with
+// crash states, and both laws judge that run. Its sandbox is released as
+// soon as it ends (the verdicts read the states kept in memory); a
+// failure is confirmed by a run of the law's own, whose sandbox is the one
+// kept for inspection.
+func (c *checker[R]) judgeTrial(law harness.Law, sc harness.Scenario[R]) (*finding, *trial.Observation, error) {
+	if !c.shareCrashRuns || (law != harness.RetryEquivalence && law != harness.CrashAtomicity) {
+		return c.judge(law, sc)
+	}
+	want, err := c.cleanState(sc.Batches)
+	if err != nil {
+		return nil, nil, err
+	}
+	key := sc.String()
+	c.mu.Lock()
+	e, ok := c.crashRuns[key]
+	if !ok {
+		e = &crashEntry{done: make(chan struct{}), left: 2}
+		c.crashRuns[key] = e
+	}
+	if e.left--; e.left == 0 {
+		delete(c.crashRuns, key)
+	}
+	c.mu.Unlock()
+	if !ok {
+		e.obs, e.err = c.run(harness.CrashAtomicity, sc)
+		if e.err == nil {
+			c.release(e.obs.Sandbox)
+		}
+		close(e.done)
+	}
+	<-e.done
+	if e.err != nil {
+		return nil, nil, e.err
+	}
+	f, err := c.verdict(law, sc, want, e.obs)
+	if f != nil {
+		f.obs, f.shared = e.obs, true
+	}
+	return f, e.obs, err
+}
+
 func (c *checker[R]) verdict(law harness.Law, sc harness.Scenario[R], want *trial.State, obs *trial.Observation) (*finding, error) {
 	if len(obs.Exhausted) > 0 {
 		return &finding{summary: fmt.Sprintf("the writer fails on every attempt of batch %s (attempt bound reached): %s", obs.Exhausted[0], lastErr(obs))}, nil
@@ -650,12 +715,13 @@ func merge[R any](batches []harness.Batch[R]) harness.Batch[R] {
 	return all
 }
 
-// keep keeps the sandbox of a failing trial, releasing the one kept before,
-// so only the latest (after shrinking: the minimal) stays.
-func (c *checker[R]) keep(sb *trial.Sandbox) {
+// keep keeps the sandbox of law's failing trial, releasing the one kept
+// for law before, so only each law's latest (after shrinking: its minimal)
+// stays.
+func (c *checker[R]) keep(law harness.Law, sb *trial.Sandbox) {
 	c.mu.Lock()
-	prev := c.kept
-	c.kept = sb
+	prev := c.kept[law]
+	c.kept[law] = sb
 	c.mu.Unlock()
 	sb.Keep()
 	if prev != nil && prev != sb {
@@ -713,7 +779,12 @@ func (c *checker[R]) confirm(law harness.Law, sc harness.Scenario[R], f *finding
 		tl.mu.Unlock()
 		return false, nil
 	}
-	c.releaseObs(again)
+	if f.shared {
+		// The confirming run is the law's own: its sandbox is the one kept.
+		f.obs, f.shared, again.obs = again.obs, false, f.obs
+	} else {
+		c.releaseObs(again)
+	}
 	if law != harness.Determinism {
 		// Determinism first: if two clean runs differ, that is the finding.
 		a, errA := c.cleanRun(sc.Batches)
@@ -750,7 +821,7 @@ func (c *checker[R]) counterexample(law harness.Law, sc harness.Scenario[R], f *
 		}
 		ce.Timeline = b.String()
 		ce.Steps = f.obs.Steps
-		c.keep(f.obs.Sandbox)
+		c.keep(law, f.obs.Sandbox)
 		if f.obs.Sandbox.Kept() {
 			ce.Sandbox = f.obs.Sandbox.String()
 			if w := c.tg.Way(); w != trial.WayURL {
@@ -926,7 +997,7 @@ func (c *checker[R]) smoke(spec lawSpec, tl *tally) (bool, error) {
 		return false, err
 	}
 	scenarios := spec.smoke(clean.convs)
-	outs := c.wave(spec, len(scenarios), func(i int) (harness.Scenario[R], conversations, error) {
+	outs := c.wave(spec, len(scenarios), true, func(i int) (harness.Scenario[R], conversations, error) {
 		return c.scenario(spec, batches, scenarios[i]), clean.convs, nil
 	})
 	return c.settle(spec, outs, tl, nil)

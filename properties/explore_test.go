@@ -14,6 +14,7 @@ import (
 	"github.com/idemcheck/idemcheck/properties"
 	"github.com/idemcheck/idemcheck/reference"
 	"github.com/idemcheck/idemcheck/reference/antipatterns"
+	"github.com/jackc/pgx/v5"
 )
 
 // seeds is how many rapid seeds the seed-sweeping tests run:
@@ -395,17 +396,54 @@ func TestReusedSandboxesChangeNoVerdict(t *testing.T) {
 			if fresh.Phases.Reused != 0 {
 				t.Errorf("FreshSandboxes: %d runs reused a sandbox", fresh.Phases.Reused)
 			}
-			for i, r := range reused.Laws {
-				f := fresh.Laws[i]
-				if r.Verdict != f.Verdict || r.Trials != f.Trials || r.FirstFailure != f.FirstFailure || r.CoverageSummary() != f.CoverageSummary() {
-					t.Errorf("%s: reused %s after %d trials (first failure %d, %s); fresh %s after %d trials (first failure %d, %s)",
-						r.Law, r.Verdict, r.Trials, r.FirstFailure, r.CoverageSummary(), f.Verdict, f.Trials, f.FirstFailure, f.CoverageSummary())
-				}
-				if (r.Counterexample == nil) != (f.Counterexample == nil) ||
-					r.Counterexample != nil && (r.Counterexample.Summary != f.Counterexample.Summary || r.Counterexample.Diff != f.Counterexample.Diff) {
-					t.Errorf("%s: the counterexamples differ:\nreused: %v\nfresh: %v", r.Law, r.Counterexample, f.Counterexample)
-				}
+			sameVerdicts(t, "reused", reused, "fresh", fresh)
+		})
+	}
+}
+
+// sameVerdicts requires every law of a and b to have the same verdict,
+// trials, first failure, coverage and counterexample.
+func sameVerdicts(t *testing.T, aName string, a *properties.Report, bName string, b *properties.Report) {
+	t.Helper()
+	for i, r := range a.Laws {
+		f := b.Laws[i]
+		if r.Verdict != f.Verdict || r.Trials != f.Trials || r.FirstFailure != f.FirstFailure || r.CoverageSummary() != f.CoverageSummary() {
+			t.Errorf("%s: %s %s after %d trials (first failure %d, %s); %s %s after %d trials (first failure %d, %s)",
+				r.Law, aName, r.Verdict, r.Trials, r.FirstFailure, r.CoverageSummary(), bName, f.Verdict, f.Trials, f.FirstFailure, f.CoverageSummary())
+		}
+		if (r.Counterexample == nil) != (f.Counterexample == nil) ||
+			r.Counterexample != nil && (r.Counterexample.Summary != f.Counterexample.Summary || r.Counterexample.Diff != f.Counterexample.Diff ||
+				(r.Counterexample.Sandbox == "") != (f.Counterexample.Sandbox == "")) {
+			t.Errorf("%s: the counterexamples differ:\n%s: %v\n%s: %v", r.Law, aName, r.Counterexample, bName, f.Counterexample)
+		}
+	}
+}
+
+// TestSharedCrashRunsChangeNoVerdict checks that RetryEquivalence and
+// CrashAtomicity judging one run per trial together give the verdicts,
+// trials, first failures, coverage and counterexamples (with their kept
+// sandboxes) each gives from runs of its own, with fewer runs: for a writer
+// that holds both, one that violates both, and one that violates only
+// CrashAtomicity (its retries repair what its crashes leave).
+func TestSharedCrashRunsChangeNoVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		w    func() W
+	}{
+		{"Upsert", func() W { return reference.Upsert{} }},
+		{"NaiveInsert", func() W { return antipatterns.NaiveInsert{} }},
+		{"DeleteInsertNoTx", func() W { return antipatterns.DeleteInsertNoTx{} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(t.TempDir()), properties.Claim(harness.AllLaws...),
+				properties.Laws(harness.RetryEquivalence, harness.CrashAtomicity), properties.Checks(15), properties.Seed(11), properties.MinCoverage(0.3)}
+			shared, _ := properties.Check(context.Background(), tc.w, o...)
+			separate, _ := properties.Check(context.Background(), tc.w, append(o, properties.SeparateCrashRuns())...)
+			t.Logf("shared: %s; separate: %s", shared.Phases, separate.Phases)
+			if shared.Phases.Runs >= separate.Phases.Runs {
+				t.Errorf("shared runs: %d runs; separate: %d", shared.Phases.Runs, separate.Phases.Runs)
 			}
+			sameVerdicts(t, "shared", shared, "separate", separate)
 		})
 	}
 }
@@ -476,5 +514,41 @@ func TestExhaustiveShardsMergeToTheWholeRun(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEveryCounterexampleKeepsItsSandbox checks that when several laws are
+// violated at once, each counterexample's sandbox is still there when the
+// check ends (each law keeps its own minimal one), with the faulty state.
+func TestEveryCounterexampleKeepsItsSandbox(t *testing.T) {
+	rep, _ := properties.Check(context.Background(), func() W { return antipatterns.NaiveInsert{} }, properties.OnTarget(target),
+		properties.ScenarioDir(t.TempDir()), properties.Claim(harness.AllLaws...), properties.Checks(15), properties.Seed(11))
+	ctx := context.Background()
+	seen := map[string]harness.Law{}
+	for _, lr := range rep.Laws {
+		if lr.Verdict != properties.Violated {
+			continue
+		}
+		ce := lr.Counterexample
+		fields := strings.Fields(ce.Sandbox)
+		if len(fields) < 2 || fields[0] != "schema" {
+			t.Errorf("%s: the counterexample names no schema sandbox: %q", lr.Law, ce.Sandbox)
+			continue
+		}
+		name := fields[1]
+		t.Cleanup(func() { target.Admin().Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE") })
+		if other, ok := seen[name]; ok {
+			t.Errorf("%s and %s name the same sandbox %s", other, lr.Law, name)
+		}
+		seen[name] = lr.Law
+		var rows int
+		if err := target.Admin().QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{name, "orders_log"}.Sanitize()).Scan(&rows); err != nil {
+			t.Errorf("%s: its sandbox %s: %v", lr.Law, name, err)
+		} else if rows == 0 {
+			t.Errorf("%s: its sandbox %s holds no rows", lr.Law, name)
+		}
+	}
+	if len(seen) < 3 {
+		t.Fatalf("%d laws violated, want at least 3 for this test to mean something", len(seen))
 	}
 }

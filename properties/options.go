@@ -31,8 +31,11 @@ type settings struct {
 	exhaustive  *Bounds
 	minCov      *float64
 	noSmoke     bool // tests only: measure the random trials alone
-	failFast    bool
-	shard       Shard
+	// separateRuns (tests only): RetryEquivalence and CrashAtomicity run
+	// their trials each in runs of their own.
+	separateRuns bool
+	failFast     bool
+	shard        Shard
 }
 
 // DefaultMinCoverage is the least fraction of a writer's crash points a

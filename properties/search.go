@@ -98,9 +98,10 @@ type outcome[R any] struct {
 
 // wave runs n trials of spec's law concurrently, each holding one of the
 // check's Parallel slots: build(i) makes trial i's scenario (drawing it,
-// running the clean run it needs), then the law judges it. The outcomes
-// come back in order.
-func (c *checker[R]) wave(spec lawSpec, n int, build func(i int) (harness.Scenario[R], conversations, error)) []outcome[R] {
+// running the clean run it needs), then the law judges it: the trial's
+// run shared with another law when shared (smoke and random trials, see
+// judgeTrial). The outcomes come back in order.
+func (c *checker[R]) wave(spec lawSpec, n int, shared bool, build func(i int) (harness.Scenario[R], conversations, error)) []outcome[R] {
 	outs := make([]outcome[R], n)
 	// A server that restarted between two waves may answer the next one
 	// well: every wave first asks whether it is still the run's server
@@ -124,7 +125,11 @@ func (c *checker[R]) wave(spec lawSpec, n int, build func(i int) (harness.Scenar
 			if o.sc, o.convs, o.err = build(i); o.err != nil {
 				return
 			}
-			o.f, o.obs, o.err = c.judge(spec.law, o.sc)
+			if shared {
+				o.f, o.obs, o.err = c.judgeTrial(spec.law, o.sc)
+			} else {
+				o.f, o.obs, o.err = c.judge(spec.law, o.sc)
+			}
 		})
 	}
 	wg.Wait()
@@ -202,7 +207,7 @@ func (c *checker[R]) count(spec lawSpec, o outcome[R], tl *tally) {
 func (c *checker[R]) search(spec lawSpec, tl *tally) error {
 	from, to := c.set.shard.trials(c.set.checks)
 	for next := from; next < to; next += c.set.parallel {
-		outs := c.wave(spec, min(c.set.parallel, to-next), func(i int) (harness.Scenario[R], conversations, error) {
+		outs := c.wave(spec, min(c.set.parallel, to-next), true, func(i int) (harness.Scenario[R], conversations, error) {
 			return c.draw(spec, trialSeed(c.set.seed, next+i))
 		})
 		if found, err := c.settle(spec, outs, tl, nil); err != nil || found {

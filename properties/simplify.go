@@ -26,7 +26,7 @@ func (c *checker[R]) simplify(law harness.Law, sc harness.Scenario[R], f *findin
 	cands := c.smaller(spec, sc)
 	for len(cands) > 0 && time.Now().Before(deadline) && c.ctx.Err() == nil {
 		n := min(c.set.parallel, len(cands))
-		outs := c.wave(spec, n, func(i int) (harness.Scenario[R], conversations, error) { return cands[i], nil, nil })
+		outs := c.wave(spec, n, false, func(i int) (harness.Scenario[R], conversations, error) { return cands[i], nil, nil })
 		cands = cands[n:]
 		tl.mu.Lock()
 		tl.shrinkTrials += n
@@ -44,7 +44,7 @@ func (c *checker[R]) simplify(law harness.Law, sc harness.Scenario[R], f *findin
 		if smaller < 0 {
 			continue
 		}
-		if f != nil && f.obs != nil && f.obs.Sandbox != c.keptSandbox() {
+		if f != nil && f.obs != nil && f.obs.Sandbox != c.keptSandbox(law) {
 			c.releaseObs(f)
 		}
 		sc, f = outs[smaller].sc, outs[smaller].f
@@ -132,10 +132,11 @@ func prune[R any](sc harness.Scenario[R]) harness.Scenario[R] {
 	return harness.Scenario[R]{Batches: batches, Deliveries: ds}
 }
 
-func (c *checker[R]) keptSandbox() *trial.Sandbox {
+// keptSandbox is the sandbox kept for law's counterexample.
+func (c *checker[R]) keptSandbox(law harness.Law) *trial.Sandbox {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.kept
+	return c.kept[law]
 }
 
 // releaseObs releases a finding's sandbox (a kept one stays).
