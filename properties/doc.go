@@ -26,7 +26,8 @@
 // Setup left it (a fresh one, or one a run was done with, restored:
 // trial.Reuse) and compares the states. A violation is confirmed by running it again, then shrunk
 // (simplify.go) to a minimal counterexample, reported with the timeline,
-// the diff (-clean +faulty), the sandbox kept for inspection and a
+// the diff (-clean +faulty), the sandbox kept for inspection (each
+// violated law keeps its own) and a
 // scenario file that Replay (or idemcheck replay) re-runs exactly. A
 // passing fault law whose trials crashed less than MinCoverage of the
 // writer's crash points is inconclusive. Laws the writer does not claim
@@ -36,7 +37,9 @@
 // never runs rapid.Check: it draws from rapid's generators itself
 // (search.go). Trial i of a run with seed S draws with a seed made of S
 // and i, the same for every law (every law's trial i delivers the same
-// batches, whose clean run is shared). Trials are pure functions of
+// batches, whose clean run is shared; RetryEquivalence and CrashAtomicity,
+// which draw the same faults, judge one run per trial together). Trials
+// are pure functions of
 // (S, i): laws run concurrently, a law's trials run in waves of Parallel,
 // and they are counted in order, so verdicts, trial counts and
 // counterexamples do not depend on Parallel, and a run can be split into
