@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness/trial"
+	"github.com/idemcheck/idemcheck/internal/external"
 )
 
 type doctorCmd struct {
@@ -68,6 +69,7 @@ func (d doctorCmd) Run(e *env) error {
 	if err := sb.Drop(e.ctx); err != nil {
 		return err
 	}
+	fmt.Fprintf(e.stdout, "psql      %s\n", external.Psql())
 	fmt.Fprintln(e.stdout, "ok        sandbox dropped; this PostgreSQL is ready for idemcheck")
 	return nil
 }

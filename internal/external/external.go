@@ -216,8 +216,8 @@ func run(ctx context.Context, env *harness.Env, command string, vars []string, s
 		"PGHOST="+u.Hostname(), "PGPORT="+u.Port(), "PGDATABASE="+strings.TrimPrefix(u.Path, "/"),
 		"PGUSER="+u.User.Username(), "PGPASSWORD="+pw, "PGOPTIONS="+u.Query().Get("options"),
 		"PGSSLMODE=disable", "PGGSSENCMODE=disable", "DATABASE_URL="+dsn, "IDEMCHECK_DSN="+dsn)
-	if dir := wrapperPATH(); dir != "" {
-		cmd.Env = append(cmd.Env, "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	if b := wrapperPATH(); b.dir != "" {
+		cmd.Env = append(cmd.Env, "PATH="+b.dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	}
 	cmd.Env = append(cmd.Env, vars...)
 	cmd.Stdin = strings.NewReader(stdin)

@@ -33,44 +33,61 @@ import (
 // wrapperBinroot is where postgresql-common keeps each version's programs.
 const wrapperBinroot = "/usr/lib/postgresql"
 
-// wrapperPATH returns the directory to put first in a writer's PATH, or ""
-// when psql is not pg_wrapper or the bypass cannot be written. It decides
-// once per process; the script is kept under the user's cache directory,
-// named by its content, like a build cache.
-var wrapperPATH = sync.OnceValue(func() string {
+// bypass is what a writer's PATH begins with: dir holds a psql that runs
+// psql, the newest version's, without pg_wrapper. dir is "" when psql
+// is not pg_wrapper or the bypass could not be written.
+type bypass struct{ dir, psql string }
+
+// wrapperPATH decides once per process; the script is kept under the
+// user's cache directory, named by its content, like a build cache.
+var wrapperPATH = sync.OnceValue(func() bypass {
 	cache, err := os.UserCacheDir()
 	if err != nil {
-		return ""
+		return bypass{}
 	}
-	psql, err := exec.LookPath("psql")
+	wrapper, err := exec.LookPath("psql")
 	if err != nil {
-		return ""
+		return bypass{}
 	}
-	script, ok := wrapperBypass(psql, wrapperBinroot)
+	script, psql, ok := wrapperBypass(wrapper, wrapperBinroot)
 	if !ok {
-		return ""
+		return bypass{}
 	}
 	dir, err := writeBypass(filepath.Join(cache, "idemcheck"), script)
 	if err != nil {
-		return ""
+		return bypass{}
 	}
-	return dir
+	return bypass{dir: dir, psql: psql}
 })
+
+// Psql says which psql a writer's command finds first on its PATH, for
+// idemcheck doctor.
+func Psql() string {
+	if b := wrapperPATH(); b.dir != "" {
+		return fmt.Sprintf("%s, without Debian's pg_wrapper (a psql in %s runs it, first on writers' PATH)", b.psql, b.dir)
+	}
+	psql, err := exec.LookPath("psql")
+	if err != nil {
+		return "none on PATH: writers that run psql will fail"
+	}
+	return psql
+}
 
 // versionDir matches pg_wrapper's version directory names (PgCommon's
 // get_versions).
 var versionDir = regexp.MustCompile(`^\d+\.?\d+$`)
 
-// wrapperBypass returns the bypass script for psql found at psql, when
-// that is pg_wrapper and binroot holds a version's psql of 13 or later.
-func wrapperBypass(psql, binroot string) (string, bool) {
-	real, err := filepath.EvalSymlinks(psql)
+// wrapperBypass returns the bypass script for the psql found at wrapper,
+// and the psql it runs, when wrapper is pg_wrapper and binroot holds a
+// version's psql of 13 or later.
+func wrapperBypass(wrapper, binroot string) (script, psql string, ok bool) {
+	real, err := filepath.EvalSymlinks(wrapper)
 	if err != nil || filepath.Base(real) != "pg_wrapper" || filepath.Base(filepath.Dir(real)) != "postgresql-common" {
-		return "", false
+		return "", "", false
 	}
 	entries, err := os.ReadDir(binroot)
 	if err != nil {
-		return "", false
+		return "", "", false
 	}
 	newest, max := "", 0.0
 	for _, e := range entries {
@@ -85,9 +102,9 @@ func wrapperBypass(psql, binroot string) (string, bool) {
 		}
 	}
 	if max < 13 {
-		return "", false
+		return "", "", false
 	}
-	return fmt.Sprintf(bypassScript, shellQuote(newest), shellQuote(psql)), true
+	return fmt.Sprintf(bypassScript, shellQuote(newest), shellQuote(wrapper)), newest, true
 }
 
 // bypassScript is the psql in a writer's PATH: %[1]s is the newest

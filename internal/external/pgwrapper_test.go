@@ -64,9 +64,12 @@ func runBypass(t *testing.T, script string, env []string, args ...string) string
 
 func TestWrapperBypassChoosesAsPgWrapperDoes(t *testing.T) {
 	psql, binroot := fakeInstall(t, "9.6", "12", "16", "13")
-	script, ok := wrapperBypass(psql, binroot)
+	script, newest, ok := wrapperBypass(psql, binroot)
 	if !ok {
 		t.Fatal("no bypass for pg_wrapper with versions 9.6, 12, 13, 16")
+	}
+	if want := filepath.Join(binroot, "16", "bin", "psql"); newest != want {
+		t.Errorf("runs %s, want %s", newest, want)
 	}
 	host := []string{"PGHOST=127.0.0.1"}
 	for _, c := range []struct {
@@ -114,18 +117,18 @@ func TestWrapperBypassChoosesAsPgWrapperDoes(t *testing.T) {
 
 func TestWrapperBypassOnlyForPgWrapper(t *testing.T) {
 	psql, binroot := fakeInstall(t, "12", "9.6")
-	if _, ok := wrapperBypass(psql, binroot); ok {
+	if _, _, ok := wrapperBypass(psql, binroot); ok {
 		t.Error("a bypass for versions before 13, whose psql pg_wrapper preloads readline for")
 	}
 	psql, binroot = fakeInstall(t, "16")
 	if err := os.Remove(filepath.Join(binroot, "16", "bin", "psql")); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := wrapperBypass(psql, binroot); ok {
+	if _, _, ok := wrapperBypass(psql, binroot); ok {
 		t.Error("a bypass to a version without psql")
 	}
 	psql, binroot = fakeInstall(t, "16")
-	if _, ok := wrapperBypass(filepath.Join(binroot, "16", "bin", "psql"), binroot); ok {
+	if _, _, ok := wrapperBypass(filepath.Join(binroot, "16", "bin", "psql"), binroot); ok {
 		t.Error("a bypass for a psql that is not pg_wrapper")
 	}
 }
@@ -137,7 +140,7 @@ func TestWrapperBypassRunsTheSamePsql(t *testing.T) {
 	if err != nil {
 		t.Skip("no psql on PATH")
 	}
-	script, ok := wrapperBypass(psql, wrapperBinroot)
+	script, _, ok := wrapperBypass(psql, wrapperBinroot)
 	if !ok {
 		t.Skipf("%s is not Debian's pg_wrapper", psql)
 	}
