@@ -96,10 +96,10 @@ func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 	if c.writer == "" {
 		c.writer = reflect.TypeOf(newWriter()).String()
 	}
-	checked, selected := c.claims(), selectedLaws(s.laws)
+	claimed, selected := c.claims(), selectedLaws(s.laws)
 	c.shareCrashRuns = !s.separateRuns && s.exhaustive == nil &&
-		checked[harness.RetryEquivalence] && selected[harness.RetryEquivalence] &&
-		checked[harness.CrashAtomicity] && selected[harness.CrashAtomicity]
+		claimed[harness.RetryEquivalence] && selected[harness.RetryEquivalence] &&
+		claimed[harness.CrashAtomicity] && selected[harness.CrashAtomicity]
 	c.customRecords = recs.gen != nil && !recs.orders
 	if recs.gen == nil {
 		gen, isOrder := any(strategies.Orders()).(*rapid.Generator[R])

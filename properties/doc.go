@@ -17,36 +17,34 @@
 //
 // A law first runs its smoke scenarios: fixed deliveries that expose the
 // classic bugs at once (a batch delivered twice, a crash after the last
-// commit or between the last two, a zombie stalled before the last
-// commit, ...). Then its random trials, or, with Exhaustive, every single
-// fault point of a bounded family of scenarios. A trial draws batches,
-// runs them once in order without faults (the clean run, cached per list
-// of batches), draws the faults from the conversation that clean run
-// recorded, runs the scenario with faults in a sandbox as the writer's
-// Setup left it (a fresh one, or one a run was done with, restored:
-// trial.Reuse) and compares the states. A violation is confirmed by running it again, then shrunk
-// (simplify.go) to a minimal counterexample, reported with the timeline,
-// the diff (-clean +faulty), the sandbox kept for inspection (each
-// violated law keeps its own) and a
-// scenario file that Replay (or idemcheck replay) re-runs exactly. A
-// passing fault law whose trials crashed less than MinCoverage of the
-// writer's crash points is inconclusive. Laws the writer does not claim
-// are skipped with the reason.
+// commit or between the last two, a zombie stalled before the last commit,
+// ...). Then its random trials, or, with Exhaustive, every single fault
+// point of a bounded family of scenarios. A trial draws batches, runs them
+// once in order without faults (the clean run, cached per list of batches),
+// draws the faults from the conversation that clean run recorded, runs the
+// scenario with faults in a sandbox as the writer's Setup left it (a fresh
+// one, or one a run was done with, restored: trial.Reuse) and compares the
+// states. A violation is confirmed by running it again, then shrunk
+// (simplify.go) to a minimal counterexample, reported with the timeline, the
+// diff (-clean +faulty), the sandbox kept for inspection (each violated law
+// keeps its own) and a scenario file that Replay (or idemcheck replay)
+// re-runs exactly. A passing fault law whose trials crashed less than
+// MinCoverage of the writer's crash points is inconclusive. Laws the writer
+// does not claim are skipped with the reason.
 //
 // rapid reads its own settings only from process-global flags, so Check
 // never runs rapid.Check: it draws from rapid's generators itself
-// (search.go). Trial i of a run with seed S draws with a seed made of S
-// and i, the same for every law (every law's trial i delivers the same
-// batches, whose clean run is shared; RetryEquivalence and CrashAtomicity,
-// which draw the same faults, judge one run per trial together). Trials
-// are pure functions of
-// (S, i): laws run concurrently, a law's trials run in waves of Parallel,
-// and they are counted in order, so verdicts, trial counts and
+// (search.go). Trial i of a run with seed S draws with a seed made of S and
+// i, the same for every law (every law's trial i delivers the same batches,
+// whose clean run is shared; RetryEquivalence and CrashAtomicity, which draw
+// the same faults, judge one run per trial together). Trials are pure
+// functions of (S, i): laws run concurrently, a law's trials run in waves of
+// Parallel, and they are counted in order, so verdicts, trial counts and
 // counterexamples do not depend on Parallel, and a run can be split into
 // parts (Sharded) and merged (Merge). Concurrent Check calls are
-// independent, each with its own Checks, Seed and ShrinkTime; Certify
-// reads -rapid.checks, -rapid.seed and -rapid.shrinktime as its defaults
-// (it never sets a flag).
+// independent, each with its own Checks, Seed and ShrinkTime; Certify reads
+// -rapid.checks, -rapid.seed and -rapid.shrinktime as its defaults (it never
+// sets a flag).
 //
 // Check is the error-returning twin, for tools: it returns a Report and
 // every violation joined into one error. Findings that settle the whole
