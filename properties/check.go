@@ -40,6 +40,9 @@ type checker[R any] struct {
 	// shareCrashRuns: RetryEquivalence and CrashAtomicity are both
 	// checked, by random trials, so their trials share runs (judgeTrial).
 	shareCrashRuns bool
+	// prefixStates: CrashAtomicity is checked, so a clean run also gives
+	// the clean states of its batches' prefixes (cleanRun).
+	prefixStates bool
 
 	mu        sync.Mutex
 	clean     map[string]*cleanEntry         // clean runs by batches
@@ -65,6 +68,7 @@ type cleanEntry struct {
 type cleanRun struct {
 	state *trial.State
 	convs conversations
+	after []*trial.State // the state after each batch, when the run took them
 }
 
 func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], recs Records[R], opts []Option) (*checker[R], error) {
@@ -97,9 +101,9 @@ func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 		c.writer = reflect.TypeOf(newWriter()).String()
 	}
 	claimed, selected := c.claims(), selectedLaws(s.laws)
-	c.shareCrashRuns = !s.separateRuns && s.exhaustive == nil &&
-		claimed[harness.RetryEquivalence] && selected[harness.RetryEquivalence] &&
-		claimed[harness.CrashAtomicity] && selected[harness.CrashAtomicity]
+	crashAtomicity := !s.unshared && claimed[harness.CrashAtomicity] && selected[harness.CrashAtomicity]
+	c.shareCrashRuns = crashAtomicity && s.exhaustive == nil && claimed[harness.RetryEquivalence] && selected[harness.RetryEquivalence]
+	c.prefixStates = crashAtomicity
 	c.customRecords = recs.gen != nil && !recs.orders
 	if recs.gen == nil {
 		gen, isOrder := any(strategies.Orders()).(*rapid.Generator[R])
@@ -319,8 +323,8 @@ func (c *checker[R]) runOpts() []trial.RunOption {
 // the check's Reuse restored). Crash states are snapshotted
 // only for law (CrashAtomicity judges them) and in exhaustive mode (it
 // counts them).
-func (c *checker[R]) run(law harness.Law, sc harness.Scenario[R]) (*trial.Observation, error) {
-	opts := c.runOpts()
+func (c *checker[R]) run(law harness.Law, sc harness.Scenario[R], extra ...trial.RunOption) (*trial.Observation, error) {
+	opts := append(c.runOpts(), extra...)
 	if law != harness.CrashAtomicity && c.set.exhaustive == nil {
 		opts = append(opts, trial.WithoutCrashStates())
 	}
@@ -348,7 +352,11 @@ func (c *checker[R]) release(sb *trial.Sandbox) {
 }
 
 // cleanRun runs batches cleanly, once per list of batches: trials that
-// ask for the same batches at the same time wait for one run.
+// ask for the same batches at the same time wait for one run. When
+// CrashAtomicity is checked (it judges a crash against the clean states of
+// the batches before it), the run also snapshots the state after each
+// batch, and those are the clean runs of the batches' prefixes: the same
+// deliveries, in the same order, from the same start.
 func (c *checker[R]) cleanRun(batches []harness.Batch[R]) (*cleanRun, error) {
 	key := batchesKey(batches)
 	c.mu.Lock()
@@ -362,7 +370,10 @@ func (c *checker[R]) cleanRun(batches []harness.Batch[R]) (*cleanRun, error) {
 		<-e.done
 		return e.run, e.err
 	}
-	e.run, e.err = c.freshClean(batches)
+	e.run, e.err = c.cleanRunOf(batches, c.prefixStates && len(batches) > 1)
+	if e.err == nil {
+		c.addPrefixes(batches, e.run)
+	}
 	var wf *writerFailure
 	if e.err != nil && !errors.As(e.err, &wf) {
 		// Only the writer's own failure is a property of the batches; any
@@ -384,9 +395,38 @@ func (c *checker[R]) cleanState(batches []harness.Batch[R]) (*trial.State, error
 	return cr.state, nil
 }
 
+// addPrefixes caches the clean runs of the prefixes of batches that cr's
+// states after each batch give (none when the run did not take them).
+func (c *checker[R]) addPrefixes(batches []harness.Batch[R], cr *cleanRun) {
+	if len(cr.after) != len(batches) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := 1; k < len(batches); k++ {
+		key := batchesKey(batches[:k])
+		if _, ok := c.clean[key]; ok {
+			continue
+		}
+		done := make(chan struct{})
+		close(done)
+		c.clean[key] = &cleanEntry{done: done, run: &cleanRun{state: cr.after[k-1], convs: cr.convs[:k:k]}}
+	}
+}
+
 // freshClean runs batches cleanly, uncached, and releases the sandbox.
 func (c *checker[R]) freshClean(batches []harness.Batch[R]) (*cleanRun, error) {
-	obs, err := c.run("", harness.CleanScenario(batches))
+	return c.cleanRunOf(batches, false)
+}
+
+// cleanRunOf runs batches cleanly and releases the sandbox; with after,
+// it also snapshots the state after each batch.
+func (c *checker[R]) cleanRunOf(batches []harness.Batch[R], after bool) (*cleanRun, error) {
+	var opts []trial.RunOption
+	if after {
+		opts = append(opts, trial.WithAckedStates())
+	}
+	obs, err := c.run("", harness.CleanScenario(batches), opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -394,7 +434,7 @@ func (c *checker[R]) freshClean(batches []harness.Batch[R]) (*cleanRun, error) {
 	if len(obs.Exhausted) > 0 {
 		return nil, c.writerFails(batches, obs)
 	}
-	cr := &cleanRun{state: obs.Final, convs: make(conversations, len(batches))}
+	cr := &cleanRun{state: obs.Final, convs: make(conversations, len(batches)), after: obs.AckedStates}
 	for _, st := range obs.Steps {
 		cr.convs[st.Delivery] = strategies.Conversation(st.Events)
 	}

@@ -4,7 +4,7 @@ package properties
 // the random trials find alone.
 func WithoutSmoke() Option { return func(s *settings) { s.noSmoke = true } }
 
-// SeparateCrashRuns runs RetryEquivalence's and CrashAtomicity's trials
-// each in runs of their own, as they were before they shared them, so that
-// a test can compare.
-func SeparateCrashRuns() Option { return func(s *settings) { s.separateRuns = true } }
+// UnsharedRuns runs RetryEquivalence's and CrashAtomicity's trials each
+// in runs of their own, and the clean runs of batch prefixes each on its
+// own, as before runs were shared, so that a test can compare.
+func UnsharedRuns() Option { return func(s *settings) { s.unshared = true } }

@@ -31,11 +31,12 @@ type settings struct {
 	exhaustive  *Bounds
 	minCov      *float64
 	noSmoke     bool // tests only: measure the random trials alone
-	// separateRuns (tests only): RetryEquivalence and CrashAtomicity run
-	// their trials each in runs of their own.
-	separateRuns bool
-	failFast     bool
-	shard        Shard
+	// unshared (tests only): RetryEquivalence and CrashAtomicity run
+	// their trials each in runs of their own, and the clean states of
+	// batch prefixes come from runs of their own.
+	unshared bool
+	failFast bool
+	shard    Shard
 }
 
 // DefaultMinCoverage is the least fraction of a writer's crash points a

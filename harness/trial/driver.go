@@ -24,6 +24,7 @@ type runConfig struct {
 	attemptTimeout  time.Duration
 	sandbox         []SandboxOption
 	noCrashSnapshot bool
+	ackedStates     bool
 	reuse           *Reuse
 }
 
@@ -31,6 +32,11 @@ type runConfig struct {
 // snapshot the state each crash left, for callers that judge only the
 // final state (a snapshot per crash is a good part of a trial's time).
 func WithoutCrashStates() RunOption { return func(c *runConfig) { c.noCrashSnapshot = true } }
+
+// WithAckedStates snapshots the state after every acked delivery, in
+// Observation.AckedStates: in a clean run, the state each prefix of its
+// batches leaves, without a run per prefix.
+func WithAckedStates() RunOption { return func(c *runConfig) { c.ackedStates = true } }
 
 // MaxAttempts bounds the attempts of one delivery (default 8). A delivery
 // that hits the bound is reported in Observation.Exhausted.
@@ -54,7 +60,10 @@ type Observation struct {
 	// Crashes are the states right after each crashed attempt, before its
 	// retry.
 	Crashes []CrashState
-	Steps   []Step
+	// AckedStates (WithAckedStates) are the states right after each acked
+	// delivery, in the order they were acked.
+	AckedStates []*State
+	Steps       []Step
 	// Faults counts the wire faults that fired, by kind.
 	Faults    map[faults.Kind]int
 	LostAcks  int // acks the broker never got
@@ -72,8 +81,9 @@ type Observation struct {
 
 // Phases splits a run's time: creating its sandbox, the writer's Setup,
 // the attempts (the broker's work included), snapshotting the states
-// crashes left, and snapshotting the final state. Dropping the sandbox is
-// the caller's.
+// crashes left, and snapshotting the final state (and, WithAckedStates,
+// the states after acked deliveries). Dropping the sandbox is the
+// caller's.
 type Phases struct {
 	Sandbox, Setup, Attempts, Crashes, Snapshot time.Duration
 }
@@ -204,11 +214,11 @@ func (d *driver[R]) run(ctx context.Context, fresh bool) error {
 			return err
 		}
 	}
-	d.obs.Phases.Attempts = time.Since(start) - d.obs.Phases.Crashes
+	d.obs.Phases.Attempts = time.Since(start) - d.obs.Phases.Crashes - d.obs.Phases.Snapshot
 	start = time.Now()
 	var err error
 	d.obs.Final, err = Snapshot(ctx, d.sb)
-	d.obs.Phases.Snapshot = time.Since(start)
+	d.obs.Phases.Snapshot += time.Since(start)
 	return err
 }
 
@@ -310,6 +320,15 @@ func (d *driver[R]) deliver(ctx context.Context, i int, del harness.Delivery) er
 			}
 			d.setOutcome(Acked)
 			d.acked = append(d.acked, i)
+			if d.cfg.ackedStates {
+				start := time.Now()
+				st, err := Snapshot(ctx, d.sb)
+				if err != nil {
+					return err
+				}
+				d.obs.AckedStates = append(d.obs.AckedStates, st)
+				d.obs.Phases.Snapshot += time.Since(start)
+			}
 			return nil
 		}
 		if err := d.afterFailure(ctx, i, n, del.Batch, res); err != nil {

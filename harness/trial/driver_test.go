@@ -216,3 +216,35 @@ func TestRunWithoutCrashStates(t *testing.T) {
 		t.Errorf("phases not measured: %+v", obs.Phases)
 	}
 }
+
+// TestAckedStatesAreThePrefixesCleanRuns checks WithAckedStates: the state
+// after each acked delivery of a clean run is the final state of a clean
+// run of the batches up to it, for a writer whose result depends on the
+// order (a log with a serial key) and one whose result does not.
+func TestAckedStatesAreThePrefixesCleanRuns(t *testing.T) {
+	ctx := context.Background()
+	three := append(batches[:2:2], rt.Batch(3, rt.Order(2, 2, 3, "1"), rt.Order(4, 1, 3, "4")))
+	for _, w := range []W{reference.Upsert{}, antipatterns.NaiveInsert{}} {
+		obs, err := trial.Run(ctx, target(t), w, harness.CleanScenario(three), trial.WithAckedStates())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { obs.Sandbox.Drop(context.Background()) })
+		if len(obs.AckedStates) != len(three) {
+			t.Fatalf("%T: %d acked states for %d deliveries", w, len(obs.AckedStates), len(three))
+		}
+		for k := 1; k <= len(three); k++ {
+			prefix, err := trial.Run(ctx, target(t), w, harness.CleanScenario(three[:k]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			prefix.Sandbox.Drop(ctx)
+			if d := diff(t, prefix.Final, obs.AckedStates[k-1]); !d.Equal {
+				t.Errorf("%T: the state after batch %d differs from a clean run of the first %d batches:\n%s", w, k, k, d)
+			}
+			if k > 1 && diff(t, obs.AckedStates[k-2], obs.AckedStates[k-1]).Equal {
+				t.Errorf("%T: batch %d changed nothing; the test needs batches that do", w, k)
+			}
+		}
+	}
+}
