@@ -20,17 +20,19 @@
 // commit or between the last two, a zombie stalled before the last commit,
 // ...). Then its random trials, or, with Exhaustive, every single fault
 // point of a bounded family of scenarios. A trial draws batches, runs them
-// once in order without faults (the clean run, cached per list of batches),
-// draws the faults from the conversation that clean run recorded, runs the
-// scenario with faults in a sandbox as the writer's Setup left it (a fresh
-// one, or one a run was done with, restored: trial.Reuse) and compares the
-// states. A violation is confirmed by running it again, then shrunk
-// (simplify.go) to a minimal counterexample, reported with the timeline, the
-// diff (-clean +faulty), the sandbox kept for inspection (each violated law
-// keeps its own) and a scenario file that Replay (or idemcheck replay)
-// re-runs exactly. A passing fault law whose trials crashed less than
-// MinCoverage of the writer's crash points is inconclusive. Laws the writer
-// does not claim are skipped with the reason.
+// once in order without faults (the clean run, cached per list of batches;
+// when CrashAtomicity is checked it also snapshots the state after each
+// batch, the clean states of the batches' prefixes), draws the faults from
+// the conversation that clean run recorded, runs the scenario with faults in
+// a sandbox as the writer's Setup left it (a fresh one, or one a run was
+// done with, restored: trial.Reuse) and compares the states. A violation is
+// confirmed by running it again, then shrunk (simplify.go) to a minimal
+// counterexample, reported with the timeline, the diff (-clean +faulty), the
+// sandbox kept for inspection (each violated law keeps its own) and a
+// scenario file that Replay (or idemcheck replay) re-runs exactly. A passing
+// fault law whose trials crashed less than MinCoverage of the writer's crash
+// points is inconclusive. Laws the writer does not claim are skipped with
+// the reason.
 //
 // rapid reads its own settings only from process-global flags, so Check
 // never runs rapid.Check: it draws from rapid's generators itself
