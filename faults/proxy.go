@@ -419,7 +419,15 @@ func (a *Attempt) serve(client net.Conn) {
 	a.mu.Unlock()
 
 	done := make(chan error, 1)
-	go func() { done <- s.serverPump() }()
+	go func() {
+		err := s.serverPump()
+		// A server that ends the session (a crash restart, a terminated
+		// backend) closes the client's connection too, as it would without
+		// the proxy: otherwise the client waits for a reply that never
+		// comes, and the attempt for its timeout.
+		client.Close()
+		done <- err
+	}()
 	s.clientPump()
 	client.Close()
 	s.server.SetReadDeadline(time.Now()) // stop the server pump between messages

@@ -2,8 +2,11 @@ package faults_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -645,4 +648,60 @@ func TestPoolMatchesTheStartup(t *testing.T) {
 	if pid4 == pid1 || !strings.Contains(path4, f.sb.Name()) {
 		t.Errorf("after the server ended the pooled backend %d: got backend %d with search_path %q", pid1, pid4, path4)
 	}
+}
+
+// TestServerEndingTheSessionEndsTheClients checks that when the server
+// ends a session without a reply (a backend killed in a crash restart), the
+// proxy closes the client's connection as the server did, instead of
+// leaving the client waiting for the reply (and the attempt for its
+// timeout). The server is a fake that authenticates, then closes the
+// connection on the first query.
+func TestServerEndingTheSessionEndsTheClients(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		readFrame := func(typed bool) error {
+			head := make([]byte, 4)
+			if typed {
+				head = make([]byte, 5)
+			}
+			if _, err := io.ReadFull(c, head); err != nil {
+				return err
+			}
+			body := make([]byte, binary.BigEndian.Uint32(head[len(head)-4:])-4)
+			_, err := io.ReadFull(c, body)
+			return err
+		}
+		if readFrame(false) != nil { // the startup message
+			return
+		}
+		c.Write([]byte{'R', 0, 0, 0, 8, 0, 0, 0, 0, 'Z', 0, 0, 0, 5, 'I'}) // AuthenticationOk, ReadyForQuery
+		readFrame(true)                                                    // the query, never answered
+	}()
+	a := faults.New("tcp", ln.Addr().String()).NewAttempt(nil)
+	cfg, err := pgx.ParseConfig("postgres://writer@127.0.0.1/db?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DialFunc = a.DialContext
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // only so that a hang ends
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, "SELECT 1")
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("the client was left waiting for the reply of a server that had gone: %v", err)
+	}
+	t.Logf("the client sees: %v", err)
 }
