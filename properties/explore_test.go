@@ -385,11 +385,7 @@ func TestReusedSandboxesChangeNoVerdict(t *testing.T) {
 		{"SeededSetup", func() W { return seededSetup{} }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(t.TempDir()), properties.Claim(harness.AllLaws...),
-				properties.Checks(15), properties.Seed(11), properties.MinCoverage(0.3)}
-			reused, _ := properties.Check(context.Background(), tc.w, o...)
-			fresh, _ := properties.Check(context.Background(), tc.w, append(o, properties.FreshSandboxes())...)
-			t.Logf("reused: %s; fresh: %s", reused.Phases, fresh.Phases)
+			reused, fresh := checkTwice(t, tc.w, properties.FreshSandboxes())
 			if got := reused.Phases.Reused > 0; got != tc.reuse {
 				t.Errorf("%d of %d runs reused a sandbox (%s)", reused.Phases.Reused, reused.Phases.Runs, reused.Phases.NoReuse)
 			}
@@ -399,6 +395,18 @@ func TestReusedSandboxesChangeNoVerdict(t *testing.T) {
 			sameVerdicts(t, "reused", reused, "fresh", fresh)
 		})
 	}
+}
+
+// checkTwice checks w (every law, 15 checks, seed 11) as it is and with
+// opt, and logs where both runs' time went.
+func checkTwice(t *testing.T, w func() W, opt properties.Option) (plain, with *properties.Report) {
+	t.Helper()
+	o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(t.TempDir()), properties.Claim(harness.AllLaws...),
+		properties.Checks(15), properties.Seed(11), properties.MinCoverage(0.3)}
+	plain, _ = properties.Check(context.Background(), w, o...)
+	with, _ = properties.Check(context.Background(), w, append(o, opt)...)
+	t.Logf("as it is: %s; with the option: %s", plain.Phases, with.Phases)
+	return plain, with
 }
 
 // sameVerdicts requires every law of a and b to have the same verdict,
@@ -438,11 +446,7 @@ func TestSharedRunsChangeNoVerdict(t *testing.T) {
 		{"DeleteInsertNoTx", func() W { return antipatterns.DeleteInsertNoTx{} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(t.TempDir()), properties.Claim(harness.AllLaws...),
-				properties.Checks(15), properties.Seed(11), properties.MinCoverage(0.3)}
-			shared, _ := properties.Check(context.Background(), tc.w, o...)
-			separate, _ := properties.Check(context.Background(), tc.w, append(o, properties.UnsharedRuns())...)
-			t.Logf("shared: %s; separate: %s", shared.Phases, separate.Phases)
+			shared, separate := checkTwice(t, tc.w, properties.UnsharedRuns())
 			if shared.Phases.Runs >= separate.Phases.Runs {
 				t.Errorf("shared runs: %d runs; separate: %d", shared.Phases.Runs, separate.Phases.Runs)
 			}
