@@ -81,15 +81,15 @@ var versionDir = regexp.MustCompile(`^\d+\.?\d+$`)
 // and the psql it runs, when wrapper is pg_wrapper and binroot holds a
 // version's psql of 13 or later.
 func wrapperBypass(wrapper, binroot string) (script, psql string, ok bool) {
-	real, err := filepath.EvalSymlinks(wrapper)
-	if err != nil || filepath.Base(real) != "pg_wrapper" || filepath.Base(filepath.Dir(real)) != "postgresql-common" {
+	resolved, err := filepath.EvalSymlinks(wrapper)
+	if err != nil || filepath.Base(resolved) != "pg_wrapper" || filepath.Base(filepath.Dir(resolved)) != "postgresql-common" {
 		return "", "", false
 	}
 	entries, err := os.ReadDir(binroot)
 	if err != nil {
 		return "", "", false
 	}
-	newest, max := "", 0.0
+	newest, best := "", 0.0
 	for _, e := range entries {
 		if !versionDir.MatchString(e.Name()) {
 			continue
@@ -97,11 +97,11 @@ func wrapperBypass(wrapper, binroot string) (script, psql string, ok bool) {
 		if fi, err := os.Stat(filepath.Join(binroot, e.Name(), "bin", "psql")); err != nil || fi.Mode()&0o111 == 0 {
 			continue
 		}
-		if v, err := strconv.ParseFloat(e.Name(), 64); err == nil && v > max {
-			newest, max = filepath.Join(binroot, e.Name(), "bin", "psql"), v
+		if v, err := strconv.ParseFloat(e.Name(), 64); err == nil && v > best {
+			newest, best = filepath.Join(binroot, e.Name(), "bin", "psql"), v
 		}
 	}
-	if max < 13 {
+	if best < 13 {
 		return "", "", false
 	}
 	return fmt.Sprintf(bypassScript, shellQuote(newest), shellQuote(wrapper)), newest, true
