@@ -54,6 +54,9 @@ func (z Zombie) String() string {
 	return fmt.Sprintf("stall at %s while the retry runs, then %s", z.At, end)
 }
 
+// Faultless reports whether the attempt runs as if it had no plan.
+func (p AttemptPlan) Faultless() bool { return len(p.Wire) == 0 && !p.LostAck && p.Zombie == nil }
+
 // String describes the attempt plan in one line.
 func (p AttemptPlan) String() string {
 	var parts []string
@@ -80,6 +83,25 @@ func CleanScenario[R any](batches []Batch[R]) Scenario[R] {
 		sc.Deliveries = append(sc.Deliveries, Delivery{Batch: i})
 	}
 	return sc
+}
+
+// Clean reports whether sc is its batches' CleanScenario: each batch
+// delivered once, in order, every attempt faultless.
+func (sc Scenario[R]) Clean() bool {
+	if len(sc.Deliveries) != len(sc.Batches) {
+		return false
+	}
+	for i, d := range sc.Deliveries {
+		if d.Batch != i {
+			return false
+		}
+		for _, a := range d.Attempts {
+			if !a.Faultless() {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // String renders the scenario for a report: the batches with their

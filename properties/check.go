@@ -43,6 +43,9 @@ type checker[R any] struct {
 	// prefixStates: CrashAtomicity is checked, so a clean run also gives
 	// the clean states of its batches' prefixes (cleanRun).
 	prefixStates bool
+	// skipFaultless: a random or smoke trial that injects nothing is
+	// judged by the clean run of its batches (judgeTrial).
+	skipFaultless bool
 
 	mu        sync.Mutex
 	clean     map[string]*cleanEntry         // clean runs by batches
@@ -104,6 +107,7 @@ func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 	crashAtomicity := !s.unshared && claimed[harness.CrashAtomicity] && selected[harness.CrashAtomicity]
 	c.shareCrashRuns = crashAtomicity && s.exhaustive == nil && claimed[harness.RetryEquivalence] && selected[harness.RetryEquivalence]
 	c.prefixStates = crashAtomicity
+	c.skipFaultless = !s.unshared
 	c.customRecords = recs.gen != nil && !recs.orders
 	if recs.gen == nil {
 		gen, isOrder := any(strategies.Orders()).(*rapid.Generator[R])
@@ -611,7 +615,17 @@ type crashEntry struct {
 // soon as it ends (the verdicts read the states kept in memory); a
 // failure is confirmed by a run of the law's own, whose sandbox is the one
 // kept for inspection.
+//
+// A trial of a law that injects faults whose draw injected none (every
+// batch delivered once, in order, no fault planned: the scenario is its
+// batches' clean run) is not run: the clean run it would repeat is
+// already there, and it holds (for a deterministic writer; Determinism
+// judges the others).
 func (c *checker[R]) judgeTrial(law harness.Law, sc harness.Scenario[R]) (*finding, *trial.Observation, error) {
+	if c.skipFaultless && law != harness.Determinism && law != harness.IncrementalEquivalence && sc.Clean() {
+		_, err := c.cleanState(sc.Batches)
+		return nil, nil, err
+	}
 	if !c.shareCrashRuns || (law != harness.RetryEquivalence && law != harness.CrashAtomicity) {
 		return c.judge(law, sc)
 	}

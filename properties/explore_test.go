@@ -429,7 +429,8 @@ func sameVerdicts(t *testing.T, aName string, a *properties.Report, bName string
 
 // TestSharedRunsChangeNoVerdict checks that sharing runs (RetryEquivalence
 // and CrashAtomicity judging one run per trial together; the clean states
-// of batch prefixes taken during the clean run of all the batches) gives
+// of batch prefixes taken during the clean run of all the batches; a
+// faultless trial judged by its batches' clean run) gives
 // every law the verdicts, trials, first failures, coverage and
 // counterexamples (with their kept sandboxes) that runs of their own give,
 // with fewer runs: for a writer that holds every law, one that violates
@@ -453,6 +454,25 @@ func TestSharedRunsChangeNoVerdict(t *testing.T) {
 			sameVerdicts(t, "shared", shared, "separate", separate)
 		})
 	}
+}
+
+// TestFaultlessTrialsAreNotRun checks that a random trial whose draw
+// injected nothing (each batch delivered once, in order, no fault) is
+// judged by its batches' clean run instead of a run of its own: the same
+// verdicts, trials and coverage, fewer runs. Seed 11 is pinned because it
+// draws such trials for the three laws whose draws can (for one batch,
+// OrderIndependence's only order is the batch's own).
+func TestFaultlessTrialsAreNotRun(t *testing.T) {
+	o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(t.TempDir()), properties.Checks(20), properties.Seed(11),
+		properties.Laws(harness.ReplayIdempotence, harness.ExactlyOnceEffect, harness.OrderIndependence)}
+	w := func() W { return reference.Upsert{} }
+	skipped, _ := properties.Check(context.Background(), w, o...)
+	run, _ := properties.Check(context.Background(), w, append(o, properties.UnsharedRuns())...)
+	t.Logf("faultless trials skipped: %s; run: %s", skipped.Phases, run.Phases)
+	if skipped.Phases.Runs >= run.Phases.Runs {
+		t.Errorf("faultless trials skipped: %d runs; run: %d", skipped.Phases.Runs, run.Phases.Runs)
+	}
+	sameVerdicts(t, "skipped", skipped, "run", run)
 }
 
 // seededSetup is Upsert with a Setup that leaves a row behind, which a

@@ -5,6 +5,7 @@ package properties
 func WithoutSmoke() Option { return func(s *settings) { s.noSmoke = true } }
 
 // UnsharedRuns runs RetryEquivalence's and CrashAtomicity's trials each
-// in runs of their own, and the clean runs of batch prefixes each on its
-// own, as before runs were shared, so that a test can compare.
+// in runs of their own, the clean runs of batch prefixes each on its own,
+// and faultless trials in runs of their own, as before runs were shared,
+// so that a test can compare.
 func UnsharedRuns() Option { return func(s *settings) { s.unshared = true } }

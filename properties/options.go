@@ -32,8 +32,8 @@ type settings struct {
 	minCov      *float64
 	noSmoke     bool // tests only: measure the random trials alone
 	// unshared (tests only): RetryEquivalence and CrashAtomicity run
-	// their trials each in runs of their own, and the clean states of
-	// batch prefixes come from runs of their own.
+	// their trials each in runs of their own, the clean states of batch
+	// prefixes come from runs of their own, and faultless trials run.
 	unshared bool
 	failFast bool
 	shard    Shard
