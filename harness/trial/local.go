@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/idemcheck/idemcheck/internal/scratch"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -70,9 +71,10 @@ func versionOf(binDir string) int {
 }
 
 // startLocal creates and starts an ephemeral cluster: initdb into a fresh
-// temporary directory, then postgres on a free loopback port and a private
-// socket directory, with durability off (fsync, synchronous_commit,
-// full_page_writes). Run as root, both run as the "postgres" system user, or
+// temporary directory (in memory when there is room: scratch.Dir), then
+// postgres on a free loopback port and a private socket directory, with
+// durability off (fsync, synchronous_commit, full_page_writes) and the
+// write-ahead log capped near 256 MB. Run as root, both run as the "postgres" system user, or
 // "nobody" when there is none, since PostgreSQL refuses to run as root.
 func startLocal(ctx context.Context, cfg *targetConfig) (*server, error) {
 	binDir, err := findPGBinDir(cfg.binDir)
@@ -84,7 +86,7 @@ func startLocal(ctx context.Context, cfg *targetConfig) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", localDirPrefix)
+	dir, err := os.MkdirTemp(scratch.Dir(), localDirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("harness: local: temporary directory: %w", err)
 	}
@@ -142,7 +144,7 @@ func startPostmaster(ctx context.Context, run func(string, ...string) *exec.Cmd,
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=300", "-c", "shared_buffers=256MB",
-		"-c", "max_locks_per_transaction=256",
+		"-c", "max_locks_per_transaction=256", "-c", "max_wal_size=256MB",
 		"-c", "log_min_messages=warning")
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT // no orphaned server if the harness is killed
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -217,7 +219,11 @@ func freePort() (int, error) {
 // reapLocalDirs removes the directories of ephemeral clusters whose server
 // is gone (a harness killed before it could clean up).
 func reapLocalDirs() {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), localDirPrefix+"*"))
+	var dirs []string
+	for _, parent := range scratch.Dirs() {
+		found, _ := filepath.Glob(filepath.Join(parent, localDirPrefix+"*"))
+		dirs = append(dirs, found...)
+	}
 	for _, d := range dirs {
 		st, err := os.Stat(d)
 		if err != nil || time.Since(st.ModTime()) < time.Minute {

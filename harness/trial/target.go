@@ -135,7 +135,8 @@ var ErrNoPostgres = errors.New("no PostgreSQL available")
 //  1. IDEMCHECK_DATABASE_URL (or WithURL): that existing server;
 //  2. PostgreSQL server binaries (IDEMCHECK_PG_BINDIR, PATH, pg_config
 //     --bindir, /usr/lib/postgresql/*/bin): an ephemeral cluster in a
-//     temporary directory, run as an unprivileged user when the caller is root;
+//     temporary directory (in memory when there is room, see startLocal),
+//     run as an unprivileged user when the caller is root;
 //  3. a reachable Docker engine: a container from testcontainers-go.
 //
 // IDEMCHECK_TARGET (or WithWay) forces one way. Sandboxes and roles of

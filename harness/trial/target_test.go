@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/idemcheck/idemcheck/internal/scratch"
 )
 
 func TestLocalClusterAsCurrentUser(t *testing.T) {
@@ -443,6 +445,56 @@ func TestCloseWhileSandboxesAreCreated(t *testing.T) {
 		}
 		if left != 0 {
 			t.Errorf("round %d: %d sandboxes of the closed run remain", round, left)
+		}
+	}
+}
+
+// The directories of ephemeral clusters a killed harness left are removed
+// by the next local start, wherever scratch.Dir put them; those of a
+// running server, and those just being made, are kept.
+func TestLeftClusterDirsAreReaped(t *testing.T) {
+	old := time.Now().Add(-2 * time.Minute)
+	type left struct {
+		dir  string
+		pid  int // in data/postmaster.pid; 0: none
+		aged bool
+		gone bool // the reaper should remove it
+	}
+	var dirs []left
+	for _, parent := range scratch.Dirs() {
+		dirs = append(dirs,
+			left{pid: 0, aged: true, gone: true},
+			left{pid: 1 << 22, aged: true, gone: true}, // above pid_max: no such process
+			left{pid: os.Getpid(), aged: true, gone: false},
+			left{pid: 0, aged: false, gone: false},
+		)
+		for i := len(dirs) - 4; i < len(dirs); i++ {
+			d, err := os.MkdirTemp(parent, localDirPrefix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(d) })
+			dirs[i].dir = d
+			if dirs[i].pid != 0 {
+				if err := os.MkdirAll(filepath.Join(d, "data"), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(d, "data", "postmaster.pid"), fmt.Appendf(nil, "%d\n/data\n", dirs[i].pid), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if dirs[i].aged {
+				if err := os.Chtimes(d, old, old); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	reapLocalDirs()
+	for _, l := range dirs {
+		_, err := os.Stat(l.dir)
+		if gone := errors.Is(err, os.ErrNotExist); gone != l.gone {
+			t.Errorf("%s (postmaster pid %d, two minutes old %v): removed %v, want %v", l.dir, l.pid, l.aged, gone, l.gone)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/idemcheck/idemcheck/faults"
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/internal/recordspec"
+	"github.com/idemcheck/idemcheck/internal/scratch"
 	"github.com/idemcheck/idemcheck/internal/sqlsplit"
 	"github.com/jackc/pgx/v5"
 )
@@ -73,7 +74,7 @@ func (w Exec[R]) Write(ctx context.Context, env *harness.Env, b harness.Batch[R]
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp("", "idemcheck-batch-*.jsonl")
+	f, err := os.CreateTemp(scratch.Dir(), "idemcheck-batch-*.jsonl")
 	if err != nil {
 		return fmt.Errorf("batch file: %w", err)
 	}
