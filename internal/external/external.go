@@ -21,7 +21,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Exec runs Command (with sh -c) for every delivery attempt. The batch
+// Exec runs Command as sh -c would (see shellCommand) for every delivery
+// attempt. The batch
 // comes as JSON lines on stdin and in IDEMCHECK_BATCH_FILE; the database is
 // reached through PGHOST/PGPORT/PGDATABASE/PGUSER/PGOPTIONS, DATABASE_URL
 // or IDEMCHECK_DSN, all pointing at the attempt's fault proxy with
@@ -212,26 +213,23 @@ func run(ctx context.Context, env *harness.Env, command string, vars []string, s
 		return fmt.Errorf("no connection string for the attempt")
 	}
 	pw, _ := u.User.Password()
-	cmd := exec.Command("sh", "-c", command)
-	cmd.Env = append(os.Environ(),
+	environ := append(append(os.Environ(),
 		"PGHOST="+u.Hostname(), "PGPORT="+u.Port(), "PGDATABASE="+strings.TrimPrefix(u.Path, "/"),
 		"PGUSER="+u.User.Username(), "PGPASSWORD="+pw, "PGOPTIONS="+u.Query().Get("options"),
-		"PGSSLMODE=disable", "PGGSSENCMODE=disable", "DATABASE_URL="+dsn, "IDEMCHECK_DSN="+dsn)
+		"PGSSLMODE=disable", "PGGSSENCMODE=disable", "DATABASE_URL="+dsn, "IDEMCHECK_DSN="+dsn), vars...)
 	if b := wrapperPATH(); b.dir != "" {
-		cmd.Env = append(cmd.Env, "PATH="+b.dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+		environ = append(environ, "PATH="+b.dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	}
-	cmd.Env = append(cmd.Env, vars...)
-	cmd.Stdin = strings.NewReader(stdin)
 	var stderr tailWriter
-	cmd.Stdout = &stderr
-	cmd.Stderr = &stderr
 	started := make(chan struct{})
 	var p *faults.Process
 	env.OnCrash(func() {
 		<-started
-		p.Kill()
+		if p != nil {
+			p.Kill()
+		}
 	})
-	p, err = faults.Start(cmd)
+	p, err = startCommand(command, environ, stdin, &stderr)
 	close(started)
 	if err != nil {
 		return err
