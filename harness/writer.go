@@ -40,11 +40,22 @@ type Writer[R any] interface {
 	Write(ctx context.Context, env *Env, batch Batch[R]) error
 }
 
+// ConnectsItself is implemented by a writer whose Write never uses
+// Env.Conn: it reaches the sandbox on its own, through Env.ConnString or
+// Env.Connect, as an external command does. Its attempts get an Env whose
+// Conn is nil, so that no connection is opened only to be closed unused
+// (that costs a session on the server per attempt, and the writer's own
+// connection would be the attempt's second). Setup gets Conn as always.
+type ConnectsItself interface {
+	ConnectsItself()
+}
+
 // Env is what one attempt of a writer gets. Whatever runs the writer
 // (harness/trial's Run, or a test) builds it.
 type Env struct {
 	// Conn is the attempt's connection, into the trial's sandbox and through
-	// the fault proxy when faults are injected. The runner closes it.
+	// the fault proxy when faults are injected. The runner closes it. It
+	// is nil in the attempts of a writer that ConnectsItself.
 	Conn *pgx.Conn
 	// Attempt counts the attempts of this delivery, from 1.
 	Attempt int

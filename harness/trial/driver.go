@@ -362,11 +362,17 @@ func (d *driver[R]) attempt(ctx context.Context, del, n int, batch harness.Batch
 	v := d.via(att)
 	actx, cancel := context.WithTimeout(ctx, d.cfg.attemptTimeout)
 	defer cancel()
-	conn, err := v.Connect(actx)
+	var conn *pgx.Conn
+	var err error
+	if _, itself := d.w.(harness.ConnectsItself); !itself {
+		conn, err = v.Connect(actx)
+	}
 	if err == nil {
 		env := &harness.Env{Conn: conn, Attempt: n, Now: batch.LogicalTime, Sandbox: d.sb.name, Via: v, BeforeCrash: att.SetBeforeCrash}
 		err = d.w.Write(actx, env, batch)
-		conn.Close(context.WithoutCancel(ctx))
+		if conn != nil {
+			conn.Close(context.WithoutCancel(ctx))
+		}
 	}
 	att.Close()
 	step := Step{Delivery: del, Attempt: n, Batch: batch.ID, Plan: p.String(), Outcome: Failed, Events: att.Events()}

@@ -248,3 +248,50 @@ func TestAckedStatesAreThePrefixesCleanRuns(t *testing.T) {
 		}
 	}
 }
+
+// ownConn is Upsert writing through a connection of its own, as an
+// external command does.
+type ownConn struct {
+	reference.Upsert
+	gotConn *bool
+}
+
+func (ownConn) ConnectsItself() {}
+
+func (w ownConn) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
+	if env.Conn != nil {
+		*w.gotConn = true
+	}
+	conn, err := env.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return w.Upsert.Write(ctx, &harness.Env{Conn: conn}, b)
+}
+
+// A writer that ConnectsItself gets no connection it would not use: its
+// own is the attempt's first, faults land in it, and the result is the
+// one Env.Conn gives.
+func TestWriterThatConnectsItselfGetsNoConn(t *testing.T) {
+	gotConn := false
+	w := ownConn{gotConn: &gotConn}
+	want := clean(t, reference.Upsert{})
+	obs := run(t, w, del(0, wire("crash-after at commit 1")), del(1))
+	if gotConn {
+		t.Error("the writer that connects itself got env.Conn")
+	}
+	if d := diff(t, want.Final, obs.Final); !d.Equal {
+		t.Errorf("through its own connections:\n%s", d)
+	}
+	if obs.Faults[faults.CrashAfter] != 1 {
+		t.Errorf("faults fired: %v", obs.Faults)
+	}
+	for _, st := range obs.Steps {
+		for _, e := range st.Events {
+			if e.Conn != 1 {
+				t.Fatalf("attempt %d of batch %s: an event on connection %d, want only connection 1: %v", st.Attempt, st.Batch, e.Conn, e)
+			}
+		}
+	}
+}

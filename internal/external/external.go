@@ -69,6 +69,12 @@ func setup(ctx context.Context, env *harness.Env, sqlFile, command string, timeo
 	return run(ctx, env, command, nil, "", timeout)
 }
 
+// ConnectsItself tells the runner that Write never uses env.Conn: the
+// command opens its own connections.
+func (Exec[R]) ConnectsItself() {}
+
+var _ harness.ConnectsItself = Exec[harness.Order]{}
+
 // Write runs Command for one attempt of b.
 func (w Exec[R]) Write(ctx context.Context, env *harness.Env, b harness.Batch[R]) error {
 	lines, err := jsonLines(b.Records)
