@@ -8,7 +8,8 @@
 // A Writer is the write step: Setup once per sandbox, Write once per
 // delivery attempt of a Batch, touching the database only through its Env
 // (Conn, and Connect or ConnString for more connections), which is what
-// lets the runner put the fault proxy in between. A writer may claim only
+// lets the runner put the fault proxy in between; a writer that never uses
+// Conn says so (ConnectsItself) and gets none. A writer may claim only
 // some Laws (Claimer). Order is the default record, with its table shape
 // (OrderColumns, OrderColumnsSQL, OrderRows). A Scenario is what one trial
 // does, as data: the batches, and the deliveries with each attempt's
