@@ -19,6 +19,12 @@ type Process struct {
 	killed bool
 }
 
+// running are the processes Start started that have not ended yet.
+var running struct {
+	sync.Mutex
+	procs map[*Process]bool
+}
+
 // Start starts cmd in a new process group.
 func Start(cmd *exec.Cmd) (*Process, error) {
 	if cmd.SysProcAttr == nil {
@@ -29,11 +35,35 @@ func Start(cmd *exec.Cmd) (*Process, error) {
 		return nil, fmt.Errorf("faults: start %s: %w", cmd.Path, err)
 	}
 	p := &Process{cmd: cmd, done: make(chan struct{})}
+	running.Lock()
+	if running.procs == nil {
+		running.procs = map[*Process]bool{}
+	}
+	running.procs[p] = true
+	running.Unlock()
 	go func() {
 		p.err = cmd.Wait()
+		running.Lock()
+		delete(running.procs, p)
+		running.Unlock()
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// KillAll kills the process group of every command Start started that is
+// still running, and waits for them to be reaped: for a harness about to
+// end (a signal), so that no writer outlives it.
+func KillAll() {
+	running.Lock()
+	var procs []*Process
+	for p := range running.procs {
+		procs = append(procs, p)
+	}
+	running.Unlock()
+	for _, p := range procs {
+		p.Kill()
+	}
 }
 
 // Kill sends SIGKILL to the whole process group and waits for the command

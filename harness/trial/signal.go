@@ -7,6 +7,8 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/idemcheck/idemcheck/faults"
+	"github.com/idemcheck/idemcheck/internal/scratch"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sys/unix"
@@ -50,8 +52,9 @@ func unwatchSignals(t *Target) {
 	delete(signals.targets, t)
 }
 
-// onSignal cleans up every open Target, then lets the signal do what it
-// would have done without us: end the process. A SIGPIPE counts only when
+// onSignal kills the writers' commands still running, cleans up every
+// open Target and removes this process's scratch files, then lets the
+// signal do what it would have done without us: end the process. A SIGPIPE counts only when
 // stdout or stderr is a broken pipe: once notified, Go delivers every
 // SIGPIPE, also those of a write to a socket the fault proxy cut, which
 // must not end the run.
@@ -68,9 +71,11 @@ func onSignal(ch chan os.Signal) {
 		open = append(open, t)
 	}
 	signals.Unlock()
+	faults.KillAll() // the writers' commands still running, before their sandboxes go
 	for _, t := range open {
 		_ = t.Close()
 	}
+	scratch.RemoveLeft() // the batch files of the attempts that were under way
 	signal.Reset(cleanupSignals...)
 	if sig == syscall.SIGPIPE {
 		// Go's runtime ignores a SIGPIPE nobody asked for, so re-raising it

@@ -81,11 +81,11 @@ func (w Exec[R]) Write(ctx context.Context, env *harness.Env, b harness.Batch[R]
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(scratch.Dir(), "idemcheck-batch-*.jsonl")
+	f, err := scratch.CreateTemp("idemcheck-batch-", ".jsonl")
 	if err != nil {
 		return fmt.Errorf("batch file: %w", err)
 	}
-	defer os.Remove(f.Name())
+	defer scratch.Remove(f.Name())
 	if _, err := f.Write(lines); err != nil {
 		f.Close()
 		return fmt.Errorf("batch file: %w", err)
