@@ -74,8 +74,9 @@ func versionOf(binDir string) int {
 // temporary directory (in memory when there is room: scratch.Dir), then
 // postgres on a free loopback port and a private socket directory, with
 // durability off (fsync, synchronous_commit, full_page_writes) and the
-// write-ahead log capped near 256 MB. Run as root, both run as the "postgres" system user, or
-// "nobody" when there is none, since PostgreSQL refuses to run as root.
+// write-ahead log capped near 256 MB. Run as root, both run as the
+// "postgres" system user, or "nobody" when there is none, since
+// PostgreSQL refuses to run as root.
 func startLocal(ctx context.Context, cfg *targetConfig) (*server, error) {
 	binDir, err := findPGBinDir(cfg.binDir)
 	if err != nil {

@@ -54,10 +54,10 @@ func unwatchSignals(t *Target) {
 
 // onSignal kills the writers' commands still running, cleans up every
 // open Target and removes this process's scratch files, then lets the
-// signal do what it would have done without us: end the process. A SIGPIPE counts only when
-// stdout or stderr is a broken pipe: once notified, Go delivers every
-// SIGPIPE, also those of a write to a socket the fault proxy cut, which
-// must not end the run.
+// signal do what it would have done without us: end the process. A
+// SIGPIPE counts only when stdout or stderr is a broken pipe: once
+// notified, Go delivers every SIGPIPE, also those of a write to a socket
+// the fault proxy cut, which must not end the run.
 func onSignal(ch chan os.Signal) {
 	var sig os.Signal
 	for sig = range ch {
