@@ -22,15 +22,16 @@ import (
 )
 
 // Exec runs Command as sh -c would (see shellCommand) for every delivery
-// attempt. The batch
-// comes as JSON lines on stdin and in IDEMCHECK_BATCH_FILE; the database is
-// reached through PGHOST/PGPORT/PGDATABASE/PGUSER/PGOPTIONS, DATABASE_URL
-// or IDEMCHECK_DSN, all pointing at the attempt's fault proxy with
-// search_path set to the sandbox; PGSSLMODE and PGGSSENCMODE are disable
-// (the proxy speaks neither), and where psql is Debian's pg_wrapper, PATH
-// begins with a psql that skips it (see pgwrapper.go). Exit status 0 acks
-// the batch; anything else fails the attempt. At a crash point, and after
-// Timeout, the command's whole process group is killed.
+// attempt. The batch comes as JSON lines on stdin and in
+// IDEMCHECK_BATCH_FILE (in memory when there is room: package scratch);
+// the database is reached through PGHOST/PGPORT/PGDATABASE/PGUSER/
+// PGOPTIONS, DATABASE_URL or IDEMCHECK_DSN, all pointing at the attempt's
+// fault proxy with search_path set to the sandbox; PGSSLMODE and
+// PGGSSENCMODE are disable (the proxy speaks neither), and where psql is
+// Debian's pg_wrapper, PATH begins with a psql that skips it (see
+// pgwrapper.go). Exit status 0 acks the batch; anything else fails the
+// attempt. At a crash point, and after Timeout, the command's whole
+// process group is killed, and so on a signal that ends idemcheck.
 //
 // R is the record type: each record is one JSON line, as encoding/json
 // writes it.
