@@ -43,9 +43,6 @@ type checker[R any] struct {
 	// prefixStates: CrashAtomicity is checked, so a clean run also gives
 	// the clean states of its batches' prefixes (cleanRun).
 	prefixStates bool
-	// skipFaultless: a random or smoke trial that injects nothing is
-	// judged by the clean run of its batches (judgeTrial).
-	skipFaultless bool
 
 	mu        sync.Mutex
 	clean     map[string]*cleanEntry         // clean runs by batches
@@ -107,7 +104,6 @@ func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 	crashAtomicity := !s.unshared && claimed[harness.CrashAtomicity] && selected[harness.CrashAtomicity]
 	c.shareCrashRuns = crashAtomicity && s.exhaustive == nil && claimed[harness.RetryEquivalence] && selected[harness.RetryEquivalence]
 	c.prefixStates = crashAtomicity
-	c.skipFaultless = !s.unshared
 	c.customRecords = recs.gen != nil && !recs.orders
 	if recs.gen == nil {
 		gen, isOrder := any(strategies.Orders()).(*rapid.Generator[R])
@@ -622,7 +618,7 @@ type crashEntry struct {
 // already there, and it holds (for a deterministic writer; Determinism
 // judges the others).
 func (c *checker[R]) judgeTrial(law harness.Law, sc harness.Scenario[R]) (*finding, *trial.Observation, error) {
-	if c.skipFaultless && specOf(law).draw != nil && sc.Clean() {
+	if !c.set.unshared && specOf(law).draw != nil && sc.Clean() {
 		_, err := c.cleanState(sc.Batches)
 		return nil, nil, err
 	}
