@@ -1047,7 +1047,7 @@ func (c *checker[R]) smoke(spec lawSpec, tl *tally) (bool, error) {
 		return false, err
 	}
 	scenarios := spec.smoke(clean.convs)
-	outs := c.wave(spec, len(scenarios), true, func(i int) (harness.Scenario[R], conversations, error) {
+	outs := c.wave(spec, len(scenarios), c.judgeTrial, func(i int) (harness.Scenario[R], conversations, error) {
 		return c.scenario(spec, batches, scenarios[i]), clean.convs, nil
 	})
 	return c.settle(spec, outs, tl, nil)

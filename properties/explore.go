@@ -85,7 +85,7 @@ func (c *checker[R]) explore(spec lawSpec, tl *tally) error {
 	from, to := c.set.shard.trials(len(points))
 	tl.offset += from // points are numbered as the whole run numbers them
 	for next := from; next < to; next += c.set.parallel {
-		outs := c.wave(spec, min(c.set.parallel, to-next), false, func(i int) (harness.Scenario[R], conversations, error) {
+		outs := c.wave(spec, min(c.set.parallel, to-next), c.judge, func(i int) (harness.Scenario[R], conversations, error) {
 			p := points[next+i]
 			return c.scenario(spec, p.batches, p.ds), p.convs, nil
 		})

@@ -96,12 +96,15 @@ type outcome[R any] struct {
 	err   error
 }
 
+// judgeFunc judges one scenario of a law: judge (a run of its own), or
+// judgeTrial (a smoke or random trial, whose run may be shared).
+type judgeFunc[R any] func(law harness.Law, sc harness.Scenario[R]) (*finding, *trial.Observation, error)
+
 // wave runs n trials of spec's law concurrently, each holding one of the
 // check's Parallel slots: build(i) makes trial i's scenario (drawing it,
-// running the clean run it needs), then the law judges it: the trial's
-// run shared with another law when shared (smoke and random trials, see
-// judgeTrial). The outcomes come back in order.
-func (c *checker[R]) wave(spec lawSpec, n int, shared bool, build func(i int) (harness.Scenario[R], conversations, error)) []outcome[R] {
+// running the clean run it needs), then judge judges it. The outcomes
+// come back in order.
+func (c *checker[R]) wave(spec lawSpec, n int, judge judgeFunc[R], build func(i int) (harness.Scenario[R], conversations, error)) []outcome[R] {
 	outs := make([]outcome[R], n)
 	// A server that restarted between two waves may answer the next one
 	// well: every wave first asks whether it is still the run's server
@@ -125,11 +128,7 @@ func (c *checker[R]) wave(spec lawSpec, n int, shared bool, build func(i int) (h
 			if o.sc, o.convs, o.err = build(i); o.err != nil {
 				return
 			}
-			if shared {
-				o.f, o.obs, o.err = c.judgeTrial(spec.law, o.sc)
-			} else {
-				o.f, o.obs, o.err = c.judge(spec.law, o.sc)
-			}
+			o.f, o.obs, o.err = judge(spec.law, o.sc)
 		})
 	}
 	wg.Wait()
@@ -207,7 +206,7 @@ func (c *checker[R]) count(spec lawSpec, o outcome[R], tl *tally) {
 func (c *checker[R]) search(spec lawSpec, tl *tally) error {
 	from, to := c.set.shard.trials(c.set.checks)
 	for next := from; next < to; next += c.set.parallel {
-		outs := c.wave(spec, min(c.set.parallel, to-next), true, func(i int) (harness.Scenario[R], conversations, error) {
+		outs := c.wave(spec, min(c.set.parallel, to-next), c.judgeTrial, func(i int) (harness.Scenario[R], conversations, error) {
 			return c.draw(spec, trialSeed(c.set.seed, next+i))
 		})
 		if found, err := c.settle(spec, outs, tl, nil); err != nil || found {

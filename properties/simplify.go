@@ -26,7 +26,7 @@ func (c *checker[R]) simplify(law harness.Law, sc harness.Scenario[R], f *findin
 	cands := c.smaller(spec, sc)
 	for len(cands) > 0 && time.Now().Before(deadline) && c.ctx.Err() == nil {
 		n := min(c.set.parallel, len(cands))
-		outs := c.wave(spec, n, false, func(i int) (harness.Scenario[R], conversations, error) { return cands[i], nil, nil })
+		outs := c.wave(spec, n, c.judge, func(i int) (harness.Scenario[R], conversations, error) { return cands[i], nil, nil })
 		cands = cands[n:]
 		tl.mu.Lock()
 		tl.shrinkTrials += n
