@@ -159,8 +159,7 @@ func stateID(key string) string {
 	return hex.EncodeToString(h[:8])
 }
 
-// stateKey identifies a state by its tables' row counts and in-database
-// fingerprints.
+// stateKey identifies a state by its tables' digests.
 func stateKey(st *trial.State) string {
 	if st == nil {
 		return ""
@@ -168,7 +167,7 @@ func stateKey(st *trial.State) string {
 	var b strings.Builder
 	for _, name := range st.TableNames() {
 		t := st.Tables[name]
-		fmt.Fprintf(&b, "%s:%d:%s;", name, t.Count, t.Fingerprint)
+		fmt.Fprintf(&b, "%s:%s;", name, t.Digest())
 	}
 	return b.String()
 }

@@ -155,6 +155,7 @@ func (r *Reuse) take() *Sandbox {
 type baseline struct {
 	signature string
 	tables    []string // quoted, qualified: every ordinary table (partitions too), in foreign-key order
+	oids      []uint32 // the same tables' oids (in any order), for the check after VACUUM
 	sequences []sequenceState
 }
 
@@ -179,7 +180,7 @@ func (r *Reuse) adopt(ctx context.Context, sb *Sandbox) {
 // readBaseline reads what Setup left in sb and makes sb r's.
 func (r *Reuse) readBaseline(ctx context.Context, sb *Sandbox) error {
 	rows, err := sb.t.admin.Query(ctx, `
-		SELECT c.relkind::text, format('%I.%I', n.nspname, c.relname), c.relrowsecurity,
+		SELECT c.oid, c.relkind::text, format('%I.%I', n.nspname, c.relname), c.relrowsecurity,
 		       EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal AND g.tgtype & 8 <> 0),
 		       EXISTS (SELECT FROM pg_rewrite w WHERE w.ev_class = c.oid AND w.ev_type = '4'),
 		       array(SELECT format('%I.%I', fn.nspname, fc.relname) FROM pg_constraint k
@@ -194,10 +195,11 @@ func (r *Reuse) readBaseline(ctx context.Context, sb *Sandbox) error {
 	var why string
 	refs := map[string][]string{}
 	for rows.Next() {
+		var oid uint32
 		var kind, name string
 		var rls, deleteTrigger, deleteRule bool
 		var references []string
-		if err := rows.Scan(&kind, &name, &rls, &deleteTrigger, &deleteRule, &references); err != nil {
+		if err := rows.Scan(&oid, &kind, &name, &rls, &deleteTrigger, &deleteRule, &references); err != nil {
 			return err
 		}
 		switch {
@@ -213,6 +215,7 @@ func (r *Reuse) readBaseline(ctx context.Context, sb *Sandbox) error {
 			why = "setup creates a DELETE rule on " + name + ", which emptying it would apply"
 		case kind == "r":
 			b.tables = append(b.tables, name)
+			b.oids = append(b.oids, oid)
 			refs[name] = references
 		case kind == "S":
 			b.sequences = append(b.sequences, sequenceState{name: name})
@@ -260,7 +263,7 @@ func (r *Reuse) readBaseline(ctx context.Context, sb *Sandbox) error {
 		}
 	}
 	// Every run, the first included, starts from vacuumed tables.
-	if err := vacuum(ctx, sb, b.tables, 0); err != nil { // new, empty tables: nothing for an old snapshot to see
+	if err := vacuum(ctx, sb, &b, 0); err != nil { // new, empty tables: nothing for an old snapshot to see
 		return err
 	}
 	if err := sb.t.admin.QueryRow(ctx, signatureSQL, sb.name).Scan(&b.signature); err != nil {
@@ -326,7 +329,7 @@ func (r *Reuse) restore(ctx context.Context, sb *Sandbox) error {
 	if err := sb.t.admin.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("harness: restore %s: %w", sb.name, err)
 	}
-	return vacuum(ctx, sb, b.tables, r.patience)
+	return vacuum(ctx, sb, b, r.patience)
 }
 
 // vacuumPatience is how long a restore keeps trying to VACUUM away rows
@@ -338,28 +341,32 @@ const vacuumPatience = 5 * time.Second
 // the server still sees its deleted rows.
 var errHorizon = errors.New("an older transaction on the server still sees the deleted rows, so VACUUM cannot truncate the tables")
 
-// vacuum vacuums and analyzes tables, then checks they have no pages and
-// no statistics, as tables just created. VACUUM cannot remove rows that a
-// transaction begun before their DELETE may still see, so it tries again,
-// a little later each time, for up to patience before it gives up
-// (errHorizon).
-func vacuum(ctx context.Context, sb *Sandbox, tables []string, patience time.Duration) error {
-	if len(tables) == 0 {
+// vacuum vacuums and analyzes b's tables, then checks they have no pages
+// and no statistics, as tables just created (by oid: the restore checked
+// the catalog signature first, so they are the tables Setup made). VACUUM
+// cannot remove rows that a transaction begun before their DELETE may
+// still see, so it tries again, a little later each time, for up to
+// patience before it gives up (errHorizon).
+func vacuum(ctx context.Context, sb *Sandbox, b *baseline, patience time.Duration) error {
+	if len(b.tables) == 0 {
 		return nil
 	}
 	deadline := time.Now().Add(patience)
 	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
-		if _, err := sb.t.admin.Exec(ctx, "VACUUM (ANALYZE) "+strings.Join(tables, ", ")); err != nil {
+		if _, err := sb.t.admin.Exec(ctx, "VACUUM (ANALYZE) "+strings.Join(b.tables, ", ")); err != nil {
 			return fmt.Errorf("harness: vacuum %s: %w", sb.name, err)
 		}
+		var found int
 		var pages, stats bool
 		err := sb.t.admin.QueryRow(ctx, `
-			SELECT coalesce(bool_or(pg_relation_size(c.oid) > 0 OR (c.reltoastrelid <> 0 AND pg_relation_size(c.reltoastrelid) > 0)), false),
+			SELECT count(*)::int, coalesce(bool_or(pg_relation_size(c.oid) > 0 OR (c.reltoastrelid <> 0 AND pg_relation_size(c.reltoastrelid) > 0)), false),
 			       coalesce(bool_or(pg_stat_get_autoanalyze_count(c.oid) > 0), false)
-			FROM unnest($1::text[]) t, pg_class c WHERE c.oid = t::regclass AND c.relkind = 'r'`, tables).Scan(&pages, &stats)
+			FROM pg_class c WHERE c.oid = ANY($1::oid[]) AND c.relkind = 'r'`, b.oids).Scan(&found, &pages, &stats)
 		switch {
 		case err != nil:
 			return fmt.Errorf("harness: check %s after vacuum: %w", sb.name, err)
+		case found != len(b.oids):
+			return fmt.Errorf("harness: %s lost a table of its setup during the restore", sb.name)
 		case stats:
 			return fmt.Errorf("harness: %s may have planner statistics (autovacuum analyzed a table)", sb.name)
 		case !pages:

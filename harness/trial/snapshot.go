@@ -2,6 +2,8 @@ package trial
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"strconv"
@@ -34,8 +36,11 @@ type Table struct {
 	Count   int64    // rows, duplicates included
 	// Rows holds every row (values in Columns order), unless the table has
 	// more than RowLimit rows; then Rows is nil and only Fingerprint is known.
-	Rows        []Row
-	Fingerprint string // in-database hash of the multiset of all columns
+	Rows []Row
+	// Fingerprint is an in-database hash of the multiset of all columns,
+	// computed only for a table with more than RowLimit rows ("" for
+	// others: their rows are compared). Digest identifies either kind.
+	Fingerprint string
 	// FingerprintNoSurrogate leaves out the surrogate columns; equal to
 	// Fingerprint when there are none.
 	FingerprintNoSurrogate string
@@ -57,9 +62,11 @@ type Column struct {
 // the value's canonical text.
 type Row []any
 
-// Snapshot reads the state of every user table in sb, in one or two round
-// trips for a small sandbox. Tables are found in the catalog: ordinary and
-// partitioned tables (a partitioned table counts once, through its parent).
+// Snapshot reads the state of every user table in sb, in two round trips
+// for a small sandbox (the catalog, then every table's rows), three when a
+// table has more than RowLimit rows (its fingerprint). Tables are found in
+// the catalog: ordinary and partitioned tables (a partitioned table counts
+// once, through its parent).
 func Snapshot(ctx context.Context, sb *Sandbox) (*State, error) {
 	q, err := sb.queryer(ctx)
 	if err != nil {
@@ -73,34 +80,45 @@ func Snapshot(ctx context.Context, sb *Sandbox) (*State, error) {
 	if len(tables) == 0 {
 		return st, nil
 	}
-	// One round trip by the simple protocol: the statements name this
-	// sandbox's tables, so preparing them would only fill the statement
-	// cache.
+	// By the simple protocol: the statements name this sandbox's tables, so
+	// preparing them would only fill the statement cache.
 	var sql strings.Builder
 	for _, t := range tables {
 		st.Tables[t.Name] = t
-		sql.WriteString(fingerprintSQL(t, t.Columns, true) + ";\n")
 		sql.WriteString(rowsSQL(t, RowLimit+1) + ";\n")
 	}
 	res, err := execText(ctx, q, sql.String())
 	if err != nil {
 		return nil, fmt.Errorf("harness: snapshot %s: %w", sb.name, err)
 	}
-	if len(res) != 2*len(tables) {
+	if len(res) != len(tables) {
 		return nil, fmt.Errorf("harness: snapshot %s: %d results for %d tables", sb.name, len(res), len(tables))
 	}
+	var large []*Table
+	sql.Reset()
 	for i, t := range tables {
-		fp := res[2*i].Rows
-		if len(fp) != 1 || len(fp[0]) != 3 {
+		if rows := res[i].Rows; len(rows) <= RowLimit {
+			t.Rows, t.Count = textRows(rows, t.Columns), int64(len(rows))
+			continue
+		}
+		large = append(large, t)
+		sql.WriteString(fingerprintSQL(t, t.Columns, true) + ";\n")
+	}
+	if len(large) == 0 {
+		return st, nil
+	}
+	if res, err = execText(ctx, q, sql.String()); err != nil {
+		return nil, fmt.Errorf("harness: snapshot %s: %w", sb.name, err)
+	}
+	for i, t := range large {
+		if i >= len(res) || len(res[i].Rows) != 1 || len(res[i].Rows[0]) != 3 {
 			return nil, fmt.Errorf("harness: snapshot %s: fingerprint of %s: no row", sb.name, t.Name)
 		}
-		if t.Count, err = strconv.ParseInt(string(fp[0][0]), 10, 64); err != nil {
+		fp := res[i].Rows[0]
+		if t.Count, err = strconv.ParseInt(string(fp[0]), 10, 64); err != nil {
 			return nil, fmt.Errorf("harness: snapshot %s: fingerprint of %s: %w", sb.name, t.Name, err)
 		}
-		t.Fingerprint, t.FingerprintNoSurrogate = string(fp[0][1]), string(fp[0][2])
-		if rows := res[2*i+1].Rows; len(rows) <= RowLimit {
-			t.Rows = textRows(rows, t.Columns)
-		}
+		t.Fingerprint, t.FingerprintNoSurrogate = string(fp[1]), string(fp[2])
 	}
 	return st, nil
 }
@@ -122,17 +140,26 @@ func execText(ctx context.Context, q querier, sql string) ([]*pgconn.Result, err
 	return nil, fmt.Errorf("harness: cannot run %T by the simple protocol", q)
 }
 
+// catalog reads the tables of sb and their columns. A schema sandbox's
+// tables are found by index, through their dependency on the schema (every
+// table and partitioned table records one, kept when ALTER TABLE SET
+// SCHEMA moves it), not by a scan of pg_class, which grows with every
+// table in the database: on a shared server, with everyone's.
 func catalog(ctx context.Context, q querier, sb *Sandbox) ([]*Table, error) {
+	from := `pg_namespace n
+		CROSS JOIN LATERAL (SELECT DISTINCT objid FROM pg_depend
+			WHERE refclassid = 'pg_namespace'::regclass AND refobjid = n.oid AND classid = 'pg_class'::regclass) dep
+		JOIN pg_class c ON c.oid = dep.objid AND c.relnamespace = n.oid`
 	where := `n.nspname = $1`
 	if sb.mode == DatabaseSandbox {
+		from = `pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace`
 		where = `$1 = $1 AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'`
 	}
 	rows, err := q.Query(ctx, `
 		SELECT n.nspname::text, c.relname::text, a.attname::text, t.typname::text,
 		       (a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false)),
 		       coalesce((SELECT k.n FROM unnest(i.indkey) WITH ORDINALITY k(att, n) WHERE k.att = a.attnum), 0)::int
-		FROM pg_class c
-		JOIN pg_namespace n ON n.oid = c.relnamespace
+		FROM `+from+`
 		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 		JOIN pg_type t ON t.oid = a.atttypid
 		LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
@@ -263,6 +290,26 @@ func typed(typ string, v []byte) any {
 		return string(v) == "t" || string(v) == "true"
 	}
 	return string(v)
+}
+
+// Digest identifies t's contents: two tables of the same columns have the
+// same digest if and only if they hold the same multiset of rows (up to
+// the collisions of a hash). It is the fingerprint of a table over
+// RowLimit rows, a hash of the sorted rows of any other.
+func (t *Table) Digest() string {
+	if t.large() {
+		return strconv.FormatInt(t.Count, 10) + ":" + t.Fingerprint
+	}
+	keys := make([]string, len(t.Rows))
+	for i, r := range t.Rows {
+		keys[i] = rowKey(r)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		h.Write([]byte(k + "\n"))
+	}
+	return strconv.FormatInt(t.Count, 10) + ":" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // large reports whether t had too many rows for the snapshot to hold

@@ -232,6 +232,11 @@ func TestLargeTablesCompareByFingerprint(t *testing.T) {
 	if err != nil || !d.Equal {
 		t.Fatalf("equal big tables: %v\n%s", err, d)
 	}
+	small := sandbox(t)
+	execSQL(t, small, create+"; INSERT INTO big VALUES (1, 1.5)")
+	if d, err := Compare(ctx, sa, snapshot(t, small)); err != nil || d.Equal || !strings.Contains(d.String(), "- {id: 2, amount: \"3\"}") {
+		t.Fatalf("a big table against a small one: %v\n%s", err, d)
+	}
 	execSQL(t, b, "UPDATE big SET amount = 0 WHERE id = 5000; INSERT INTO big VALUES (1, 1.5)")
 	d, err = Compare(ctx, sa, snapshot(t, b))
 	if err != nil {
@@ -276,5 +281,107 @@ func TestPartitionedTableCountsOnce(t *testing.T) {
 		"INSERT INTO p VALUES ('2026-05-01', 1)", "INSERT INTO p VALUES ('2026-05-01', 1)")
 	if !d.Equal {
 		t.Fatal(d)
+	}
+}
+
+// TestSnapshotFindsEveryTableOfTheSchema checks that a schema sandbox's
+// snapshot, which finds tables through their dependency on the schema,
+// sees exactly the tables a scan of pg_class by namespace sees, however
+// they came to be there: created every way a writer can, renamed, moved in
+// from another schema, with those moved out left out.
+func TestSnapshotFindsEveryTableOfTheSchema(t *testing.T) {
+	ctx := context.Background()
+	sb := sandbox(t)
+	admin := target.Admin()
+	other := sb.Name() + "_other"
+	q := func(sql string) {
+		t.Helper()
+		if _, err := admin.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	in := func(name string) string { return fmt.Sprintf("%q.%q", sb.Name(), name) }
+	out := func(name string) string { return fmt.Sprintf("%q.%q", other, name) }
+	q("CREATE SCHEMA " + fmt.Sprintf("%q", other))
+	t.Cleanup(func() { _, _ = admin.Exec(ctx, fmt.Sprintf("DROP SCHEMA %q CASCADE", other)) })
+	execSQL(t, sb, `CREATE TABLE plain (id int PRIMARY KEY, v text);
+		CREATE TABLE copied AS SELECT 1 AS id;
+		SELECT 2 AS id INTO selected;
+		CREATE UNLOGGED TABLE unlogged (id int);
+		CREATE TABLE parted (d date, x int) PARTITION BY RANGE (d);
+		CREATE TABLE parted_2026 PARTITION OF parted FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+		CREATE TABLE before_rename (id int); ALTER TABLE before_rename RENAME TO renamed;
+		CREATE TABLE leaving (id int);
+		CREATE VIEW a_view AS SELECT 1 AS id;
+		CREATE SEQUENCE a_sequence;
+		CREATE MATERIALIZED VIEW a_matview AS SELECT 1 AS id;
+		CREATE TYPE a_composite AS (x int)`)
+	q("CREATE TABLE " + out("arriving") + " (id int)")
+	q("ALTER TABLE " + out("arriving") + " SET SCHEMA " + fmt.Sprintf("%q", sb.Name()))
+	q("ALTER TABLE " + in("leaving") + " SET SCHEMA " + fmt.Sprintf("%q", other))
+	q("CREATE TABLE " + out("elsewhere") + " (id int)")
+
+	rows, err := admin.Query(ctx, `SELECT relname::text FROM pg_class WHERE relnamespace = $1::regnamespace
+		AND relkind IN ('r', 'p') AND NOT relispartition ORDER BY 1`, sb.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	got := snapshot(t, sb).TableNames()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("snapshot's tables %v, pg_class's %v", got, want)
+	}
+	if fmt.Sprint(want) != "[arriving copied parted plain renamed selected unlogged]" {
+		t.Fatalf("pg_class lists %v: the test's setup did not make the tables it means to", want)
+	}
+}
+
+// TestDigest checks that a table's digest identifies the multiset of its
+// rows: the same rows written in another order (so read in another order)
+// give the same digest; a changed value, a duplicate or a missing row, or a
+// NULL for an empty string, another; a table over RowLimit rows is
+// identified by its in-database fingerprint.
+func TestDigest(t *testing.T) {
+	create := "CREATE TABLE t (id int, name text, amount numeric); "
+	digest := func(fill string) string {
+		t.Helper()
+		sb := sandbox(t)
+		execSQL(t, sb, create+fill)
+		return snapshot(t, sb).Tables["t"].Digest()
+	}
+	base := digest("INSERT INTO t VALUES (1, 'a', 1.50), (2, 'b', 2), (3, NULL, NULL)")
+	if got := digest("INSERT INTO t VALUES (3, NULL, NULL); INSERT INTO t VALUES (2, 'b', 2.000), (1, 'a', 1.5)"); got != base {
+		t.Errorf("the same rows in another order: digest %s, want %s", got, base)
+	}
+	for _, fill := range []string{
+		"INSERT INTO t VALUES (1, 'a', 1.50), (2, 'b', 2), (3, NULL, 0)",
+		"INSERT INTO t VALUES (1, 'a', 1.50), (2, 'b', 2), (3, '', NULL)",
+		"INSERT INTO t VALUES (1, 'a', 1.50), (2, 'b', 2), (3, NULL, NULL), (3, NULL, NULL)",
+		"INSERT INTO t VALUES (1, 'a', 1.50), (2, 'b', 2)",
+		"",
+	} {
+		if got := digest(fill); got == base {
+			t.Errorf("%q: the digest of other rows equals the original's", fill)
+		}
+	}
+	fill := fmt.Sprintf("INSERT INTO t SELECT g, 'x', g FROM generate_series(1, %d) g", RowLimit+1)
+	sb := sandbox(t)
+	execSQL(t, sb, create+fill)
+	big := snapshot(t, sb).Tables["t"]
+	if big.Rows != nil || big.Fingerprint == "" || !strings.Contains(big.Digest(), big.Fingerprint) {
+		t.Fatalf("a table over RowLimit: %d rows held, fingerprint %q, digest %q", len(big.Rows), big.Fingerprint, big.Digest())
+	}
+	if again := digest(fill); again != big.Digest() {
+		t.Errorf("the same large table: digest %s, then %s", big.Digest(), again)
 	}
 }
