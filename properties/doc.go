@@ -40,8 +40,8 @@
 // i, the same for every law (every law's trial i delivers the same batches,
 // whose clean run is shared; RetryEquivalence and CrashAtomicity, which draw
 // the same faults, judge one run per trial together). Trials are pure
-// functions of (S, i): laws run concurrently, a law's trials run in waves of
-// Parallel, and they are counted in order, so verdicts, trial counts and
+// functions of (S, i): laws run concurrently, up to Parallel trials at a
+// time, and they are counted in order, so verdicts, trial counts and
 // counterexamples do not depend on Parallel, and a run can be split into
 // parts (Sharded) and merged (Merge). Concurrent Check calls are
 // independent, each with its own Checks, Seed and ShrinkTime; Certify reads

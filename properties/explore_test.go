@@ -456,6 +456,43 @@ func TestSharedRunsChangeNoVerdict(t *testing.T) {
 	}
 }
 
+// TestParallelChangesNoVerdict checks that how many trials run at once
+// changes no verdict, trial count, first failure, coverage or
+// counterexample: one at a time, three, and the default, for a writer that
+// holds every law and two that violate some. Without the smoke scenarios
+// and with seed 3 (pinned for that), both broken writers' ZombieSafety is
+// first violated by a random trial past the first few (the 8th and the
+// 11th), so the counterexample is found while later trials are under way,
+// which are dropped.
+func TestParallelChangesNoVerdict(t *testing.T) {
+	o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(t.TempDir()), properties.Claim(harness.AllLaws...),
+		properties.Checks(15), properties.Seed(3), properties.MinCoverage(0.3), properties.WithoutSmoke()}
+	for _, tc := range []struct {
+		name string
+		w    func() W
+		late bool // a law is first violated past trial 5
+	}{
+		{"Upsert", func() W { return reference.Upsert{} }, false},
+		{"NaiveInsert", func() W { return antipatterns.NaiveInsert{} }, true},
+		{"DeleteInsertNoTx", func() W { return antipatterns.DeleteInsertNoTx{} }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			def, _ := properties.Check(context.Background(), tc.w, o...)
+			late := false
+			for _, l := range def.Laws {
+				late = late || l.FirstFailure > 5
+			}
+			if late != tc.late {
+				t.Fatalf("a law first violated past trial 5: %v, want %v (the seed no longer draws what the test needs)", late, tc.late)
+			}
+			for _, n := range []int{1, 3} {
+				r, _ := properties.Check(context.Background(), tc.w, append(o, properties.Parallel(n))...)
+				sameVerdicts(t, "default", def, fmt.Sprintf("%d at a time", n), r)
+			}
+		})
+	}
+}
+
 // TestFaultlessTrialsAreNotRun checks that a random trial whose draw
 // injected nothing (each batch delivered once, in order, no fault) is
 // judged by its batches' clean run instead of a run of its own: the same

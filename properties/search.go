@@ -19,7 +19,7 @@ import (
 // batches as the batch generator's Example(trialSeed(S, i)) and its
 // deliveries from the generator of the law's draw over the clean run's
 // conversations, with the next seed. A trial is a pure function of (S, i),
-// so trials run concurrently, in waves of Parallel, and are counted in
+// so trials run concurrently, up to Parallel at a time, and are counted in
 // order: the first failing trial is the same however many run at once,
 // and a run can be split by trial ranges. Shrinking is simplify's
 // (simplify.go): the scenario is plain data, shrunk in steps that keep it
@@ -117,22 +117,71 @@ func (c *checker[R]) wave(spec lawSpec, n int, judge judgeFunc[R], build func(i 
 	}
 	var wg sync.WaitGroup
 	for i := range outs {
-		wg.Go(func() {
-			c.slots <- struct{}{}
-			defer func() { <-c.slots }()
-			o := &outs[i]
-			if c.haltsLaw(spec.law) {
-				o.err = errHalted
-				return
-			}
-			if o.sc, o.convs, o.err = build(i); o.err != nil {
-				return
-			}
-			o.f, o.obs, o.err = judge(spec.law, o.sc)
-		})
+		wg.Go(func() { outs[i] = c.trial(spec, i, judge, build) })
 	}
 	wg.Wait()
 	return outs
+}
+
+// trial runs trial i of spec's law once it holds one of the check's
+// Parallel slots: build(i) makes its scenario, judge judges it.
+func (c *checker[R]) trial(spec lawSpec, i int, judge judgeFunc[R], build func(i int) (harness.Scenario[R], conversations, error)) (o outcome[R]) {
+	c.slots <- struct{}{}
+	defer func() { <-c.slots }()
+	if c.haltsLaw(spec.law) {
+		o.err = errHalted
+		return o
+	}
+	if o.sc, o.convs, o.err = build(i); o.err != nil {
+		return o
+	}
+	o.f, o.obs, o.err = judge(spec.law, o.sc)
+	return o
+}
+
+// window runs trials from..to-1 of spec's law with up to Parallel of them
+// under way at a time (each holding one of the check's slots, so the law
+// shares them with the others), the next one starting as soon as one
+// ends, not a whole wave at a time, and settles them in trial order: once
+// one is a counterexample (or fails), no further trial starts, and those
+// under way are waited for and dropped. The result is the same as waves of
+// Parallel settled in order. Every Parallel trials started, it first asks
+// whether the server is still the run's (see wave).
+func (c *checker[R]) window(spec lawSpec, from, to int, judge judgeFunc[R], build func(i int) (harness.Scenario[R], conversations, error), tl *tally) error {
+	pending := make([]chan outcome[R], to-from)
+	started := from
+	start := func() {
+		ch := make(chan outcome[R], 1)
+		pending[started-from] = ch
+		i := started
+		started++
+		if (i-from)%c.set.parallel == 0 {
+			if err := c.tg.Alive(context.WithoutCancel(c.ctx)); err != nil {
+				ch <- outcome[R]{err: err}
+				return
+			}
+		}
+		go func() { ch <- c.trial(spec, i, judge, build) }()
+	}
+	dropUnderWay := func(after int) {
+		for k := after + 1; k < started; k++ {
+			if o := <-pending[k-from]; o.f != nil {
+				c.releaseObs(o.f)
+			}
+		}
+	}
+	for next := from; next < to; next++ {
+		for started < to && started < next+c.set.parallel {
+			start()
+		}
+		o := <-pending[next-from]
+		pending[next-from] = nil
+		if found, err := c.settle(spec, []outcome[R]{o}, tl, nil); err != nil || found {
+			dropUnderWay(next)
+			return err
+		}
+	}
+	return nil
 }
 
 // settle counts outs in order in tl, up to the first failure that
@@ -201,19 +250,13 @@ func (c *checker[R]) count(spec lawSpec, o outcome[R], tl *tally) {
 }
 
 // search runs spec's random trials: trials 0..checks-1 of the run's seed
-// (the shard's share of them), in waves of Parallel, until one fails
+// (the shard's share of them), up to Parallel at a time, until one fails
 // (tl's counterexample).
 func (c *checker[R]) search(spec lawSpec, tl *tally) error {
 	from, to := c.set.shard.trials(c.set.checks)
-	for next := from; next < to; next += c.set.parallel {
-		outs := c.wave(spec, min(c.set.parallel, to-next), c.judgeTrial, func(i int) (harness.Scenario[R], conversations, error) {
-			return c.draw(spec, trialSeed(c.set.seed, next+i))
-		})
-		if found, err := c.settle(spec, outs, tl, nil); err != nil || found {
-			return err
-		}
-	}
-	return nil
+	return c.window(spec, from, to, c.judgeTrial, func(i int) (harness.Scenario[R], conversations, error) {
+		return c.draw(spec, trialSeed(c.set.seed, i))
+	}, tl)
 }
 
 // draw draws the scenario of the trial with seed for spec's law: the
