@@ -353,7 +353,7 @@ func vacuum(ctx context.Context, sb *Sandbox, b *baseline, patience time.Duratio
 	}
 	deadline := time.Now().Add(patience)
 	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
-		if _, err := sb.t.admin.Exec(ctx, "VACUUM (ANALYZE) "+strings.Join(b.tables, ", ")); err != nil {
+		if _, err := sb.t.admin.Exec(ctx, vacuumSQL(b.tables, sb.t.versionNum)); err != nil {
 			return fmt.Errorf("harness: vacuum %s: %w", sb.name, err)
 		}
 		var found int
@@ -380,6 +380,21 @@ func vacuum(ctx context.Context, sb *Sandbox, b *baseline, patience time.Duratio
 		case <-time.After(wait):
 		}
 	}
+}
+
+// vacuumSQL vacuums and analyzes tables on a server of versionNum
+// (server_version_num). From PostgreSQL 16 on, it skips the update of the
+// database's oldest unfrozen XID (SKIP_DATABASE_STATS): that update scans
+// all of pg_class, so it grows with every table in the database (on a
+// shared server, everyone's), and concurrent VACUUMs wait for each other
+// to do it; a sandbox's new tables are never the database's oldest, and
+// autovacuum keeps the statistics up to date.
+func vacuumSQL(tables []string, versionNum int) string {
+	options := "ANALYZE"
+	if versionNum >= 160000 {
+		options += ", SKIP_DATABASE_STATS"
+	}
+	return "VACUUM (" + options + ") " + strings.Join(tables, ", ")
 }
 
 // put takes back the schema of sb (which Release marked released) as a

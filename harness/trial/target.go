@@ -59,18 +59,19 @@ const DefaultReapAfter = 10 * time.Minute
 // A Target never drops or alters anything it did not create: every object it
 // creates carries the prefix SandboxPrefix and its run id.
 type Target struct {
-	way     Way
-	version string
-	where   string // human description of the server
-	config  *pgx.ConnConfig
-	admin   *pgxpool.Pool
-	run     *run
-	stop    func(context.Context) error // stops the server the Target started, if any
-	reaped  int
-	proxyMu sync.Mutex
-	proxy   *faults.Proxy
-	closeMu sync.Mutex
-	closed  bool
+	way        Way
+	version    string
+	versionNum int    // server_version_num, e.g. 150019
+	where      string // human description of the server
+	config     *pgx.ConnConfig
+	admin      *pgxpool.Pool
+	run        *run
+	stop       func(context.Context) error // stops the server the Target started, if any
+	reaped     int
+	proxyMu    sync.Mutex
+	proxy      *faults.Proxy
+	closeMu    sync.Mutex
+	closed     bool
 }
 
 // TargetOption configures OpenTarget.
@@ -264,7 +265,8 @@ func attach(ctx context.Context, srv *server, cfg *targetConfig) (*Target, error
 		return nil, fmt.Errorf("harness: connect to %s: %w", srv.where, err)
 	}
 	var version string
-	if err := pool.QueryRow(connectCtx, "SHOW server_version").Scan(&version); err != nil {
+	var versionNum int
+	if err := pool.QueryRow(connectCtx, "SELECT current_setting('server_version'), current_setting('server_version_num')::int").Scan(&version, &versionNum); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("harness: cannot reach %s: %w", srv.where, err)
 	}
@@ -272,12 +274,13 @@ func attach(ctx context.Context, srv *server, cfg *targetConfig) (*Target, error
 		version = version[:i]
 	}
 	t := &Target{
-		way:     srv.way,
-		version: version,
-		where:   srv.where,
-		config:  pcfg.ConnConfig,
-		admin:   pool,
-		stop:    srv.stop,
+		way:        srv.way,
+		version:    version,
+		versionNum: versionNum,
+		where:      srv.where,
+		config:     pcfg.ConnConfig,
+		admin:      pool,
+		stop:       srv.stop,
 	}
 	t.run, err = startRun(connectCtx, t)
 	if err != nil {

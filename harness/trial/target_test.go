@@ -498,3 +498,27 @@ func TestLeftClusterDirsAreReaped(t *testing.T) {
 		}
 	}
 }
+
+// TestVacuumSQL checks the restore's VACUUM: from PostgreSQL 16 on it
+// skips the database-wide XID statistics, before it does not (the option
+// does not exist there), and what it builds for this server runs here.
+func TestVacuumSQL(t *testing.T) {
+	for _, tc := range []struct {
+		num  int
+		want string
+	}{
+		{150019, `VACUUM (ANALYZE) a."t", b`},
+		{160000, `VACUUM (ANALYZE, SKIP_DATABASE_STATS) a."t", b`},
+		{170012, `VACUUM (ANALYZE, SKIP_DATABASE_STATS) a."t", b`},
+	} {
+		if got := vacuumSQL([]string{`a."t"`, "b"}, tc.num); got != tc.want {
+			t.Errorf("server %d: %s, want %s", tc.num, got, tc.want)
+		}
+	}
+	sb := sandbox(t)
+	execSQL(t, sb, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1); DELETE FROM t")
+	sql := vacuumSQL([]string{fmt.Sprintf("%q.t", sb.Name())}, target.versionNum)
+	if _, err := target.Admin().Exec(context.Background(), sql); err != nil {
+		t.Fatalf("PostgreSQL %s: %s: %v", target.ServerVersion(), sql, err)
+	}
+}
