@@ -73,8 +73,10 @@ func versionOf(binDir string) int {
 // startLocal creates and starts an ephemeral cluster: initdb into a fresh
 // temporary directory (in memory when there is room: scratch.Dir), then
 // postgres on a free loopback port and a private socket directory, with
-// durability off (fsync, synchronous_commit, full_page_writes) and the
-// write-ahead log capped near 256 MB. Run as root, both run as the
+// durability off (fsync, synchronous_commit, full_page_writes), the
+// write-ahead log capped near 256 MB and, in memory, its dynamic shared
+// memory in the data directory (so a server killed outright leaves nothing
+// in /dev/shm). Run as root, both run as the
 // "postgres" system user, or "nobody" when there is none, since
 // PostgreSQL refuses to run as root.
 func startLocal(ctx context.Context, cfg *targetConfig) (*server, error) {
@@ -141,12 +143,21 @@ func startPostmaster(ctx context.Context, run func(string, ...string) *exec.Cmd,
 			_ = logFile.Chown(int(sys.Uid), int(sys.Gid))
 		}
 	}
-	cmd := run("postgres", "-D", data, "-p", strconv.Itoa(port), "-k", dir,
+	args := []string{"-D", data, "-p", strconv.Itoa(port), "-k", dir,
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=300", "-c", "shared_buffers=256MB",
 		"-c", "max_locks_per_transaction=256", "-c", "max_wal_size=256MB",
-		"-c", "log_min_messages=warning")
+		"-c", "log_min_messages=warning"}
+	if scratch.InMemory(data) {
+		// Dynamic shared memory as files in the data directory, which is in
+		// memory anyway, instead of /dev/shm/PostgreSQL.*: a server killed
+		// outright (kill -9 of the process group: a CI job's timeout) can
+		// remove nothing, and what it leaves is removed with its directory
+		// (by reapLocalDirs), not kept in memory until the machine reboots.
+		args = append(args, "-c", "dynamic_shared_memory_type=mmap")
+	}
+	cmd := run("postgres", args...)
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT // no orphaned server if the harness is killed
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

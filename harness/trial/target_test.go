@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -46,6 +47,50 @@ func TestLocalClusterAsCurrentUser(t *testing.T) {
 	if err := tg.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cluster directory %s still there after Close: %v", dir, err)
+	}
+}
+
+// TestKilledLocalClusterLeavesNothingInSharedMemory checks that an
+// ephemeral cluster in memory keeps its dynamic shared memory in its data
+// directory: a postmaster killed outright (kill -9, which nothing can
+// clean up after) leaves no /dev/shm/PostgreSQL.* segments, only files in
+// the directory Close (or the next run's reaper) removes.
+func TestKilledLocalClusterLeavesNothingInSharedMemory(t *testing.T) {
+	ctx := context.Background()
+	tg, err := OpenTarget(ctx, WithWay(WayLocal), WithoutSignalHandling())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := localDir(t, tg)
+	if !scratch.InMemory(dir) {
+		tg.Close()
+		if os.Getenv("IDEMCHECK_REQUIRE_TMPFS") != "" {
+			t.Fatalf("the cluster is in %s, not in memory, and IDEMCHECK_REQUIRE_TMPFS is set", dir)
+		}
+		t.Skipf("the cluster is in %s, not in memory (no roomy tmpfs here): it keeps PostgreSQL's default shared memory; .ci/run sets IDEMCHECK_REQUIRE_TMPFS=1, so in CI it runs or fails", dir)
+	}
+	var kind, file string
+	if err := tg.Admin().QueryRow(ctx, "SELECT current_setting('dynamic_shared_memory_type'), pg_read_file('postmaster.pid')").Scan(&kind, &file); err != nil {
+		t.Fatal(err)
+	}
+	if kind != "mmap" {
+		t.Errorf("dynamic_shared_memory_type = %s, want mmap (files in the data directory)", kind)
+	}
+	segments, _ := filepath.Glob(filepath.Join(dir, "data", "pg_dynshmem", "mmap.*"))
+	if len(segments) == 0 {
+		t.Errorf("no dynamic shared memory segment in %s/data/pg_dynshmem", dir)
+	}
+	first, _, _ := strings.Cut(file, "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = tg.Close()
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("cluster directory %s still there after Close: %v", dir, err)
 	}

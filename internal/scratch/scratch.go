@@ -37,6 +37,9 @@ func Dirs() []string {
 	return []string{memDir}
 }
 
+// InMemory reports whether dir is on a tmpfs (memory-backed).
+func InMemory(dir string) bool { return roomyTmpfs(dir, 0) }
+
 // roomyTmpfs reports whether dir is a tmpfs with at least min bytes
 // available to unprivileged users.
 func roomyTmpfs(dir string, min uint64) bool {
