@@ -164,34 +164,53 @@ func startPostmaster(ctx context.Context, run func(string, ...string) *exec.Cmd,
 		logFile.Close()
 		return nil, fmt.Errorf("harness: local: start postgres: %w", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); logFile.Close() }()
+	exited := make(chan struct{}) // closed once the postmaster is reaped
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); logFile.Close(); close(exited) }()
 
 	url := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-	stop := func(context.Context) error {
-		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGINT) // fast shutdown
+	halt := func() {
+		// Through os.Process, which does not signal a postmaster it has
+		// reaped (one killed outright): its pid may be another process's by
+		// now, such as another cluster's postmaster, which SIGINT would
+		// shut down. Pids wrap within minutes where pid_max is 32768.
+		_ = cmd.Process.Signal(syscall.SIGINT) // fast shutdown
 		select {
 		case <-exited:
 		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // not reaped yet: the group is its own
 			<-exited
 		}
+	}
+	stop := func(context.Context) error {
+		halt()
 		return os.RemoveAll(dir)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
-		case err := <-exited:
+		case <-exited:
 			log, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("harness: local: postgres exited on port %d: %v\n%s", port, err, tail(log, 2000))
+			return nil, fmt.Errorf("harness: local: postgres exited on port %d: %v\n%s", port, waitErr, tail(log, 2000))
 		default:
 		}
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		conn, err := pgx.Connect(cctx, url)
-		cancel()
+		var answering string
 		if err == nil {
+			err = conn.QueryRow(cctx, "SHOW data_directory").Scan(&answering)
 			conn.Close(ctx)
+		}
+		cancel()
+		switch {
+		case err == nil && sameDir(answering, data):
 			return &server{way: WayLocal, url: url, stop: stop}, nil
+		case err == nil:
+			// Another cluster took the port between freePort and this
+			// postmaster's bind (this one exits: it cannot bind), and it
+			// answers: the caller tries another port.
+			halt()
+			return nil, fmt.Errorf("harness: local: port %d answers for another server (%s)", port, answering)
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			_ = stop(ctx)
@@ -199,6 +218,16 @@ func startPostmaster(ctx context.Context, run func(string, ...string) *exec.Cmd,
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// sameDir reports whether a and b name the same existing directory.
+func sameDir(a, b string) bool {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
 }
 
 // unprivilegedCredential returns nil when not root, else the credential of
@@ -219,7 +248,10 @@ func unprivilegedCredential() (*syscall.Credential, error) {
 	return nil, errors.New("harness: local: running as root, and PostgreSQL refuses root, but there is neither a postgres nor a nobody user to run it as; create one (useradd --system postgres)")
 }
 
-func freePort() (int, error) {
+// freePort is a loopback port nothing listens on right now (another
+// process may take it before the postmaster binds it); a variable so that
+// a test can hand out a taken one.
+var freePort = func() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("harness: local: find a free port: %w", err)

@@ -96,6 +96,45 @@ func TestKilledLocalClusterLeavesNothingInSharedMemory(t *testing.T) {
 	}
 }
 
+// TestLocalClusterNeverTakesAnotherServerForItsOwn hands the ephemeral
+// cluster a port another server listens on (the tests' shared one), as
+// when another process takes the free port before the postmaster binds
+// it: the postmaster cannot bind it, the other server answers, and the
+// harness must see it is not its own and try another port, never run
+// trials on a stranger's server (whose owner may stop it at any moment).
+func TestLocalClusterNeverTakesAnotherServerForItsOwn(t *testing.T) {
+	if target.config.Host == "" || strings.HasPrefix(target.config.Host, "/") {
+		t.Skipf("the shared server listens on %q, not on a TCP port", target.config.Host)
+	}
+	taken := int(target.config.Port)
+	real := freePort
+	defer func() { freePort = real }()
+	calls := 0
+	freePort = func() (int, error) {
+		calls++
+		if calls == 1 {
+			return taken, nil
+		}
+		return real()
+	}
+	ctx := context.Background()
+	tg, err := OpenTarget(ctx, WithWay(WayLocal), WithoutSignalHandling())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	if calls < 2 || tg.config.Port == uint16(taken) {
+		t.Fatalf("the cluster took port %d after %d ports, %d being the shared server's", tg.config.Port, calls, taken)
+	}
+	var dataDir string
+	if err := tg.Admin().QueryRow(ctx, "SHOW data_directory").Scan(&dataDir); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(dataDir, localDir(t, tg)) {
+		t.Errorf("the target's server keeps its data in %s, not in its own directory %s", dataDir, localDir(t, tg))
+	}
+}
+
 // localDir extracts the temporary directory from a local target's description.
 func localDir(t *testing.T, tg *Target) string {
 	t.Helper()
