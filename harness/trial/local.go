@@ -72,12 +72,13 @@ func versionOf(binDir string) int {
 
 // startLocal creates and starts an ephemeral cluster: initdb into a fresh
 // temporary directory (in memory when there is room: scratch.Dir), then
-// postgres on a free loopback port and a private socket directory, with
-// durability off (fsync, synchronous_commit, full_page_writes), the
-// write-ahead log capped near 256 MB and, in memory, its dynamic shared
-// memory in the data directory (so a server killed outright leaves nothing
-// in /dev/shm). Run as root, both run as the
-// "postgres" system user, or "nobody" when there is none, since
+// postgres on a free loopback port (checked to be answered by this
+// cluster, not by another that took the port first) and a private socket
+// directory, with durability off (fsync, synchronous_commit,
+// full_page_writes), the write-ahead log capped near 256 MB and, in
+// memory, its dynamic shared memory in the data directory (so a server
+// killed outright leaves nothing in /dev/shm). Run as root, both run as
+// the "postgres" system user, or "nobody" when there is none, since
 // PostgreSQL refuses to run as root.
 func startLocal(ctx context.Context, cfg *targetConfig) (*server, error) {
 	binDir, err := findPGBinDir(cfg.binDir)
