@@ -1,6 +1,7 @@
 package properties
 
 import (
+	"slices"
 	"time"
 
 	"github.com/idemcheck/idemcheck/faults"
@@ -13,7 +14,11 @@ import (
 // first, removing a delivery (and a batch no delivery names any more),
 // making a delivery's attempts fault-free, removing one of its failing
 // attempts or one fault of an attempt, and (unless batches are whole
-// partitions) removing a record. The candidates of a step run in waves of
+// partitions) keeping one record of a batch, then removing one. A law
+// that draws faults is not offered its batches' clean run (each batch
+// once, in order, no fault): that run is the one every verdict compares
+// against, so it holds (Determinism judges a writer for which it would
+// not). The candidates of a step run in waves of
 // Parallel; the first (in that order) that still fails the same way
 // (kindOf) is kept, and simplify goes on from it, until no candidate
 // fails the same way (the scenario is at its floor) or ShrinkTime is
@@ -54,8 +59,8 @@ func (c *checker[R]) simplify(law harness.Law, sc harness.Scenario[R], f *findin
 }
 
 // smaller lists the scenarios one step smaller than sc, biggest steps
-// first, none below the floor: spec's fewest deliveries, one record per
-// batch.
+// first, none below the floor (spec's fewest deliveries, one record per
+// batch) and, for a law that draws faults, not the batches' clean run.
 func (c *checker[R]) smaller(spec lawSpec, sc harness.Scenario[R]) []harness.Scenario[R] {
 	var out []harness.Scenario[R]
 	if len(sc.Deliveries) > max(1, spec.minDeliveries) {
@@ -88,16 +93,33 @@ func (c *checker[R]) smaller(spec lawSpec, sc harness.Scenario[R]) []harness.Sce
 		}
 	}
 	if c.partition == nil {
+		// A batch keeps a record: an empty one shows nothing. Keeping one
+		// record is the bigger step (most failures need one); with two
+		// records it is the same as removing the other.
+		withRecords := func(b int, records []R) {
+			batches := append([]harness.Batch[R](nil), sc.Batches...)
+			batches[b].Records = records
+			out = append(out, harness.Scenario[R]{Batches: batches, Deliveries: sc.Deliveries})
+		}
 		for b, bt := range sc.Batches {
 			for r := range bt.Records {
-				if len(bt.Records) == 1 {
-					break // a batch keeps a record: an empty one shows nothing
+				if len(bt.Records) < 3 {
+					break
 				}
-				batches := append([]harness.Batch[R](nil), sc.Batches...)
-				batches[b].Records = append(append([]R(nil), bt.Records[:r]...), bt.Records[r+1:]...)
-				out = append(out, harness.Scenario[R]{Batches: batches, Deliveries: sc.Deliveries})
+				withRecords(b, []R{bt.Records[r]})
 			}
 		}
+		for b, bt := range sc.Batches {
+			for r := range bt.Records {
+				if len(bt.Records) < 2 {
+					break
+				}
+				withRecords(b, append(append([]R(nil), bt.Records[:r]...), bt.Records[r+1:]...))
+			}
+		}
+	}
+	if spec.draw != nil {
+		out = slices.DeleteFunc(out, harness.Scenario[R].Clean)
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package properties
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/idemcheck/idemcheck/harness"
@@ -17,5 +18,53 @@ func TestPruneRenumbersTheBatches(t *testing.T) {
 	}
 	if got.Deliveries[0].Batch != 1 || got.Deliveries[1].Batch != 0 || got.Deliveries[2].Batch != 1 {
 		t.Errorf("deliveries %v, want batches 1, 0, 1", got.Deliveries)
+	}
+}
+
+// TestSmallerKeepsOneRecordFirstAndNeverOffersTheCleanRun: the candidates
+// of one step, in order, for a replay of a three-record batch and for a
+// lost ack of it.
+func TestSmallerKeepsOneRecordFirstAndNeverOffersTheCleanRun(t *testing.T) {
+	c := &checker[int]{}
+	three := []harness.Batch[int]{{ID: "b1", Records: []int{1, 2, 3}}}
+	records := func(cands []harness.Scenario[int]) [][]int {
+		var out [][]int
+		for _, sc := range cands {
+			out = append(out, sc.Batches[0].Records)
+		}
+		return out
+	}
+
+	// A replay (two deliveries, the law's floor) shrinks only its records:
+	// each one alone first, then each one left out.
+	replay := harness.Scenario[int]{Batches: three, Deliveries: []harness.Delivery{{Batch: 0}, {Batch: 0}}}
+	got := records(c.smaller(specOf(harness.ReplayIdempotence), replay))
+	want := [][]int{{1}, {2}, {3}, {2, 3}, {1, 3}, {1, 2}}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("replay's candidates keep records %v, want %v", got, want)
+	}
+
+	// A lost ack's fault-free version is the clean run: not offered to
+	// ExactlyOnceEffect; every record candidate keeps the lost ack.
+	lost := harness.Scenario[int]{Batches: three, Deliveries: []harness.Delivery{{Batch: 0, Attempts: []harness.AttemptPlan{{LostAck: true}}}}}
+	cands := c.smaller(specOf(harness.ExactlyOnceEffect), lost)
+	if got := records(cands); !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("lost ack's candidates keep records %v, want %v", got, want)
+	}
+	for _, sc := range cands {
+		if sc.Clean() {
+			t.Errorf("ExactlyOnceEffect was offered the clean run %v", sc)
+		}
+	}
+
+	// A two-record batch: keeping one is leaving the other out, offered once.
+	two := harness.Scenario[int]{Batches: []harness.Batch[int]{{ID: "b1", Records: []int{1, 2}}}, Deliveries: replay.Deliveries}
+	if got, want := records(c.smaller(specOf(harness.ReplayIdempotence), two)), [][]int{{2}, {1}}; !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("two records' candidates keep %v, want %v", got, want)
+	}
+
+	// IncrementalEquivalence's scenarios are clean runs: they still shrink.
+	if got := records(c.smaller(specOf(harness.IncrementalEquivalence), harness.CleanScenario(three))); !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("IncrementalEquivalence's candidates keep records %v, want %v", got, want)
 	}
 }
