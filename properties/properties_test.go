@@ -77,6 +77,7 @@ func TestAntipatternsAreCaught(t *testing.T) {
 	for _, l := range antipatterns.Catalog() {
 		for _, law := range l.Violates {
 			t.Run(l.Name+"/"+string(law), func(t *testing.T) {
+				t.Parallel() // each check has its own sandboxes; together they fill the slots one check's shrinking leaves idle
 				forEachSeed(t, func(t *testing.T, seed properties.Option) {
 					broken := l.Broken
 					o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(os.TempDir()),
