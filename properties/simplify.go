@@ -14,11 +14,11 @@ import (
 // first, removing a delivery (and a batch no delivery names any more),
 // making a delivery's attempts fault-free, removing one of its failing
 // attempts or one fault of an attempt, and (unless batches are whole
-// partitions) keeping one record of a batch, then removing one. A law
-// that draws faults is not offered its batches' clean run (each batch
+// partitions) keeping half of a batch's records, then removing one. A
+// law that draws faults is not offered its batches' clean run (each batch
 // once, in order, no fault): that run is the one every verdict compares
-// against, so it holds (Determinism judges a writer for which it would
-// not). The candidates of a step run in waves of
+// against, so it holds (Determinism judges a writer whose clean runs
+// differ). The candidates of a step run in waves of
 // Parallel; the first (in that order) that still fails the same way
 // (kindOf) is kept, and simplify goes on from it, until no candidate
 // fails the same way (the scenario is at its floor) or ShrinkTime is
@@ -93,20 +93,22 @@ func (c *checker[R]) smaller(spec lawSpec, sc harness.Scenario[R]) []harness.Sce
 		}
 	}
 	if c.partition == nil {
-		// A batch keeps a record: an empty one shows nothing. Keeping one
-		// record is the bigger step (most failures need one); with two
-		// records it is the same as removing the other.
+		// A batch keeps a record: an empty one shows nothing. Keeping
+		// half of a batch is the bigger step (most failures need few
+		// records); the second half of three is the first record left
+		// out, and halves of two are the removals below.
 		withRecords := func(b int, records []R) {
 			batches := append([]harness.Batch[R](nil), sc.Batches...)
 			batches[b].Records = records
 			out = append(out, harness.Scenario[R]{Batches: batches, Deliveries: sc.Deliveries})
 		}
 		for b, bt := range sc.Batches {
-			for r := range bt.Records {
-				if len(bt.Records) < 3 {
-					break
-				}
-				withRecords(b, []R{bt.Records[r]})
+			n := len(bt.Records)
+			if n >= 3 {
+				withRecords(b, slices.Clone(bt.Records[:n/2]))
+			}
+			if n >= 4 {
+				withRecords(b, slices.Clone(bt.Records[n/2:]))
 			}
 		}
 		for b, bt := range sc.Batches {

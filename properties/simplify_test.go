@@ -21,10 +21,9 @@ func TestPruneRenumbersTheBatches(t *testing.T) {
 	}
 }
 
-// TestSmallerKeepsOneRecordFirstAndNeverOffersTheCleanRun: the candidates
-// of one step, in order, for a replay of a three-record batch and for a
-// lost ack of it.
-func TestSmallerKeepsOneRecordFirstAndNeverOffersTheCleanRun(t *testing.T) {
+// TestSmallerKeepsHalvesFirstAndNeverOffersTheCleanRun: the candidates of
+// one step, in order, for a replay of a batch and for a lost ack of it.
+func TestSmallerKeepsHalvesFirstAndNeverOffersTheCleanRun(t *testing.T) {
 	c := &checker[int]{}
 	three := []harness.Batch[int]{{ID: "b1", Records: []int{1, 2, 3}}}
 	records := func(cands []harness.Scenario[int]) [][]int {
@@ -36,12 +35,18 @@ func TestSmallerKeepsOneRecordFirstAndNeverOffersTheCleanRun(t *testing.T) {
 	}
 
 	// A replay (two deliveries, the law's floor) shrinks only its records:
-	// each one alone first, then each one left out.
+	// a half first (the other half of three is a removal), then each
+	// record left out.
 	replay := harness.Scenario[int]{Batches: three, Deliveries: []harness.Delivery{{Batch: 0}, {Batch: 0}}}
 	got := records(c.smaller(specOf(harness.ReplayIdempotence), replay))
-	want := [][]int{{1}, {2}, {3}, {2, 3}, {1, 3}, {1, 2}}
+	want := [][]int{{1}, {2, 3}, {1, 3}, {1, 2}}
 	if !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("replay's candidates keep records %v, want %v", got, want)
+	}
+	four := harness.Scenario[int]{Batches: []harness.Batch[int]{{ID: "b1", Records: []int{1, 2, 3, 4}}}, Deliveries: replay.Deliveries}
+	got = records(c.smaller(specOf(harness.ReplayIdempotence), four))
+	if want := [][]int{{1, 2}, {3, 4}, {2, 3, 4}, {1, 3, 4}, {1, 2, 4}, {1, 2, 3}}; !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("four records' candidates keep %v, want %v", got, want)
 	}
 
 	// A lost ack's fault-free version is the clean run: not offered to
@@ -57,7 +62,7 @@ func TestSmallerKeepsOneRecordFirstAndNeverOffersTheCleanRun(t *testing.T) {
 		}
 	}
 
-	// A two-record batch: keeping one is leaving the other out, offered once.
+	// A two-record batch: its halves are its removals, offered once.
 	two := harness.Scenario[int]{Batches: []harness.Batch[int]{{ID: "b1", Records: []int{1, 2}}}, Deliveries: replay.Deliveries}
 	if got, want := records(c.smaller(specOf(harness.ReplayIdempotence), two)), [][]int{{2}, {1}}; !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("two records' candidates keep %v, want %v", got, want)
