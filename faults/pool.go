@@ -20,9 +20,7 @@ type backend struct {
 	conn      net.Conn
 	r         *bufio.Reader
 	w         *bufio.Writer
-	home      string            // its startup: user, database and settings (poolKey's key)
-	names     string            // poolKey's names: what set_config cannot change
-	settings  map[string]string // the settings of its startup; DISCARD ALL brings them back
+	home      string // its startup: user, database and settings (poolKey); DISCARD ALL brings the settings back
 	idleSince time.Time
 	params    map[string]string // ParameterStatus of a fresh backend
 	key       []byte            // the raw BackendKeyData message
@@ -35,10 +33,11 @@ type backend struct {
 // cannot tell it from a fresh one: no transaction, temporary table,
 // prepared statement, advisory lock or setting survives, and every setting
 // is back at its startup value (RESET restores what the startup message
-// set). A client whose startup matches an idle backend's gets it as it
-// is; otherwise a backend of the same user, database and setting names
-// gets the client's values with set_config; otherwise a new backend starts
-// with the client's startup.
+// set). A client gets an idle backend whose startup matches its own, or
+// else a new backend started with its startup. Never one started for
+// other values (another sandbox's search_path) with the client's set on
+// it: a writer's RESET, RESET ALL or DISCARD ALL would go back to that
+// backend's startup values, into another sandbox.
 type pool struct {
 	mu      sync.Mutex
 	max     int
@@ -47,32 +46,29 @@ type pool struct {
 }
 
 // poolKey is the home of a backend started with user, database and
-// settings; names is the part of it set_config cannot change (user,
-// database, the settings' names).
-func poolKey(user, database string, settings map[string]string) (key, names string) {
-	var b, n strings.Builder
+// settings.
+func poolKey(user, database string, settings map[string]string) string {
+	var b strings.Builder
 	b.WriteString(user + "\x00" + database)
-	n.WriteString(user + "\x00" + database)
 	for _, k := range slices.Sorted(maps.Keys(settings)) {
 		b.WriteString("\x00" + k + "=" + settings[k])
-		n.WriteString("\x00" + k)
 	}
-	return b.String(), n.String()
+	return b.String()
 }
 
 // EnablePool makes the proxy keep up to max idle server connections and
 // hand them to new client connections instead of starting a backend each
 // time (about 20 ms on a small machine). It applies only where the server
 // lets the proxy in without a password (trust); elsewhere connections pass
-// through. Limits: a writer's RESET of a startup parameter returns it to the
-// server default, not to the value the writer connected with.
+// through. Backends are shared only by clients of the same startup, so a
+// writer's RESET returns a setting to the value it connected with, as on a
+// backend of its own.
 func (p *Proxy) EnablePool(max int) {
 	p.pool = &pool{max: max, idle: map[string][]*backend{}, refused: map[string]bool{}}
 }
 
-// get takes an idle backend whose home is key, or else one whose home
-// has the same setting names (names), or returns nil; exact says which.
-func (pl *pool) get(key, names string) (b *backend, exact bool) {
+// get takes an idle backend whose home is key, or returns nil.
+func (pl *pool) get(key string) *backend {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	take := func(home string) *backend {
@@ -87,17 +83,10 @@ func (pl *pool) get(key, names string) (b *backend, exact bool) {
 	}
 	for len(pl.idle[key]) > 0 {
 		if b := take(key); b.alive() {
-			return b, true
+			return b
 		}
 	}
-	for home, list := range pl.idle {
-		if len(list) > 0 && list[0].names == names {
-			if b := take(home); b.alive() {
-				return b, false
-			}
-		}
-	}
-	return nil, false
+	return nil
 }
 
 // alive reports whether an idle backend is still connected, without a
@@ -174,9 +163,8 @@ func (p *Proxy) openBackend(ctx context.Context, user, database string, settings
 	if err != nil {
 		return nil, err
 	}
-	home, names := poolKey(user, database, settings)
 	b := &backend{conn: conn, r: bufio.NewReaderSize(conn, 64<<10), w: bufio.NewWriterSize(conn, 64<<10),
-		home: home, names: names, settings: settings, params: map[string]string{}}
+		home: poolKey(user, database, settings), params: map[string]string{}}
 	params := map[string]string{"user": user, "database": database}
 	for k, v := range settings {
 		params[k] = v
@@ -295,13 +283,11 @@ func startupSettings(params map[string]string) map[string]string {
 	return out
 }
 
-func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
 // attachPooled hands the client whose startup message carried params a
-// pooled backend of the same startup, or one it sets the client's values
-// on, or a new one, and answers the client as the server would after
-// authentication. It returns false when the server needs a password
-// (nothing pooled: the caller passes the connection through).
+// pooled backend of the same startup, or a new one, and answers the
+// client as the server would after authentication. It returns false when
+// the server needs a password (nothing pooled: the caller passes the
+// connection through).
 func (s *session) attachPooled(params map[string]string) (bool, error) {
 	pl := s.a.proxy.pool
 	user, database := params["user"], params["database"]
@@ -316,67 +302,31 @@ func (s *session) attachPooled(params map[string]string) (bool, error) {
 		return false, nil
 	}
 	settings := startupSettings(params)
-	key, names := poolKey(user, database, settings)
-	var b *backend
-	reported := map[string]string{}
-	for {
-		var exact bool
-		b, exact = pl.get(key, names)
-		if b == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			var err error
-			b, err = s.a.proxy.openBackend(ctx, user, database, settings)
-			cancel()
-			var no *refusal
-			switch {
-			case errors.Is(err, errNotPoolable):
-				pl.mu.Lock()
-				pl.refused[login] = true
-				pl.mu.Unlock()
-				return false, nil
-			case errors.As(err, &no):
-				s.client.Write(no.raw)
-				return false, err
-			case err != nil:
-				return false, err
-			}
-			exact = true
+	b := pl.get(poolKey(user, database, settings))
+	if b == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var err error
+		b, err = s.a.proxy.openBackend(ctx, user, database, settings)
+		cancel()
+		var no *refusal
+		switch {
+		case errors.Is(err, errNotPoolable):
+			pl.mu.Lock()
+			pl.refused[login] = true
+			pl.mu.Unlock()
+			return false, nil
+		case errors.As(err, &no):
+			s.client.Write(no.raw)
+			return false, err
+		case err != nil:
+			return false, err
 		}
-		changed := map[string]string{}
-		if !exact {
-			// The same settings by name, other values: set the client's.
-			var calls []string
-			for _, k := range slices.Sorted(maps.Keys(settings)) {
-				if b.settings[k] != settings[k] {
-					calls = append(calls, fmt.Sprintf("set_config(%s, %s, false)", literal(k), literal(settings[k])))
-				}
-			}
-			var st byte
-			var err error
-			changed, st, err = b.exec("SELECT " + strings.Join(calls, ", "))
-			if err != nil && st == 0 {
-				b.conn.Close() // an idle backend that died (its database was dropped): take another
-				continue
-			}
-			if err != nil {
-				b.conn.Close()
-				s.client.Write(errorResponse("FATAL", "22023", "idemcheck proxy: startup parameter: "+err.Error()))
-				return false, err
-			}
-		}
-		for k, v := range b.params {
-			reported[k] = v
-		}
-		for k, v := range changed {
-			reported[k] = v
-		}
-		break
 	}
 	s.server, s.sr, s.sw, s.pooled = b.conn, b.r, b.w, b
 	var out []byte
 	out, _ = (&pgproto3.AuthenticationOk{}).Encode(out)
-	for _, k := range slices.Sorted(maps.Keys(reported)) {
-		out, _ = (&pgproto3.ParameterStatus{Name: k, Value: reported[k]}).Encode(out)
+	for _, k := range slices.Sorted(maps.Keys(b.params)) {
+		out, _ = (&pgproto3.ParameterStatus{Name: k, Value: b.params[k]}).Encode(out)
 	}
 	out = append(out, b.key...)
 	out, _ = (&pgproto3.ReadyForQuery{TxStatus: 'I'}).Encode(out)

@@ -592,9 +592,10 @@ func TestPooledBackendIsLikeAFreshOne(t *testing.T) {
 }
 
 // TestPoolMatchesTheStartup: a pooled backend is handed to a client whose
-// startup settings it was started with as it is, set to another client's
-// values when only they differ, back at its startup values after a writer
-// changed them, and never once the server ended it.
+// startup settings it was started with as it is, back at its startup
+// values after a writer changed them, never to a client of other values
+// (another sandbox: its RESET ALL would land in the first one's), and
+// never once the server ended it.
 func TestPoolMatchesTheStartup(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
@@ -605,6 +606,8 @@ func TestPoolMatchesTheStartup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Drop(ctx)
+	// connect returns the backend's pid and its search_path, checking
+	// that RESET ALL leaves it there, as on a backend of its own.
 	connect := func(sb *trial.Sandbox) (uint32, string, func()) {
 		t.Helper()
 		a := f.proxy.NewAttempt(nil)
@@ -615,9 +618,18 @@ func TestPoolMatchesTheStartup(t *testing.T) {
 			t.Fatal(err)
 		}
 		var pid uint32
-		var path string
+		var path, reset string
 		if err := conn.QueryRow(ctx, "SELECT pg_backend_pid(), current_setting('search_path')").Scan(&pid, &path); err != nil {
 			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "RESET ALL"); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRow(ctx, "SELECT current_setting('search_path')").Scan(&reset); err != nil {
+			t.Fatal(err)
+		}
+		if reset != path {
+			t.Errorf("backend %d in %s: RESET ALL moved search_path from %q to %q", pid, sb.Name(), path, reset)
 		}
 		return pid, path, func() { conn.Exec(ctx, "SET search_path = elsewhere"); conn.Close(ctx); a.Close() }
 	}
@@ -630,8 +642,8 @@ func TestPoolMatchesTheStartup(t *testing.T) {
 	}
 	pid3, path3, done := connect(other)
 	done()
-	if pid3 != pid1 || !strings.Contains(path3, other.Name()) {
-		t.Errorf("another sandbox: backend %d (pooled %d) with search_path %q; want %s", pid3, pid1, path3, other.Name())
+	if pid3 == pid1 || !strings.Contains(path3, other.Name()) {
+		t.Errorf("another sandbox: backend %d (pooled %d) with search_path %q; want a backend of its own, in %s", pid3, pid1, path3, other.Name())
 	}
 	if _, err := target.Admin().Exec(ctx, "SELECT pg_terminate_backend($1)", pid1); err != nil {
 		t.Fatal(err)
