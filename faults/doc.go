@@ -24,8 +24,9 @@
 // Limits: the proxy speaks protocol 3.0 in plain text (SSL and GSS
 // encryption requests are refused, so clients must allow sslmode=disable or
 // prefer); with EnablePool, server backends come from a pool of reset
-// ones (ROLLBACK and DISCARD ALL before each reuse; only where the server
-// trusts the proxy, elsewhere each connection gets a fresh backend); rounds
+// ones started with the client's own startup (ROLLBACK and DISCARD ALL
+// before each reuse; only where the server trusts the proxy, elsewhere
+// each connection gets a fresh backend); rounds
 // are numbered across an attempt's connections in the order they start,
 // which is deterministic only when the writer uses them one at a time.
 package faults
