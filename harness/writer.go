@@ -63,7 +63,8 @@ type Env struct {
 	// LogicalTime); during Setup it is the zero time.
 	Now time.Time
 	// Sandbox is the schema or database the trial runs in. It names the
-	// place, not the run: a later run may reuse it.
+	// place, not the run: a later run may reuse it, or get a new schema
+	// of the same name once this one is dropped.
 	Sandbox string
 	// Via reaches the same sandbox, through the same faults, for
 	// ConnString and Connect (nil: they fail).

@@ -48,7 +48,7 @@ import (
 // not list (operators, collations, text search objects and the like) are
 // seen when created or dropped, not when altered. A run in a reused
 // sandbox shares its name with earlier runs (Env.Sandbox names the place,
-// not the run), and a writer that TRUNCATEs its tables gives them new
+// not the run; so may a fresh one, see NewSandbox), and a writer that TRUNCATEs its tables gives them new
 // catalog row versions, so its sandboxes are dropped, not reused.
 // Autovacuum may analyze a table while a run writes it, reused or not
 // (a reused table lives longer, so it is likelier); a table it analyzed

@@ -54,13 +54,26 @@ func runBatches(t *testing.T, r *trial.Reuse, w W, bs []harness.Batch[harness.Or
 	return obs
 }
 
-func schemaExists(t *testing.T, name string) bool {
+// schemaOID is the oid of the schema called name, which must exist. A
+// dropped sandbox's name may be taken by the run's next sandbox, so a
+// schema is told gone by its oid (schemaGone), not by its name.
+func schemaOID(t *testing.T, name string) uint32 {
+	t.Helper()
+	var oid uint32
+	if err := target(t).Admin().QueryRow(context.Background(), "SELECT oid FROM pg_namespace WHERE nspname = $1", name).Scan(&oid); err != nil {
+		t.Fatalf("schema %s: %v", name, err)
+	}
+	return oid
+}
+
+// schemaGone reports whether the schema whose oid was oid is dropped.
+func schemaGone(t *testing.T, oid uint32) bool {
 	t.Helper()
 	var n int
-	if err := target(t).Admin().QueryRow(context.Background(), "SELECT count(*) FROM pg_namespace WHERE nspname = $1", name).Scan(&n); err != nil {
+	if err := target(t).Admin().QueryRow(context.Background(), "SELECT count(*) FROM pg_namespace WHERE oid = $1", oid).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	return n == 1
+	return n == 0
 }
 
 func rowsOf(t *testing.T, st *trial.State, table string) []trial.Row {
@@ -83,6 +96,7 @@ func TestReuseRestoresWhatSetupLeft(t *testing.T) {
 		t.Fatal("the first run found a sandbox to reuse")
 	}
 	name := first.Sandbox.Name()
+	oid := schemaOID(t, name)
 	if err := first.Sandbox.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +137,7 @@ func TestReuseRestoresWhatSetupLeft(t *testing.T) {
 	// dropping it again leaves the second run's rows alone.
 	first.Sandbox.Release(ctx)
 	first.Sandbox.Drop(ctx)
-	if !schemaExists(t, name) {
+	if schemaGone(t, oid) {
 		t.Fatal("a stale Sandbox dropped the schema another run uses")
 	}
 	if st, err := trial.Snapshot(ctx, second.Sandbox); err != nil || !equalRows(rowsOf(t, st, "orders"), rowsOf(t, second.Final, "orders")) {
@@ -188,6 +202,7 @@ func TestReuseDropsWhatAWriterChanged(t *testing.T) {
 				}
 			}
 			name := first.Sandbox.Name()
+			oid := schemaOID(t, name)
 			if err := first.Sandbox.Release(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -198,7 +213,7 @@ func TestReuseDropsWhatAWriterChanged(t *testing.T) {
 				t.Fatalf("after %q the next run reused the sandbox: %v; want %v (refused: %v)", tc.ddl, second.Reused, tc.reused, r.Refused())
 			}
 			if !tc.reused {
-				if schemaExists(t, name) {
+				if !schemaGone(t, oid) {
 					t.Errorf("the changed sandbox %s was not dropped", name)
 				}
 				if err := r.Refused(); err == nil {
@@ -222,7 +237,7 @@ func TestReuseNeverWhenSetupLeavesWhatItCannotRestore(t *testing.T) {
 		r := target(t).NewReuse()
 		w := sqlWriter{setup: tc.setup, write: "SELECT 1"}
 		first := runReusing(t, r, w)
-		name := first.Sandbox.Name()
+		oid := schemaOID(t, first.Sandbox.Name())
 		if err := first.Sandbox.Release(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -230,7 +245,7 @@ func TestReuseNeverWhenSetupLeavesWhatItCannotRestore(t *testing.T) {
 		if !strings.Contains(r.Disabled(), tc.why) {
 			t.Errorf("setup %q: Disabled() = %q; want it to say %q", tc.setup, r.Disabled(), tc.why)
 		}
-		if schemaExists(t, name) {
+		if !schemaGone(t, oid) {
 			t.Errorf("setup %q: its sandbox was not dropped", tc.setup)
 		}
 		second := runReusing(t, r, w)
@@ -246,18 +261,18 @@ func TestReuseCloseDropsWhatItKeeps(t *testing.T) {
 	ctx := context.Background()
 	r := target(t).NewReuse()
 	obs := runReusing(t, r, sqlWriter{setup: reuseSetup, write: reuseWrite})
-	name := obs.Sandbox.Name()
+	oid := schemaOID(t, obs.Sandbox.Name())
 	if err := obs.Sandbox.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
 	r.Settle()
-	if !schemaExists(t, name) {
+	if schemaGone(t, oid) {
 		t.Fatal("the released sandbox was not kept for reuse")
 	}
 	if err := r.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if schemaExists(t, name) {
+	if !schemaGone(t, oid) {
 		t.Error("Close left the sandbox it kept")
 	}
 	// A database sandbox is never reused, and a kept sandbox stays.

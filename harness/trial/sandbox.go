@@ -22,7 +22,8 @@ import (
 const SandboxPrefix = "idemcheck_"
 
 // sandboxName matches SandboxPrefix + run id + creation time (unix seconds) +
-// sequence number within the run.
+// sequence number within the run (a schema name a run takes again keeps
+// the time it was first created at).
 var sandboxName = regexp.MustCompile(`^idemcheck_([0-9a-f]{8})_([0-9]{10})_([0-9]+)$`)
 
 // runLockClass is the first key of the advisory lock a run holds while alive;
@@ -78,6 +79,14 @@ type run struct {
 	mu        sync.Mutex
 	seq       int
 	sandboxes map[string]*Sandbox
+	// vacant: names of schema sandboxes the run dropped, for its next
+	// schema sandboxes. A writer's connections carry their schema's name
+	// in their startup (search_path), and the fault proxy's pool hands a
+	// backend only to a client of the same startup: a new sandbox under a
+	// vacant name finds the backends its predecessor's runs left, where a
+	// new name would start a backend for each connection (about 20 ms on
+	// a small machine).
+	vacant []string
 	// ending: the run is ending (Close, a signal); no sandbox is created
 	// any more, and end waits for those being created (creating) before
 	// it drops them all, so none is created after the drop.
@@ -240,6 +249,12 @@ var errReleased = errors.New("harness: the sandbox was released for reuse; its s
 
 // NewSandbox creates a fresh, empty sandbox for one trial (ErrClosed once
 // the Target is closing: a closing run creates nothing it would not drop).
+// A schema sandbox may take the name of one this run dropped earlier
+// (Drop): the schema is new and empty, and a run's sandbox is dropped
+// only once its connections are done; only the name, which a writer's
+// connections carry in their startup, is the same, so that the fault
+// proxy's pooled backends serve it. Sandboxes alive at the same time
+// never share a name.
 func (t *Target) NewSandbox(ctx context.Context, opts ...SandboxOption) (*Sandbox, error) {
 	var cfg sandboxConfig
 	for _, o := range opts {
@@ -253,8 +268,13 @@ func (t *Target) NewSandbox(ctx context.Context, opts ...SandboxOption) (*Sandbo
 	}
 	r.creating.Add(1)
 	defer r.creating.Done()
-	r.seq++
-	name := fmt.Sprintf("%s%s_%d_%d", SandboxPrefix, r.id, time.Now().Unix(), r.seq)
+	var name string
+	if n := len(r.vacant); n > 0 && cfg.mode == SchemaSandbox {
+		name, r.vacant = r.vacant[n-1], r.vacant[:n-1]
+	} else {
+		r.seq++
+		name = fmt.Sprintf("%s%s_%d_%d", SandboxPrefix, r.id, time.Now().Unix(), r.seq)
+	}
 	s := &Sandbox{t: t, name: name, mode: cfg.mode, config: t.config.Copy()}
 	r.sandboxes[name] = s // registered first, so a signal mid-create still drops it
 	r.mu.Unlock()
@@ -396,6 +416,9 @@ func (s *Sandbox) Kept() bool {
 
 // Drop removes the sandbox and everything in it, unless it is kept. It is
 // idempotent; connections still open into a database sandbox are ended.
+// A dropped schema sandbox's name goes to the run's next schema sandbox
+// (see NewSandbox): close the connections opened into it (Connect) first,
+// or they reach that next sandbox.
 func (s *Sandbox) Drop(ctx context.Context) error {
 	s.mu.Lock()
 	if s.kept || s.dropped || s.released {
@@ -410,9 +433,13 @@ func (s *Sandbox) Drop(ctx context.Context) error {
 		conn.Close(ctx)
 	}
 	err := dropSandbox(ctx, s.t.admin, s.mode, s.name)
-	s.t.run.mu.Lock()
-	delete(s.t.run.sandboxes, s.name)
-	s.t.run.mu.Unlock()
+	r := s.t.run
+	r.mu.Lock()
+	delete(r.sandboxes, s.name)
+	if err == nil && s.mode == SchemaSandbox && !r.ending {
+		r.vacant = append(r.vacant, s.name)
+	}
+	r.mu.Unlock()
 	return err
 }
 
