@@ -48,8 +48,9 @@ import (
 // not list (operators, collations, text search objects and the like) are
 // seen when created or dropped, not when altered. A run in a reused
 // sandbox shares its name with earlier runs (Env.Sandbox names the place,
-// not the run; so may a fresh one, see NewSandbox), and a writer that TRUNCATEs its tables gives them new
-// catalog row versions, so its sandboxes are dropped, not reused.
+// not the run; so may a fresh one, see NewSandbox), and a writer that
+// TRUNCATEs its tables gives them new catalog row versions, so its
+// sandboxes are dropped, not reused.
 // Autovacuum may analyze a table while a run writes it, reused or not
 // (a reused table lives longer, so it is likelier); a table it analyzed
 // is dropped afterwards, not reused. State outside the sandbox (the
