@@ -18,11 +18,10 @@ import (
 // law that draws faults is not offered its batches' clean run (each batch
 // once, in order, no fault): that run is the one every verdict compares
 // against, so it holds (Determinism judges a writer whose clean runs
-// differ). The candidates of a step run in waves of
-// Parallel; the first (in that order) that still fails the same way
-// (kindOf) is kept, and simplify goes on from it, until no candidate
-// fails the same way (the scenario is at its floor) or ShrinkTime is
-// spent. It returns the smallest scenario with its finding (f itself when
+// differ). The candidates of a step run in waves of Parallel; the first
+// (in that order) that still fails the same way (kindOf) is kept, and
+// simplify goes on from it, until no candidate fails the same way (the
+// scenario is at its floor) or ShrinkTime is spent. It returns the smallest scenario with its finding (f itself when
 // nothing could be removed) and counts the candidates in tl.shrinkTrials.
 func (c *checker[R]) simplify(law harness.Law, sc harness.Scenario[R], f *finding, tl *tally) (harness.Scenario[R], *finding) {
 	deadline := time.Now().Add(c.set.shrinkTime)
@@ -112,10 +111,10 @@ func (c *checker[R]) smaller(spec lawSpec, sc harness.Scenario[R]) []harness.Sce
 			}
 		}
 		for b, bt := range sc.Batches {
+			if len(bt.Records) < 2 {
+				continue
+			}
 			for r := range bt.Records {
-				if len(bt.Records) < 2 {
-					break
-				}
 				withRecords(b, append(append([]R(nil), bt.Records[:r]...), bt.Records[r+1:]...))
 			}
 		}
