@@ -91,7 +91,7 @@ func BenchmarkCertify(b *testing.B) {
 // upsertTrialsPerSecond checks the reference Upsert (seed 1, checks per
 // law, opts) and returns the search trials of every law run, per second,
 // logging the phases.
-func upsertTrialsPerSecond(b *testing.B, checks int, opts ...properties.Option) float64 {
+func upsertTrialsPerSecond(b testing.TB, checks int, opts ...properties.Option) float64 {
 	b.Helper()
 	start := time.Now()
 	rep, err := properties.Check(context.Background(), func() harness.Writer[harness.Order] { return reference.Upsert{} },

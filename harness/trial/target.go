@@ -258,6 +258,7 @@ func attach(ctx context.Context, srv *server, cfg *targetConfig) (*Target, error
 	for k, v := range canonicalParams {
 		pcfg.ConnConfig.RuntimeParams[k] = v
 	}
+	pcfg.AfterConnect = planOnce
 	connectCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	pool, err := pgxpool.NewWithConfig(connectCtx, pcfg)
@@ -438,6 +439,26 @@ var canonicalParams = map[string]string{
 	"IntervalStyle":      "postgres",
 	"extra_float_digits": "1",
 	"bytea_output":       "hex",
+}
+
+// planOnce makes an administrative connection keep one plan per prepared
+// statement (plan_cache_mode, PostgreSQL 12 and later; older servers are
+// left as they are). The harness's own statements are catalog queries that
+// a run executes thousands of times, each time for another sandbox; left
+// to choose, the server planned the check after a restore's VACUUM at every
+// execution, and planning the catalog signature and the snapshot's catalog
+// query (seven catalogs joined) cost more than running them. Their generic
+// plans are the same index lookups. A plan is still made again after the
+// catalogs change (a schema created or dropped). A writer's connections
+// are not touched.
+func planOnce(ctx context.Context, conn *pgx.Conn) error {
+	version := conn.PgConn().ParameterStatus("server_version")
+	major, err := strconv.Atoi(version[:strings.IndexFunc(version+" ", func(r rune) bool { return r < '0' || r > '9' })])
+	if err != nil || major < 12 {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "SET plan_cache_mode = force_generic_plan")
+	return err
 }
 
 // redact hides the password of a connection string.

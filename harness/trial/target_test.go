@@ -611,3 +611,33 @@ func TestVacuumSQL(t *testing.T) {
 		t.Fatalf("PostgreSQL %s: %s: %v", target.ServerVersion(), sql, err)
 	}
 }
+
+// TestAdminConnectionsPlanOnce: the harness's own connections keep one
+// plan per prepared statement (the catalog queries it runs for every
+// trial); a writer's connections keep the server's choice.
+func TestAdminConnectionsPlanOnce(t *testing.T) {
+	ctx := context.Background()
+	var mode string
+	if err := target.Admin().QueryRow(ctx, "SHOW plan_cache_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "force_generic_plan" {
+		t.Errorf("the harness's connections: plan_cache_mode %s, want force_generic_plan", mode)
+	}
+	sb := sandbox(t)
+	conn, err := sb.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var def string
+	if err := conn.QueryRow(ctx, "SELECT reset_val FROM pg_settings WHERE name = 'plan_cache_mode'").Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "SHOW plan_cache_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != def {
+		t.Errorf("a writer's connection: plan_cache_mode %s, want the server's %s", mode, def)
+	}
+}
