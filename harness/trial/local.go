@@ -71,15 +71,16 @@ func versionOf(binDir string) int {
 }
 
 // startLocal creates and starts an ephemeral cluster: initdb into a fresh
-// temporary directory (in memory when there is room: scratch.Dir), then
-// postgres on a free loopback port (checked to be answered by this
-// cluster, not by another that took the port first) and a private socket
-// directory, with durability off (fsync, synchronous_commit,
-// full_page_writes), the write-ahead log capped near 256 MB and, in
-// memory, its dynamic shared memory in the data directory (so a server
-// killed outright leaves nothing in /dev/shm). Run as root, both run as
-// the "postgres" system user, or "nobody" when there is none, since
-// PostgreSQL refuses to run as root.
+// temporary directory (in memory when there is room: scratch.Dir), or a
+// copy of an earlier initdb's output for the same binaries (see
+// templatePath), then postgres on a free loopback port (checked to be
+// answered by this cluster, not by another that took the port first) and
+// a private socket directory, with durability off (fsync,
+// synchronous_commit, full_page_writes), the write-ahead log capped near
+// 256 MB and, in memory, its dynamic shared memory in the data directory
+// (so a server killed outright leaves nothing in /dev/shm). Run as root,
+// both run as the "postgres" system user, or "nobody" when there is none,
+// since PostgreSQL refuses to run as root.
 func startLocal(ctx context.Context, cfg *targetConfig) (*server, error) {
 	binDir, err := findPGBinDir(cfg.binDir)
 	if err != nil {
@@ -109,28 +110,61 @@ func startLocal(ctx context.Context, cfg *targetConfig) (*server, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
 		return cmd
 	}
-	initdb := run("initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
-	if out, err := initdb.CombinedOutput(); err != nil {
-		cleanup()
-		return nil, fmt.Errorf("harness: local: initdb in %s failed: %w\n%s", binDir, err, tail(out, 2000))
-	}
-
-	var lastErr error
-	for range 3 { // a free port can be taken between probing and binding
-		port, err := freePort()
+	initdb := func() error {
+		out, err := run("initdb", append([]string{"-D", data}, initdbArgs...)...).CombinedOutput()
 		if err != nil {
+			return fmt.Errorf("harness: local: initdb in %s failed: %w\n%s", binDir, err, tail(out, 2000))
+		}
+		return nil
+	}
+	tpl := templatePath(binDir)
+	copied := tpl != "" && copyTemplate(tpl, data, cred) == nil
+	if !copied {
+		if err := initdb(); err != nil {
 			cleanup()
 			return nil, err
 		}
-		srv, err := startPostmaster(ctx, run, dir, data, port)
-		if err == nil {
-			srv.where = fmt.Sprintf("ephemeral cluster from %s in %s on 127.0.0.1:%d", binDir, dir, port)
-			return srv, nil
+		if tpl != "" {
+			_ = saveTemplate(data, tpl)
 		}
-		lastErr = err
 	}
-	cleanup()
-	return nil, lastErr
+	start := func() (*server, error) {
+		var lastErr error
+		for range 3 { // a free port can be taken between probing and binding
+			port, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			srv, err := startPostmaster(ctx, run, dir, data, port)
+			if err == nil {
+				srv.where = fmt.Sprintf("ephemeral cluster from %s in %s on 127.0.0.1:%d", binDir, dir, port)
+				if copied {
+					srv.where += " (initdb's output copied from " + tpl + ")"
+				}
+				return srv, nil
+			}
+			lastErr = err
+		}
+		return nil, lastErr
+	}
+	srv, err := start()
+	if err != nil && copied && ctx.Err() == nil {
+		// The template may be damaged: replace it with initdb's own output,
+		// and start from that.
+		_ = os.RemoveAll(tpl)
+		copied = false
+		if err = os.RemoveAll(data); err == nil {
+			if err = initdb(); err == nil {
+				_ = saveTemplate(data, tpl)
+				srv, err = start()
+			}
+		}
+	}
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	return srv, nil
 }
 
 func startPostmaster(ctx context.Context, run func(string, ...string) *exec.Cmd, dir, data string, port int) (*server, error) {
