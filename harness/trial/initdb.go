@@ -46,7 +46,7 @@ const templatePrefix = "initdb-"
 // A template is named by what initdb's output depends on: the binary
 // directory, the size and modification time of initdb and postgres (an
 // upgraded package makes another template, and the old one is removed
-// when the new one is saved) and initdb's arguments. It is written to a
+// by the next cluster) and initdb's arguments. It is written to a
 // temporary directory and renamed into place, so a template is complete
 // or absent; it is never changed after that, only removed. A cluster that
 // does not start from a copy is started again from initdb's own output,
@@ -88,8 +88,7 @@ func copyTemplate(tpl, data string, cred *syscall.Credential) error {
 }
 
 // saveTemplate saves the data directory initdb just made (its server never
-// started) as the template tpl, unless another process saved one first,
-// and removes the templates of older binaries in the same directory.
+// started) as the template tpl, unless another process saved one first.
 // Failing to save costs the next cluster an initdb, nothing else, so
 // errors are returned only for tests.
 func saveTemplate(data, tpl string) error {
@@ -118,9 +117,14 @@ func saveTemplate(data, tpl string) error {
 		}
 		return err
 	}
-	// Templates of the same directory's older binaries, and temporary
-	// ones a killed process left (an hour old: not being written).
-	name := filepath.Base(tpl)
+	return nil
+}
+
+// tidyTemplates removes, beside the template tpl, those of the same
+// binary directory's older binaries, and temporary ones that a process
+// killed while it saved one left (an hour old: not being written).
+func tidyTemplates(tpl string) {
+	parent, name := filepath.Split(tpl)
 	same := name[:strings.LastIndexByte(name, '-')+1]
 	entries, _ := os.ReadDir(parent)
 	for _, e := range entries {
@@ -134,7 +138,6 @@ func saveTemplate(data, tpl string) error {
 			_ = os.RemoveAll(filepath.Join(parent, n))
 		}
 	}
-	return nil
 }
 
 // copyTree copies the directory src to dst (which must not exist): its

@@ -85,10 +85,11 @@ func TestLocalClustersStartFromTheInitdbTemplate(t *testing.T) {
 	}
 }
 
-// TestSavingATemplateRemovesOlderOnes: a new template replaces the ones
-// of older binaries in the same directory and temporary ones a killed
-// process left, and leaves other directories' templates alone.
-func TestSavingATemplateRemovesOlderOnes(t *testing.T) {
+// TestTemplatesAreSavedOnceAndTidied: a template is saved once, and
+// tidying beside it removes the templates of older binaries in the same
+// directory and temporary ones a killed process left, and leaves other
+// directories' templates and one being written alone.
+func TestTemplatesAreSavedOnceAndTidied(t *testing.T) {
 	cache := t.TempDir()
 	data := filepath.Join(t.TempDir(), "data")
 	for _, d := range []string{data, filepath.Join(data, "global")} {
@@ -116,6 +117,7 @@ func TestSavingATemplateRemovesOlderOnes(t *testing.T) {
 	if err := saveTemplate(data, tpl); err != nil {
 		t.Fatal(err)
 	}
+	tidyTemplates(tpl)
 	if b, err := os.ReadFile(filepath.Join(tpl, "PG_VERSION")); err != nil || string(b) != "15\n" {
 		t.Errorf("template PG_VERSION %q, %v", b, err)
 	}

@@ -128,6 +128,9 @@ func startLocal(ctx context.Context, cfg *targetConfig) (*server, error) {
 			_ = saveTemplate(data, tpl)
 		}
 	}
+	if tpl != "" {
+		tidyTemplates(tpl)
+	}
 	start := func() (*server, error) {
 		var lastErr error
 		for range 3 { // a free port can be taken between probing and binding
