@@ -401,7 +401,8 @@ func (t *Target) SpareConnections(ctx context.Context) (int, error) {
 }
 
 // Admin is the administrative pool. Tests and tools may read with it; writers
-// must use their sandbox's connection instead.
+// must use their sandbox's connection instead. Its connections keep one
+// plan per prepared statement (see planOnce).
 func (t *Target) Admin() *pgxpool.Pool { return t.admin }
 
 // Close drops every sandbox of the run that is not kept, ends the run and
