@@ -143,7 +143,9 @@ func tidyTemplates(tpl string) {
 // copyTree copies the directory src to dst (which must not exist): its
 // directories and regular files with their permissions, owned by cred
 // when it is not nil. Anything else (a data directory made by initdb
-// holds nothing else) is an error.
+// holds nothing else) is an error. (os.CopyFS would not keep the
+// permissions: PostgreSQL wants its data directory 0700, and a template
+// readable only by its owner.)
 func copyTree(src, dst string, cred *syscall.Credential) error {
 	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
