@@ -1,7 +1,8 @@
 #!/bin/sh
 # Correct: a version-guarded upsert of the latest version of each id, in one
 # transaction.
-exec psql -X -q -v ON_ERROR_STOP=1 -f "$(dirname "$0")/load_batch.psql" -c '
+case $0 in */*) here=${0%/*} ;; *) here=. ;; esac # dirname, without starting a process
+exec psql -X -q -v ON_ERROR_STOP=1 -f "$here/load_batch.psql" -c '
 BEGIN;
 INSERT INTO orders AS t
   SELECT DISTINCT ON (id) source, id, version, event_date, customer, amount FROM batch
