@@ -80,11 +80,13 @@ func Checks(n int) Option { return func(s *settings) { s.checks = n } }
 func Seed(seed uint64) Option { return func(s *settings) { s.seed = seed } }
 
 // Parallel sets how many trials run at once, over all laws (default
-// twice GOMAXPROCS, fewer when the server has few spare connections: a
-// trial may hold three). Each run has a sandbox of its own while it runs
-// (see FreshSandboxes); laws run concurrently, and a law's next random
-// trial starts as soon as one of its trials ends. Verdicts, trial counts and counterexamples do not
-// depend on n: trials are counted in order.
+// GOMAXPROCS, fewer when the server has few spare connections: a trial
+// may hold three; more may help when the server is on another machine,
+// where trials wait on the network). Each run has a sandbox of its own
+// while it runs (see FreshSandboxes); laws run concurrently, and a law's
+// next random trial starts as soon as one of its trials ends. Verdicts,
+// trial counts and counterexamples do not depend on n: trials are counted
+// in order.
 func Parallel(n int) Option { return func(s *settings) { s.parallel = n } }
 
 // ShrinkTime bounds the simplification of a counterexample (default
