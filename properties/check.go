@@ -137,7 +137,7 @@ func (c *checker[R]) openTarget() (func(), error) {
 		closeTarget = func() { tg.Close() }
 	}
 	if c.set.parallel <= 0 {
-		c.set.parallel = defaultParallel(c.ctx, c.tg)
+		c.set.parallel = defaultParallel(c.ctx, c.tg, c.set.perCPU)
 	}
 	c.slots = make(chan struct{}, c.set.parallel)
 	if c.set.fresh {
@@ -150,16 +150,17 @@ func (c *checker[R]) openTarget() (func(), error) {
 	}, nil
 }
 
-// defaultParallel is Parallel's default: GOMAXPROCS, fewer when the server
-// has not that many spare connections for them: a trial may hold three (a
-// zombie, its retry, a snapshot), and the fault proxy keeps up to 32 idle
-// ones. Not more than GOMAXPROCS: with the server on the same machine, a
-// trial's waiting for it is the server's work on another core, so more
-// trials than cores do not finish sooner; they cost CPU (a psql writer
-// certified at twice GOMAXPROCS used 15% more of it and took 8% longer,
-// README "Time to a certificate").
-func defaultParallel(ctx context.Context, tg *trial.Target) int {
-	n := runtime.GOMAXPROCS(0)
+// defaultParallel is Parallel's default: perCPU trials per GOMAXPROCS (2
+// when 0: a trial spends most of its time waiting for the server, so
+// twice as many trials as cores keep both busy), fewer when the server
+// has not that many spare connections for them: a trial may hold three
+// (a zombie, its retry, a snapshot), and the fault proxy keeps up to 32
+// idle ones.
+func defaultParallel(ctx context.Context, tg *trial.Target, perCPU int) int {
+	if perCPU <= 0 {
+		perCPU = 2
+	}
+	n := perCPU * runtime.GOMAXPROCS(0)
 	if spare, err := tg.SpareConnections(ctx); err == nil {
 		n = min(n, (spare-32)/3)
 	}

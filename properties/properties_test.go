@@ -186,3 +186,30 @@ func TestWrongRecordsDoNotCompile(t *testing.T) {
 		t.Errorf("the compiler refused for another reason:\n%s", out)
 	}
 }
+
+// TestParallelPerCPU checks Parallel's default: two trials per CPU, or
+// ParallelPerCPU's number, never more than the server's spare connections
+// allow (a trial may hold three; the fault proxy keeps up to 32 idle).
+func TestParallelPerCPU(t *testing.T) {
+	ctx := context.Background()
+	spare, err := target.SpareConnections(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit, cpus := max((spare-32)/3, 1), runtime.GOMAXPROCS(0)
+	if limit < 2*cpus {
+		t.Logf("the server has %d spare connections: at most %d trials at once", spare, limit)
+	}
+	for _, tc := range []struct {
+		opts []properties.Option
+		want int
+	}{
+		{nil, min(2*cpus, limit)},
+		{[]properties.Option{properties.ParallelPerCPU(1)}, min(cpus, limit)},
+		{[]properties.Option{properties.ParallelPerCPU(3)}, min(3*cpus, limit)},
+	} {
+		if got := properties.DefaultParallel(ctx, target, tc.opts...); got != tc.want {
+			t.Errorf("%d options: %d trials at once, want %d (%d CPUs)", len(tc.opts), got, tc.want, cpus)
+		}
+	}
+}

@@ -19,7 +19,7 @@ type lessonsCmd struct {
 	AllLaws    bool          `help:"Show every law each anti-pattern breaks, not only the first."`
 	Checks     int           `help:"Trials per law." default:"50"`
 	ShrinkTime time.Duration `help:"The most time to spend shrinking each counterexample." default:"10s"`
-	Parallel   int           `help:"Trials run at once (0: the number of CPUs, fewer if the server has few spare connections)." default:"0" placeholder:"N"`
+	Parallel   int           `help:"Trials run at once (0: twice the number of CPUs, fewer if the server has few spare connections)." default:"0" placeholder:"N"`
 	JSON       string        `name:"json" help:"Also write the results as JSON to this file (- for stdout)." placeholder:"FILE"`
 	Report     string        `help:"Write one page that teaches every lesson run (story, timeline, diff, fix): .html, or .md with each timeline an .svg beside it." placeholder:"FILE"`
 }
