@@ -81,8 +81,8 @@ func Checks(n int) Option { return func(s *settings) { s.checks = n } }
 func Seed(seed uint64) Option { return func(s *settings) { s.seed = seed } }
 
 // Parallel sets how many trials run at once, over all laws (default
-// ParallelPerCPU's share of GOMAXPROCS, twice it unless set, fewer when the
-// server has few spare connections: a trial may hold three). Each run has
+// ParallelPerCPU trials per CPU, 2 unless set, fewer when the server has
+// few spare connections: a trial may hold three). Each run has
 // a sandbox of its own while it runs (see FreshSandboxes); laws run
 // concurrently, and a law's next random trial starts as soon as one of
 // its trials ends. Verdicts, trial counts and counterexamples do not
