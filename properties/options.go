@@ -82,11 +82,11 @@ func Seed(seed uint64) Option { return func(s *settings) { s.seed = seed } }
 
 // Parallel sets how many trials run at once, over all laws (default
 // ParallelPerCPU trials per CPU, 2 unless set, fewer when the server has
-// few spare connections: a trial may hold three). Each run has
-// a sandbox of its own while it runs (see FreshSandboxes); laws run
-// concurrently, and a law's next random trial starts as soon as one of
-// its trials ends. Verdicts, trial counts and counterexamples do not
-// depend on n: trials are counted in order.
+// few spare connections: a trial may hold three). Each run has a sandbox
+// of its own while it runs (see FreshSandboxes); laws run concurrently,
+// and a law's next random trial starts as soon as one of its trials ends.
+// Verdicts, trial counts and counterexamples do not depend on n: trials
+// are counted in order.
 func Parallel(n int) Option { return func(s *settings) { s.parallel = n } }
 
 // ParallelPerCPU sets Parallel's default to n trials per CPU (GOMAXPROCS;

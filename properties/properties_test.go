@@ -201,15 +201,16 @@ func TestParallelPerCPU(t *testing.T) {
 		t.Logf("the server has %d spare connections: at most %d trials at once", spare, limit)
 	}
 	for _, tc := range []struct {
+		name string
 		opts []properties.Option
 		want int
 	}{
-		{nil, min(2*cpus, limit)},
-		{[]properties.Option{properties.ParallelPerCPU(1)}, min(cpus, limit)},
-		{[]properties.Option{properties.ParallelPerCPU(3)}, min(3*cpus, limit)},
+		{"the default", nil, min(2*cpus, limit)},
+		{"ParallelPerCPU(1)", []properties.Option{properties.ParallelPerCPU(1)}, min(cpus, limit)},
+		{"ParallelPerCPU(3)", []properties.Option{properties.ParallelPerCPU(3)}, min(3*cpus, limit)},
 	} {
 		if got := properties.DefaultParallel(ctx, target, tc.opts...); got != tc.want {
-			t.Errorf("%d options: %d trials at once, want %d (%d CPUs)", len(tc.opts), got, tc.want, cpus)
+			t.Errorf("%s: %d trials at once, want %d (%d CPUs)", tc.name, got, tc.want, cpus)
 		}
 	}
 }
