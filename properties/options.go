@@ -98,8 +98,8 @@ func Parallel(n int) Option { return func(s *settings) { s.parallel = n } }
 // cores only add switching between them: the CLI gives such writers 1.
 // Measured with the server on the same 2-core machine: the reference
 // Upsert 218 trials/s at 2 per CPU against 192 at 1; the psql writer
-// testdata/upsert_tx.sh 67-70 s at 1 per CPU against 73-76 s, and 15%
-// more CPU, at 2.
+// testdata/upsert_tx.sh as fast at 1 per CPU as at 2 (within that VM's
+// noise) with 10% less CPU.
 func ParallelPerCPU(n int) Option { return func(s *settings) { s.perCPU = n } }
 
 // ShrinkTime bounds the simplification of a counterexample (default

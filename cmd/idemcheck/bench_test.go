@@ -14,14 +14,17 @@ import (
 // server shared by the package's tests): at the default parallelism (one
 // trial per CPU for --exec) and, in the same run, with one trial at a time
 // and with two per CPU (the default of in-process writers). It reports
-// s/certificate and how many times faster the default is: x-parallel-1
-// and x-2-per-cpu (below 1: two per CPU would be the faster default).
-// About four minutes on 2 cores.
+// s/certificate and cpu-s/certificate (idemcheck's CPU and that of the
+// writer processes it started; the server's is not counted), how many
+// times faster the default is (x-parallel-1, x-2-per-cpu: below 1, two
+// per CPU was faster) and how many times more CPU two per CPU took
+// (x-2-per-cpu-cpu). About four minutes on 2 cores.
 func BenchmarkCertifyCommand(b *testing.B) {
 	if _, err := exec.LookPath("psql"); err != nil {
 		b.Skip("psql is needed (apt-get install postgresql-client)")
 	}
-	seconds := func(parallel int) float64 {
+	type cost struct{ seconds, cpu float64 }
+	certify := func(parallel int) cost {
 		dir := b.TempDir()
 		cmd := exec.Command(binary, "certify", "--exec", "./testdata/upsert_tx.sh", "--setup-sql", "testdata/setup.sql",
 			"--checks", "100", "--seed", "1", "--parallel", strconv.Itoa(parallel),
@@ -30,17 +33,19 @@ func BenchmarkCertifyCommand(b *testing.B) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("certify --parallel %d: %v\n%s", parallel, err, out)
 		}
-		took := time.Since(start).Seconds()
-		b.Logf("--parallel %d: %.1f s", parallel, took)
-		return took
+		c := cost{time.Since(start).Seconds(), (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()}
+		b.Logf("--parallel %d: %.1f s, %.1f CPU-s", parallel, c.seconds, c.cpu)
+		return c
 	}
-	var def, one, two float64
+	var def, one, two cost
 	for b.Loop() {
-		def = seconds(0)
-		one = seconds(1)
-		two = seconds(2 * runtime.GOMAXPROCS(0))
+		def = certify(0)
+		one = certify(1)
+		two = certify(2 * runtime.GOMAXPROCS(0))
 	}
-	b.ReportMetric(def, "s/certificate")
-	b.ReportMetric(one/def, "x-parallel-1")
-	b.ReportMetric(two/def, "x-2-per-cpu")
+	b.ReportMetric(def.seconds, "s/certificate")
+	b.ReportMetric(def.cpu, "cpu-s/certificate")
+	b.ReportMetric(one.seconds/def.seconds, "x-parallel-1")
+	b.ReportMetric(two.seconds/def.seconds, "x-2-per-cpu")
+	b.ReportMetric(two.cpu/def.cpu, "x-2-per-cpu-cpu")
 }
