@@ -162,7 +162,7 @@ func Run[R any](ctx context.Context, t *Target, w harness.Writer[R], sc harness.
 			o(&scfg)
 		}
 		if scfg.mode == SchemaSandbox {
-			sb = cfg.reuse.take()
+			sb = cfg.reuse.take(ctx)
 		} else {
 			cfg.reuse = nil
 		}

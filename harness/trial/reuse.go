@@ -63,6 +63,9 @@ type Reuse struct {
 	disabled  string // why sandboxes are not restored any more ("" while they are)
 	closed    bool
 	restoring sync.WaitGroup        // restores under way
+	pending   int                   // restores under way whose sandbox a run may yet take (mu)
+	waiting   int                   // runs in take waiting for one of them (mu)
+	changed   chan struct{}         // closed (and replaced) when a restore ends (mu)
 	ctx       context.Context       // the restores', cancelled by Close
 	cancel    context.CancelFunc    // ends the restores under way
 	horizon   int                   // restores in a row that old snapshots defeated (mu)
@@ -75,7 +78,7 @@ type Reuse struct {
 // sandboxes of writers with different Setups must not share one.
 func (t *Target) NewReuse() *Reuse {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Reuse{t: t, ctx: ctx, cancel: cancel, patience: vacuumPatience}
+	return &Reuse{t: t, ctx: ctx, cancel: cancel, patience: vacuumPatience, changed: make(chan struct{})}
 }
 
 // horizonLimit is how many restores in a row an old snapshot may defeat
@@ -83,10 +86,11 @@ func (t *Target) NewReuse() *Reuse {
 // otherwise keep a restore waiting for every run).
 const horizonLimit = 3
 
-// Reusing makes Run take a sandbox r keeps, when it has one, instead of
-// creating one and running Setup, and makes the run's sandbox r's: the
-// caller gives it back with Sandbox.Release. Runs with other sandbox
-// options than the default schema sandbox are not reused.
+// Reusing makes Run take a sandbox r keeps, when it has one (or, when two
+// or more are being restored, wait for one of them), instead of creating
+// one and running Setup, and makes the run's sandbox r's: the caller
+// gives it back with Sandbox.Release. Runs with other sandbox options
+// than the default schema sandbox are not reused.
 func Reusing(r *Reuse) RunOption { return func(c *runConfig) { c.reuse = r } }
 
 // Disabled says why r stopped restoring sandboxes, or never did ("" while
@@ -140,16 +144,51 @@ func (r *Reuse) disable(why string) {
 	}
 }
 
-// take returns a restored sandbox, or nil.
-func (r *Reuse) take() *Sandbox {
+// take returns a restored sandbox, or nil. When none is idle but two
+// restores or more are under way that no other run waits for, it waits
+// for one of them (or for ctx) instead: a restore costs the server less
+// than a new sandbox, its Setup and, later, its own restores and its
+// DROP, and without waiting, runs that follow one another while the
+// server is busy (a shrinking search beside other checks) each found the
+// previous runs' sandboxes still being restored and made new ones. With
+// one restore under way it does not wait: a spare sandbox lets one run
+// start while the previous run's is restored. It returns nil when the
+// restores it could wait for end without a sandbox for it (refused, or
+// taken by another run).
+func (r *Reuse) take(ctx context.Context) *Sandbox {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.idle) == 0 {
-		return nil
+	waits := false
+	defer func() {
+		if waits {
+			r.waiting--
+		}
+	}()
+	for !r.closed {
+		if n := len(r.idle); n > 0 {
+			sb := r.idle[n-1]
+			r.idle = r.idle[:n-1]
+			return sb
+		}
+		if !waits && r.pending > r.waiting+1 {
+			waits = true
+			r.waiting++
+		}
+		if !waits || r.pending < r.waiting { // no restore left for this run
+			return nil
+		}
+		changed := r.changed
+		r.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+		}
+		r.mu.Lock()
+		if ctx.Err() != nil {
+			return nil
+		}
 	}
-	sb := r.idle[len(r.idle)-1]
-	r.idle = r.idle[:len(r.idle)-1]
-	return sb
+	return nil
 }
 
 // baseline is what Setup left in a sandbox: enough to check and restore it.
@@ -409,13 +448,20 @@ func (r *Reuse) put(sb *Sandbox) {
 	run.sandboxes[sb.name] = next // the run drops what it did not give back when it ends
 	run.mu.Unlock()
 	r.restoring.Add(1)
+	r.mu.Lock()
+	r.pending++
+	r.mu.Unlock()
 	go func() {
 		defer r.restoring.Done()
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 		defer cancel()
 		defer func() { r.restored.Add(int64(time.Since(start))) }()
-		if r.Disabled() == "" && r.finish(next, r.restore(ctx, next)) {
+		err := errNotRestoring
+		if r.Disabled() == "" {
+			err = r.restore(ctx, next)
+		}
+		if r.finish(next, err) {
 			return
 		}
 		dctx, dcancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -424,14 +470,22 @@ func (r *Reuse) put(sb *Sandbox) {
 	}()
 }
 
+// errNotRestoring ends the restore of a sandbox released after r was
+// disabled.
+var errNotRestoring = errors.New("harness: sandboxes are not restored any more")
+
 // finish records how the restore of next ended and, when it succeeded,
-// makes next takable; false: next is to be dropped. After horizonLimit
-// restores in a row that old snapshots defeated, r stops restoring.
+// makes next takable; false: next is to be dropped. Either way it wakes
+// the runs waiting in take. After horizonLimit restores in a row that old
+// snapshots defeated, r stops restoring.
 func (r *Reuse) finish(next *Sandbox, err error) bool {
-	if err != nil {
+	if err != nil && err != errNotRestoring {
 		r.lastErr.Store(&err)
 	}
 	r.mu.Lock()
+	r.pending--
+	close(r.changed)
+	r.changed = make(chan struct{})
 	switch {
 	case err == nil:
 		r.horizon = 0

@@ -380,3 +380,78 @@ func TestReuseWaitsForOldSnapshots(t *testing.T) {
 		t.Errorf("after three restores defeated by an old snapshot, Disabled() = %q", r2.Disabled())
 	}
 }
+
+// A run that finds no restored sandbox makes a new one while one restore
+// is under way (a spare, so runs that follow one another need not wait),
+// and waits for a restore when two or more are under way, then takes the
+// sandbox it restored instead of making another. An old snapshot holds
+// the restores back (their VACUUM cannot empty the tables) until the
+// waiting run is seen waiting.
+func TestReuseWaitsForARestoreRatherThanMakeASandbox(t *testing.T) {
+	ctx := context.Background()
+	w := sqlWriter{setup: reuseSetup, write: reuseWrite}
+	r := target(t).NewReuse()
+	defer r.Close(ctx)
+	first := runReusing(t, r, w)
+	first.Sandbox.Release(ctx)
+	r.Settle()
+
+	conn, err := pgx.ConnectConfig(ctx, target(t).ConnConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT count(*) FROM pg_class"); err != nil { // takes the snapshot
+		t.Fatal(err)
+	}
+	ended := false
+	endSnapshot := func() {
+		if !ended {
+			ended = true
+			conn.Exec(ctx, "COMMIT")
+		}
+	}
+	defer endSnapshot()
+
+	second := runReusing(t, r, w) // takes the first run's sandbox; its restore now waits for the snapshot
+	second.Sandbox.Release(ctx)
+	third := runReusing(t, r, w) // one restore under way: a new sandbox
+	if !second.Reused || third.Reused {
+		t.Fatalf("second run reused %v (want true), third %v (want false: a spare while one restore is under way)", second.Reused, third.Reused)
+	}
+	if err := r.Refused(); err != nil { // the second's restore cannot end before the snapshot does but by giving up
+		t.Fatalf("the third run waited for the second run's restore until it gave up: %v", err)
+	}
+	third.Sandbox.Release(ctx)
+
+	fourth := make(chan *trial.Observation)
+	go func() {
+		obs, err := trial.Run(ctx, target(t), w, harness.CleanScenario(batches), trial.Reusing(r))
+		if err != nil {
+			t.Error(err)
+		}
+		fourth <- obs
+	}()
+	for deadline := time.Now().Add(10 * time.Second); r.Waiting() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			endSnapshot()
+			obs := <-fourth
+			t.Fatalf("with two restores under way the fourth run did not wait for one (reused %v)", obs != nil && obs.Reused)
+		}
+	}
+	endSnapshot()
+	obs := <-fourth
+	if obs == nil {
+		return
+	}
+	defer obs.Sandbox.Release(ctx)
+	if !obs.Reused {
+		t.Errorf("the fourth run waited, then made a new sandbox (refused: %v)", r.Refused())
+	}
+	if name := obs.Sandbox.Name(); name != second.Sandbox.Name() && name != third.Sandbox.Name() {
+		t.Errorf("the fourth run has sandbox %s; want one of the two being restored, %s or %s", name, second.Sandbox.Name(), third.Sandbox.Name())
+	}
+}
