@@ -113,7 +113,8 @@ func (r *Reuse) Refused() error {
 }
 
 // Close ends the restores under way and drops every sandbox r keeps or
-// was restoring; a sandbox released later is dropped.
+// was restoring (those it keeps in one statement); a sandbox released
+// later is dropped.
 func (r *Reuse) Close(ctx context.Context) error {
 	r.mu.Lock()
 	r.closed = true
@@ -124,11 +125,7 @@ func (r *Reuse) Close(ctx context.Context) error {
 	idle := r.idle
 	r.idle = nil
 	r.mu.Unlock()
-	var errs []error
-	for _, sb := range idle {
-		errs = append(errs, sb.Drop(ctx))
-	}
-	return errors.Join(errs...)
+	return r.t.dropAll(ctx, idle)
 }
 
 func (r *Reuse) disable(why string) {
@@ -139,9 +136,7 @@ func (r *Reuse) disable(why string) {
 	idle := r.idle
 	r.idle = nil
 	r.mu.Unlock()
-	for _, sb := range idle {
-		_ = sb.Drop(context.Background())
-	}
+	_ = r.t.dropAll(context.Background(), idle)
 }
 
 // take returns a restored sandbox, or nil. When none is idle but two

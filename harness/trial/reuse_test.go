@@ -257,26 +257,51 @@ func TestReuseNeverWhenSetupLeavesWhatItCannotRestore(t *testing.T) {
 	}
 }
 
+// Close drops the sandboxes a Reuse keeps (two here, in one statement),
+// and their names go to the run's next sandboxes, as after Drop.
 func TestReuseCloseDropsWhatItKeeps(t *testing.T) {
 	ctx := context.Background()
 	r := target(t).NewReuse()
-	obs := runReusing(t, r, sqlWriter{setup: reuseSetup, write: reuseWrite})
-	oid := schemaOID(t, obs.Sandbox.Name())
-	if err := obs.Sandbox.Release(ctx); err != nil {
-		t.Fatal(err)
+	w := sqlWriter{setup: reuseSetup, write: reuseWrite}
+	first, second := runReusing(t, r, w), runReusing(t, r, w) // two sandboxes: the first is not given back yet
+	names := map[string]bool{first.Sandbox.Name(): true, second.Sandbox.Name(): true}
+	if len(names) != 2 {
+		t.Fatalf("two runs at once shared sandbox %s", first.Sandbox.Name())
+	}
+	var oids []uint32
+	for _, obs := range []*trial.Observation{first, second} {
+		oids = append(oids, schemaOID(t, obs.Sandbox.Name()))
+		if err := obs.Sandbox.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	r.Settle()
-	if schemaGone(t, oid) {
-		t.Fatal("the released sandbox was not kept for reuse")
+	for _, oid := range oids {
+		if schemaGone(t, oid) {
+			t.Fatal("a released sandbox was not kept for reuse")
+		}
 	}
 	if err := r.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !schemaGone(t, oid) {
-		t.Error("Close left the sandbox it kept")
+	for _, oid := range oids {
+		if !schemaGone(t, oid) {
+			t.Error("Close left a sandbox it kept")
+		}
+	}
+	for range 2 {
+		sb, err := target(t).NewSandbox(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sb.Drop(ctx)
+		if !names[sb.Name()] {
+			t.Errorf("a new sandbox is named %s, not after one Close dropped (%v)", sb.Name(), names)
+		}
+		delete(names, sb.Name())
 	}
 	// A database sandbox is never reused, and a kept sandbox stays.
-	obs = runReusing(t, r, sqlWriter{setup: reuseSetup, write: reuseWrite}, trial.WithSandbox(trial.WithMode(trial.DatabaseSandbox)))
+	obs := runReusing(t, r, sqlWriter{setup: reuseSetup, write: reuseWrite}, trial.WithSandbox(trial.WithMode(trial.DatabaseSandbox)))
 	obs.Sandbox.Keep()
 	if err := obs.Sandbox.Release(ctx); err != nil {
 		t.Fatal(err)
