@@ -11,9 +11,9 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/idemcheck/idemcheck/internal/bufpipe"
 	"github.com/idemcheck/idemcheck/internal/sqlsplit"
 	"github.com/jackc/pgx/v5/pgproto3"
 )
@@ -137,42 +137,16 @@ func (a *Attempt) Plan() Plan { return a.plan }
 
 // DialContext connects to the server through the attempt, in process: it
 // has the signature of pgx's DialFunc (network and address are ignored).
+// The connection is an in-memory one that buffers like a socket pair
+// (package bufpipe): no system call between the driver and the proxy.
 func (a *Attempt) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
 	if a.isCrashed() {
 		return nil, ErrCrashed
 	}
-	client, proxied, err := socketPair()
-	if err != nil {
-		return nil, fmt.Errorf("faults: in-process connection: %w", err)
-	}
+	client, proxied := bufpipe.New()
 	a.wg.Add(1)
 	go a.serve(proxied)
 	return client, nil
-}
-
-// socketPair returns the two ends of a kernel socket pair, so that the
-// in-process front buffers like a network connection does.
-func socketPair() (net.Conn, net.Conn, error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	conn := func(fd int) (net.Conn, error) {
-		f := os.NewFile(uintptr(fd), "idemcheck-proxy")
-		defer f.Close()
-		return net.FileConn(f)
-	}
-	a, err := conn(fds[0])
-	if err != nil {
-		syscall.Close(fds[1])
-		return nil, nil, err
-	}
-	b, err := conn(fds[1])
-	if err != nil {
-		a.Close()
-		return nil, nil, err
-	}
-	return a, b, nil
 }
 
 // Listen opens the attempt's TCP front on 127.0.0.1 and returns its
