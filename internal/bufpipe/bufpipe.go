@@ -110,15 +110,15 @@ func (e *end) Write(b []byte) (int, error) {
 			h.mu.Unlock()
 			return n, &net.OpError{Op: "write", Net: "pipe", Err: io.ErrClosedPipe}
 		}
-		if n == len(b) {
+		if len(b) == 0 {
 			h.mu.Unlock()
-			return n, nil
+			return 0, nil
 		}
 		if room := Size - (len(h.buf) - h.off); room > 0 {
-			if h.off > 0 && cap(h.buf)-len(h.buf) < min(room, len(b)-n) {
+			k := min(room, len(b)-n)
+			if h.off > 0 && cap(h.buf)-len(h.buf) < k {
 				h.buf, h.off = h.buf[:copy(h.buf, h.buf[h.off:])], 0
 			}
-			k := min(room, len(b)-n)
 			h.buf = append(h.buf, b[n:n+k]...)
 			n += k
 			full := k == room
