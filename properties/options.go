@@ -91,15 +91,15 @@ func Parallel(n int) Option { return func(s *settings) { s.parallel = n } }
 
 // ParallelPerCPU sets Parallel's default to n trials per CPU (GOMAXPROCS;
 // default 2), still fewer when the server has few spare connections; an
-// explicit Parallel wins. An in-process writer's attempt is mostly round
-// trips, the server working while the writer waits, so two trials per
-// core keep both busy; a writer that starts a process per attempt (the
-// CLI's --exec) is mostly that process's own CPU, and more trials than
-// cores only add switching between them: the CLI gives such writers 1.
-// Measured with the server on the same 2-core machine: the reference
-// Upsert 218 trials/s at 2 per CPU against 192 at 1; the psql writer
-// testdata/upsert_tx.sh as fast at 1 per CPU as at 2 (within that VM's
-// noise) with 10% less CPU.
+// explicit Parallel wins. A trial is a chain of steps that wait for one
+// another (the writer, the fault proxy, the server, and for a command its
+// process's start), so with one trial per core a core idles at every
+// hand-over; two per core keep both busy. Measured with the server on the
+// same 2-core machine: the reference Upsert 218 trials/s at 2 per CPU
+// against 192 at 1; the psql writer testdata/upsert_tx.sh 9.1-9.2 s
+// against 10.3-10.7 s at 1, with the same CPU (three alternated runs); a
+// writer whose processes are heavier than the waits between them may do
+// as well with 1 and use less CPU.
 func ParallelPerCPU(n int) Option { return func(s *settings) { s.perCPU = n } }
 
 // ShrinkTime bounds the simplification of a counterexample (default

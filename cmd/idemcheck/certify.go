@@ -174,7 +174,7 @@ type certifyCmd struct {
 	Checks     int           `help:"Trials per law." default:"100"`
 	Seed       uint64        `help:"The run's seed, to repeat a run (0: a random one, named in the output and the certificate)." placeholder:"S"`
 	ShrinkTime time.Duration `help:"The most time to spend shrinking a counterexample (it stops sooner once no smaller scenario fails the same way)." default:"30s"`
-	Parallel   int           `help:"Trials run at once, over all laws, each in its own sandbox (0: with --exec the number of CPUs, with --sql twice that; fewer if the server has few spare connections). Verdicts and counterexamples do not depend on it." default:"0" placeholder:"N"`
+	Parallel   int           `help:"Trials run at once, over all laws, each in its own sandbox (0: twice the number of CPUs, fewer if the server has few spare connections). Verdicts and counterexamples do not depend on it." default:"0" placeholder:"N"`
 	Fresh      bool          `name:"fresh-sandboxes" help:"Give every run a new sandbox and its own setup, instead of reusing the sandboxes earlier runs are done with (emptied and checked to be as the setup left them). Slower; verdicts do not depend on it."`
 	outputs
 	Shard          string  `help:"Run part I of N of the certification (e.g. 2/4): that share of every law's trials (with --exhaustive, of its points), for a CI matrix; give every part the same --seed and --checks, and merge their --json with idemcheck merge." placeholder:"I/N"`
@@ -275,9 +275,6 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, rec
 		properties.Progress(progress.update))
 	if c.Fresh {
 		opts = append(opts, properties.FreshSandboxes())
-	}
-	if c.Exec != "" { // an attempt is mostly its processes' own CPU: one trial per core
-		opts = append(opts, properties.ParallelPerCPU(1))
 	}
 	rep, err := properties.CheckRecords(e.ctx, func() harness.Writer[R] { return w }, recs, opts...)
 	progress.done()
