@@ -144,15 +144,11 @@ func (e *end) Write(b []byte) (int, error) {
 // check returns why an operation under deadline d cannot go on, if it
 // cannot: this end is closed, or d has passed.
 func (e *end) check(d *deadline) error {
-	select {
-	case <-e.done:
+	switch {
+	case isClosed(e.done):
 		return net.ErrClosed
-	default:
-	}
-	select {
-	case <-d.wait():
+	case isClosed(d.wait()):
 		return os.ErrDeadlineExceeded
-	default:
 	}
 	return nil
 }
@@ -196,7 +192,7 @@ func (e *end) SetDeadline(t time.Time) error {
 }
 
 func (e *end) SetReadDeadline(t time.Time) error {
-	if e.isClosed() {
+	if isClosed(e.done) {
 		return &net.OpError{Op: "set", Net: "pipe", Err: net.ErrClosed}
 	}
 	e.readDeadline.set(t)
@@ -204,20 +200,11 @@ func (e *end) SetReadDeadline(t time.Time) error {
 }
 
 func (e *end) SetWriteDeadline(t time.Time) error {
-	if e.isClosed() {
+	if isClosed(e.done) {
 		return &net.OpError{Op: "set", Net: "pipe", Err: net.ErrClosed}
 	}
 	e.writeDeadline.set(t)
 	return nil
-}
-
-func (e *end) isClosed() bool {
-	select {
-	case <-e.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // deadline is a channel closed when a point in time passes (net.Pipe's
@@ -264,6 +251,7 @@ func (d *deadline) wait() chan struct{} {
 	return d.cancel
 }
 
+// isClosed says whether c is closed (without waiting).
 func isClosed(c chan struct{}) bool {
 	select {
 	case <-c:
