@@ -47,7 +47,7 @@ func newFixture(t testing.TB) *fixture {
 	}
 	t.Cleanup(func() { sb.Drop(context.Background()) })
 	cfg := sb.ConnConfig()
-	f := &fixture{t: t, sb: sb, proxy: faults.New("tcp", fmt.Sprintf("%s:%d", cfg.Host, cfg.Port))}
+	f := &fixture{t: t, sb: sb, proxy: faults.New(pgconn.NetworkAddress(cfg.Host, cfg.Port))}
 	f.admin("CREATE TABLE t (id int PRIMARY KEY, v text)")
 	return f
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -344,14 +345,22 @@ func (s *Sandbox) connStringVia(host string, port uint16) string {
 	return connString(c, opt)
 }
 
+// connString is c as a URL, with options as its "options" parameter. A
+// Unix-domain socket's directory (a host that starts with "/", as in
+// libpq) travels in the "host" parameter.
 func connString(c *pgx.ConnConfig, options string) string {
-	u := url.URL{Scheme: "postgres", Host: c.Host + ":" + strconv.Itoa(int(c.Port)), Path: "/" + c.Database}
+	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))), Path: "/" + c.Database}
 	if c.Password != "" {
 		u.User = url.UserPassword(c.User, c.Password)
 	} else {
 		u.User = url.User(c.User)
 	}
 	q := url.Values{"sslmode": {"disable"}}
+	if strings.HasPrefix(c.Host, "/") {
+		u.Host = ""
+		q.Set("host", c.Host)
+		q.Set("port", strconv.Itoa(int(c.Port)))
+	}
 	if options != "" {
 		q.Set("options", options)
 	}

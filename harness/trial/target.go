@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"runtime"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/idemcheck/idemcheck/faults"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -336,11 +336,7 @@ func (t *Target) Proxy() *faults.Proxy {
 	t.proxyMu.Lock()
 	defer t.proxyMu.Unlock()
 	if t.proxy == nil {
-		if strings.HasPrefix(t.config.Host, "/") {
-			t.proxy = faults.New("unix", fmt.Sprintf("%s/.s.PGSQL.%d", t.config.Host, t.config.Port))
-		} else {
-			t.proxy = faults.New("tcp", net.JoinHostPort(t.config.Host, strconv.Itoa(int(t.config.Port))))
-		}
+		t.proxy = faults.New(pgconn.NetworkAddress(t.config.Host, t.config.Port))
 		t.proxy.EnablePool(32)
 	}
 	return t.proxy

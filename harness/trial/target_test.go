@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/internal/scratch"
+	"github.com/jackc/pgx/v5"
 )
 
 func TestLocalClusterAsCurrentUser(t *testing.T) {
@@ -27,6 +28,12 @@ func TestLocalClusterAsCurrentUser(t *testing.T) {
 	dir := localDir(t, tg)
 	if tg.Way() != WayLocal || tg.ServerVersion() == "" {
 		t.Errorf("way %s version %q, want local and a version", tg.Way(), tg.ServerVersion())
+	}
+	if tg.config.Host != dir {
+		t.Errorf("the harness reaches its cluster at %q, want the socket in the cluster's directory %s", tg.config.Host, dir)
+	}
+	if again, err := pgx.ParseConfig(tg.ConnString()); err != nil || again.Host != dir || again.Port != tg.config.Port {
+		t.Errorf("ConnString %q names another server (%v)", tg.ConnString(), err)
 	}
 	var user string
 	if err := tg.Admin().QueryRow(ctx, "SELECT usename FROM pg_stat_activity WHERE backend_type = 'checkpointer' OR pid = pg_backend_pid() LIMIT 1").Scan(&user); err != nil {
@@ -103,7 +110,9 @@ func TestKilledLocalClusterLeavesNothingInSharedMemory(t *testing.T) {
 // harness must see it is not its own and try another port, never run
 // trials on a stranger's server (whose owner may stop it at any moment).
 func TestLocalClusterNeverTakesAnotherServerForItsOwn(t *testing.T) {
-	if target.config.Host == "" || strings.HasPrefix(target.config.Host, "/") {
+	// An ephemeral cluster is reached through its socket and listens on
+	// 127.0.0.1 at the same port number too.
+	if target.way != WayLocal && (target.config.Host == "" || strings.HasPrefix(target.config.Host, "/")) {
 		t.Skipf("the shared server listens on %q, not on a TCP port", target.config.Host)
 	}
 	taken := int(target.config.Port)
