@@ -172,6 +172,20 @@ func useTarget(t *testing.T, tg *Target) {
 		t.Fatal(err)
 	}
 	conn.Close(ctx)
+	// The same table through the target's fault proxy.
+	a := tg.Proxy().NewAttempt(nil)
+	defer a.Close()
+	cfg := sb.ConnConfig()
+	cfg.DialFunc = a.DialContext
+	proxied, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("connect through the proxy of %s: %v", tg, err)
+	}
+	var n int
+	if err := proxied.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("through the proxy of %s: %d rows (%v), want 2", tg, n, err)
+	}
+	proxied.Close(ctx)
 	st, err := Snapshot(ctx, sb)
 	if err != nil {
 		t.Fatal(err)
@@ -184,20 +198,31 @@ func useTarget(t *testing.T, tg *Target) {
 	}
 }
 
+// TestURLTarget opens the shared server by URL: as ConnString gives it
+// (an ephemeral cluster's is its socket) and, for an ephemeral cluster, by
+// its loopback port too, so that the harness and its fault proxy are
+// tried over TCP and over a Unix-domain socket.
 func TestURLTarget(t *testing.T) {
-	ctx := context.Background()
-	tg, err := OpenTarget(ctx, WithURL(target.ConnString()), WithoutSignalHandling())
-	if err != nil {
-		t.Fatal(err)
+	urls := map[string]string{"ConnString": target.ConnString()}
+	if target.way == WayLocal {
+		urls["loopback"] = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", target.config.Port)
 	}
-	defer tg.Close()
-	if tg.Way() != WayURL {
-		t.Errorf("way %s, want url", tg.Way())
+	for name, url := range urls {
+		t.Run(name, func(t *testing.T) {
+			tg, err := OpenTarget(context.Background(), WithURL(url), WithoutSignalHandling())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tg.Close()
+			if tg.Way() != WayURL {
+				t.Errorf("way %s, want url", tg.Way())
+			}
+			if tg.stop != nil {
+				t.Error("a URL target must never stop the server it did not start")
+			}
+			useTarget(t, tg)
+		})
 	}
-	if tg.stop != nil {
-		t.Error("a URL target must never stop the server it did not start")
-	}
-	useTarget(t, tg)
 }
 
 func TestDockerTarget(t *testing.T) {
