@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // target is the PostgreSQL the package's tests share, found by the default
@@ -40,6 +42,21 @@ func sandbox(t testing.TB, opts ...SandboxOption) *Sandbox {
 	}
 	t.Cleanup(func() { _ = sb.Drop(context.Background()) })
 	return sb
+}
+
+// connectThroughProxy connects into sb through a fault-free attempt of
+// tg's proxy; done closes the connection, then the attempt.
+func connectThroughProxy(t testing.TB, tg *Target, sb *Sandbox) (conn *pgx.Conn, done func()) {
+	t.Helper()
+	a := tg.Proxy().NewAttempt(nil)
+	cfg := sb.ConnConfig()
+	cfg.DialFunc = a.DialContext
+	conn, err := pgx.ConnectConfig(context.Background(), cfg)
+	if err != nil {
+		a.Close()
+		t.Fatalf("connect through the proxy of %s: %v", tg, err)
+	}
+	return conn, func() { conn.Close(context.Background()); a.Close() }
 }
 
 // execSQL runs sql in sb.

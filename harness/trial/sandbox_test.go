@@ -3,8 +3,6 @@ package trial
 import (
 	"context"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // TestADroppedSchemaNameServesTheNextSandbox: a schema sandbox the run
@@ -20,15 +18,8 @@ func TestADroppedSchemaNameServesTheNextSandbox(t *testing.T) {
 	// RESET ALL.
 	connect := func(sb *Sandbox, sql string) (pid uint32, schema string) {
 		t.Helper()
-		att := target.Proxy().NewAttempt(nil)
-		defer att.Close()
-		cfg := sb.ConnConfig()
-		cfg.DialFunc = att.DialContext
-		conn, err := pgx.ConnectConfig(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
+		conn, done := connectThroughProxy(t, target, sb)
+		defer done()
 		if _, err := conn.Exec(ctx, "RESET ALL; "+sql); err != nil {
 			t.Fatal(err)
 		}

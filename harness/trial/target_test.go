@@ -173,19 +173,12 @@ func useTarget(t *testing.T, tg *Target) {
 	}
 	conn.Close(ctx)
 	// The same table through the target's fault proxy.
-	a := tg.Proxy().NewAttempt(nil)
-	defer a.Close()
-	cfg := sb.ConnConfig()
-	cfg.DialFunc = a.DialContext
-	proxied, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatalf("connect through the proxy of %s: %v", tg, err)
-	}
+	proxied, done := connectThroughProxy(t, tg, sb)
 	var n int
 	if err := proxied.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 2 {
 		t.Fatalf("through the proxy of %s: %d rows (%v), want 2", tg, n, err)
 	}
-	proxied.Close(ctx)
+	done()
 	st, err := Snapshot(ctx, sb)
 	if err != nil {
 		t.Fatal(err)
