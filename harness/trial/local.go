@@ -262,7 +262,7 @@ func startPostmaster(ctx context.Context, run func(string, ...string) *exec.Cmd,
 // socketURL is the connection string of the cluster's Unix-domain socket
 // in dir, or tcpURL when there is no socket there (a path too long for
 // one). The harness talks to its own cluster through the socket: a
-// message costs the kernel less than over loopback TCP (8-10% more trials
+// message costs the kernel less than over loopback TCP (7-11% more trials
 // per second), and nothing but this cluster can answer there. The
 // loopback port stays open, and is checked first: it is how the cluster
 // is told from another that took the port.

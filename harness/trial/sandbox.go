@@ -349,17 +349,19 @@ func (s *Sandbox) connStringVia(host string, port uint16) string {
 // Unix-domain socket's directory (a host that starts with "/", as in
 // libpq) travels in the "host" parameter.
 func connString(c *pgx.ConnConfig, options string) string {
-	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))), Path: "/" + c.Database}
+	u := url.URL{Scheme: "postgres", Path: "/" + c.Database}
 	if c.Password != "" {
 		u.User = url.UserPassword(c.User, c.Password)
 	} else {
 		u.User = url.User(c.User)
 	}
 	q := url.Values{"sslmode": {"disable"}}
+	port := strconv.Itoa(int(c.Port))
 	if strings.HasPrefix(c.Host, "/") {
-		u.Host = ""
 		q.Set("host", c.Host)
-		q.Set("port", strconv.Itoa(int(c.Port)))
+		q.Set("port", port)
+	} else {
+		u.Host = net.JoinHostPort(c.Host, port)
 	}
 	if options != "" {
 		q.Set("options", options)
