@@ -89,12 +89,20 @@ func (p *progress) update(law harness.Law, trials int, faults map[properties.Inj
 	if total > p.bar.GetMax() {
 		p.bar.ChangeMax(total)
 	}
-	p.bar.Describe(fmt.Sprintf("%d law(s); %s: %s", len(p.laws), law, p.faults[law]))
+	desc := fmt.Sprintf("%d law(s); %s", len(p.laws), law)
+	if f := p.faults[law]; f != "" {
+		desc += ": " + f
+	}
+	p.bar.Describe(desc)
 	_ = p.bar.Set(total)
 }
 
 func (p *progress) plain(law harness.Law) {
-	fmt.Fprintf(p.e.stderr, "  %s: %d trials (faults fired: %s)\n", law, p.trials[law], p.faults[law])
+	if f := p.faults[law]; f != "" {
+		fmt.Fprintf(p.e.stderr, "  %s: %d trials (faults fired: %s)\n", law, p.trials[law], f)
+		return
+	}
+	fmt.Fprintf(p.e.stderr, "  %s: %d trials\n", law, p.trials[law])
 }
 
 // done ends the display: on a terminal the bar, otherwise each law's last
@@ -129,16 +137,16 @@ func lawIndex(law harness.Law) int {
 	return len(harness.AllLaws)
 }
 
-// faultText renders fault counts as "kind=n, ...", sorted, or "none yet".
+// faultText renders fault counts as "kind=n, ...", sorted, or "" when
+// none fired, and then the progress names none: a law that injects no
+// faults (Determinism, IncrementalEquivalence) never fires any, so "none
+// yet" would mislead.
 func faultText(faults map[properties.Injection]int) string {
 	var parts []string
 	for k, v := range faults {
 		if v > 0 {
 			parts = append(parts, fmt.Sprintf("%s=%d", k, v))
 		}
-	}
-	if len(parts) == 0 {
-		return "none yet"
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ", ")

@@ -16,8 +16,11 @@ import (
 // the faults fired so far; piped, it is plain lines.
 func TestProgressOnATerminalAndOff(t *testing.T) {
 	needTools(t, "psql")
-	args := []string{"certify", "--sql", "testdata/upsert.sql", "--setup-sql", "testdata/setup.sql",
-		"--laws", "RetryEquivalence", "--checks", "30", "--scenario-dir", t.TempDir()}
+	certify := func(laws string) []string {
+		return []string{"certify", "--sql", "testdata/upsert.sql", "--setup-sql", "testdata/setup.sql",
+			"--laws", laws, "--checks", "30", "--scenario-dir", t.TempDir()}
+	}
+	args := certify("RetryEquivalence")
 
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(cmd.Environ(), "TERM=xterm")
@@ -44,11 +47,15 @@ func TestProgressOnATerminalAndOff(t *testing.T) {
 		t.Error("plain progress lines on a terminal")
 	}
 
-	code, _, errOut := idemcheck(t, args...)
+	// Piped, with Determinism too: a law that injects no faults names none.
+	code, _, errOut := idemcheck(t, certify("RetryEquivalence,Determinism")...)
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}
-	if !strings.Contains(errOut, "  RetryEquivalence: 25 trials (faults fired: ") || !strings.Contains(errOut, "  RetryEquivalence: 34 trials") || strings.Contains(errOut, "\r") {
+	if !strings.Contains(errOut, "  RetryEquivalence: 25 trials (faults fired: ") || !strings.Contains(errOut, "  RetryEquivalence: 34 trials (faults fired: ") || strings.Contains(errOut, "\r") {
 		t.Errorf("piped progress is not plain lines every 25 trials and at the end:\n%q", errOut)
+	}
+	if !strings.Contains(errOut, "  Determinism: 25 trials\n") || strings.Contains(errOut, "Determinism: 25 trials (") {
+		t.Errorf("Determinism, which injects no faults, has no plain line without faults:\n%q", errOut)
 	}
 }
