@@ -113,7 +113,7 @@ func TestLocalClusterNeverTakesAnotherServerForItsOwn(t *testing.T) {
 	// An ephemeral cluster is reached through its socket and listens on
 	// 127.0.0.1 at the same port number too.
 	if target.way != WayLocal && (target.config.Host == "" || strings.HasPrefix(target.config.Host, "/")) {
-		t.Skipf("the shared server listens on %q, not on a TCP port", target.config.Host)
+		t.Skipf("the shared server (IDEMCHECK_DATABASE_URL) is reached through the socket %q, and this test needs a port another server listens on: set the URL's host to 127.0.0.1, or unset it for an ephemeral cluster; .ci/run runs it both ways", target.config.Host)
 	}
 	taken := int(target.config.Port)
 	real := freePort
