@@ -2,8 +2,13 @@ package properties_test
 
 import (
 	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/trial"
@@ -72,20 +77,26 @@ func BenchmarkExhaustive(b *testing.B) {
 // Parallel(1), with FreshSandboxes and with a database per trial (10
 // checks); it reports trials/s, x-parallel-1 (how many times faster than
 // one trial at a time), x-fresh-sandboxes (than a new sandbox and Setup
-// per run) and x-db-per-trial.
+// per run) and x-db-per-trial. It also measures the ceiling (see
+// upsertCeiling): x-db-per-trial-ceiling is the highest x-db-per-trial
+// any harness could report in this run, and of-ceiling the fraction of
+// the ceiling's trials/s the default reaches.
 func BenchmarkCertify(b *testing.B) {
-	var def, one, fresh, db float64
+	var def, one, fresh, db, ceiling float64
 	for b.Loop() {
 		def = upsertTrialsPerSecond(b, 100)
 		one = upsertTrialsPerSecond(b, 100, properties.Parallel(1))
 		fresh = upsertTrialsPerSecond(b, 100, properties.FreshSandboxes())
 		db = upsertTrialsPerSecond(b, 10, properties.Sandboxes(trial.WithMode(trial.DatabaseSandbox)))
+		ceiling = upsertCeiling(b, 100)
 	}
 	b.ReportMetric(def, "trials/s")
 	b.ReportMetric(one, "parallel-1-trials/s")
 	b.ReportMetric(def/one, "x-parallel-1")
 	b.ReportMetric(def/fresh, "x-fresh-sandboxes")
 	b.ReportMetric(def/db, "x-db-per-trial")
+	b.ReportMetric(ceiling/db, "x-db-per-trial-ceiling")
+	b.ReportMetric(def/ceiling, "of-ceiling")
 }
 
 // upsertTrialsPerSecond checks the reference Upsert (seed 1, checks per
@@ -106,4 +117,105 @@ func upsertTrialsPerSecond(b testing.TB, checks int, opts ...properties.Option) 
 	took := time.Since(start)
 	b.Logf("%d trials in %s; %s", trials, took.Round(time.Millisecond), rep.Phases)
 	return float64(trials) / took.Seconds()
+}
+
+// upsertCeiling is the most search trials per second any harness could
+// give a certification of the reference Upsert (seed 1, checks per law)
+// on this machine and server: it records every Write call such a
+// certification makes, then replays them with nothing of the harness
+// around them (no fault proxy, no session per attempt, no sandbox
+// restore, no crash snapshots): on warm direct connections, in sandboxes
+// made once, four times as many at once as the default parallelism (more
+// gained nothing here), with after each run's share of the calls one
+// Snapshot (what judging a run needs at least) and a DELETE of what it
+// found. It returns the certification's search trials per second of that
+// replay.
+func upsertCeiling(b *testing.B, checks int) float64 {
+	b.Helper()
+	ctx := context.Background()
+	var log writeLog
+	rep, err := properties.Check(ctx, func() harness.Writer[harness.Order] { return recordingUpsert{log: &log} },
+		properties.OnTarget(target), properties.Checks(checks), properties.Seed(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	trials := 0
+	for _, l := range rep.Laws {
+		trials += l.Trials
+	}
+	writes, runs := log.batches, max(1, rep.Phases.Runs)
+	var next atomic.Int64 // the next run to replay: its share of the writes is [i*len/runs, (i+1)*len/runs)
+	replay := func() error {
+		sb, err := target.NewSandbox(ctx)
+		if err != nil {
+			return err
+		}
+		defer sb.Drop(context.Background())
+		conn, err := pgx.ConnectConfig(ctx, sb.ConnConfig())
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.Background())
+		var w reference.Upsert
+		if err := w.Setup(ctx, &harness.Env{Conn: conn, Sandbox: sb.Name()}); err != nil {
+			return err
+		}
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= runs {
+				return nil
+			}
+			for _, batch := range writes[i*len(writes)/runs : (i+1)*len(writes)/runs] {
+				if err := w.Write(ctx, &harness.Env{Conn: conn, Attempt: 1, Now: batch.LogicalTime, Sandbox: sb.Name()}, batch); err != nil {
+					return err
+				}
+			}
+			st, err := trial.Snapshot(ctx, sb)
+			if err != nil {
+				return err
+			}
+			for _, t := range st.TableNames() {
+				if _, err := conn.Exec(ctx, "DELETE FROM "+pgx.Identifier(strings.Split(t, ".")).Sanitize()); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	workers := 4 * properties.DefaultParallel(ctx, target)
+	start := time.Now()
+	errs := make(chan error, workers)
+	for range workers {
+		go func() { errs <- replay() }()
+	}
+	for range workers {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(start)
+	b.Logf("ceiling: %d write calls of %d runs replayed in %s by %d workers", len(writes), runs, took.Round(time.Millisecond), workers)
+	return float64(trials) / took.Seconds()
+}
+
+// writeLog keeps every batch a certification's Write calls were given.
+type writeLog struct {
+	mu      sync.Mutex
+	batches []harness.Batch[harness.Order]
+}
+
+// recordingUpsert is the reference Upsert with every Write call's batch
+// kept in log.
+type recordingUpsert struct {
+	reference.Upsert
+	log *writeLog
+}
+
+func (w recordingUpsert) Write(ctx context.Context, env *harness.Env, batch harness.Batch[harness.Order]) error {
+	w.log.mu.Lock()
+	w.log.batches = append(w.log.batches, batch)
+	w.log.mu.Unlock()
+	return w.Upsert.Write(ctx, env, batch)
 }
