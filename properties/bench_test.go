@@ -22,21 +22,26 @@ import (
 // per run (FreshSandboxes) and with a database per trial cloned from a
 // template (the snapshot/restore style), in the same run, and reports
 // trials/s, x-fresh-sandboxes and x-db-per-trial (how many times faster
-// the default is).
+// the default is), and, against the ceiling (see upsertCeiling),
+// x-db-per-trial-ceiling and of-ceiling.
 func BenchmarkRetryEquivalence(b *testing.B) {
+	law := properties.Laws(harness.RetryEquivalence)
 	run := func(n int, opts ...properties.Option) float64 {
-		return upsertTrialsPerSecond(b, n, append(opts, properties.Laws(harness.RetryEquivalence))...)
+		return upsertTrialsPerSecond(b, n, append(opts, law)...)
 	}
-	var schema, fresh, db float64
+	var schema, fresh, db, ceiling float64
 	for b.Loop() {
 		schema = run(200)
 		fresh = run(200, properties.FreshSandboxes())
 		db = run(20, properties.Sandboxes(trial.WithMode(trial.DatabaseSandbox)))
+		ceiling = upsertCeiling(b, 200, law)
 	}
 	b.ReportMetric(schema, "trials/s")
 	b.ReportMetric(db, "db-per-trial-trials/s")
 	b.ReportMetric(schema/db, "x-db-per-trial")
 	b.ReportMetric(schema/fresh, "x-fresh-sandboxes")
+	b.ReportMetric(ceiling/db, "x-db-per-trial-ceiling")
+	b.ReportMetric(schema/ceiling, "of-ceiling")
 }
 
 // BenchmarkExhaustive measures exhaustive mode on the reference Upsert
@@ -120,8 +125,8 @@ func upsertTrialsPerSecond(b testing.TB, checks int, opts ...properties.Option) 
 }
 
 // upsertCeiling is the most search trials per second any harness could
-// give a certification of the reference Upsert (seed 1, checks per law)
-// on this machine and server: it records every Write call such a
+// give a certification of the reference Upsert (seed 1, checks per law,
+// opts) on this machine and server: it records every Write call such a
 // certification makes, then replays them with nothing of the harness
 // around them (no fault proxy, no session per attempt, no sandbox
 // restore, no crash snapshots): on warm direct connections, in sandboxes
@@ -130,12 +135,12 @@ func upsertTrialsPerSecond(b testing.TB, checks int, opts ...properties.Option) 
 // Snapshot (what judging a run needs at least) and a DELETE of what it
 // found. It returns the certification's search trials per second of that
 // replay.
-func upsertCeiling(b *testing.B, checks int) float64 {
+func upsertCeiling(b *testing.B, checks int, opts ...properties.Option) float64 {
 	b.Helper()
 	ctx := context.Background()
 	var log writeLog
 	rep, err := properties.Check(ctx, func() harness.Writer[harness.Order] { return recordingUpsert{log: &log} },
-		properties.OnTarget(target), properties.Checks(checks), properties.Seed(1))
+		append(opts, properties.OnTarget(target), properties.Checks(checks), properties.Seed(1))...)
 	if err != nil {
 		b.Fatal(err)
 	}
