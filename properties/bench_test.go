@@ -110,7 +110,17 @@ func BenchmarkCertify(b *testing.B) {
 func upsertTrialsPerSecond(b testing.TB, checks int, opts ...properties.Option) float64 {
 	b.Helper()
 	start := time.Now()
-	rep, err := properties.Check(context.Background(), func() harness.Writer[harness.Order] { return reference.Upsert{} },
+	rep, trials := checkSeed1(b, func() harness.Writer[harness.Order] { return reference.Upsert{} }, checks, opts...)
+	took := time.Since(start)
+	b.Logf("%d trials in %s; %s", trials, took.Round(time.Millisecond), rep.Phases)
+	return float64(trials) / took.Seconds()
+}
+
+// checkSeed1 checks newWriter's writers (seed 1, checks per law, opts)
+// and returns the report and the search trials of every law run.
+func checkSeed1(b testing.TB, newWriter func() harness.Writer[harness.Order], checks int, opts ...properties.Option) (*properties.Report, int) {
+	b.Helper()
+	rep, err := properties.Check(context.Background(), newWriter,
 		append(opts, properties.OnTarget(target), properties.Checks(checks), properties.Seed(1))...)
 	if err != nil {
 		b.Fatal(err)
@@ -119,9 +129,7 @@ func upsertTrialsPerSecond(b testing.TB, checks int, opts ...properties.Option) 
 	for _, l := range rep.Laws {
 		trials += l.Trials
 	}
-	took := time.Since(start)
-	b.Logf("%d trials in %s; %s", trials, took.Round(time.Millisecond), rep.Phases)
-	return float64(trials) / took.Seconds()
+	return rep, trials
 }
 
 // upsertCeiling is the most search trials per second any harness could
@@ -139,15 +147,7 @@ func upsertCeiling(b *testing.B, checks int, opts ...properties.Option) float64 
 	b.Helper()
 	ctx := context.Background()
 	var log writeLog
-	rep, err := properties.Check(ctx, func() harness.Writer[harness.Order] { return recordingUpsert{log: &log} },
-		append(opts, properties.OnTarget(target), properties.Checks(checks), properties.Seed(1))...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	trials := 0
-	for _, l := range rep.Laws {
-		trials += l.Trials
-	}
+	rep, trials := checkSeed1(b, func() harness.Writer[harness.Order] { return recordingUpsert{log: &log} }, checks, opts...)
 	writes, runs := log.batches, max(1, rep.Phases.Runs)
 	var next atomic.Int64 // the next run to replay: its share of the writes is [i*len/runs, (i+1)*len/runs)
 	replay := func() error {
@@ -192,6 +192,7 @@ func upsertCeiling(b *testing.B, checks int, opts ...properties.Option) float64 
 	for range workers {
 		go func() { errs <- replay() }()
 	}
+	var err error
 	for range workers {
 		if e := <-errs; e != nil && err == nil {
 			err = e
