@@ -104,6 +104,34 @@ func BenchmarkCertify(b *testing.B) {
 	b.ReportMetric(def/ceiling, "of-ceiling")
 }
 
+// BenchmarkCeilingLadder says where the default's distance to the
+// ceiling goes: it replays one certification's Write calls (the
+// reference Upsert, every law, 100 checks, seed 1) bare, with a session
+// per attempt, with a restore per run and with both (see replayCost), and
+// measures the default in the same run. It reports each one's trials/s,
+// x-session-per-attempt and x-restore (how many times slower the bare
+// replay gets with each), and of-both (the fraction of the replay with
+// both that the default reaches: the rest of the harness's cost).
+func BenchmarkCeilingLadder(b *testing.B) {
+	rec := recordUpsert(b, 100)
+	var def, bare, sessions, restores, both float64
+	for b.Loop() {
+		def = upsertTrialsPerSecond(b, 100)
+		bare = rec.replay(b, replayCost{})
+		sessions = rec.replay(b, replayCost{sessionPerAttempt: true})
+		restores = rec.replay(b, replayCost{restore: true})
+		both = rec.replay(b, replayCost{sessionPerAttempt: true, restore: true})
+	}
+	b.ReportMetric(def, "trials/s")
+	b.ReportMetric(bare, "bare-trials/s")
+	b.ReportMetric(sessions, "sessions-trials/s")
+	b.ReportMetric(restores, "restores-trials/s")
+	b.ReportMetric(both, "both-trials/s")
+	b.ReportMetric(bare/sessions, "x-session-per-attempt")
+	b.ReportMetric(bare/restores, "x-restore")
+	b.ReportMetric(def/both, "of-both")
+}
+
 // upsertTrialsPerSecond checks the reference Upsert (seed 1, checks per
 // law, opts) and returns the search trials of every law run, per second,
 // logging the phases.
@@ -134,23 +162,55 @@ func checkSeed1(b testing.TB, newWriter func() harness.Writer[harness.Order], ch
 
 // upsertCeiling is the most search trials per second any harness could
 // give a certification of the reference Upsert (seed 1, checks per law,
-// opts) on this machine and server: it records every Write call such a
-// certification makes, then replays them with nothing of the harness
-// around them (no fault proxy, no session per attempt, no sandbox
-// restore, no crash snapshots): on warm direct connections, in sandboxes
-// made once, four times as many at once as the default parallelism (more
-// gained nothing here), with after each run's share of the calls one
-// Snapshot (what judging a run needs at least) and a DELETE of what it
-// found. It returns the certification's search trials per second of that
-// replay.
+// opts) on this machine and server: the certification's Write calls
+// replayed with nothing of the harness around them (see replay).
 func upsertCeiling(b *testing.B, checks int, opts ...properties.Option) float64 {
 	b.Helper()
-	ctx := context.Background()
+	return recordUpsert(b, checks, opts...).replay(b, replayCost{})
+}
+
+// recording is what a certification's writers were asked to write.
+type recording struct {
+	writes []harness.Batch[harness.Order] // every Write call's batch
+	runs   int                            // the runs they were made in
+	trials int                            // the certification's search trials
+}
+
+// recordUpsert certifies the reference Upsert (seed 1, checks per law,
+// opts), keeping every Write call's batch.
+func recordUpsert(b *testing.B, checks int, opts ...properties.Option) *recording {
+	b.Helper()
 	var log writeLog
 	rep, trials := checkSeed1(b, func() harness.Writer[harness.Order] { return recordingUpsert{log: &log} }, checks, opts...)
-	writes, runs := log.batches, max(1, rep.Phases.Runs)
+	return &recording{writes: log.batches, runs: max(1, rep.Phases.Runs), trials: trials}
+}
+
+// replayCost is what a replay adds, of what the harness does, to the
+// writer's own statements and one snapshot per run.
+type replayCost struct {
+	// sessionPerAttempt makes each Write call an attempt through the
+	// fault proxy (no fault planned) on a connection of its own, as in
+	// a run: a pooled backend, reset (DISCARD ALL) afterwards, and the
+	// writer's statements parsed and planned anew.
+	sessionPerAttempt bool
+	// restore follows each run's DELETE with what a sandbox's restore
+	// adds to it: a VACUUM (ANALYZE) and a check of the table's size.
+	restore bool
+}
+
+// replay plays r's Write calls of the reference Upsert again, with cost's
+// parts of the harness and no other (no faults, crash snapshots,
+// comparisons or searching): split into r's runs, each run's share of the
+// calls in order, in sandboxes made and set up once, four times as many
+// at once as the default parallelism (more gained nothing here), on warm
+// direct connections but where cost says otherwise, each run followed by
+// one Snapshot (what judging a run needs at least) and a DELETE of what
+// it found. It returns r's search trials per second of the replay.
+func (r *recording) replay(b *testing.B, cost replayCost) float64 {
+	b.Helper()
+	ctx := context.Background()
 	var next atomic.Int64 // the next run to replay: its share of the writes is [i*len/runs, (i+1)*len/runs)
-	replay := func() error {
+	worker := func() error {
 		sb, err := target.NewSandbox(ctx)
 		if err != nil {
 			return err
@@ -165,13 +225,28 @@ func upsertCeiling(b *testing.B, checks int, opts ...properties.Option) float64 
 		if err := w.Setup(ctx, &harness.Env{Conn: conn, Sandbox: sb.Name()}); err != nil {
 			return err
 		}
+		write := func(batch harness.Batch[harness.Order]) error {
+			env := &harness.Env{Conn: conn, Attempt: 1, Now: batch.LogicalTime, Sandbox: sb.Name()}
+			if !cost.sessionPerAttempt {
+				return w.Write(ctx, env, batch)
+			}
+			att := target.Proxy().NewAttempt(nil)
+			defer att.Close()
+			cfg := sb.ConnConfig()
+			cfg.DialFunc = att.DialContext
+			if env.Conn, err = pgx.ConnectConfig(ctx, cfg); err != nil {
+				return err
+			}
+			defer env.Conn.Close(context.Background())
+			return w.Write(ctx, env, batch)
+		}
 		for {
 			i := int(next.Add(1)) - 1
-			if i >= runs {
+			if i >= r.runs {
 				return nil
 			}
-			for _, batch := range writes[i*len(writes)/runs : (i+1)*len(writes)/runs] {
-				if err := w.Write(ctx, &harness.Env{Conn: conn, Attempt: 1, Now: batch.LogicalTime, Sandbox: sb.Name()}, batch); err != nil {
+			for _, batch := range r.writes[i*len(r.writes)/r.runs : (i+1)*len(r.writes)/r.runs] {
+				if err := write(batch); err != nil {
 					return err
 				}
 			}
@@ -180,7 +255,18 @@ func upsertCeiling(b *testing.B, checks int, opts ...properties.Option) float64 
 				return err
 			}
 			for _, t := range st.TableNames() {
-				if _, err := conn.Exec(ctx, "DELETE FROM "+pgx.Identifier(strings.Split(t, ".")).Sanitize()); err != nil {
+				table := pgx.Identifier(strings.Split(t, ".")).Sanitize()
+				if _, err := conn.Exec(ctx, "DELETE FROM "+table); err != nil {
+					return err
+				}
+				if !cost.restore {
+					continue
+				}
+				if _, err := conn.Exec(ctx, "VACUUM (ANALYZE) "+table); err != nil {
+					return err
+				}
+				var size int64
+				if err := conn.QueryRow(ctx, "SELECT pg_relation_size($1::regclass)", table).Scan(&size); err != nil {
 					return err
 				}
 			}
@@ -190,7 +276,7 @@ func upsertCeiling(b *testing.B, checks int, opts ...properties.Option) float64 
 	start := time.Now()
 	errs := make(chan error, workers)
 	for range workers {
-		go func() { errs <- replay() }()
+		go func() { errs <- worker() }()
 	}
 	var err error
 	for range workers {
@@ -202,8 +288,8 @@ func upsertCeiling(b *testing.B, checks int, opts ...properties.Option) float64 
 		b.Fatal(err)
 	}
 	took := time.Since(start)
-	b.Logf("ceiling: %d write calls of %d runs replayed in %s by %d workers", len(writes), runs, took.Round(time.Millisecond), workers)
-	return float64(trials) / took.Seconds()
+	b.Logf("replay %+v: %d write calls of %d runs in %s by %d workers", cost, len(r.writes), r.runs, took.Round(time.Millisecond), workers)
+	return float64(r.trials) / took.Seconds()
 }
 
 // writeLog keeps every batch a certification's Write calls were given.
