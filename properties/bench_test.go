@@ -83,8 +83,9 @@ func BenchmarkExhaustive(b *testing.B) {
 // one trial at a time), x-fresh-sandboxes (than a new sandbox and Setup
 // per run) and x-db-per-trial. It also measures the ceiling (see
 // upsertCeiling): x-db-per-trial-ceiling is the highest x-db-per-trial
-// any harness could report in this run, and of-ceiling the fraction of
-// the ceiling's trials/s the default reaches.
+// a harness that makes the same Write calls could report in this run,
+// and of-ceiling the fraction of the ceiling's trials/s the default
+// reaches.
 func BenchmarkCertify(b *testing.B) {
 	var def, one, fresh, db, ceiling float64
 	for b.Loop() {
@@ -159,10 +160,10 @@ func checkSeed1(b testing.TB, newWriter func() harness.Writer[harness.Order], ch
 	return rep, trials
 }
 
-// upsertCeiling is the most search trials per second any harness could
-// give a certification of the reference Upsert (seed 1, checks per law,
-// opts) on this machine and server: the certification's Write calls
-// replayed with nothing of the harness around them (see replay).
+// upsertCeiling bounds the search trials per second of a certification
+// of the reference Upsert (seed 1, checks per law, opts) on this machine
+// and server, for any harness that makes the same Write calls: it
+// replays them with nothing of the harness around them (see replay).
 func upsertCeiling(b *testing.B, checks int, opts ...properties.Option) float64 {
 	b.Helper()
 	return recordUpsert(b, checks, opts...).replay(b, replayCost{})
