@@ -171,6 +171,7 @@ func upsertCeiling(b *testing.B, checks int, opts ...properties.Option) float64 
 
 // recording is what a certification's writers were asked to write.
 type recording struct {
+	mu     sync.Mutex                     // guards writes while the certification runs
 	writes []harness.Batch[harness.Order] // every Write call's batch
 	runs   int                            // the runs they were made in
 	trials int                            // the certification's search trials
@@ -180,9 +181,10 @@ type recording struct {
 // opts), keeping every Write call's batch.
 func recordUpsert(b *testing.B, checks int, opts ...properties.Option) *recording {
 	b.Helper()
-	var log writeLog
-	rep, trials := checkSeed1(b, func() harness.Writer[harness.Order] { return recordingUpsert{log: &log} }, checks, opts...)
-	return &recording{writes: log.batches, runs: max(1, rep.Phases.Runs), trials: trials}
+	r := &recording{}
+	rep, trials := checkSeed1(b, func() harness.Writer[harness.Order] { return recordingUpsert{rec: r} }, checks, opts...)
+	r.runs, r.trials = max(1, rep.Phases.Runs), trials
+	return r
 }
 
 // replayCost is what a replay adds, of what the harness does, to the
@@ -295,22 +297,16 @@ func (r *recording) replay(b *testing.B, cost replayCost) float64 {
 	return float64(r.trials) / took.Seconds()
 }
 
-// writeLog keeps every batch a certification's Write calls were given.
-type writeLog struct {
-	mu      sync.Mutex
-	batches []harness.Batch[harness.Order]
-}
-
 // recordingUpsert is the reference Upsert with every Write call's batch
-// kept in log.
+// kept in its recording.
 type recordingUpsert struct {
 	reference.Upsert
-	log *writeLog
+	rec *recording
 }
 
 func (w recordingUpsert) Write(ctx context.Context, env *harness.Env, batch harness.Batch[harness.Order]) error {
-	w.log.mu.Lock()
-	w.log.batches = append(w.log.batches, batch)
-	w.log.mu.Unlock()
+	w.rec.mu.Lock()
+	w.rec.writes = append(w.rec.writes, batch)
+	w.rec.mu.Unlock()
 	return w.Upsert.Write(ctx, env, batch)
 }
