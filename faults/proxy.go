@@ -90,6 +90,12 @@ func (e Event) String() string {
 // ErrCrashed is what a connection of a crashed attempt is refused with.
 var ErrCrashed = errors.New("faults: the attempt crashed; no further connection reaches the server")
 
+// ErrClosed is what a connection to a closed attempt is refused with: a
+// driver's late cancel request (pgx sends one from a goroutine of its own
+// when a connection is closed after a timeout) must not reach a backend
+// the pool has since given to another attempt.
+var ErrClosed = errors.New("faults: the attempt is closed; no further connection reaches the server")
+
 // Attempt is one delivery attempt seen by the proxy: its plan, its
 // connections (any number, through either front) and its timeline. Rounds
 // are numbered across all its connections in the order they start.
@@ -109,8 +115,9 @@ type Attempt struct {
 	fired       []Fault
 	pids        []uint32
 	closed      []uint32 // backends disconnected (their rollback is asynchronous)
-	wg          sync.WaitGroup
+	wg          sync.WaitGroup // serve goroutines; Add only under mu while !closing
 	crashed     bool
+	closing     bool // Close began: no connection is served any more
 	listener    net.Listener
 	paused      chan struct{} // closed when a Pause point is reached
 	release     chan struct{} // closed by Release
@@ -140,13 +147,29 @@ func (a *Attempt) Plan() Plan { return a.plan }
 // The connection is an in-memory one that buffers like a socket pair
 // (package bufpipe): no system call between the driver and the proxy.
 func (a *Attempt) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
-	if a.isCrashed() {
-		return nil, ErrCrashed
+	if err := a.admit(); err != nil {
+		return nil, err
 	}
 	client, proxied := bufpipe.New()
-	a.wg.Add(1)
 	go a.serve(proxied)
 	return client, nil
+}
+
+// admit counts one more connection to serve, or refuses it when the
+// attempt crashed or is closed. The count is taken under mu, and Close
+// sets closing under mu before it waits, so no connection is admitted
+// while Close waits for the others (sync.WaitGroup's rule for Add).
+func (a *Attempt) admit() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case a.crashed:
+		return ErrCrashed
+	case a.closing:
+		return ErrClosed
+	}
+	a.wg.Add(1)
+	return nil
 }
 
 // Listen opens the attempt's TCP front on 127.0.0.1 and returns its
@@ -169,11 +192,10 @@ func (a *Attempt) Listen() (string, error) {
 			if err != nil {
 				return
 			}
-			if a.isCrashed() {
+			if a.admit() != nil {
 				c.Close()
 				continue
 			}
-			a.wg.Add(1)
 			go a.serve(c)
 		}
 	}()
@@ -232,6 +254,7 @@ func (a *Attempt) BackendPIDs() []uint32 {
 // settled: reset and back in the pool, or disconnected (see ClosedPIDs).
 func (a *Attempt) Close() {
 	a.mu.Lock()
+	a.closing = true
 	if a.listener != nil {
 		a.listener.Close()
 	}

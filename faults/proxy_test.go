@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -716,4 +717,62 @@ func TestServerEndingTheSessionEndsTheClients(t *testing.T) {
 		t.Fatalf("the client was left waiting for the reply of a server that had gone: %v", err)
 	}
 	t.Logf("the client sees: %v", err)
+}
+
+// A closed attempt admits no connection. pgx sends a cancel request from a
+// goroutine of its own when it closes a connection after a timeout; were
+// it admitted after the attempt closed, it would reach the pooled backend
+// that the next attempt now uses and cancel that attempt's statement (and
+// race with Close, which waits for the attempt's connections).
+func TestClosedAttemptAdmitsNoConnection(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.proxy.EnablePool(1)
+	t.Cleanup(f.proxy.Close)
+	a := f.proxy.NewAttempt(nil)
+	connA := fronts["dialer"](t, f, a)
+	connA.Close(ctx)
+	a.Close()
+	if err := connA.PgConn().CancelRequest(ctx); !errors.Is(err, faults.ErrClosed) {
+		t.Fatalf("a cancel request through a closed attempt: %v, want ErrClosed", err)
+	}
+
+	b := f.proxy.NewAttempt(nil)
+	defer b.Close()
+	connB := fronts["dialer"](t, f, b)
+	defer connB.Close(ctx)
+	if connB.PgConn().PID() != connA.PgConn().PID() {
+		t.Logf("the pool gave the next attempt another backend (%d, then %d)", connA.PgConn().PID(), connB.PgConn().PID())
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := connB.Exec(ctx, "SELECT pg_sleep(0.3)")
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // let the statement start: what is checked is that it is not cancelled
+	_ = connA.PgConn().CancelRequest(ctx)
+	if err := <-done; err != nil {
+		t.Fatalf("the next attempt's statement failed after a cancel request of the closed attempt's connection: %v", err)
+	}
+
+	// Connections dialled while Close runs are admitted (and waited for)
+	// or refused, never raced with (run under -race).
+	for range 20 {
+		a := f.proxy.NewAttempt(nil)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				if c, err := a.DialContext(ctx, "", ""); err == nil {
+					c.Close()
+				} else if !errors.Is(err, faults.ErrClosed) {
+					t.Errorf("dial during Close: %v", err)
+				}
+			})
+		}
+		a.Close()
+		wg.Wait()
+		if _, err := a.DialContext(ctx, "", ""); !errors.Is(err, faults.ErrClosed) {
+			t.Errorf("dial after Close: %v, want ErrClosed", err)
+		}
+	}
 }
