@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,7 +20,9 @@ import (
 // done. Unless options say otherwise, it follows rapid's flags:
 // -rapid.checks trials per law, -rapid.seed (0: a random seed, logged),
 // -rapid.shrinktime. Like every parallel subtest, the laws run after the
-// calling test function returns.
+// calling test function returns; they run together, and each subtest
+// reports its law of the settled certificate, as Check's report would
+// (a law NotRun there is skipped here, with the reason).
 func Certify(t *testing.T, newWriter func() harness.Writer[harness.Order], opts ...Option) {
 	t.Helper()
 	certify(t, newWriter, Records[harness.Order]{}, opts)
@@ -52,6 +53,12 @@ func certify[R any](t *testing.T, newWriter func() harness.Writer[R], recs Recor
 	t.Logf("seed %d: properties.Seed(%d) or -rapid.seed=%d repeats these trials", c.set.seed, c.set.seed, c.set.seed)
 	claimed := c.claims()
 	selected := selectedLaws(c.set.laws)
+	// Every subtest that runs (go test -run may leave some out) names its
+	// law before it pauses (t.Parallel); the first to resume checks them
+	// all, and every one reports its own law of the settled certificate,
+	// as Check would.
+	toRun := map[harness.Law]bool{}
+	certificate := sync.OnceValue(func() []LawReport { return c.checkLaws(toRun) })
 	for _, law := range harness.AllLaws {
 		t.Run(string(law), func(t *testing.T) {
 			t.Helper()
@@ -61,9 +68,10 @@ func certify[R any](t *testing.T, newWriter func() harness.Writer[R], recs Recor
 			if !selected[law] {
 				t.Skipf("%s is not among the laws selected with properties.Laws", law)
 			}
+			toRun[law] = true
 			t.Parallel()
-			lr := c.checkLaw(law)
-			if lr.halted {
+			lr := certificate()[indexOf(law)]
+			if lr.Verdict == NotRun {
 				t.Skip(lr.Reason)
 			}
 			t.Logf("%s: %s after %d trials; faults fired: %s; crashes in a transaction %d, before a COMMIT %d, after a commit %d; coverage: %s",
@@ -76,6 +84,16 @@ func certify[R any](t *testing.T, newWriter func() harness.Writer[R], recs Recor
 			}
 		})
 	}
+}
+
+// indexOf is law's place in harness.AllLaws.
+func indexOf(law harness.Law) int {
+	for i, l := range harness.AllLaws {
+		if l == law {
+			return i
+		}
+	}
+	panic(fmt.Sprintf("properties: no law %q", law))
 }
 
 // start makes the checker of newWriter with opts and opens its target;
@@ -114,17 +132,6 @@ func rapidFlags() []Option {
 	return opts
 }
 
-func selectedLaws(laws []harness.Law) map[harness.Law]bool {
-	sel := map[harness.Law]bool{}
-	if len(laws) == 0 {
-		laws = harness.AllLaws
-	}
-	for _, l := range laws {
-		sel[l] = true
-	}
-	return sel
-}
-
 // Check is Certify's error-returning twin, for tools: it checks every law
 // (concurrently, Parallel trials at a time) and returns the certificate,
 // its laws in harness.AllLaws order, and, when a law was violated or is
@@ -134,8 +141,9 @@ func selectedLaws(laws []harness.Law) map[harness.Law]bool {
 // when the writer fails on some batch even without faults, no law can be
 // judged, the laws are inconclusive and the error wraps ErrWriterFails
 // and names a small such batch; when the server goes away or restarts,
-// the laws not done are inconclusive and the error wraps
-// trial.ErrTargetGone. With FailFast the laws run one after another
+// every law is inconclusive (which laws finished before it depends on
+// timing) and the error wraps trial.ErrTargetGone. settleLaws is that
+// rule, the same for Certify and Merge. With FailFast the laws run one after another
 // (each law's trials still Parallel at a time) and those after the first
 // violated law are NotRun. Concurrent Check calls are independent, each
 // with its own settings.
@@ -160,109 +168,15 @@ func check[R any](ctx context.Context, newWriter func() harness.Writer[R], recs 
 		return nil, err
 	}
 	defer closeTarget()
+	claimed, selected := c.claims(), selectedLaws(c.set.laws)
+	toRun := map[harness.Law]bool{}
+	for _, law := range harness.AllLaws {
+		toRun[law] = claimed[law] && selected[law]
+	}
 	rep := &Report{Writer: c.writer, Target: c.tg.String(), Seed: c.set.seed, Checks: c.set.checks, Shard: c.set.shard,
-		MinCoverage: c.set.minCoverage(), Laws: make([]LawReport, len(harness.AllLaws))}
-	claimed := c.claims()
-	selected := selectedLaws(c.set.laws)
-	var wg sync.WaitGroup
-	for i, law := range harness.AllLaws {
-		if !claimed[law] || !selected[law] {
-			why := c.writer + " does not claim it"
-			if claimed[law] {
-				why = "not selected"
-			}
-			rep.Laws[i] = LawReport{Law: law, Verdict: NotClaimed, Reason: why}
-			continue
-		}
-		if c.set.failFast {
-			rep.Laws[i] = c.checkLaw(law) // in order: the first violated law is the one the order names
-			continue
-		}
-		wg.Go(func() { rep.Laws[i] = c.checkLaw(law) })
-	}
-	wg.Wait()
-	rep.Phases = c.phases
-	if c.reuse != nil { // restores still under way end with the check
-		rep.Phases.NoReuse, rep.Phases.Restore = c.reuse.Disabled(), c.reuse.Restoring()
-	}
-	return rep, settleReport(rep)
-}
-
-// settleReport applies the findings that settle a whole certificate to
-// the laws of rep (see Check) and returns Check's error.
-func settleReport(rep *Report) error {
-	var gone error
-	var fails *writerFailure
-	nondet, failed := -1, -1
-	for i, lr := range rep.Laws {
-		if lr.gone != nil && gone == nil {
-			gone = lr.gone
-		}
-		if lr.writerFails != nil && fails == nil {
-			fails, failed = lr.writerFails, i
-		}
-		if lr.nondet != nil && (nondet < 0 || lr.Law == harness.Determinism) {
-			nondet = i // Determinism's own report, when it made one
-		}
-	}
-	notDone := func(lr *LawReport) bool { return lr.halted || lr.Verdict == NotRun }
-	for i := range rep.Laws {
-		lr := &rep.Laws[i]
-		switch {
-		case lr.Verdict == NotClaimed:
-		case gone != nil && notDone(lr):
-			lr.Verdict, lr.Reason = Inconclusive, "not run: "+gone.Error()
-		case fails != nil && i == failed:
-			lr.Verdict, lr.Reason = Inconclusive, fails.Error()
-		case fails != nil:
-			// Every law would hit the same batch (trial i of every law
-			// draws the same batches): the first law in order reports it.
-			lr.Verdict, lr.Reason = Inconclusive, "not run: "+fails.Error()
-		case nondet >= 0 && i != nondet:
-			// Once two clean runs differ, every other verdict is noise,
-			// whether or not its law was done.
-			*lr = notRun(lr.Law, nondeterministic(rep.Laws[nondet].nondet))
-		}
-	}
-	if gone != nil {
-		return gone // wraps trial.ErrTargetGone
-	}
-	if fails != nil {
-		return fails // wraps ErrWriterFails
-	}
-	var errs []error
-	for _, lr := range rep.Laws {
-		switch lr.Verdict {
-		case Violated:
-			errs = append(errs, fmt.Errorf("%s", lr.Counterexample))
-		case Inconclusive:
-			errs = append(errs, fmt.Errorf("%s inconclusive: %s", lr.Law, lr.Reason))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// notRun is the report of a law not run (or stopped) for reason: no
-// trial counts, since what it ran before it stopped decides nothing and
-// depends on timing.
-func notRun(law harness.Law, reason string) LawReport {
-	return LawReport{Law: law, Verdict: NotRun, Reason: reason}
-}
-
-// nondeterministic is why the laws after a writer's clean runs differed
-// are not run.
-func nondeterministic(cols []string) string {
-	return "the writer is nondeterministic (two clean runs of the same batches differ" + settle(cols) + "); every other verdict would be noise"
-}
-
-// settle names the columns two clean runs differ in and the comparison
-// option that would leave them out.
-func settle(cols []string) string {
-	if len(cols) == 0 {
-		return ""
-	}
-	return " in " + strings.Join(cols, ", ") + "; if they are load stamps, compare without them: trial.IgnoreColumns(\"" +
-		strings.Join(cols, "\", \"") + "\"), or --ignore-column " + strings.Join(cols, " --ignore-column ")
+		MinCoverage: c.set.minCoverage(), Laws: c.checkLaws(toRun)}
+	rep.Phases = c.timeSpent()
+	return rep, lawsError(rep.Laws)
 }
 
 // Replay re-runs a saved counterexample exactly: the same scenario against

@@ -34,17 +34,17 @@ var DefaultBounds = Bounds{BatchSets: 2, DoubleFaults: 16}
 // retries until ack; for CrashAtomicity every crash-left state judged),
 // then double faults up to the bound. A law without crash points runs its
 // smoke scenarios on every batch list. It stops at the first violation
-// (tl's counterexample) and leaves what it explored in tl.explored. A
+// (ls's failure) and leaves what it explored in its tally. A
 // part of a sharded run (Sharded) enumerates the whole family, the same
 // points in the same order, and runs its share of them.
-func (c *checker[R]) explore(spec lawSpec, tl *tally) error {
+func (c *checker[R]) explore(spec lawSpec, ls *lawSearch[R]) error {
 	b := *c.set.exhaustive
 	sets := [][]harness.Batch[R]{c.smokeBatches()}
 	for i := 1; i <= b.BatchSets; i++ {
 		sets = append(sets, c.batches.Example(i))
 	}
 	ex := &Explored{Mode: "exhaustive", Bounds: b}
-	tl.explored = ex
+	ls.tally.explored = ex
 	type point struct {
 		batches []harness.Batch[R]
 		convs   conversations
@@ -52,7 +52,7 @@ func (c *checker[R]) explore(spec lawSpec, tl *tally) error {
 	}
 	var points []point
 	for _, batches := range sets {
-		clean, err := c.cleanRun(batches)
+		clean, err := c.cachedCleanRun(batches)
 		if err != nil {
 			return err
 		}
@@ -83,13 +83,13 @@ func (c *checker[R]) explore(spec lawSpec, tl *tally) error {
 		}
 	}
 	from, to := c.set.shard.trials(len(points))
-	tl.offset += from // points are numbered as the whole run numbers them
+	ls.offset += from // points are numbered as the whole run numbers them
 	for next := from; next < to; next += c.set.parallel {
 		outs := c.wave(spec, min(c.set.parallel, to-next), c.judge, func(i int) (harness.Scenario[R], conversations, error) {
 			p := points[next+i]
-			return c.scenario(spec, p.batches, p.ds), p.convs, nil
+			return withDeliveries(p.batches, p.ds), p.convs, nil
 		})
-		if found, err := c.settle(spec, outs, tl, seen); err != nil || found {
+		if found, err := c.settle(spec, outs, ls, seen); err != nil || found {
 			return err
 		}
 	}

@@ -3,8 +3,6 @@ package properties
 import (
 	"errors"
 	"fmt"
-
-	"github.com/idemcheck/idemcheck/harness"
 )
 
 // ErrParts means the reports given to Merge are not the parts of one
@@ -18,7 +16,9 @@ var ErrParts = errors.New("properties: not the parts of one certification")
 // counterexample of the earliest failing trial); else inconclusive or not
 // run if a part says so; else held, once the faults fired and the crash
 // points crashed over all parts (their union) meet the coverage minimum.
-// A violated Determinism makes every other law NotRun, as in Check.
+// The findings that settle a whole certificate (two clean runs that
+// differ, a writer that fails without faults, the server gone) are then
+// applied as Check applies them (settleLaws).
 // Trials, shrink trials, fault counts and exhaustive points are summed
 // (distinct states counted over all parts); the duration is the
 // longest part's (parts run side by side). The error wraps ErrParts when
@@ -74,21 +74,7 @@ func Merge(parts ...*Report) (*Report, error) {
 		}
 		out.Laws = append(out.Laws, lr)
 	}
-	for _, lr := range out.Laws {
-		if lr.Law == harness.Determinism && lr.Verdict == Violated {
-			reason := nondeterministic(nil)
-			for _, l := range out.Laws {
-				if l.Verdict == NotRun {
-					reason = l.Reason // a part's, which names the columns
-				}
-			}
-			for i := range out.Laws {
-				if l := &out.Laws[i]; l.Law != harness.Determinism && l.Verdict != NotClaimed {
-					*l = notRun(l.Law, reason)
-				}
-			}
-		}
-	}
+	settleLaws(out.Laws)
 	return out, nil
 }
 
@@ -127,7 +113,10 @@ func mergeLaw(parts []LawReport, minCoverage float64) (LawReport, error) {
 				earliest = p
 			}
 		case Inconclusive, NotRun:
-			if earliest == nil {
+			// The first such part, or one whose finding settles the
+			// certificate, so that settleLaws sees it whatever the order
+			// of the parts.
+			if earliest == nil || (earliest.Verdict != Violated && earliest.Failure == NoFailure && p.Failure != NoFailure) {
 				earliest = p
 			}
 		}
@@ -147,6 +136,7 @@ func mergeLaw(parts []LawReport, minCoverage float64) (LawReport, error) {
 	out.Explored = ex
 	if earliest != nil {
 		out.Verdict, out.Reason, out.FirstFailure, out.Counterexample = earliest.Verdict, earliest.Reason, earliest.FirstFailure, earliest.Counterexample
+		out.Failure, out.NondeterministicColumns = earliest.Failure, earliest.NondeterministicColumns
 		return out, nil
 	}
 	if why := uncovered(specOf(out.Law), out.Faults, out.Trials, out.Coverage, minCoverage); why != "" {

@@ -38,6 +38,9 @@ type settings struct {
 	unshared bool
 	failFast bool
 	shard    Shard
+	// discardFaulty: no sandbox is kept for inspection
+	// (DiscardFaultyStates).
+	discardFaulty bool
 }
 
 // DefaultMinCoverage is the least fraction of a writer's crash points a
@@ -163,6 +166,13 @@ func WithLimits(l strategies.Limits) Option { return func(s *settings) { s.limit
 // ScenarioDir is where counterexample scenario files are written (default
 // testdata/idemcheck under the working directory).
 func ScenarioDir(dir string) Option { return func(s *settings) { s.scenarioDir = dir } }
+
+// DiscardFaultyStates drops each violated law's faulty state once its
+// counterexample is made (the counterexample still holds the diff and the
+// timeline), instead of keeping its sandbox on the server for inspection:
+// for teaching runs and tools that read only the report, which would
+// otherwise leave a sandbox per violated law until a later run reaps it.
+func DiscardFaultyStates() Option { return func(s *settings) { s.discardFaulty = true } }
 
 // WriterName names the writer in reports (default: its Go type).
 func WriterName(name string) Option { return func(s *settings) { s.writerName = name } }

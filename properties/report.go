@@ -115,13 +115,22 @@ type LawReport struct {
 	Coverage *Coverage
 	// Explored says what exhaustive mode covered (nil in random mode).
 	Explored       *Explored
-	Reason         string // why not claimed, or inconclusive
+	Reason         string // why not claimed, not run, or inconclusive
 	Counterexample *Counterexample
-	Duration       time.Duration
-	writerFails    *writerFailure // a batch it fails on without faults
-	gone           error          // the server went away or restarted
-	nondet         []string       // the columns in which two clean runs differ, when they do
-	halted         bool           // the check stopped before this law was done
+	// Failure is what the law's violation, or the finding that made it
+	// inconclusive, is about (NoFailure: none; see FailureKind).
+	// Nondeterministic, WriterFails and ServerGone settle the whole
+	// certificate (see Check).
+	Failure FailureKind
+	// NondeterministicColumns are the table.column names in which two
+	// clean runs differ, when Failure is Nondeterministic (empty when the
+	// runs differ in rows, not columns).
+	NondeterministicColumns []string
+	Duration                time.Duration
+	// cause is the error that made the law inconclusive when it settles
+	// the certificate: a *writerFailure, or one that wraps
+	// trial.ErrTargetGone. Check returns it.
+	cause error
 }
 
 // Counterexample is a minimal failing trial.
@@ -141,7 +150,11 @@ type Counterexample struct {
 	Steps   []trial.Step
 	Diff    string
 	Sandbox string // where the faulty state was kept for inspection
-	Replay  string // how to re-run it
+	// DropSandbox is the statement that drops the kept sandbox, on a
+	// server given by URL ("" when none was kept, or the server is a
+	// throwaway one).
+	DropSandbox string
+	Replay      string // how to re-run it
 	// Records and Batches size the scenario: total records, batches and
 	// deliveries.
 	Records, Batches, Deliveries int
@@ -160,6 +173,9 @@ func (c *Counterexample) String() string {
 	}
 	if c.Sandbox != "" {
 		fmt.Fprintf(&b, "the faulty state is kept in %s\n", c.Sandbox)
+		if c.DropSandbox != "" {
+			fmt.Fprintf(&b, "drop it with: %s\n", c.DropSandbox)
+		}
 	}
 	if c.ScenarioFile != "" {
 		fmt.Fprintf(&b, "replay: %s\n", c.Replay)

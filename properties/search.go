@@ -59,32 +59,64 @@ func example[V any](gen *rapid.Generator[V], seed uint64) (v V, err error) {
 
 // errHalted ends a law's trials when the check as a whole has stopped:
 // the writer is nondeterministic or fails without faults, the server went
-// away, or FailFast saw a violation (checker.halt says which).
+// away, or FailFast saw a violation (halt says which).
 var errHalted = errors.New("the check stopped")
 
-// halt stops every law's remaining trials, for reason (the first reason
-// given wins). nondet: the reason is that two clean runs differ, which
-// does not stop Determinism, the law that reports it.
-func (c *checker[R]) halt(reason string, nondet bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.halted == "" {
-		c.halted, c.haltedNondet = reason, nondet
+// halt is why every law's remaining trials stop ("" while they go on).
+type halt struct {
+	mu     sync.Mutex
+	reason string
+	// nondet: they stop because two clean runs differ, which does not
+	// stop Determinism, the law that reports it.
+	nondet bool
+}
+
+// stop stops every law's remaining trials, for reason (the first reason
+// given wins).
+func (h *halt) stop(reason string, nondet bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.reason == "" {
+		h.reason, h.nondet = reason, nondet
 	}
 }
 
-// haltReason is why the check stopped ("" while it runs).
-func (c *checker[R]) haltReason() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.halted
+// why is why the check stopped ("" while it runs).
+func (h *halt) why() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.reason
 }
 
-// haltsLaw reports whether the check stopped for law's trials.
-func (c *checker[R]) haltsLaw(law harness.Law) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.halted != "" && !(c.haltedNondet && law == harness.Determinism)
+// stops reports whether the check stopped for law's trials.
+func (h *halt) stops(law harness.Law) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.reason != "" && !(h.nondet && law == harness.Determinism)
+}
+
+// lawSearch is what the search stage of one law found: the tally of the
+// trials it counted, in trial order, and the first failure that
+// reproduced (nil: none). The stage (smoke, search, explore and the
+// settling of their outcomes) owns it.
+type lawSearch[R any] struct {
+	tally   tally
+	failure *failure[R]
+	// unconfirmed: a failing trial did not fail again when re-run (the
+	// law is inconclusive unless another trial fails).
+	unconfirmed string
+	// offset is the trials of the whole run before this part's first
+	// (Sharded): trials are numbered as the whole run numbers them.
+	offset int
+}
+
+// failure is a law's first confirmed failure: its scenario, its finding
+// and the counterexample made of them.
+type failure[R any] struct {
+	sc    harness.Scenario[R]
+	f     *finding
+	ce    *Counterexample
+	trial int // the trial that failed first (before shrinking)
 }
 
 // outcome is one trial's result, before it is counted.
@@ -100,11 +132,14 @@ type outcome[R any] struct {
 // judgeTrial (a smoke or random trial, whose run may be shared).
 type judgeFunc[R any] func(law harness.Law, sc harness.Scenario[R]) (*finding, *trial.Observation, error)
 
+// buildFunc makes trial i's scenario (drawing it, running the clean run
+// it needs) and the conversations of its batches.
+type buildFunc[R any] func(i int) (harness.Scenario[R], conversations, error)
+
 // wave runs n trials of spec's law concurrently, each holding one of the
-// check's Parallel slots: build(i) makes trial i's scenario (drawing it,
-// running the clean run it needs), then judge judges it. The outcomes
-// come back in order.
-func (c *checker[R]) wave(spec lawSpec, n int, judge judgeFunc[R], build func(i int) (harness.Scenario[R], conversations, error)) []outcome[R] {
+// check's Parallel slots: build(i) makes trial i's scenario, then judge
+// judges it. The outcomes come back in order.
+func (c *checker[R]) wave(spec lawSpec, n int, judge judgeFunc[R], build buildFunc[R]) []outcome[R] {
 	outs := make([]outcome[R], n)
 	// A server that restarted between two waves may answer the next one
 	// well: every wave first asks whether it is still the run's server
@@ -117,18 +152,18 @@ func (c *checker[R]) wave(spec lawSpec, n int, judge judgeFunc[R], build func(i 
 	}
 	var wg sync.WaitGroup
 	for i := range outs {
-		wg.Go(func() { outs[i] = c.trial(spec, i, judge, build) })
+		wg.Go(func() { outs[i] = c.runTrial(spec, i, judge, build) })
 	}
 	wg.Wait()
 	return outs
 }
 
-// trial runs trial i of spec's law once it holds one of the check's
+// runTrial runs trial i of spec's law once it holds one of the check's
 // Parallel slots: build(i) makes its scenario, judge judges it.
-func (c *checker[R]) trial(spec lawSpec, i int, judge judgeFunc[R], build func(i int) (harness.Scenario[R], conversations, error)) (o outcome[R]) {
+func (c *checker[R]) runTrial(spec lawSpec, i int, judge judgeFunc[R], build buildFunc[R]) (o outcome[R]) {
 	c.slots <- struct{}{}
 	defer func() { <-c.slots }()
-	if c.haltsLaw(spec.law) {
+	if c.halt.stops(spec.law) {
 		o.err = errHalted
 		return o
 	}
@@ -147,7 +182,7 @@ func (c *checker[R]) trial(spec lawSpec, i int, judge judgeFunc[R], build func(i
 // under way are waited for and dropped. The result is the same as waves of
 // Parallel settled in order. Every Parallel trials started, it first asks
 // whether the server is still the run's (see wave).
-func (c *checker[R]) window(spec lawSpec, from, to int, judge judgeFunc[R], build func(i int) (harness.Scenario[R], conversations, error), tl *tally) error {
+func (c *checker[R]) window(spec lawSpec, from, to int, judge judgeFunc[R], build buildFunc[R], ls *lawSearch[R]) error {
 	pending := make([]chan outcome[R], to-from)
 	started := from
 	start := func() {
@@ -161,12 +196,12 @@ func (c *checker[R]) window(spec lawSpec, from, to int, judge judgeFunc[R], buil
 				return
 			}
 		}
-		go func() { ch <- c.trial(spec, i, judge, build) }()
+		go func() { ch <- c.runTrial(spec, i, judge, build) }()
 	}
 	dropUnderWay := func(after int) {
 		for k := after + 1; k < started; k++ {
 			if o := <-pending[k-from]; o.f != nil {
-				c.releaseObs(o.f)
+				c.releaseFinding(o.f)
 			}
 		}
 	}
@@ -176,7 +211,7 @@ func (c *checker[R]) window(spec lawSpec, from, to int, judge judgeFunc[R], buil
 		}
 		o := <-pending[next-from]
 		pending[next-from] = nil
-		if found, err := c.settle(spec, []outcome[R]{o}, tl, nil); err != nil || found {
+		if found, err := c.settle(spec, []outcome[R]{o}, ls, nil); err != nil || found {
 			dropUnderWay(next)
 			return err
 		}
@@ -184,79 +219,58 @@ func (c *checker[R]) window(spec lawSpec, from, to int, judge judgeFunc[R], buil
 	return nil
 }
 
-// settle counts outs in order in tl, up to the first failure that
-// reproduces, which becomes the law's counterexample; the findings after
-// it are dropped. seen (when not nil) gets each counted trial's
-// observation (nil for the laws that compare clean runs). It
-// reports whether a counterexample was found, or the first trial's error.
-func (c *checker[R]) settle(spec lawSpec, outs []outcome[R], tl *tally, seen func(*trial.Observation)) (found bool, err error) {
+// settle counts outs in order in ls's tally, up to the first failure that
+// reproduces (confirm), which becomes ls's failure; the findings after it
+// are dropped. seen (when not nil) gets each counted trial's observation
+// (nil for the laws that compare clean runs). It reports whether a
+// failure was found, or the first trial's error.
+func (c *checker[R]) settle(spec lawSpec, outs []outcome[R], ls *lawSearch[R], seen func(*trial.Observation)) (found bool, err error) {
+	failed := -1
 	defer func() {
-		for _, o := range outs {
-			if o.f != nil && o.f != tl.lastFinding {
-				c.releaseObs(o.f)
+		for i, o := range outs {
+			if o.f != nil && i != failed {
+				c.releaseFinding(o.f)
 			}
 		}
 	}()
-	for _, o := range outs {
+	for i, o := range outs {
 		if o.err != nil {
 			return false, o.err
 		}
-		c.count(spec, o, tl)
+		ls.tally.add(spec, o.sc.Deliveries, o.convs, o.obs)
+		if c.set.progress != nil {
+			c.set.progress(spec.law, ls.tally.trials, ls.tally.injected())
+		}
 		if seen != nil {
 			seen(o.obs)
 		}
 		if o.f == nil {
 			continue
 		}
-		ok, err := c.confirm(spec.law, o.sc, o.f, tl)
+		f, err := c.confirm(spec.law, o.sc, o.f)
 		if err != nil {
 			return false, err
 		}
-		if !ok {
-			continue // not a violation: tl says why the law is inconclusive if nothing else fails
+		if f == nil {
+			ls.unconfirmed = notReproduced(o.f)
+			continue
 		}
-		c.firstFailure(tl)
-		ce := c.counterexample(spec.law, o.sc, o.f, true)
-		tl.mu.Lock()
-		tl.last, tl.lastScenario, tl.lastFinding = ce, o.sc, o.f
-		tl.mu.Unlock()
+		failed = i
+		ls.failure = &failure[R]{sc: o.sc, f: f, trial: ls.offset + ls.tally.trials}
+		ls.failure.ce = c.counterexample(spec.law, o.sc, f, true)
 		return true, nil
 	}
 	return false, nil
 }
 
-// count adds one judged trial to tl and reports progress.
-func (c *checker[R]) count(spec lawSpec, o outcome[R], tl *tally) {
-	tl.add(spec, o.sc.Deliveries, o.convs, o.obs)
-	tl.mu.Lock()
-	if o.f != nil && tl.nondeterministic && !o.f.nondeterministic {
-		// Once the writer is known to be nondeterministic, every finding is
-		// reported as that.
-		o.f.summary = "the writer is nondeterministic: two clean runs of the same batches differ; fix that first, every other verdict is noise (" + o.f.summary + ")"
-		o.f.nondeterministic = true
-	}
-	n := tl.trials
-	var faults map[Injection]int
-	if c.set.progress != nil {
-		faults = make(map[Injection]int, len(tl.faults))
-		for k, v := range tl.faults {
-			faults[k] = v
-		}
-	}
-	tl.mu.Unlock()
-	if c.set.progress != nil {
-		c.set.progress(spec.law, n, faults)
-	}
-}
-
 // search runs spec's random trials: trials 0..checks-1 of the run's seed
 // (the shard's share of them), up to Parallel at a time, until one fails
-// (tl's counterexample).
-func (c *checker[R]) search(spec lawSpec, tl *tally) error {
+// (ls's failure).
+func (c *checker[R]) search(spec lawSpec, ls *lawSearch[R]) error {
 	from, to := c.set.shard.trials(c.set.checks)
 	return c.window(spec, from, to, c.judgeTrial, func(i int) (harness.Scenario[R], conversations, error) {
 		return c.draw(spec, trialSeed(c.set.seed, i))
-	}, tl)
+	}, ls)
 }
 
 // draw draws the scenario of the trial with seed for spec's law: the
@@ -267,7 +281,7 @@ func (c *checker[R]) draw(spec lawSpec, seed uint64) (harness.Scenario[R], conve
 	if err != nil {
 		return harness.Scenario[R]{}, nil, err
 	}
-	clean, err := c.cleanRun(batches)
+	clean, err := c.cachedCleanRun(batches)
 	if err != nil {
 		return harness.Scenario[R]{}, nil, err
 	}
@@ -277,5 +291,14 @@ func (c *checker[R]) draw(spec lawSpec, seed uint64) (harness.Scenario[R], conve
 			return harness.Scenario[R]{}, nil, err
 		}
 	}
-	return c.scenario(spec, batches, ds), clean.convs, nil
+	return withDeliveries(batches, ds), clean.convs, nil
+}
+
+// withDeliveries is batches with deliveries (nil: each batch once, in
+// order).
+func withDeliveries[R any](batches []harness.Batch[R], deliveries []harness.Delivery) harness.Scenario[R] {
+	if deliveries == nil {
+		deliveries = harness.CleanScenario(batches).Deliveries
+	}
+	return harness.Scenario[R]{Batches: batches, Deliveries: deliveries}
 }

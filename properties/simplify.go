@@ -6,10 +6,9 @@ import (
 
 	"github.com/idemcheck/idemcheck/faults"
 	"github.com/idemcheck/idemcheck/harness"
-	"github.com/idemcheck/idemcheck/harness/trial"
 )
 
-// simplify shrinks a failing scenario to a minimal one. The scenario is
+// simplify shrinks a law's failure to a minimal one. The scenario is
 // plain data, so it is shrunk directly: simplify tries, biggest steps
 // first, removing a delivery (and a batch no delivery names any more),
 // making a delivery's attempts fault-free, removing one of its failing
@@ -19,42 +18,42 @@ import (
 // once, in order, no fault): that run is the one every verdict compares
 // against, so it holds (Determinism judges a writer whose clean runs
 // differ). The candidates of a step run in waves of Parallel; the first
-// (in that order) that still fails the same way (kindOf) is kept, and
-// simplify goes on from it, until no candidate fails the same way (the
-// scenario is at its floor) or ShrinkTime is spent. It returns the smallest scenario with its finding (f itself when
-// nothing could be removed) and counts the candidates in tl.shrinkTrials.
-func (c *checker[R]) simplify(law harness.Law, sc harness.Scenario[R], f *finding, tl *tally) (harness.Scenario[R], *finding) {
+// (in that order) that still fails the same way (the same FailureKind) is
+// kept, and simplify goes on from it, until no candidate fails the same
+// way (the scenario is at its floor) or ShrinkTime is spent. It returns
+// the smallest failure, with its counterexample (fl itself when nothing
+// could be removed), and how many candidates it ran.
+func (c *checker[R]) simplify(law harness.Law, fl *failure[R]) (*failure[R], int) {
 	deadline := time.Now().Add(c.set.shrinkTime)
-	kind := kindOf(f)
 	spec := specOf(law)
+	sc, f, tried := fl.sc, fl.f, 0
 	cands := c.smaller(spec, sc)
 	for len(cands) > 0 && time.Now().Before(deadline) && c.ctx.Err() == nil {
 		n := min(c.set.parallel, len(cands))
 		outs := c.wave(spec, n, c.judge, func(i int) (harness.Scenario[R], conversations, error) { return cands[i], nil, nil })
 		cands = cands[n:]
-		tl.mu.Lock()
-		tl.shrinkTrials += n
-		tl.mu.Unlock()
+		tried += n
 		smaller := -1
 		for i, o := range outs {
-			if o.err == nil && o.f != nil && kindOf(o.f) == kind && smaller < 0 {
+			if o.err == nil && o.f != nil && o.f.kind == f.kind && smaller < 0 {
 				smaller = i
 				continue
 			}
 			if o.f != nil {
-				c.releaseObs(o.f)
+				c.releaseFinding(o.f)
 			}
 		}
 		if smaller < 0 {
 			continue
 		}
-		if f != nil && f.obs != nil && f.obs.Sandbox != c.keptSandbox(law) {
-			c.releaseObs(f)
-		}
+		c.releaseFinding(f) // unless it is the law's kept sandbox
 		sc, f = outs[smaller].sc, outs[smaller].f
 		cands = c.smaller(spec, sc)
 	}
-	return sc, f
+	if f == fl.f {
+		return fl, tried
+	}
+	return &failure[R]{sc: sc, f: f, trial: fl.trial, ce: c.counterexample(law, sc, f, true)}, tried
 }
 
 // smaller lists the scenarios one step smaller than sc, biggest steps
@@ -153,18 +152,4 @@ func prune[R any](sc harness.Scenario[R]) harness.Scenario[R] {
 		ds[i] = d
 	}
 	return harness.Scenario[R]{Batches: batches, Deliveries: ds}
-}
-
-// keptSandbox is the sandbox kept for law's counterexample.
-func (c *checker[R]) keptSandbox(law harness.Law) *trial.Sandbox {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.kept[law]
-}
-
-// releaseObs releases a finding's sandbox (a kept one stays).
-func (c *checker[R]) releaseObs(f *finding) {
-	if f.obs != nil {
-		c.release(f.obs.Sandbox)
-	}
 }

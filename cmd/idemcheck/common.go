@@ -131,16 +131,23 @@ type jsonTarget struct {
 }
 
 type jsonLaw struct {
-	Name           string                       `json:"name"`
-	Verdict        string                       `json:"verdict"`
-	Trials         int                          `json:"trials"` // search trials: smoke, then random (or exhaustive), up to the first failure
-	FirstFailure   int                          `json:"first_failure,omitempty"`
-	ShrinkTrials   int                          `json:"shrink_trials"`
-	Seconds        float64                      `json:"seconds"`
-	Faults         map[properties.Injection]int `json:"faults"`
-	Reason         string                       `json:"reason,omitempty"`
-	Counterexample *jsonCounterEx               `json:"counterexample,omitempty"`
-	Crashes        map[string]int               `json:"crashes,omitempty"`
+	Name         string                       `json:"name"`
+	Verdict      string                       `json:"verdict"`
+	Trials       int                          `json:"trials"` // search trials: smoke, then random (or exhaustive), up to the first failure
+	FirstFailure int                          `json:"first_failure,omitempty"`
+	ShrinkTrials int                          `json:"shrink_trials"`
+	Seconds      float64                      `json:"seconds"`
+	Faults       map[properties.Injection]int `json:"faults"`
+	Reason       string                       `json:"reason,omitempty"`
+	// Failure is what the violation or the settling finding is about
+	// (properties.FailureKind: state-differs, batch-never-acked,
+	// nondeterministic, writer-fails, server-gone); merge settles the
+	// certificate by it.
+	Failure properties.FailureKind `json:"failure,omitempty"`
+	// NondeterministicColumns: the columns two clean runs differ in.
+	NondeterministicColumns []string       `json:"nondeterministic_columns,omitempty"`
+	Counterexample          *jsonCounterEx `json:"counterexample,omitempty"`
+	Crashes                 map[string]int `json:"crashes,omitempty"`
 	// Coverage: the law's crash points seen and crashed (random mode).
 	Coverage *properties.Coverage `json:"coverage,omitempty"`
 	// Explored: what exhaustive mode ran.
@@ -156,6 +163,7 @@ type jsonCounterEx struct {
 	Timeline     string       `json:"timeline,omitempty"`
 	Steps        []trial.Step `json:"steps,omitempty"`
 	Sandbox      string       `json:"sandbox,omitempty"`
+	DropSandbox  string       `json:"drop_sandbox,omitempty"`
 	Records      int          `json:"records"`
 	Batches      int          `json:"batches"`
 	Deliveries   int          `json:"deliveries"`
@@ -177,7 +185,8 @@ func toJSON(rep *properties.Report, target jsonTarget, parts int) jsonReport {
 		Reused: ph.Reused, NoReuse: ph.NoReuse}
 	for _, l := range rep.Laws {
 		jl := jsonLaw{Name: string(l.Law), Verdict: string(l.Verdict), Trials: l.Trials, FirstFailure: l.FirstFailure, ShrinkTrials: l.ShrinkTrials,
-			Seconds: l.Duration.Seconds(), Faults: l.Faults, Reason: l.Reason, Coverage: l.Coverage, Explored: l.Explored}
+			Seconds: l.Duration.Seconds(), Faults: l.Faults, Reason: l.Reason, Coverage: l.Coverage, Explored: l.Explored,
+			Failure: l.Failure, NondeterministicColumns: l.NondeterministicColumns}
 		if jl.Faults == nil {
 			jl.Faults = map[properties.Injection]int{}
 		}
@@ -186,7 +195,7 @@ func toJSON(rep *properties.Report, target jsonTarget, parts int) jsonReport {
 		}
 		if c := l.Counterexample; c != nil {
 			jl.Counterexample = &jsonCounterEx{Summary: c.Summary, Scenario: c.Scenario, ScenarioFile: c.ScenarioFile, Replay: c.Replay,
-				Diff: c.Diff, Timeline: c.Timeline, Steps: c.Steps, Sandbox: c.Sandbox, Records: c.Records, Batches: c.Batches, Deliveries: c.Deliveries}
+				Diff: c.Diff, Timeline: c.Timeline, Steps: c.Steps, Sandbox: c.Sandbox, DropSandbox: c.DropSandbox, Records: c.Records, Batches: c.Batches, Deliveries: c.Deliveries}
 		}
 		out.Laws = append(out.Laws, jl)
 	}
@@ -214,11 +223,11 @@ func fromJSON(j jsonReport) (*properties.Report, error) {
 		}
 		l := properties.LawReport{Law: law, Verdict: properties.Verdict(jl.Verdict), Trials: jl.Trials, FirstFailure: jl.FirstFailure,
 			ShrinkTrials: jl.ShrinkTrials, Duration: sec(jl.Seconds), Faults: jl.Faults, Reason: jl.Reason,
-			Coverage: jl.Coverage, Explored: jl.Explored,
+			Coverage: jl.Coverage, Explored: jl.Explored, Failure: jl.Failure, NondeterministicColumns: jl.NondeterministicColumns,
 			InTx: jl.Crashes["in_transaction"], AtCommit: jl.Crashes["before_commit"], AfterCommit: jl.Crashes["after_commit"]}
 		if c := jl.Counterexample; c != nil {
 			l.Counterexample = &properties.Counterexample{Law: law, Summary: c.Summary, Scenario: c.Scenario, ScenarioFile: c.ScenarioFile,
-				Replay: c.Replay, Diff: c.Diff, Timeline: c.Timeline, Steps: c.Steps, Sandbox: c.Sandbox,
+				Replay: c.Replay, Diff: c.Diff, Timeline: c.Timeline, Steps: c.Steps, Sandbox: c.Sandbox, DropSandbox: c.DropSandbox,
 				Records: c.Records, Batches: c.Batches, Deliveries: c.Deliveries}
 		}
 		rep.Laws = append(rep.Laws, l)

@@ -22,6 +22,7 @@ type lessonsCmd struct {
 	Parallel   int           `help:"Trials run at once (0: twice the number of CPUs, fewer if the server has few spare connections)." default:"0" placeholder:"N"`
 	JSON       string        `name:"json" help:"Also write the results as JSON to this file (- for stdout)." placeholder:"FILE"`
 	Report     string        `help:"Write one page that teaches every lesson run (story, timeline, diff, fix): .html, or .md with each timeline an .svg beside it." placeholder:"FILE"`
+	Keep       bool          `help:"Keep each caught lesson's faulty state on the server for inspection (each counterexample says where, and how to drop it); by default a lesson leaves nothing behind."`
 }
 
 type lessonResult struct {
@@ -116,6 +117,9 @@ func (c lessonsCmd) lesson(e *env, tg *trial.Target, l antipatterns.Lesson, law 
 	opts := []properties.Option{properties.OnTarget(tg), properties.Claim(law), properties.Checks(c.Checks), properties.ScenarioDir(dir),
 		properties.ShrinkTime(c.ShrinkTime), properties.Parallel(c.Parallel),
 		properties.WriterName("antipatterns." + l.Name)}
+	if !c.Keep {
+		opts = append(opts, properties.DiscardFaultyStates())
+	}
 	recs := properties.Orders()
 	if l.WholePartitions {
 		recs = recs.PartitionBy(func(o harness.Order) string { return o.EventDate.String() })

@@ -11,10 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/idemcheck/idemcheck/harness/trial"
+	"github.com/jackc/pgx/v5"
 )
 
 // binary is the idemcheck command built for the tests.
@@ -318,6 +320,58 @@ func TestLessonsShowsTheAntiPatternAndItsFix(t *testing.T) {
 	}
 	if r := results[0]; !r.Caught || !r.FixHeld || r.Law != "ReplayIdempotence" || r.Fix != "Upsert" || r.Trials == 0 {
 		t.Errorf("lesson result %+v", r)
+	}
+}
+
+// A teaching run leaves nothing on the user's server: each caught
+// lesson's faulty state is dropped, unless --keep keeps it, and then the
+// output says where it is and how to drop it.
+func TestLessonsLeaveNothingUnlessKept(t *testing.T) {
+	sandboxes := func() []string {
+		t.Helper()
+		rows, err := testTarget.Admin().Query(context.Background(),
+			`SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1) ORDER BY 1`, trial.SandboxPrefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	before := sandboxes()
+	code, stdout, stderr := idemcheck(t, "lessons", "NaiveInsert", "--checks", "3", "--all-laws")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if after := sandboxes(); !slices.Equal(after, before) {
+		t.Errorf("the lessons left sandboxes on the server: before %v, after %v", before, after)
+	}
+	if strings.Contains(stdout, "the faulty state is kept") {
+		t.Errorf("the output names a kept sandbox though none is kept:\n%s", stdout)
+	}
+
+	code, stdout, stderr = idemcheck(t, "lessons", "NaiveInsert", "--checks", "3", "--keep")
+	if code != exitOK {
+		t.Fatalf("--keep: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	after := sandboxes()
+	var kept []string
+	for _, name := range after {
+		if !slices.Contains(before, name) {
+			kept = append(kept, name)
+		}
+	}
+	if len(kept) != 1 {
+		t.Fatalf("--keep kept %d sandboxes (%v), want the one of the caught law", len(kept), kept)
+	}
+	drop := `DROP SCHEMA IF EXISTS "` + kept[0] + `" CASCADE`
+	if !strings.Contains(stdout, "the faulty state is kept in schema "+kept[0]) || !strings.Contains(stdout, "drop it with: "+drop) {
+		t.Errorf("--keep: the output does not say where the faulty state is and how to drop it (%s):\n%s", drop, stdout)
+	}
+	if _, err := testTarget.Admin().Exec(context.Background(), drop); err != nil {
+		t.Fatal(err)
 	}
 }
 

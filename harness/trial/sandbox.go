@@ -524,17 +524,24 @@ func (t *Target) dropAll(ctx context.Context, sbs []*Sandbox) error {
 	return errors.Join(errs...)
 }
 
+// dropSQL is the statement that drops the sandbox name of mode.
+func dropSQL(mode SandboxMode, name string) string {
+	if mode == DatabaseSandbox {
+		return "DROP DATABASE IF EXISTS " + quote(name) + " WITH (FORCE)"
+	}
+	return "DROP SCHEMA IF EXISTS " + quote(name) + " CASCADE"
+}
+
+// DropSQL is the statement that drops the sandbox by hand: for one kept
+// for inspection (Keep), which a later run also reaps once this run is
+// gone.
+func (s *Sandbox) DropSQL() string { return dropSQL(s.mode, s.name) }
+
 func dropSandbox(ctx context.Context, q querier, mode SandboxMode, name string) error {
 	if !sandboxName.MatchString(name) {
 		return fmt.Errorf("harness: refusing to drop %q: not a sandbox name", name)
 	}
-	var err error
-	if mode == DatabaseSandbox {
-		_, err = q.Exec(ctx, "DROP DATABASE IF EXISTS "+quote(name)+" WITH (FORCE)")
-	} else {
-		_, err = q.Exec(ctx, "DROP SCHEMA IF EXISTS "+quote(name)+" CASCADE")
-	}
-	if err != nil {
+	if _, err := q.Exec(ctx, dropSQL(mode, name)); err != nil {
 		return fmt.Errorf("harness: drop %s sandbox %s: %w", mode, name, err)
 	}
 	return nil
