@@ -34,11 +34,11 @@ const (
 	Delay Kind = "delay"
 )
 
-// Kinds lists every fault kind.
-var Kinds = []Kind{CrashBefore, CrashAfter, CrashInCopy, Error, Pause, Delay}
+// kinds lists every fault kind.
+var kinds = []Kind{CrashBefore, CrashAfter, CrashInCopy, Error, Pause, Delay}
 
-// SQLStates are the errors Error can inject.
-var SQLStates = map[string]string{
+// sqlStates are the errors Error can inject.
+var sqlStates = map[string]string{
 	"40001": "serialization_failure",
 	"40P01": "deadlock_detected",
 	"57P01": "admin_shutdown",
@@ -89,7 +89,7 @@ type Fault struct {
 	Delay    time.Duration // Delay only
 }
 
-// String prints the fault as one readable phrase that ParseFault reads back:
+// String prints the fault as one readable phrase that ParsePlan reads back:
 // "crash-before at round 3", "crash-after at commit 1", "crash-in-copy 5 at
 // copy 1", "error 40001 at tx 1 stmt 2", "pause at round 2", "delay 10ms at
 // round 4".
@@ -137,7 +137,7 @@ func ParsePlan(s string) (Plan, error) {
 	}
 	var p Plan
 	for _, part := range strings.Split(s, ";") {
-		f, err := ParseFault(part)
+		f, err := parseFault(part)
 		if err != nil {
 			return nil, err
 		}
@@ -146,8 +146,8 @@ func ParsePlan(s string) (Plan, error) {
 	return p, nil
 }
 
-// ParseFault reads what Fault.String prints.
-func ParseFault(s string) (Fault, error) {
+// parseFault reads what Fault.String prints.
+func parseFault(s string) (Fault, error) {
 	s = strings.TrimSpace(s)
 	head, at, ok := strings.Cut(s, " at ")
 	if !ok {
@@ -166,7 +166,7 @@ func ParseFault(s string) (Fault, error) {
 		want = 1
 		if len(args) == 1 {
 			f.SQLState = args[0]
-			if _, ok := SQLStates[f.SQLState]; !ok {
+			if _, ok := sqlStates[f.SQLState]; !ok {
 				return Fault{}, fmt.Errorf("faults: %q: SQLSTATE %s cannot be injected; use one of 40001, 40P01, 57P01, 08006", s, f.SQLState)
 			}
 		}
@@ -189,7 +189,7 @@ func ParseFault(s string) (Fault, error) {
 			f.Delay = d
 		}
 	default:
-		return Fault{}, fmt.Errorf("faults: %q: unknown fault kind %q; want one of %v", s, words[0], Kinds)
+		return Fault{}, fmt.Errorf("faults: %q: unknown fault kind %q; want one of %v", s, words[0], kinds)
 	}
 	if len(args) != want {
 		return Fault{}, fmt.Errorf("faults: %q: %s takes %d argument(s)", s, f.Kind, want)

@@ -114,7 +114,7 @@ type Attempt struct {
 	events      []Event
 	fired       []Fault
 	pids        []uint32
-	closed      []uint32 // backends disconnected (their rollback is asynchronous)
+	closed      []uint32       // backends disconnected (their rollback is asynchronous)
 	wg          sync.WaitGroup // serve goroutines; Add only under mu while !closing
 	crashed     bool
 	closing     bool // Close began: no connection is served any more
@@ -701,7 +701,7 @@ func (s *session) fire(r *round, f *Fault) {
 // connection, as they do for real.
 func (s *session) inject(r *round) bool {
 	f := r.fault
-	name := SQLStates[f.SQLState]
+	name := sqlStates[f.SQLState]
 	switch f.SQLState {
 	case "57P01", "08006":
 		s.fire(r, f)

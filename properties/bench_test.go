@@ -32,7 +32,7 @@ func BenchmarkRetryEquivalence(b *testing.B) {
 	for b.Loop() {
 		schema = run(200)
 		fresh = run(200, properties.FreshSandboxes())
-		db = run(20, properties.Sandboxes(trial.WithMode(trial.DatabaseSandbox)))
+		db = run(20, properties.Sandboxes(trial.Mode(trial.DatabaseSandbox)))
 		ceiling = upsertCeiling(b, 200, law)
 	}
 	b.ReportMetric(schema, "trials/s")
@@ -92,7 +92,7 @@ func BenchmarkCertify(b *testing.B) {
 		def = upsertTrialsPerSecond(b, 100)
 		one = upsertTrialsPerSecond(b, 100, properties.Parallel(1))
 		fresh = upsertTrialsPerSecond(b, 100, properties.FreshSandboxes())
-		db = upsertTrialsPerSecond(b, 10, properties.Sandboxes(trial.WithMode(trial.DatabaseSandbox)))
+		db = upsertTrialsPerSecond(b, 10, properties.Sandboxes(trial.Mode(trial.DatabaseSandbox)))
 		ceiling = upsertCeiling(b, 100)
 	}
 	b.ReportMetric(def, "trials/s")

@@ -179,14 +179,14 @@ func selectedLaws(laws []harness.Law) map[harness.Law]bool {
 func (c *checker[R]) run(law harness.Law, sc harness.Scenario[R], extra ...trial.RunOption) (*trial.Observation, error) {
 	var opts []trial.RunOption
 	if len(c.set.sandbox) > 0 {
-		opts = append(opts, trial.WithSandbox(c.set.sandbox...))
+		opts = append(opts, trial.Sandboxes(c.set.sandbox...))
 	}
 	if c.reuse != nil {
-		opts = append(opts, trial.Reusing(c.reuse))
+		opts = append(opts, trial.SandboxesFrom(c.reuse))
 	}
 	opts = append(opts, extra...)
 	if law != harness.CrashAtomicity && c.set.exhaustive == nil {
-		opts = append(opts, trial.WithoutCrashStates())
+		opts = append(opts, trial.NoCrashStates())
 	}
 	obs, err := trial.Run(c.ctx, c.tg, c.newWriter(), sc, opts...)
 	if obs != nil {

@@ -120,7 +120,7 @@ func (c *checker[R]) cleanState(batches []harness.Batch[R]) (*trial.State, error
 func (c *checker[R]) runClean(batches []harness.Batch[R], prefixStates bool) (*cleanRun, error) {
 	var opts []trial.RunOption
 	if prefixStates {
-		opts = append(opts, trial.WithAckedStates())
+		opts = append(opts, trial.AckedStates())
 	}
 	obs, err := c.run("", harness.CleanScenario(batches), opts...)
 	if err != nil {

@@ -25,7 +25,7 @@ func TestServerGoneIsNeverHeld(t *testing.T) {
 	}{{"postmaster killed", ""}, {"crash and restart", "checkpointer"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			tg, err := trial.OpenTarget(ctx, trial.WithWay(trial.WayLocal), trial.WithoutSignalHandling())
+			tg, err := trial.OpenTarget(ctx, trial.ByWay(trial.WayLocal), trial.NoSignalHandling())
 			if err != nil {
 				t.Fatal(err)
 			}

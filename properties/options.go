@@ -147,7 +147,7 @@ func Compare(opts ...trial.CompareOption) Option {
 }
 
 // Sandboxes passes options to every trial's sandbox, e.g.
-// trial.WithMode(trial.DatabaseSandbox) for a database per trial.
+// trial.Mode(trial.DatabaseSandbox) for a database per trial.
 func Sandboxes(opts ...trial.SandboxOption) Option {
 	return func(s *settings) { s.sandbox = append(s.sandbox, opts...) }
 }
@@ -160,8 +160,8 @@ func Sandboxes(opts ...trial.SandboxOption) Option {
 // something from, or to compare.
 func FreshSandboxes() Option { return func(s *settings) { s.fresh = true } }
 
-// WithLimits bounds the generated scenarios.
-func WithLimits(l strategies.Limits) Option { return func(s *settings) { s.limits = l } }
+// Limits bounds the generated scenarios.
+func Limits(l strategies.Limits) Option { return func(s *settings) { s.limits = l } }
 
 // ScenarioDir is where counterexample scenario files are written (default
 // testdata/idemcheck under the working directory).

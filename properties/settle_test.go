@@ -71,7 +71,7 @@ func settleTarget(t testing.TB, c settleCase) *trial.Target {
 	if !c.ownServer {
 		return target
 	}
-	tg, err := trial.OpenTarget(context.Background(), trial.WithWay(trial.WayLocal), trial.WithoutSignalHandling())
+	tg, err := trial.OpenTarget(context.Background(), trial.ByWay(trial.WayLocal), trial.NoSignalHandling())
 	if err != nil {
 		t.Fatal(err)
 	}

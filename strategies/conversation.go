@@ -98,17 +98,17 @@ func nth(t *rapid.T, n int, label string) int {
 	return i + 1
 }
 
-// PointIn draws a point of c: a committing round 6 times in 10 (commits
+// crashPointIn draws a point of c: a committing round 6 times in 10 (commits
 // are where idempotence breaks), a COPY 1 in 10 when there is one, any
 // round otherwise; within each, the first and the last are as likely, so
 // a dangerous last step is found as easily as a first one. A conversation
 // without rounds gives round 1, which no attempt of it reaches.
-func PointIn(c Conversation) *rapid.Generator[faults.Point] { return pointIn(c, 6) }
+func crashPointIn(c Conversation) *rapid.Generator[faults.Point] { return pointIn(c, 6) }
 
-// StallIn draws a point of c for a zombie to stall at: a committing round
+// stallPointIn draws a point of c for a zombie to stall at: a committing round
 // 3 times in 10, any round otherwise (a stall anywhere can let a retry
 // overtake), first and last as likely.
-func StallIn(c Conversation) *rapid.Generator[faults.Point] { return pointIn(c, 3) }
+func stallPointIn(c Conversation) *rapid.Generator[faults.Point] { return pointIn(c, 3) }
 
 // pointIn draws a committing round commitsIn10 times in 10, a COPY 1 in
 // 10, any round otherwise.
@@ -147,9 +147,9 @@ func CrashIn(c Conversation) *rapid.Generator[faults.Fault] {
 			f.CopyData = rapid.IntRange(0, c.copyData(f.At.Copy)).Draw(t, "copydata")
 		case faults.Error:
 			f.SQLState = rapid.SampledFrom(sqlStates).Draw(t, "sqlstate")
-			f.At = PointIn(c).Draw(t, "at")
+			f.At = crashPointIn(c).Draw(t, "at")
 		default:
-			f.At = PointIn(c).Draw(t, "at")
+			f.At = crashPointIn(c).Draw(t, "at")
 		}
 		return f
 	})
@@ -238,7 +238,7 @@ func Zombies(convs []Conversation) *rapid.Generator[[]harness.Delivery] {
 			}
 			if zombie || (i == last && !any) {
 				any = true
-				z := &harness.Zombie{At: StallIn(c).Draw(t, fmt.Sprintf("d%d-stall", i+1)), Kill: rapid.Bool().Draw(t, fmt.Sprintf("d%d-kill", i+1))}
+				z := &harness.Zombie{At: stallPointIn(c).Draw(t, fmt.Sprintf("d%d-stall", i+1)), Kill: rapid.Bool().Draw(t, fmt.Sprintf("d%d-kill", i+1))}
 				out[i].Attempts = []harness.AttemptPlan{{Zombie: z}}
 			}
 		}

@@ -5,8 +5,8 @@
 //
 // Fault points come from a map: the Conversation a batch's clean attempt
 // had with the server, round by round (what commits, what copies, what
-// runs inside a transaction). PointIn, CrashIn, Attempts, LostAcks and
-// Zombies draw points the conversation has, weighted toward commits and
+// runs inside a transaction). CrashIn, Attempts, LostAcks and Zombies
+// draw points the conversation has, weighted toward commits and
 // with the last as likely as the first, so a dangerous late step is found
 // as easily as an early one; Crashes, AmbiguousCommits and Stalls list
 // every point for exhaustive mode. Draws are labelled and built to shrink

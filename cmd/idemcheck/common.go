@@ -24,10 +24,10 @@ type targetFlags struct {
 func (f targetFlags) open(ctx context.Context, stderr io.Writer) (*trial.Target, error) {
 	var opts []trial.TargetOption
 	if f.Way != "" {
-		opts = append(opts, trial.WithWay(trial.Way(f.Way)))
+		opts = append(opts, trial.ByWay(trial.Way(f.Way)))
 	}
 	if f.WriterRole != "" {
-		opts = append(opts, trial.WithWriterRole(f.WriterRole, os.Getenv(trial.EnvWriterPassword)))
+		opts = append(opts, trial.WriterRole(f.WriterRole, os.Getenv(trial.EnvWriterPassword)))
 	}
 	return trial.OpenTarget(ctx, opts...)
 }

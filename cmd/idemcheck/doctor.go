@@ -17,9 +17,9 @@ type doctorCmd struct {
 func (d doctorCmd) Run(e *env) error {
 	var opts []trial.TargetOption
 	if d.Way != "" {
-		opts = append(opts, trial.WithWay(trial.Way(d.Way)))
+		opts = append(opts, trial.ByWay(trial.Way(d.Way)))
 	}
-	opts = append(opts, trial.WithLogf(func(format string, args ...any) {
+	opts = append(opts, trial.Logf(func(format string, args ...any) {
 		fmt.Fprintf(e.stdout, "  · "+format+"\n", args...)
 	}))
 	start := time.Now()

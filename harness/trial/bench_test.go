@@ -12,7 +12,7 @@ func BenchmarkSandbox(b *testing.B) {
 	for _, mode := range []SandboxMode{SchemaSandbox, DatabaseSandbox} {
 		b.Run(mode.String(), func(b *testing.B) {
 			for b.Loop() {
-				sb, err := target.NewSandbox(ctx, WithMode(mode))
+				sb, err := target.NewSandbox(ctx, Mode(mode))
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -36,7 +36,7 @@ func BenchmarkLocalClusterStart(b *testing.B) {
 	startStop := func(dir string) time.Duration {
 		templateCache = func() string { return dir }
 		start := time.Now()
-		tg, err := OpenTarget(ctx, WithWay(WayLocal), WithoutSignalHandling())
+		tg, err := OpenTarget(ctx, ByWay(WayLocal), NoSignalHandling())
 		if err != nil {
 			b.Fatal(err)
 		}

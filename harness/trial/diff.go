@@ -11,8 +11,8 @@ import (
 )
 
 // CompareOption adjusts how Compare judges two states, in the manner of
-// go-cmp's options.
-type CompareOption interface{ apply(*compareConfig) }
+// go-cmp's options (a function type, as every option of this package).
+type CompareOption func(*compareConfig)
 
 type compareConfig struct {
 	ignore   map[string]bool // "table.column" or "*.column"
@@ -20,33 +20,29 @@ type compareConfig struct {
 	maxLines int
 }
 
-type optionFunc func(*compareConfig)
-
-func (f optionFunc) apply(c *compareConfig) { f(c) }
-
 // IgnoreColumns leaves columns out of the comparison. Each is "table.column",
 // or "column" for that column in every table.
 func IgnoreColumns(cols ...string) CompareOption {
-	return optionFunc(func(c *compareConfig) {
+	return func(c *compareConfig) {
 		for _, col := range cols {
 			if !strings.Contains(col, ".") {
 				col = "*." + col
 			}
 			c.ignore[col] = true
 		}
-	})
+	}
 }
 
 // ModuloSurrogateKeys leaves out columns filled from a sequence or identity,
 // whose values may differ between equivalent runs (a sequence advances even
 // on a rolled-back insert). Rows still compare as a multiset on the rest.
 func ModuloSurrogateKeys() CompareOption {
-	return optionFunc(func(c *compareConfig) { c.modulo = true })
+	return func(c *compareConfig) { c.modulo = true }
 }
 
 // MaxDiffLines caps the length of the diff text (default 60 lines).
 func MaxDiffLines(n int) CompareOption {
-	return optionFunc(func(c *compareConfig) { c.maxLines = n })
+	return func(c *compareConfig) { c.maxLines = n }
 }
 
 // Diff is the outcome of Compare.
@@ -89,7 +85,7 @@ type ChangedRow struct {
 func Compare(ctx context.Context, clean, faulty *State, opts ...CompareOption) (*Diff, error) {
 	cfg := compareConfig{ignore: map[string]bool{}, maxLines: 60}
 	for _, o := range opts {
-		o.apply(&cfg)
+		o(&cfg)
 	}
 	d, err := compare(ctx, clean, faulty, cfg)
 	if err != nil || d.Equal || cfg.modulo {

@@ -34,7 +34,7 @@ func dockerAvailable(ctx context.Context) error { return dockerHealthy(ctx) }
 // and waits until the server is ready (the module's log and port waits).
 func startDocker(ctx context.Context, cfg *targetConfig) (*server, error) {
 	if err := dockerHealthy(ctx); err != nil {
-		return nil, fmt.Errorf("harness: docker: no engine reachable (set DOCKER_HOST or start Docker): %w", err)
+		return nil, fmt.Errorf("trial: docker: no engine reachable (set DOCKER_HOST or start Docker): %w", err)
 	}
 	c, err := tcpostgres.Run(ctx, cfg.dockerImage,
 		tcpostgres.WithDatabase("idemcheck"),
@@ -48,12 +48,12 @@ func startDocker(ctx context.Context, cfg *targetConfig) (*server, error) {
 		if c != nil {
 			_ = testcontainers.TerminateContainer(c)
 		}
-		return nil, fmt.Errorf("harness: docker: start %s (pull or build it first, or set %s): %w", cfg.dockerImage, EnvDockerImage, err)
+		return nil, fmt.Errorf("trial: docker: start %s (pull or build it first, or set %s): %w", cfg.dockerImage, EnvDockerImage, err)
 	}
 	url, err := c.ConnectionString(ctx, "sslmode=disable")
 	if err != nil {
 		_ = testcontainers.TerminateContainer(c)
-		return nil, fmt.Errorf("harness: docker: connection string: %w", err)
+		return nil, fmt.Errorf("trial: docker: connection string: %w", err)
 	}
 	return &server{
 		way:   WayDocker,
@@ -65,7 +65,7 @@ func startDocker(ctx context.Context, cfg *targetConfig) (*server, error) {
 	}, nil
 }
 
-// logfLogger routes testcontainers-go's log lines to WithLogf.
+// logfLogger routes testcontainers-go's log lines to Logf.
 type logfLogger func(format string, args ...any)
 
 func (l logfLogger) Printf(format string, args ...any) { l("docker: "+format, args...) }

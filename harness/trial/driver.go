@@ -19,35 +19,34 @@ import (
 // RunOption configures Run.
 type RunOption func(*runConfig)
 
+// attemptTimeout bounds one attempt (and the writer's Setup): an attempt
+// that takes longer is cancelled and counts as failed.
+const attemptTimeout = 30 * time.Second
+
 type runConfig struct {
 	maxAttempts     int
-	attemptTimeout  time.Duration
 	sandbox         []SandboxOption
 	noCrashSnapshot bool
 	ackedStates     bool
 	reuse           *Reuse
 }
 
-// WithoutCrashStates leaves CrashState.State nil: the run does not
+// NoCrashStates leaves CrashState.State nil: the run does not
 // snapshot the state each crash left, for callers that judge only the
 // final state (a snapshot per crash is a good part of a trial's time).
-func WithoutCrashStates() RunOption { return func(c *runConfig) { c.noCrashSnapshot = true } }
+func NoCrashStates() RunOption { return func(c *runConfig) { c.noCrashSnapshot = true } }
 
-// WithAckedStates snapshots the state after every acked delivery, in
+// AckedStates snapshots the state after every acked delivery, in
 // Observation.AckedStates: in a clean run, the state each prefix of its
 // batches leaves, without a run per prefix.
-func WithAckedStates() RunOption { return func(c *runConfig) { c.ackedStates = true } }
+func AckedStates() RunOption { return func(c *runConfig) { c.ackedStates = true } }
 
 // MaxAttempts bounds the attempts of one delivery (default 8). A delivery
 // that hits the bound is reported in Observation.Exhausted.
 func MaxAttempts(n int) RunOption { return func(c *runConfig) { c.maxAttempts = n } }
 
-// AttemptTimeout bounds one attempt (default 30s); an attempt that takes
-// longer is cancelled and counts as failed.
-func AttemptTimeout(d time.Duration) RunOption { return func(c *runConfig) { c.attemptTimeout = d } }
-
-// WithSandbox passes options to the trial's NewSandbox.
-func WithSandbox(opts ...SandboxOption) RunOption {
+// Sandboxes passes options to the trial's NewSandbox.
+func Sandboxes(opts ...SandboxOption) RunOption {
 	return func(c *runConfig) { c.sandbox = append(c.sandbox, opts...) }
 }
 
@@ -60,7 +59,7 @@ type Observation struct {
 	// Crashes are the states right after each crashed attempt, before its
 	// retry.
 	Crashes []CrashState
-	// AckedStates (WithAckedStates) are the states right after each acked
+	// AckedStates (AckedStates) are the states right after each acked
 	// delivery, in the order they were acked.
 	AckedStates []*State
 	Steps       []Step
@@ -72,7 +71,7 @@ type Observation struct {
 	AtCommit  int // crashes before a COMMIT ran
 	AfterCmt  int // crashes after a round committed, before its reply (ambiguous commits)
 	Exhausted []string
-	// Reused: the run took a sandbox of its Reuse (Reusing) and skipped
+	// Reused: the run took a sandbox of its Reuse (SandboxesFrom) and skipped
 	// creating one and running Setup.
 	Reused bool
 	// Phases is where the run's time went.
@@ -81,7 +80,7 @@ type Observation struct {
 
 // Phases splits a run's time: creating its sandbox, the writer's Setup,
 // the attempts (the broker's work included), snapshotting the states
-// crashes left, and snapshotting the final state (and, WithAckedStates,
+// crashes left, and snapshotting the final state (and, AckedStates,
 // the states after acked deliveries). Dropping the sandbox is the
 // caller's.
 type Phases struct {
@@ -102,7 +101,7 @@ type CrashState struct {
 	Delivery, Attempt int
 	Batch             int // index into harness.Scenario.Batches
 	Fault             faults.Fault
-	State             *State // nil with WithoutCrashStates
+	State             *State // nil with NoCrashStates
 	// Acked lists the deliveries (indexes) acked before the crash.
 	Acked []int
 }
@@ -143,14 +142,14 @@ func (s Step) String() string {
 }
 
 // Run plays sc against w in a fresh sandbox of t (or one its Reuse brought
-// back to the state Setup left, with Reusing): Setup once without
+// back to the state Setup left, with SandboxesFrom): Setup once without
 // faults, then every delivery, each attempt through its own fault plan
 // (lost acks and zombies played by the driver), then a snapshot of the
 // final state. An error means the run could not be made (setup failed, the
 // server went away); a writer's failing attempts are part of the
 // observation.
 func Run[R any](ctx context.Context, t *Target, w harness.Writer[R], sc harness.Scenario[R], opts ...RunOption) (*Observation, error) {
-	cfg := runConfig{maxAttempts: 8, attemptTimeout: 30 * time.Second}
+	cfg := runConfig{maxAttempts: 8}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -208,7 +207,7 @@ func (d *driver[R]) run(ctx context.Context, fresh bool) error {
 	start := time.Now()
 	for i, del := range d.sc.Deliveries {
 		if del.Batch < 0 || del.Batch >= len(d.sc.Batches) {
-			return fmt.Errorf("harness: delivery %d names batch %d; the scenario has %d batches", i+1, del.Batch, len(d.sc.Batches))
+			return fmt.Errorf("trial: delivery %d names batch %d; the scenario has %d batches", i+1, del.Batch, len(d.sc.Batches))
 		}
 		if err := d.deliver(ctx, i, del); err != nil {
 			return err
@@ -235,13 +234,13 @@ func (d *driver[R]) setup(ctx context.Context) error {
 		return err
 	}
 	env := &harness.Env{Conn: conn, Sandbox: d.sb.name, Via: v}
-	sctx, cancel := context.WithTimeout(ctx, d.cfg.attemptTimeout)
+	sctx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	err = d.w.Setup(sctx, env)
 	cancel()
 	conn.Close(ctx)
 	att.Close()
 	if err != nil {
-		return fmt.Errorf("%w: %w%s", ErrSetup, err, setupHint(err, d.cfg.attemptTimeout))
+		return fmt.Errorf("%w: %w%s", ErrSetup, err, setupHint(err, attemptTimeout))
 	}
 	if d.cfg.reuse != nil {
 		d.cfg.reuse.adopt(ctx, d.sb)
@@ -360,7 +359,7 @@ func (d *driver[R]) attempt(ctx context.Context, del, n int, batch harness.Batch
 		paused <- att
 	}
 	v := d.via(att)
-	actx, cancel := context.WithTimeout(ctx, d.cfg.attemptTimeout)
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	defer cancel()
 	var conn *pgx.Conn
 	var err error
@@ -524,12 +523,12 @@ func (d *driver[R]) waitGone(ctx context.Context, att *faults.Attempt) error {
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		var n int
 		if err := d.t.admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)`, pids).Scan(&n); err != nil {
-			return fmt.Errorf("harness: wait for a crashed attempt's backends: %w", err)
+			return fmt.Errorf("trial: wait for a crashed attempt's backends: %w", err)
 		}
 		if n == 0 {
 			return nil
 		}
 		time.Sleep(time.Millisecond)
 	}
-	return fmt.Errorf("harness: backends %v of a failed attempt did not end", pids)
+	return fmt.Errorf("trial: backends %v of a failed attempt did not end", pids)
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/idemcheck/idemcheck/reference/antipatterns"
 )
 
-// The driver's tests live in package harness_test so they can use the
+// The driver's tests live in package trial_test so they can use the
 // reference writers.
 func target(*testing.T) *trial.Target { return trial.SharedTarget() }
 
@@ -194,14 +194,14 @@ func (badSetup) Setup(ctx context.Context, env *harness.Env) error {
 	return err
 }
 
-// WithoutCrashStates keeps every crash (for the verdict and the timeline)
+// NoCrashStates keeps every crash (for the verdict and the timeline)
 // but not the state it left, and the final state is the same.
 func TestRunWithoutCrashStates(t *testing.T) {
 	ctx := context.Background()
 	want := clean(t, reference.Upsert{})
 	sc := harness.Scenario[harness.Order]{Batches: batches, Deliveries: []harness.Delivery{
 		del(0, wire("crash-before at round 2"), wire("crash-after at round 2")), del(1)}}
-	obs, err := trial.Run(ctx, target(t), reference.Upsert{}, sc, trial.WithoutCrashStates())
+	obs, err := trial.Run(ctx, target(t), reference.Upsert{}, sc, trial.NoCrashStates())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestRunWithoutCrashStates(t *testing.T) {
 	}
 }
 
-// TestAckedStatesAreThePrefixesCleanRuns checks WithAckedStates: the state
+// TestAckedStatesAreThePrefixesCleanRuns checks AckedStates: the state
 // after each acked delivery of a clean run is the final state of a clean
 // run of the batches up to it, for a writer whose result depends on the
 // order (a log with a serial key) and one whose result does not.
@@ -225,7 +225,7 @@ func TestAckedStatesAreThePrefixesCleanRuns(t *testing.T) {
 	ctx := context.Background()
 	three := append(batches[:2:2], rt.Batch(3, rt.Order(2, 2, 3, "1"), rt.Order(4, 1, 3, "4")))
 	for _, w := range []W{reference.Upsert{}, antipatterns.NaiveInsert{}} {
-		obs, err := trial.Run(ctx, target(t), w, harness.CleanScenario(three), trial.WithAckedStates())
+		obs, err := trial.Run(ctx, target(t), w, harness.CleanScenario(three), trial.AckedStates())
 		if err != nil {
 			t.Fatal(err)
 		}

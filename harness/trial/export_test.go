@@ -2,7 +2,7 @@ package trial
 
 import "time"
 
-// SharedTarget gives the external tests (package harness_test, which may
+// SharedTarget gives the external tests (package trial_test, which may
 // import the reference writers) the target TestMain opened.
 func SharedTarget() *Target { return target }
 

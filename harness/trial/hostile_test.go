@@ -139,7 +139,7 @@ func TestHostileWriterCannotTakeTheRunLock(t *testing.T) {
 func TestWriterRoleGoesWithTheRun(t *testing.T) {
 	ctx := context.Background()
 	admin := target.Admin()
-	other, err := OpenTarget(ctx, WithURL(target.ConnString()), WithoutSignalHandling())
+	other, err := OpenTarget(ctx, URL(target.ConnString()), NoSignalHandling())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestWriterRoleGoesWithTheRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kept, err := other.NewSandbox(ctx, WithMode(DatabaseSandbox))
+	kept, err := other.NewSandbox(ctx, Mode(DatabaseSandbox))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestWriterRoleGoesWithTheRun(t *testing.T) {
 	if _, err := admin.Exec(ctx, "CREATE ROLE "+quote(dead)); err != nil {
 		t.Fatal(err)
 	}
-	next, err := OpenTarget(ctx, WithURL(target.ConnString()), WithoutSignalHandling())
+	next, err := OpenTarget(ctx, URL(target.ConnString()), NoSignalHandling())
 	if err != nil {
 		t.Fatal(err)
 	}

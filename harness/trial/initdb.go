@@ -173,7 +173,7 @@ func copyTree(src, dst string, cred *syscall.Credential) error {
 				return err
 			}
 		default:
-			return fmt.Errorf("harness: local: %s is neither a file nor a directory", path)
+			return fmt.Errorf("trial: local: %s is neither a file nor a directory", path)
 		}
 		if cred != nil {
 			return os.Lchown(to, int(cred.Uid), int(cred.Gid))

@@ -13,7 +13,7 @@ import (
 // localTarget opens an ephemeral cluster, used and closed by the test.
 func localTarget(t *testing.T) *Target {
 	t.Helper()
-	tg, err := OpenTarget(context.Background(), WithWay(WayLocal), WithoutSignalHandling())
+	tg, err := OpenTarget(context.Background(), ByWay(WayLocal), NoSignalHandling())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func findPGBinDir(dir string) (string, error) {
 		if has(dir) {
 			return dir, nil
 		}
-		return "", fmt.Errorf("local: %s=%s holds no initdb and postgres", EnvPGBinDir, dir)
+		return "", fmt.Errorf("trial: %s=%s holds no initdb and postgres", EnvPGBinDir, dir)
 	}
 	if p, err := exec.LookPath("initdb"); err == nil {
 		if real, err := filepath.EvalSymlinks(p); err == nil && has(filepath.Dir(real)) {
@@ -59,7 +59,7 @@ func findPGBinDir(dir string) (string, error) {
 			return d, nil
 		}
 	}
-	return "", errors.New("local: no PostgreSQL server binaries (initdb, postgres) on PATH, from pg_config --bindir or in /usr/lib/postgresql/*/bin")
+	return "", errors.New("trial: no PostgreSQL server binaries (initdb, postgres) on PATH, from pg_config --bindir or in /usr/lib/postgresql/*/bin")
 }
 
 // pgLibGlob is where Debian and Ubuntu install PostgreSQL's binaries; tests
@@ -85,7 +85,7 @@ func versionOf(binDir string) int {
 func startLocal(ctx context.Context, cfg *targetConfig) (*server, error) {
 	binDir, err := findPGBinDir(cfg.binDir)
 	if err != nil {
-		return nil, fmt.Errorf("harness: %w; install them (e.g. apt-get install postgresql) or set %s", err, EnvPGBinDir)
+		return nil, fmt.Errorf("trial: %w; install them (e.g. apt-get install postgresql) or set %s", err, EnvPGBinDir)
 	}
 	reapLocalDirs()
 	cred, err := unprivilegedCredential()
@@ -94,13 +94,13 @@ func startLocal(ctx context.Context, cfg *targetConfig) (*server, error) {
 	}
 	dir, err := os.MkdirTemp(scratch.Dir(), localDirPrefix)
 	if err != nil {
-		return nil, fmt.Errorf("harness: local: temporary directory: %w", err)
+		return nil, fmt.Errorf("trial: local: temporary directory: %w", err)
 	}
 	cleanup := func() { _ = os.RemoveAll(dir) }
 	if cred != nil {
 		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
 			cleanup()
-			return nil, fmt.Errorf("harness: local: hand %s to uid %d: %w", dir, cred.Uid, err)
+			return nil, fmt.Errorf("trial: local: hand %s to uid %d: %w", dir, cred.Uid, err)
 		}
 	}
 	data := filepath.Join(dir, "data")
@@ -114,7 +114,7 @@ func startLocal(ctx context.Context, cfg *targetConfig) (*server, error) {
 	initdb := func() error {
 		out, err := run("initdb", append([]string{"-D", data}, initdbArgs...)...).CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("harness: local: initdb in %s failed: %w\n%s", binDir, err, tail(out, 2000))
+			return fmt.Errorf("trial: local: initdb in %s failed: %w\n%s", binDir, err, tail(out, 2000))
 		}
 		return nil
 	}
@@ -175,7 +175,7 @@ func startPostmaster(ctx context.Context, run func(string, ...string) *exec.Cmd,
 	logPath := filepath.Join(dir, "postgres.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return nil, fmt.Errorf("harness: local: %w", err)
+		return nil, fmt.Errorf("trial: local: %w", err)
 	}
 	if st, err := os.Stat(dir); err == nil {
 		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
@@ -201,7 +201,7 @@ func startPostmaster(ctx context.Context, run func(string, ...string) *exec.Cmd,
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		return nil, fmt.Errorf("harness: local: start postgres: %w", err)
+		return nil, fmt.Errorf("trial: local: start postgres: %w", err)
 	}
 	exited := make(chan struct{}) // closed once the postmaster is reaped
 	var waitErr error
@@ -230,7 +230,7 @@ func startPostmaster(ctx context.Context, run func(string, ...string) *exec.Cmd,
 		select {
 		case <-exited:
 			log, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("harness: local: postgres exited on port %d: %v\n%s", port, waitErr, tail(log, 2000))
+			return nil, fmt.Errorf("trial: local: postgres exited on port %d: %v\n%s", port, waitErr, tail(log, 2000))
 		default:
 		}
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -249,11 +249,11 @@ func startPostmaster(ctx context.Context, run func(string, ...string) *exec.Cmd,
 			// postmaster's bind (this one exits: it cannot bind), and it
 			// answers: the caller tries another port.
 			halt()
-			return nil, fmt.Errorf("harness: local: port %d answers for another server (%s)", port, answering)
+			return nil, fmt.Errorf("trial: local: port %d answers for another server (%s)", port, answering)
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			_ = stop(ctx)
-			return nil, fmt.Errorf("harness: local: postgres did not accept connections on port %d: %w", port, err)
+			return nil, fmt.Errorf("trial: local: postgres did not accept connections on port %d: %w", port, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -300,7 +300,7 @@ func unprivilegedCredential() (*syscall.Credential, error) {
 		gid, _ := strconv.Atoi(u.Gid)
 		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
 	}
-	return nil, errors.New("harness: local: running as root, and PostgreSQL refuses root, but there is neither a postgres nor a nobody user to run it as; create one (useradd --system postgres)")
+	return nil, errors.New("trial: local: running as root, and PostgreSQL refuses root, but there is neither a postgres nor a nobody user to run it as; create one (useradd --system postgres)")
 }
 
 // freePort is a loopback port nothing listens on right now (another
@@ -309,7 +309,7 @@ func unprivilegedCredential() (*syscall.Credential, error) {
 var freePort = func() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, fmt.Errorf("harness: local: find a free port: %w", err)
+		return 0, fmt.Errorf("trial: local: find a free port: %w", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil

@@ -15,7 +15,7 @@ import (
 
 // Reuse keeps the schema sandboxes that runs of one writer are done with
 // and brings each back to the state the writer's Setup left, so that a
-// later run of the same writer (Run with Reusing) takes it instead of
+// later run of the same writer (Run with SandboxesFrom) takes it instead of
 // creating a sandbox and running Setup. Creating, setting up and dropping
 // a sandbox is most of a small trial's database work (a new table costs
 // catalog rows, files and cold caches in every backend that touches it).
@@ -86,12 +86,12 @@ func (t *Target) NewReuse() *Reuse {
 // otherwise keep a restore waiting for every run).
 const horizonLimit = 3
 
-// Reusing makes Run take a sandbox r keeps, when it has one (or, when two
+// SandboxesFrom makes Run take a sandbox r keeps, when it has one (or, when two
 // or more are being restored, wait for one of them), instead of creating
 // one and running Setup, and makes the run's sandbox r's: the caller
 // gives it back with Sandbox.Release. Runs with other sandbox options
 // than the default schema sandbox are not reused.
-func Reusing(r *Reuse) RunOption { return func(c *runConfig) { c.reuse = r } }
+func SandboxesFrom(r *Reuse) RunOption { return func(c *runConfig) { c.reuse = r } }
 
 // Disabled says why r stopped restoring sandboxes, or never did ("" while
 // it restores): what Setup left cannot be brought back, or old
@@ -224,7 +224,7 @@ func (r *Reuse) readBaseline(ctx context.Context, sb *Sandbox) error {
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname = $1 ORDER BY c.oid`, sb.name)
 	if err != nil {
-		return fmt.Errorf("harness: read what setup left in %s: %w", sb.name, err)
+		return fmt.Errorf("trial: read what setup left in %s: %w", sb.name, err)
 	}
 	var b baseline
 	var why string
@@ -257,7 +257,7 @@ func (r *Reuse) readBaseline(ctx context.Context, sb *Sandbox) error {
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("harness: read what setup left in %s: %w", sb.name, err)
+		return fmt.Errorf("trial: read what setup left in %s: %w", sb.name, err)
 	}
 	if why == "" {
 		var ok bool
@@ -272,7 +272,7 @@ func (r *Reuse) readBaseline(ctx context.Context, sb *Sandbox) error {
 		}
 		var rowsLeft bool
 		if err := sb.t.admin.QueryRow(ctx, "SELECT "+strings.Join(exists, " OR "), pgx.QueryExecModeSimpleProtocol).Scan(&rowsLeft); err != nil {
-			return fmt.Errorf("harness: read what setup left in %s: %w", sb.name, err)
+			return fmt.Errorf("trial: read what setup left in %s: %w", sb.name, err)
 		}
 		if rowsLeft {
 			why = "setup leaves rows in its tables"
@@ -289,7 +289,7 @@ func (r *Reuse) readBaseline(ctx context.Context, sb *Sandbox) error {
 		}
 		res, err := execText(ctx, sb.t.admin, strings.Join(reads, ";\n"))
 		if err != nil {
-			return fmt.Errorf("harness: read the sequences of %s after setup: %w", sb.name, err)
+			return fmt.Errorf("trial: read the sequences of %s after setup: %w", sb.name, err)
 		}
 		for i := range b.sequences {
 			row := res[i].Rows[0]
@@ -302,7 +302,7 @@ func (r *Reuse) readBaseline(ctx context.Context, sb *Sandbox) error {
 		return err
 	}
 	if err := sb.t.admin.QueryRow(ctx, signatureSQL, sb.name).Scan(&b.signature); err != nil {
-		return fmt.Errorf("harness: read the catalog signature of %s: %w", sb.name, err)
+		return fmt.Errorf("trial: read the catalog signature of %s: %w", sb.name, err)
 	}
 	sb.reuse, sb.base = r, &b // before the run's attempts, so no one else reads them yet
 	return nil
@@ -362,7 +362,7 @@ func (r *Reuse) restore(ctx context.Context, sb *Sandbox) error {
 		batch.Queue("SELECT setval($1::regclass, $2, $3)", s.name, s.last, s.isCalled)
 	}
 	if err := sb.t.admin.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("harness: restore %s: %w", sb.name, err)
+		return fmt.Errorf("trial: restore %s: %w", sb.name, err)
 	}
 	return vacuum(ctx, sb, b, r.patience)
 }
@@ -389,7 +389,7 @@ func vacuum(ctx context.Context, sb *Sandbox, b *baseline, patience time.Duratio
 	deadline := time.Now().Add(patience)
 	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
 		if _, err := sb.t.admin.Exec(ctx, vacuumSQL(b.tables, sb.t.versionNum)); err != nil {
-			return fmt.Errorf("harness: vacuum %s: %w", sb.name, err)
+			return fmt.Errorf("trial: vacuum %s: %w", sb.name, err)
 		}
 		var found int
 		var pages, stats bool
@@ -399,15 +399,15 @@ func vacuum(ctx context.Context, sb *Sandbox, b *baseline, patience time.Duratio
 			FROM pg_class c WHERE c.oid = ANY($1::oid[]) AND c.relkind = 'r'`, b.oids).Scan(&found, &pages, &stats)
 		switch {
 		case err != nil:
-			return fmt.Errorf("harness: check %s after vacuum: %w", sb.name, err)
+			return fmt.Errorf("trial: check %s after vacuum: %w", sb.name, err)
 		case found != len(b.oids):
-			return fmt.Errorf("harness: %s lost a table of its setup during the restore", sb.name)
+			return fmt.Errorf("trial: %s lost a table of its setup during the restore", sb.name)
 		case stats:
-			return fmt.Errorf("harness: %s may have planner statistics (autovacuum analyzed a table)", sb.name)
+			return fmt.Errorf("trial: %s may have planner statistics (autovacuum analyzed a table)", sb.name)
 		case !pages:
 			return nil
 		case time.Now().After(deadline):
-			return fmt.Errorf("harness: %s still has pages after %s of VACUUM: %w", sb.name, patience, errHorizon)
+			return fmt.Errorf("trial: %s still has pages after %s of VACUUM: %w", sb.name, patience, errHorizon)
 		}
 		select {
 		case <-ctx.Done():
@@ -467,7 +467,7 @@ func (r *Reuse) put(sb *Sandbox) {
 
 // errNotRestoring ends the restore of a sandbox released after r was
 // disabled.
-var errNotRestoring = errors.New("harness: sandboxes are not restored any more")
+var errNotRestoring = errors.New("trial: sandboxes are not restored any more")
 
 // finish records how the restore of next ended and, when it succeeded,
 // makes next takable; false: next is to be dropped. Either way it wakes

@@ -47,7 +47,7 @@ func runReusing(t *testing.T, r *trial.Reuse, w W, opts ...trial.RunOption) *tri
 
 func runBatches(t *testing.T, r *trial.Reuse, w W, bs []harness.Batch[harness.Order], opts ...trial.RunOption) *trial.Observation {
 	t.Helper()
-	obs, err := trial.Run(context.Background(), target(t), w, harness.CleanScenario(bs), append(opts, trial.Reusing(r))...)
+	obs, err := trial.Run(context.Background(), target(t), w, harness.CleanScenario(bs), append(opts, trial.SandboxesFrom(r))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestReuseCloseDropsWhatItKeeps(t *testing.T) {
 		delete(names, sb.Name())
 	}
 	// A database sandbox is never reused, and a kept sandbox stays.
-	obs := runReusing(t, r, sqlWriter{setup: reuseSetup, write: reuseWrite}, trial.WithSandbox(trial.WithMode(trial.DatabaseSandbox)))
+	obs := runReusing(t, r, sqlWriter{setup: reuseSetup, write: reuseWrite}, trial.Sandboxes(trial.Mode(trial.DatabaseSandbox)))
 	obs.Sandbox.Keep()
 	if err := obs.Sandbox.Release(ctx); err != nil {
 		t.Fatal(err)
@@ -454,7 +454,7 @@ func TestReuseWaitsForARestoreRatherThanMakeASandbox(t *testing.T) {
 
 	fourth := make(chan *trial.Observation)
 	go func() {
-		obs, err := trial.Run(ctx, target(t), w, harness.CleanScenario(batches), trial.Reusing(r))
+		obs, err := trial.Run(ctx, target(t), w, harness.CleanScenario(batches), trial.SandboxesFrom(r))
 		if err != nil {
 			t.Error(err)
 		}

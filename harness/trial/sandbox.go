@@ -39,8 +39,8 @@ const (
 	// SchemaSandbox gives a trial its own schema; every connection of the
 	// trial has search_path set to it. Fast: a few milliseconds.
 	SchemaSandbox SandboxMode = iota
-	// DatabaseSandbox gives a trial its own database, cloned from a template
-	// (template0 unless WithTemplate says otherwise). Stronger isolation:
+	// DatabaseSandbox gives a trial its own database, cloned from
+	// template0. Stronger isolation:
 	// the writer may create schemas, extensions and so on.
 	DatabaseSandbox
 )
@@ -56,17 +56,11 @@ func (m SandboxMode) String() string {
 type SandboxOption func(*sandboxConfig)
 
 type sandboxConfig struct {
-	mode     SandboxMode
-	template string
+	mode SandboxMode
 }
 
-// WithMode selects schema (default) or database isolation.
-func WithMode(m SandboxMode) SandboxOption { return func(c *sandboxConfig) { c.mode = m } }
-
-// WithTemplate names the template database a DatabaseSandbox is cloned from.
-func WithTemplate(db string) SandboxOption {
-	return func(c *sandboxConfig) { c.mode, c.template = DatabaseSandbox, db }
-}
+// Mode selects schema (default) or database isolation.
+func Mode(m SandboxMode) SandboxOption { return func(c *sandboxConfig) { c.mode = m } }
 
 // run is one process's use of a Target: its id, its liveness lock and the
 // sandboxes it created.
@@ -99,7 +93,7 @@ type run struct {
 type writerRole struct {
 	name, password string
 	// own: the run created it (LOGIN and nothing else; it owns the run's
-	// sandboxes) and drops it when it ends; otherwise WithWriterRole named
+	// sandboxes) and drops it when it ends; otherwise WriterRole named
 	// an existing one.
 	own bool
 }
@@ -109,10 +103,10 @@ func (r *run) startRole(ctx context.Context, t *Target, name, password string) e
 	if name != "" {
 		var n int
 		if err := t.admin.QueryRow(ctx, `SELECT count(*) FROM pg_roles WHERE rolname = $1 AND rolcanlogin`, name).Scan(&n); err != nil {
-			return fmt.Errorf("harness: look up the writer role %q: %w", name, err)
+			return fmt.Errorf("trial: look up the writer role %q: %w", name, err)
 		}
 		if n == 0 {
-			return fmt.Errorf("harness: the writer role %q (%s) does not exist or cannot log in; create it (CREATE ROLE %s LOGIN) or unset %s to let each run create its own", name, EnvWriterRole, quote(name), EnvWriterRole)
+			return fmt.Errorf("trial: the writer role %q (%s) does not exist or cannot log in; create it (CREATE ROLE %s LOGIN) or unset %s to let each run create its own", name, EnvWriterRole, quote(name), EnvWriterRole)
 		}
 		r.role = writerRole{name: name, password: password}
 		return nil
@@ -126,18 +120,18 @@ func (r *run) startRole(ctx context.Context, t *Target, name, password string) e
 	role := writerRole{name: fmt.Sprintf("%s%s_%d_0", SandboxPrefix, r.id, time.Now().Unix()), password: hex.EncodeToString(b[:]), own: true}
 	sql := "CREATE ROLE " + quote(role.name) + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '" + role.password + "'"
 	if _, err := t.admin.Exec(ctx, sql); err != nil {
-		return fmt.Errorf("harness: create the run's writer role: %w; the target's user needs CREATEROLE (or superuser), or name an existing unprivileged role with %s", err, EnvWriterRole)
+		return fmt.Errorf("trial: create the run's writer role: %w; the target's user needs CREATEROLE (or superuser), or name an existing unprivileged role with %s", err, EnvWriterRole)
 	}
 	r.role = role
 	// A user that is not a superuser must be a member of the role to give
 	// it sandboxes and to read what it writes.
 	var super bool
 	if err := t.admin.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&super); err != nil {
-		return fmt.Errorf("harness: look up the target's user: %w", err)
+		return fmt.Errorf("trial: look up the target's user: %w", err)
 	}
 	if !super {
 		if _, err := t.admin.Exec(ctx, "GRANT "+quote(role.name)+" TO CURRENT_USER"); err != nil {
-			return fmt.Errorf("harness: grant the run's writer role to the target's user: %w", err)
+			return fmt.Errorf("trial: grant the run's writer role to the target's user: %w", err)
 		}
 	}
 	return nil
@@ -149,7 +143,7 @@ func (r *run) startRole(ctx context.Context, t *Target, name, password string) e
 // sandbox stays for inspection.
 func dropRole(ctx context.Context, q querier, name string) error {
 	if !sandboxName.MatchString(name) {
-		return fmt.Errorf("harness: refusing to drop role %q: not a role of idemcheck", name)
+		return fmt.Errorf("trial: refusing to drop role %q: not a role of idemcheck", name)
 	}
 	var errs []error
 	for _, sql := range []string{"REASSIGN OWNED BY " + quote(name) + " TO CURRENT_USER", "DROP OWNED BY " + quote(name), "DROP ROLE IF EXISTS " + quote(name)} {
@@ -159,7 +153,7 @@ func dropRole(ctx context.Context, q querier, name string) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("harness: drop the writer role %s: %w", name, err)
+		return fmt.Errorf("trial: drop the writer role %s: %w", name, err)
 	}
 	return nil
 }
@@ -173,11 +167,11 @@ func startRun(ctx context.Context, t *Target) (*run, error) {
 	r.key = runKey(r.id)
 	conn, err := pgx.ConnectConfig(ctx, t.config)
 	if err != nil {
-		return nil, fmt.Errorf("harness: connect for the run lock: %w", err)
+		return nil, fmt.Errorf("trial: connect for the run lock: %w", err)
 	}
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", runLockClass, r.key); err != nil {
 		conn.Close(ctx)
-		return nil, fmt.Errorf("harness: take the run lock: %w", err)
+		return nil, fmt.Errorf("trial: take the run lock: %w", err)
 	}
 	r.lock = conn
 	return r, nil
@@ -246,7 +240,7 @@ type Sandbox struct {
 }
 
 // errReleased is what reading a released sandbox's live tables returns.
-var errReleased = errors.New("harness: the sandbox was released for reuse; its state is gone")
+var errReleased = errors.New("trial: the sandbox was released for reuse; its state is gone")
 
 // NewSandbox creates a fresh, empty sandbox for one trial (ErrClosed once
 // the Target is closing: a closing run creates nothing it would not drop).
@@ -283,11 +277,7 @@ func (t *Target) NewSandbox(ctx context.Context, opts ...SandboxOption) (*Sandbo
 	owner := quote(r.role.name)
 	var err error
 	if cfg.mode == DatabaseSandbox {
-		tmpl := cfg.template
-		if tmpl == "" {
-			tmpl = "template0"
-		}
-		sql := "CREATE DATABASE " + quote(name) + " OWNER " + owner + " TEMPLATE " + quote(tmpl)
+		sql := "CREATE DATABASE " + quote(name) + " OWNER " + owner + " TEMPLATE template0"
 		if t.major() >= 15 {
 			sql += " STRATEGY file_copy" // WAL-logging a small template costs more than copying its files
 		}
@@ -304,7 +294,7 @@ func (t *Target) NewSandbox(ctx context.Context, opts ...SandboxOption) (*Sandbo
 		r.mu.Lock()
 		delete(r.sandboxes, name)
 		r.mu.Unlock()
-		return nil, fmt.Errorf("harness: create %s sandbox %s: %w", cfg.mode, name, err)
+		return nil, fmt.Errorf("trial: create %s sandbox %s: %w", cfg.mode, name, err)
 	}
 	return s, nil
 }
@@ -375,7 +365,7 @@ func connString(c *pgx.ConnConfig, options string) string {
 func (s *Sandbox) Connect(ctx context.Context) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, s.ConnConfig())
 	if err != nil {
-		return nil, fmt.Errorf("harness: connect to sandbox %s as the writer role %s: %w", s.name, s.writer.User, err)
+		return nil, fmt.Errorf("trial: connect to sandbox %s as the writer role %s: %w", s.name, s.writer.User, err)
 	}
 	return conn, nil
 }
@@ -394,7 +384,7 @@ func (s *Sandbox) queryer(ctx context.Context) (querier, error) {
 	if s.conn == nil {
 		conn, err := pgx.ConnectConfig(ctx, s.config.Copy())
 		if err != nil {
-			return nil, fmt.Errorf("harness: connect to sandbox %s: %w", s.name, err)
+			return nil, fmt.Errorf("trial: connect to sandbox %s: %w", s.name, err)
 		}
 		s.conn = conn
 	}
@@ -455,7 +445,7 @@ func (s *Sandbox) Drop(ctx context.Context) error {
 }
 
 // Release ends a run's use of the sandbox: a sandbox of a Reuse (Run with
-// Reusing) goes back to it, to be restored to what the writer's Setup left
+// SandboxesFrom) goes back to it, to be restored to what the writer's Setup left
 // in the background (and dropped if it cannot be); any other sandbox is
 // dropped. A kept sandbox stays, as with Drop. Release is idempotent; once
 // a sandbox went back to its Reuse, this Sandbox no longer reaches it
@@ -539,10 +529,10 @@ func (s *Sandbox) DropSQL() string { return dropSQL(s.mode, s.name) }
 
 func dropSandbox(ctx context.Context, q querier, mode SandboxMode, name string) error {
 	if !sandboxName.MatchString(name) {
-		return fmt.Errorf("harness: refusing to drop %q: not a sandbox name", name)
+		return fmt.Errorf("trial: refusing to drop %q: not a sandbox name", name)
 	}
 	if _, err := q.Exec(ctx, dropSQL(mode, name)); err != nil {
-		return fmt.Errorf("harness: drop %s sandbox %s: %w", mode, name, err)
+		return fmt.Errorf("trial: drop %s sandbox %s: %w", mode, name, err)
 	}
 	return nil
 }
@@ -553,7 +543,7 @@ func (t *Target) reap(ctx context.Context, after time.Duration) (int, error) {
 	alive := map[int32]bool{}
 	rows, err := t.admin.Query(ctx, `SELECT objid::int8 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int8::oid AND objsubid = 2 AND granted`, runLockClass)
 	if err != nil {
-		return 0, fmt.Errorf("harness: reap: list live runs: %w", err)
+		return 0, fmt.Errorf("trial: reap: list live runs: %w", err)
 	}
 	for rows.Next() {
 		var k int64
@@ -563,7 +553,7 @@ func (t *Target) reap(ctx context.Context, after time.Duration) (int, error) {
 		alive[int32(uint32(k))] = true
 	}
 	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("harness: reap: list live runs: %w", err)
+		return 0, fmt.Errorf("trial: reap: list live runs: %w", err)
 	}
 	// reapable: the name is idemcheck's (anything else is left alone), its
 	// run is dead and it is older than after.
@@ -585,7 +575,7 @@ func (t *Target) reap(ctx context.Context, after time.Duration) (int, error) {
 		UNION ALL
 		SELECT 1, datname::text FROM pg_database WHERE starts_with(datname, $1)`, SandboxPrefix)
 	if err != nil {
-		return 0, fmt.Errorf("harness: reap: list sandboxes: %w", err)
+		return 0, fmt.Errorf("trial: reap: list sandboxes: %w", err)
 	}
 	for rows.Next() {
 		var v victim
@@ -597,18 +587,18 @@ func (t *Target) reap(ctx context.Context, after time.Duration) (int, error) {
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("harness: reap: list sandboxes: %w", err)
+		return 0, fmt.Errorf("trial: reap: list sandboxes: %w", err)
 	}
 	for _, v := range victims {
 		if err := dropSandbox(ctx, t.admin, v.mode, v.name); err != nil {
-			return 0, fmt.Errorf("harness: reap: %w", err)
+			return 0, fmt.Errorf("trial: reap: %w", err)
 		}
 	}
 	// Then the writer roles of dead runs (after their sandboxes, which
 	// they own).
 	rows, err = t.admin.Query(ctx, `SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1)`, SandboxPrefix)
 	if err != nil {
-		return 0, fmt.Errorf("harness: reap: list roles: %w", err)
+		return 0, fmt.Errorf("trial: reap: list roles: %w", err)
 	}
 	var roles []string
 	for rows.Next() {
@@ -621,11 +611,11 @@ func (t *Target) reap(ctx context.Context, after time.Duration) (int, error) {
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("harness: reap: list roles: %w", err)
+		return 0, fmt.Errorf("trial: reap: list roles: %w", err)
 	}
 	for _, name := range roles {
 		if err := dropRole(ctx, t.admin, name); err != nil {
-			return 0, fmt.Errorf("harness: reap: %w", err)
+			return 0, fmt.Errorf("trial: reap: %w", err)
 		}
 	}
 	return len(victims) + len(roles), nil

@@ -68,11 +68,11 @@ func TestADroppedSchemaNameServesTheNextSandbox(t *testing.T) {
 		t.Errorf("a kept sandbox's name %s was given to a new sandbox", kept.Name())
 	}
 
-	db := sandbox(t, WithMode(DatabaseSandbox))
+	db := sandbox(t, Mode(DatabaseSandbox))
 	if err := db.Drop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, opt := range []SandboxOption{WithMode(DatabaseSandbox), WithMode(SchemaSandbox)} {
+	for _, opt := range []SandboxOption{Mode(DatabaseSandbox), Mode(SchemaSandbox)} {
 		if after := sandbox(t, opt); after.Name() == db.Name() {
 			t.Errorf("a dropped database sandbox's name %s was given to a new %s sandbox", db.Name(), after.Mode())
 		}

@@ -89,10 +89,10 @@ func Snapshot(ctx context.Context, sb *Sandbox) (*State, error) {
 	}
 	res, err := execText(ctx, q, sql.String())
 	if err != nil {
-		return nil, fmt.Errorf("harness: snapshot %s: %w", sb.name, err)
+		return nil, fmt.Errorf("trial: snapshot %s: %w", sb.name, err)
 	}
 	if len(res) != len(tables) {
-		return nil, fmt.Errorf("harness: snapshot %s: %d results for %d tables", sb.name, len(res), len(tables))
+		return nil, fmt.Errorf("trial: snapshot %s: %d results for %d tables", sb.name, len(res), len(tables))
 	}
 	var large []*Table
 	sql.Reset()
@@ -108,15 +108,15 @@ func Snapshot(ctx context.Context, sb *Sandbox) (*State, error) {
 		return st, nil
 	}
 	if res, err = execText(ctx, q, sql.String()); err != nil {
-		return nil, fmt.Errorf("harness: snapshot %s: %w", sb.name, err)
+		return nil, fmt.Errorf("trial: snapshot %s: %w", sb.name, err)
 	}
 	for i, t := range large {
 		if i >= len(res) || len(res[i].Rows) != 1 || len(res[i].Rows[0]) != 3 {
-			return nil, fmt.Errorf("harness: snapshot %s: fingerprint of %s: no row", sb.name, t.Name)
+			return nil, fmt.Errorf("trial: snapshot %s: fingerprint of %s: no row", sb.name, t.Name)
 		}
 		fp := res[i].Rows[0]
 		if t.Count, err = strconv.ParseInt(string(fp[0]), 10, 64); err != nil {
-			return nil, fmt.Errorf("harness: snapshot %s: fingerprint of %s: %w", sb.name, t.Name, err)
+			return nil, fmt.Errorf("trial: snapshot %s: fingerprint of %s: %w", sb.name, t.Name, err)
 		}
 		t.Fingerprint, t.FingerprintNoSurrogate = string(fp[1]), string(fp[2])
 	}
@@ -137,7 +137,7 @@ func execText(ctx context.Context, q querier, sql string) ([]*pgconn.Result, err
 		defer conn.Release()
 		return conn.Conn().PgConn().Exec(ctx, sql).ReadAll()
 	}
-	return nil, fmt.Errorf("harness: cannot run %T by the simple protocol", q)
+	return nil, fmt.Errorf("trial: cannot run %T by the simple protocol", q)
 }
 
 // catalog reads the tables of sb and their columns. A schema sandbox's
@@ -167,7 +167,7 @@ func catalog(ctx context.Context, q querier, sb *Sandbox) ([]*Table, error) {
 		WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND `+where+`
 		ORDER BY 1, 2, a.attnum`, sb.name)
 	if err != nil {
-		return nil, fmt.Errorf("harness: snapshot %s: read catalog: %w", sb.name, err)
+		return nil, fmt.Errorf("trial: snapshot %s: read catalog: %w", sb.name, err)
 	}
 	defer rows.Close()
 	var tables []*Table
@@ -178,7 +178,7 @@ func catalog(ctx context.Context, q querier, sb *Sandbox) ([]*Table, error) {
 		var surrogate bool
 		var keyPos int
 		if err := rows.Scan(&schema, &rel, &col, &typ, &surrogate, &keyPos); err != nil {
-			return nil, fmt.Errorf("harness: snapshot %s: read catalog: %w", sb.name, err)
+			return nil, fmt.Errorf("trial: snapshot %s: read catalog: %w", sb.name, err)
 		}
 		name := rel
 		if schema != sb.name && schema != "public" {
@@ -195,7 +195,7 @@ func catalog(ctx context.Context, q querier, sb *Sandbox) ([]*Table, error) {
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("harness: snapshot %s: read catalog: %w", sb.name, err)
+		return nil, fmt.Errorf("trial: snapshot %s: read catalog: %w", sb.name, err)
 	}
 	for t, k := range keys {
 		for i := 1; i <= len(k); i++ {
@@ -328,7 +328,7 @@ func (s *State) loadRows(ctx context.Context, t *Table) ([]Row, error) {
 	}
 	res, err := execText(ctx, q, rowsSQL(t, 0))
 	if err != nil {
-		return nil, fmt.Errorf("harness: rows of %s in %s: %w", t.Name, s.Sandbox, err)
+		return nil, fmt.Errorf("trial: rows of %s in %s: %w", t.Name, s.Sandbox, err)
 	}
 	return textRows(res[0].Rows, t.Columns), nil
 }
@@ -349,7 +349,7 @@ func (s *State) fingerprint(ctx context.Context, t *Table, cols []Column) (strin
 	var n int64
 	var fp, unused string
 	if err := q.QueryRow(ctx, fingerprintSQL(t, cols, false)).Scan(&n, &fp, &unused); err != nil {
-		return "", fmt.Errorf("harness: fingerprint of %s in %s: %w", t.Name, s.Sandbox, err)
+		return "", fmt.Errorf("trial: fingerprint of %s in %s: %w", t.Name, s.Sandbox, err)
 	}
 	return fp, nil
 }

@@ -261,7 +261,7 @@ func TestDiffIsCapped(t *testing.T) {
 }
 
 func TestDatabaseSandbox(t *testing.T) {
-	a, b := sandbox(t, WithMode(DatabaseSandbox)), sandbox(t, WithMode(DatabaseSandbox))
+	a, b := sandbox(t, Mode(DatabaseSandbox)), sandbox(t, Mode(DatabaseSandbox))
 	execSQL(t, a, "CREATE SCHEMA app; CREATE TABLE app.t (id int PRIMARY KEY); CREATE TABLE u (x text); INSERT INTO app.t VALUES (1); INSERT INTO u VALUES ('a')")
 	execSQL(t, b, "CREATE SCHEMA app; CREATE TABLE app.t (id int PRIMARY KEY); CREATE TABLE u (x text); INSERT INTO app.t VALUES (2); INSERT INTO u VALUES ('a')")
 	d, err := Compare(context.Background(), snapshot(t, a), snapshot(t, b))

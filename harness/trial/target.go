@@ -41,7 +41,7 @@ const (
 	// reaped (a Go duration such as "10m").
 	EnvReapAfter = "IDEMCHECK_REAP_AFTER"
 	// EnvWriterRole names an existing role writers log in as, instead of
-	// the run's own least-privilege role (see WithWriterRole).
+	// the run's own least-privilege role (see WriterRole).
 	EnvWriterRole = "IDEMCHECK_WRITER_ROLE"
 	// EnvWriterPassword is the password of EnvWriterRole, if it needs one.
 	EnvWriterPassword = "IDEMCHECK_WRITER_PASSWORD"
@@ -90,41 +90,41 @@ type targetConfig struct {
 	writerPw    string
 }
 
-// WithWay forces one way of getting PostgreSQL instead of the chain.
-func WithWay(w Way) TargetOption { return func(c *targetConfig) { c.way = w } }
+// ByWay forces one way of getting PostgreSQL instead of the chain.
+func ByWay(w Way) TargetOption { return func(c *targetConfig) { c.way = w } }
 
-// WithURL makes the target an existing server; it implies WithWay(WayURL).
-func WithURL(url string) TargetOption {
+// URL makes the target an existing server; it implies ByWay(WayURL).
+func URL(url string) TargetOption {
 	return func(c *targetConfig) { c.url, c.way = url, WayURL }
 }
 
-// WithPGBinDir names the directory holding initdb and postgres for WayLocal.
-func WithPGBinDir(dir string) TargetOption { return func(c *targetConfig) { c.binDir = dir } }
+// PGBinDir names the directory holding initdb and postgres for WayLocal.
+func PGBinDir(dir string) TargetOption { return func(c *targetConfig) { c.binDir = dir } }
 
-// WithDockerImage sets the image used by WayDocker.
-func WithDockerImage(image string) TargetOption {
+// DockerImage sets the image used by WayDocker.
+func DockerImage(image string) TargetOption {
 	return func(c *targetConfig) { c.dockerImage = image }
 }
 
-// WithReapAfter sets how old an orphaned sandbox must be before it is reaped.
-func WithReapAfter(d time.Duration) TargetOption { return func(c *targetConfig) { c.reapAfter = d } }
+// ReapAfter sets how old an orphaned sandbox must be before it is reaped.
+func ReapAfter(d time.Duration) TargetOption { return func(c *targetConfig) { c.reapAfter = d } }
 
-// WithWriterRole makes writers log in as an existing role (with password,
+// WriterRole makes writers log in as an existing role (with password,
 // if the server asks for one) instead of the run's own role. Use it when a
 // writer truly needs more than its sandbox: an extension, a schema of
 // reference data. The harness still creates each sandbox owned by that
 // role, and never drops or alters the role itself; reports name it.
-func WithWriterRole(name, password string) TargetOption {
+func WriterRole(name, password string) TargetOption {
 	return func(c *targetConfig) { c.writerRole, c.writerPw = name, password }
 }
 
-// WithoutSignalHandling stops the Target from cleaning up on SIGINT,
+// NoSignalHandling stops the Target from cleaning up on SIGINT,
 // SIGTERM, SIGHUP and SIGPIPE; the caller then must call Close on every
 // path.
-func WithoutSignalHandling() TargetOption { return func(c *targetConfig) { c.signals = false } }
+func NoSignalHandling() TargetOption { return func(c *targetConfig) { c.signals = false } }
 
-// WithLogf receives progress lines (which way was tried, why one was skipped).
-func WithLogf(logf func(format string, args ...any)) TargetOption {
+// Logf receives progress lines (which way was tried, why one was skipped).
+func Logf(logf func(format string, args ...any)) TargetOption {
 	return func(c *targetConfig) { c.logf = logf }
 }
 
@@ -134,16 +134,16 @@ var ErrNoPostgres = errors.New("no PostgreSQL available")
 
 // OpenTarget finds or starts a PostgreSQL, the first way that applies:
 //
-//  1. IDEMCHECK_DATABASE_URL (or WithURL): that existing server;
+//  1. IDEMCHECK_DATABASE_URL (or URL): that existing server;
 //  2. PostgreSQL server binaries (IDEMCHECK_PG_BINDIR, PATH, pg_config
 //     --bindir, /usr/lib/postgresql/*/bin): an ephemeral cluster in a
 //     temporary directory (in memory when there is room, see startLocal),
 //     run as an unprivileged user when the caller is root;
 //  3. a reachable Docker engine: a container from testcontainers-go.
 //
-// IDEMCHECK_TARGET (or WithWay) forces one way. Sandboxes and roles of
+// IDEMCHECK_TARGET (or ByWay) forces one way. Sandboxes and roles of
 // earlier runs that were killed are reaped once they are older than the
-// reap threshold. Unless WithoutSignalHandling is given, SIGINT, SIGTERM,
+// reap threshold. Unless NoSignalHandling is given, SIGINT, SIGTERM,
 // SIGHUP and SIGPIPE drop every sandbox and the role of the run and stop
 // any server it started before the process dies of the signal.
 func OpenTarget(ctx context.Context, opts ...TargetOption) (*Target, error) {
@@ -163,7 +163,7 @@ func OpenTarget(ctx context.Context, opts ...TargetOption) (*Target, error) {
 	if s := os.Getenv(EnvReapAfter); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil {
-			return nil, fmt.Errorf("harness: %s=%q is not a duration such as 10m: %w", EnvReapAfter, s, err)
+			return nil, fmt.Errorf("trial: %s=%q is not a duration such as 10m: %w", EnvReapAfter, s, err)
 		}
 		cfg.reapAfter = d
 	}
@@ -204,7 +204,7 @@ func findServer(ctx context.Context, cfg *targetConfig) (*server, error) {
 	switch cfg.way {
 	case WayURL:
 		if cfg.url == "" {
-			return nil, fmt.Errorf("harness: %s=url but %s is empty; set it to a connection string such as postgres://user@127.0.0.1:5432/db", EnvTarget, EnvDatabaseURL)
+			return nil, fmt.Errorf("trial: %s=url but %s is empty; set it to a connection string such as postgres://user@127.0.0.1:5432/db", EnvTarget, EnvDatabaseURL)
 		}
 		return urlServer(ctx, cfg.url)
 	case WayLocal:
@@ -213,7 +213,7 @@ func findServer(ctx context.Context, cfg *targetConfig) (*server, error) {
 		return startDocker(ctx, cfg)
 	case "":
 	default:
-		return nil, fmt.Errorf("harness: %s=%q is not a way; use url, local or docker (or unset it to try each in turn)", EnvTarget, cfg.way)
+		return nil, fmt.Errorf("trial: %s=%q is not a way; use url, local or docker (or unset it to try each in turn)", EnvTarget, cfg.way)
 	}
 
 	if cfg.url != "" {
@@ -232,7 +232,7 @@ func findServer(ctx context.Context, cfg *targetConfig) (*server, error) {
 	} else {
 		return startDocker(ctx, cfg)
 	}
-	return nil, fmt.Errorf(`harness: %w; idemcheck needs a real PostgreSQL, from one of:
+	return nil, fmt.Errorf(`trial: %w; idemcheck needs a real PostgreSQL, from one of:
   1. an existing server: export %s=postgres://user:password@host:5432/dbname
   2. local PostgreSQL server binaries (initdb, postgres): e.g. apt-get install postgresql,
      or point %s at their directory
@@ -242,7 +242,7 @@ what was tried: %s`, ErrNoPostgres, EnvDatabaseURL, EnvPGBinDir, cfg.dockerImage
 
 func urlServer(ctx context.Context, url string) (*server, error) {
 	if _, err := pgx.ParseConfig(url); err != nil {
-		return nil, fmt.Errorf("harness: %s is not a valid connection string (want postgres://user:password@host:port/dbname): %w", EnvDatabaseURL, err)
+		return nil, fmt.Errorf("trial: %s is not a valid connection string (want postgres://user:password@host:port/dbname): %w", EnvDatabaseURL, err)
 	}
 	return &server{way: WayURL, url: url, where: "existing server " + redact(url)}, nil
 }
@@ -252,7 +252,7 @@ func urlServer(ctx context.Context, url string) (*server, error) {
 func attach(ctx context.Context, srv *server, cfg *targetConfig) (*Target, error) {
 	pcfg, err := pgxpool.ParseConfig(srv.url)
 	if err != nil {
-		return nil, fmt.Errorf("harness: parse connection string of the %s target: %w", srv.way, err)
+		return nil, fmt.Errorf("trial: parse connection string of the %s target: %w", srv.way, err)
 	}
 	pcfg.MaxConns = adminConns()
 	pcfg.ConnConfig.RuntimeParams["application_name"] = "idemcheck"
@@ -264,13 +264,13 @@ func attach(ctx context.Context, srv *server, cfg *targetConfig) (*Target, error
 	defer cancel()
 	pool, err := pgxpool.NewWithConfig(connectCtx, pcfg)
 	if err != nil {
-		return nil, fmt.Errorf("harness: connect to %s: %w", srv.where, err)
+		return nil, fmt.Errorf("trial: connect to %s: %w", srv.where, err)
 	}
 	var version string
 	var versionNum int
 	if err := pool.QueryRow(connectCtx, "SELECT current_setting('server_version'), current_setting('server_version_num')::int").Scan(&version, &versionNum); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("harness: cannot reach %s: %w", srv.where, err)
+		return nil, fmt.Errorf("trial: cannot reach %s: %w", srv.where, err)
 	}
 	if i := strings.IndexByte(version, ' '); i > 0 {
 		version = version[:i]
@@ -362,7 +362,7 @@ func (t *Target) String() string {
 
 // WriterRole names the role every writer connection logs in as: the run's
 // own least-privilege role ("idemcheck_..._0 (this run's own)") or the one
-// WithWriterRole named ("NAME (given)").
+// WriterRole named ("NAME (given)").
 func (t *Target) WriterRole() string {
 	if t.run.role.own {
 		return t.run.role.name + " (this run's own, least privilege)"
@@ -381,7 +381,7 @@ func (t *Target) Reaped() int { return t.reaped }
 func (t *Target) ConnConfig() *pgx.ConnConfig { return t.config.Copy() }
 
 // ConnString is the administrative connection as a URL (password included):
-// what a child process needs to reach the same server with WithURL.
+// what a child process needs to reach the same server with URL.
 func (t *Target) ConnString() string { return connString(t.config, "") }
 
 // SpareConnections is how many more connections the server accepts from
@@ -392,7 +392,7 @@ func (t *Target) SpareConnections(ctx context.Context) (int, error) {
 	err := t.admin.QueryRow(ctx, `SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
 		- (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')`).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("harness: count the server's spare connections: %w", err)
+		return 0, fmt.Errorf("trial: count the server's spare connections: %w", err)
 	}
 	return n, nil
 }

@@ -21,7 +21,7 @@ import (
 
 func TestLocalClusterAsCurrentUser(t *testing.T) {
 	ctx := context.Background()
-	tg, err := OpenTarget(ctx, WithWay(WayLocal), WithoutSignalHandling())
+	tg, err := OpenTarget(ctx, ByWay(WayLocal), NoSignalHandling())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestLocalClusterAsCurrentUser(t *testing.T) {
 // the directory Close (or the next run's reaper) removes.
 func TestKilledLocalClusterLeavesNothingInSharedMemory(t *testing.T) {
 	ctx := context.Background()
-	tg, err := OpenTarget(ctx, WithWay(WayLocal), WithoutSignalHandling())
+	tg, err := OpenTarget(ctx, ByWay(WayLocal), NoSignalHandling())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestLocalClusterNeverTakesAnotherServerForItsOwn(t *testing.T) {
 		return real()
 	}
 	ctx := context.Background()
-	tg, err := OpenTarget(ctx, WithWay(WayLocal), WithoutSignalHandling())
+	tg, err := OpenTarget(ctx, ByWay(WayLocal), NoSignalHandling())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestURLTarget(t *testing.T) {
 	}
 	for name, url := range urls {
 		t.Run(name, func(t *testing.T) {
-			tg, err := OpenTarget(context.Background(), WithURL(url), WithoutSignalHandling())
+			tg, err := OpenTarget(context.Background(), URL(url), NoSignalHandling())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -226,7 +226,7 @@ func TestDockerTarget(t *testing.T) {
 		}
 		t.Skipf("no Docker engine reachable (set DOCKER_HOST; .ci/run starts one): %v", err)
 	}
-	tg, err := OpenTarget(ctx, WithWay(WayDocker), WithoutSignalHandling())
+	tg, err := OpenTarget(ctx, ByWay(WayDocker), NoSignalHandling())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,14 +247,14 @@ func TestBadTargetsSayWhatIsWrong(t *testing.T) {
 		opts []TargetOption
 		want string
 	}{
-		{"malformed URL", []TargetOption{WithURL("postgres://x:y@[::1")}, "is not a valid connection string"},
-		{"unreachable server", []TargetOption{WithURL("postgres://nobody@127.0.0.1:1/none?connect_timeout=2")}, "cannot reach existing server postgres://nobody@127.0.0.1:1/none"},
-		{"unknown way", []TargetOption{WithWay("cloud")}, `"cloud" is not a way; use url, local or docker`},
-		{"url way without URL", []TargetOption{WithURL(""), WithWay(WayURL)}, "IDEMCHECK_DATABASE_URL is empty"},
-		{"bin dir without binaries", []TargetOption{WithWay(WayLocal), WithPGBinDir(t.TempDir())}, "holds no initdb and postgres"},
+		{"malformed URL", []TargetOption{URL("postgres://x:y@[::1")}, "is not a valid connection string"},
+		{"unreachable server", []TargetOption{URL("postgres://nobody@127.0.0.1:1/none?connect_timeout=2")}, "cannot reach existing server postgres://nobody@127.0.0.1:1/none"},
+		{"unknown way", []TargetOption{ByWay("cloud")}, `"cloud" is not a way; use url, local or docker`},
+		{"url way without URL", []TargetOption{URL(""), ByWay(WayURL)}, "IDEMCHECK_DATABASE_URL is empty"},
+		{"bin dir without binaries", []TargetOption{ByWay(WayLocal), PGBinDir(t.TempDir())}, "holds no initdb and postgres"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tg, err := OpenTarget(ctx, append(tc.opts, WithoutSignalHandling())...)
+			tg, err := OpenTarget(ctx, append(tc.opts, NoSignalHandling())...)
 			if err == nil {
 				tg.Close()
 				t.Fatal("OpenTarget succeeded")
@@ -277,7 +277,7 @@ func TestNoWayNamesAllThree(t *testing.T) {
 	pgLibGlob = filepath.Join(t.TempDir(), "*", "bin")
 	defer func() { pgLibGlob = old }()
 
-	_, err := OpenTarget(context.Background(), WithoutSignalHandling())
+	_, err := OpenTarget(context.Background(), NoSignalHandling())
 	if !errors.Is(err, ErrNoPostgres) {
 		t.Fatalf("got %v, want ErrNoPostgres", err)
 	}
@@ -306,7 +306,7 @@ func TestCanarySurvives(t *testing.T) {
 		}
 	}()
 
-	other, err := OpenTarget(ctx, WithURL(target.ConnString()), WithReapAfter(0), WithoutSignalHandling())
+	other, err := OpenTarget(ctx, URL(target.ConnString()), ReapAfter(0), NoSignalHandling())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +375,7 @@ func TestStaleSandboxesAreReaped(t *testing.T) {
 		}
 	}()
 
-	next, err := OpenTarget(ctx, WithURL(target.ConnString()), WithReapAfter(time.Minute), WithoutSignalHandling())
+	next, err := OpenTarget(ctx, URL(target.ConnString()), ReapAfter(time.Minute), NoSignalHandling())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,7 +461,7 @@ func TestInterruptCleansUp(t *testing.T) {
 				// Its run lock goes with its session, which the server ends
 				// when it notices the connection is gone.
 				for deadline := time.Now().Add(10 * time.Second); countRunObjects(t, runID) > 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-					next, err := OpenTarget(context.Background(), WithURL(target.ConnString()), WithReapAfter(0), WithoutSignalHandling())
+					next, err := OpenTarget(context.Background(), URL(target.ConnString()), ReapAfter(0), NoSignalHandling())
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -495,9 +495,9 @@ func countRunObjects(t *testing.T, runID string) int {
 // waits to be interrupted.
 func runChild(way string) int {
 	ctx := context.Background()
-	opts := []TargetOption{WithWay(Way(way))}
+	opts := []TargetOption{ByWay(Way(way))}
 	if way == "url" {
-		opts = append(opts, WithURL(os.Getenv("IDEMCHECK_TEST_URL")))
+		opts = append(opts, URL(os.Getenv("IDEMCHECK_TEST_URL")))
 	}
 	tg, err := OpenTarget(ctx, opts...)
 	if err != nil {
@@ -528,7 +528,7 @@ func runChild(way string) int {
 func TestCloseWhileSandboxesAreCreated(t *testing.T) {
 	ctx := context.Background()
 	for round := range 5 {
-		tg, err := OpenTarget(ctx, WithURL(target.ConnString()), WithoutSignalHandling())
+		tg, err := OpenTarget(ctx, URL(target.ConnString()), NoSignalHandling())
 		if err != nil {
 			t.Fatal(err)
 		}
