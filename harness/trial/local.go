@@ -88,6 +88,58 @@ func startLocal(ctx context.Context, cfg *targetConfig) (*server, error) {
 		return nil, fmt.Errorf("trial: %w; install them (e.g. apt-get install postgresql) or set %s", err, EnvPGBinDir)
 	}
 	reapLocalDirs()
+	lc, err := newLocalCluster(binDir)
+	if err != nil {
+		return nil, err
+	}
+	tpl := templatePath(binDir)
+	copied := tpl != "" && copyTemplate(tpl, lc.data, lc.cred) == nil
+	if !copied {
+		if err := lc.initdb(); err != nil {
+			lc.remove()
+			return nil, err
+		}
+		if tpl != "" {
+			_ = saveTemplate(lc.data, tpl)
+		}
+	}
+	if tpl != "" {
+		tidyTemplates(tpl)
+	}
+	note := ""
+	if copied {
+		note = " (initdb's output copied from " + tpl + ")"
+	}
+	srv, err := lc.start(ctx, note)
+	if err != nil && copied && ctx.Err() == nil {
+		// The template may be damaged: replace it with initdb's own output,
+		// and start from that.
+		_ = os.RemoveAll(tpl)
+		if err = os.RemoveAll(lc.data); err == nil {
+			if err = lc.initdb(); err == nil {
+				_ = saveTemplate(lc.data, tpl)
+				srv, err = lc.start(ctx, "")
+			}
+		}
+	}
+	if err != nil {
+		lc.remove()
+		return nil, err
+	}
+	return srv, nil
+}
+
+// localCluster is an ephemeral cluster being made: its binaries, its
+// directory (the data directory, the socket and the log are in it) and
+// the unprivileged user its programs run as (nil: this process's).
+type localCluster struct {
+	binDir, dir, data string
+	cred              *syscall.Credential
+}
+
+// newLocalCluster makes the directory of a new cluster of binDir's
+// binaries, owned by the user its programs will run as.
+func newLocalCluster(binDir string) (*localCluster, error) {
 	cred, err := unprivilegedCredential()
 	if err != nil {
 		return nil, err
@@ -96,99 +148,68 @@ func startLocal(ctx context.Context, cfg *targetConfig) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("trial: local: temporary directory: %w", err)
 	}
-	cleanup := func() { _ = os.RemoveAll(dir) }
+	lc := &localCluster{binDir: binDir, dir: dir, data: filepath.Join(dir, "data"), cred: cred}
 	if cred != nil {
 		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			cleanup()
+			lc.remove()
 			return nil, fmt.Errorf("trial: local: hand %s to uid %d: %w", dir, cred.Uid, err)
 		}
 	}
-	data := filepath.Join(dir, "data")
-	run := func(name string, args ...string) *exec.Cmd {
-		cmd := exec.Command(filepath.Join(binDir, name), args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
-		return cmd
-	}
-	initdb := func() error {
-		out, err := run("initdb", append([]string{"-D", data}, initdbArgs...)...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("trial: local: initdb in %s failed: %w\n%s", binDir, err, tail(out, 2000))
-		}
-		return nil
-	}
-	tpl := templatePath(binDir)
-	copied := tpl != "" && copyTemplate(tpl, data, cred) == nil
-	if !copied {
-		if err := initdb(); err != nil {
-			cleanup()
-			return nil, err
-		}
-		if tpl != "" {
-			_ = saveTemplate(data, tpl)
-		}
-	}
-	if tpl != "" {
-		tidyTemplates(tpl)
-	}
-	start := func() (*server, error) {
-		var lastErr error
-		for range 3 { // a free port can be taken between probing and binding
-			port, err := freePort()
-			if err != nil {
-				return nil, err
-			}
-			srv, err := startPostmaster(ctx, run, dir, data, port)
-			if err == nil {
-				srv.where = fmt.Sprintf("ephemeral cluster from %s in %s on 127.0.0.1:%d", binDir, dir, port)
-				if copied {
-					srv.where += " (initdb's output copied from " + tpl + ")"
-				}
-				return srv, nil
-			}
-			lastErr = err
-		}
-		return nil, lastErr
-	}
-	srv, err := start()
-	if err != nil && copied && ctx.Err() == nil {
-		// The template may be damaged: replace it with initdb's own output,
-		// and start from that.
-		_ = os.RemoveAll(tpl)
-		copied = false
-		if err = os.RemoveAll(data); err == nil {
-			if err = initdb(); err == nil {
-				_ = saveTemplate(data, tpl)
-				srv, err = start()
-			}
-		}
-	}
-	if err != nil {
-		cleanup()
-		return nil, err
-	}
-	return srv, nil
+	return lc, nil
 }
 
-func startPostmaster(ctx context.Context, run func(string, ...string) *exec.Cmd, dir, data string, port int) (*server, error) {
-	logPath := filepath.Join(dir, "postgres.log")
-	logFile, err := os.Create(logPath)
+// remove removes the cluster's directory.
+func (lc *localCluster) remove() { _ = os.RemoveAll(lc.dir) }
+
+// command is one of the cluster's programs, run in its directory as its
+// user, in a process group of its own.
+func (lc *localCluster) command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(filepath.Join(lc.binDir, name), args...)
+	cmd.Dir = lc.dir
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: lc.cred, Setpgid: true}
+	return cmd
+}
+
+// initdb makes the data directory.
+func (lc *localCluster) initdb() error {
+	out, err := lc.command("initdb", append([]string{"-D", lc.data}, initdbArgs...)...).CombinedOutput()
 	if err != nil {
-		return nil, fmt.Errorf("trial: local: %w", err)
+		return fmt.Errorf("trial: local: initdb in %s failed: %w\n%s", lc.binDir, err, tail(out, 2000))
 	}
-	if st, err := os.Stat(dir); err == nil {
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-			_ = logFile.Chown(int(sys.Uid), int(sys.Gid))
+	return nil
+}
+
+// start starts the postmaster on a free port, trying three: a free port
+// can be taken between probing and binding. note ends the server's
+// description.
+func (lc *localCluster) start(ctx context.Context, note string) (*server, error) {
+	var lastErr error
+	for range 3 {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
 		}
+		srv, err := lc.startPostmaster(ctx, port)
+		if err == nil {
+			srv.where = fmt.Sprintf("ephemeral cluster from %s in %s on 127.0.0.1:%d", lc.binDir, lc.dir, port) + note
+			return srv, nil
+		}
+		lastErr = err
 	}
-	args := []string{"-D", data, "-p", strconv.Itoa(port), "-k", dir,
+	return nil, lastErr
+}
+
+// postmasterArgs are the settings of an ephemeral cluster: made for
+// throwaway data and many short connections.
+func (lc *localCluster) postmasterArgs(port int) []string {
+	args := []string{"-D", lc.data, "-p", strconv.Itoa(port), "-k", lc.dir,
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=300", "-c", "shared_buffers=256MB",
 		"-c", "max_locks_per_transaction=256", "-c", "max_wal_size=256MB",
 		"-c", "log_min_messages=warning"}
-	if scratch.InMemory(data) {
+	if scratch.InMemory(lc.data) {
 		// Dynamic shared memory as files in the data directory, which is in
 		// memory anyway, instead of /dev/shm/PostgreSQL.*: a server killed
 		// outright (kill -9 of the process group: a CI job's timeout) can
@@ -196,7 +217,22 @@ func startPostmaster(ctx context.Context, run func(string, ...string) *exec.Cmd,
 		// (by reapLocalDirs), not kept in memory until the machine reboots.
 		args = append(args, "-c", "dynamic_shared_memory_type=mmap")
 	}
-	cmd := run("postgres", args...)
+	return args
+}
+
+// startPostmaster starts the postmaster on port and waits until it
+// answers there (30 s at most).
+func (lc *localCluster) startPostmaster(ctx context.Context, port int) (*server, error) {
+	dir, data := lc.dir, lc.data
+	logPath := filepath.Join(dir, "postgres.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("trial: local: %w", err)
+	}
+	if lc.cred != nil {
+		_ = logFile.Chown(int(lc.cred.Uid), int(lc.cred.Gid))
+	}
+	cmd := lc.command("postgres", lc.postmasterArgs(port)...)
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT // no orphaned server if the harness is killed
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

@@ -2,11 +2,8 @@ package trial
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net"
 	"net/url"
 	"regexp"
@@ -26,11 +23,6 @@ const SandboxPrefix = "idemcheck_"
 // sequence number within the run (a schema name a run takes again keeps
 // the time it was first created at).
 var sandboxName = regexp.MustCompile(`^idemcheck_([0-9a-f]{8})_([0-9]{10})_([0-9]+)$`)
-
-// runLockClass is the first key of the advisory lock a run holds while alive;
-// the second is derived from the run id. Later runs reap only the sandboxes
-// of runs that no longer hold their lock.
-const runLockClass int32 = 0x1de3c4ec
 
 // SandboxMode says how a trial is isolated.
 type SandboxMode int
@@ -61,155 +53,6 @@ type sandboxConfig struct {
 
 // Mode selects schema (default) or database isolation.
 func Mode(m SandboxMode) SandboxOption { return func(c *sandboxConfig) { c.mode = m } }
-
-// run is one process's use of a Target: its id, its liveness lock and the
-// sandboxes it created.
-type run struct {
-	id     string
-	key    int32
-	lockMu sync.Mutex
-	lock   *pgx.Conn // holds the run's advisory lock while the run is alive
-	role   writerRole
-
-	mu        sync.Mutex
-	seq       int
-	sandboxes map[string]*Sandbox
-	// vacant: names of schema sandboxes the run dropped, for its next
-	// schema sandboxes. A writer's connections carry their schema's name
-	// in their startup (search_path), and the fault proxy's pool hands a
-	// backend only to a client of the same startup: a new sandbox under a
-	// vacant name finds the backends its predecessor's runs left, where a
-	// new name would start a backend for each connection (about 20 ms on
-	// a small machine).
-	vacant []string
-	// ending: the run is ending (Close, a signal); no sandbox is created
-	// any more, and end waits for those being created (creating) before
-	// it drops them all, so none is created after the drop.
-	ending   bool
-	creating sync.WaitGroup
-}
-
-// writerRole is the role every writer connection of a run logs in as.
-type writerRole struct {
-	name, password string
-	// own: the run created it (LOGIN and nothing else; it owns the run's
-	// sandboxes) and drops it when it ends; otherwise WriterRole named
-	// an existing one.
-	own bool
-}
-
-// startRole creates the run's writer role, or takes the one named.
-func (r *run) startRole(ctx context.Context, t *Target, name, password string) error {
-	if name != "" {
-		var n int
-		if err := t.admin.QueryRow(ctx, `SELECT count(*) FROM pg_roles WHERE rolname = $1 AND rolcanlogin`, name).Scan(&n); err != nil {
-			return fmt.Errorf("trial: look up the writer role %q: %w", name, err)
-		}
-		if n == 0 {
-			return fmt.Errorf("trial: the writer role %q (%s) does not exist or cannot log in; create it (CREATE ROLE %s LOGIN) or unset %s to let each run create its own", name, EnvWriterRole, quote(name), EnvWriterRole)
-		}
-		r.role = writerRole{name: name, password: password}
-		return nil
-	}
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return err
-	}
-	// The creation time in the name lets a later run reap the role of a
-	// run that died, like its sandboxes; sandbox numbers start at 1.
-	role := writerRole{name: fmt.Sprintf("%s%s_%d_0", SandboxPrefix, r.id, time.Now().Unix()), password: hex.EncodeToString(b[:]), own: true}
-	sql := "CREATE ROLE " + quote(role.name) + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '" + role.password + "'"
-	if _, err := t.admin.Exec(ctx, sql); err != nil {
-		return fmt.Errorf("trial: create the run's writer role: %w; the target's user needs CREATEROLE (or superuser), or name an existing unprivileged role with %s", err, EnvWriterRole)
-	}
-	r.role = role
-	// A user that is not a superuser must be a member of the role to give
-	// it sandboxes and to read what it writes.
-	var super bool
-	if err := t.admin.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&super); err != nil {
-		return fmt.Errorf("trial: look up the target's user: %w", err)
-	}
-	if !super {
-		if _, err := t.admin.Exec(ctx, "GRANT "+quote(role.name)+" TO CURRENT_USER"); err != nil {
-			return fmt.Errorf("trial: grant the run's writer role to the target's user: %w", err)
-		}
-	}
-	return nil
-}
-
-// dropRole drops a writer role the harness created, with what it still
-// owns and the privileges it was granted in the target's database; what
-// it owns in a kept sandbox passes to the target's user first, so the
-// sandbox stays for inspection.
-func dropRole(ctx context.Context, q querier, name string) error {
-	if !sandboxName.MatchString(name) {
-		return fmt.Errorf("trial: refusing to drop role %q: not a role of idemcheck", name)
-	}
-	var errs []error
-	for _, sql := range []string{"REASSIGN OWNED BY " + quote(name) + " TO CURRENT_USER", "DROP OWNED BY " + quote(name), "DROP ROLE IF EXISTS " + quote(name)} {
-		if _, err := q.Exec(ctx, sql); err != nil {
-			errs = append(errs, err)
-			break
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("trial: drop the writer role %s: %w", name, err)
-	}
-	return nil
-}
-
-func startRun(ctx context.Context, t *Target) (*run, error) {
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return nil, err
-	}
-	r := &run{id: hex.EncodeToString(b[:]), sandboxes: map[string]*Sandbox{}}
-	r.key = runKey(r.id)
-	conn, err := pgx.ConnectConfig(ctx, t.config)
-	if err != nil {
-		return nil, fmt.Errorf("trial: connect for the run lock: %w", err)
-	}
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", runLockClass, r.key); err != nil {
-		conn.Close(ctx)
-		return nil, fmt.Errorf("trial: take the run lock: %w", err)
-	}
-	r.lock = conn
-	return r, nil
-}
-
-func runKey(id string) int32 {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	return int32(h.Sum32())
-}
-
-// end drops every sandbox of the run that is not kept and the run's own
-// writer role, and releases the lock.
-func (r *run) end(ctx context.Context, t *Target) error {
-	r.mu.Lock()
-	r.ending = true
-	r.mu.Unlock()
-	r.creating.Wait()
-	r.mu.Lock()
-	var live []*Sandbox
-	for _, s := range r.sandboxes {
-		if !s.kept {
-			live = append(live, s)
-		}
-	}
-	r.mu.Unlock()
-	var errs []error
-	for _, s := range live {
-		errs = append(errs, s.Drop(ctx))
-	}
-	if r.role.own {
-		errs = append(errs, dropRole(ctx, t.admin, r.role.name))
-	}
-	r.lockMu.Lock()
-	errs = append(errs, r.lock.Close(ctx))
-	r.lockMu.Unlock()
-	return errors.Join(errs...)
-}
 
 // ErrClosed is what NewSandbox and Alive return once their Target is
 // closing or closed (Close was called, or a signal ended the run).
@@ -535,90 +378,6 @@ func dropSandbox(ctx context.Context, q querier, mode SandboxMode, name string) 
 		return fmt.Errorf("trial: drop %s sandbox %s: %w", mode, name, err)
 	}
 	return nil
-}
-
-// reap drops the sandboxes of runs that no longer hold their lock and are
-// older than after. It returns how many it dropped.
-func (t *Target) reap(ctx context.Context, after time.Duration) (int, error) {
-	alive := map[int32]bool{}
-	rows, err := t.admin.Query(ctx, `SELECT objid::int8 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int8::oid AND objsubid = 2 AND granted`, runLockClass)
-	if err != nil {
-		return 0, fmt.Errorf("trial: reap: list live runs: %w", err)
-	}
-	for rows.Next() {
-		var k int64
-		if err := rows.Scan(&k); err != nil {
-			return 0, err
-		}
-		alive[int32(uint32(k))] = true
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("trial: reap: list live runs: %w", err)
-	}
-	// reapable: the name is idemcheck's (anything else is left alone), its
-	// run is dead and it is older than after.
-	reapable := func(name string) bool {
-		m := sandboxName.FindStringSubmatch(name)
-		if m == nil {
-			return false
-		}
-		sec, _ := strconv.ParseInt(m[2], 10, 64)
-		return !alive[runKey(m[1])] && time.Since(time.Unix(sec, 0)) >= after
-	}
-	type victim struct {
-		mode SandboxMode
-		name string
-	}
-	var victims []victim
-	rows, err = t.admin.Query(ctx, `
-		SELECT 0, nspname::text FROM pg_namespace WHERE starts_with(nspname, $1)
-		UNION ALL
-		SELECT 1, datname::text FROM pg_database WHERE starts_with(datname, $1)`, SandboxPrefix)
-	if err != nil {
-		return 0, fmt.Errorf("trial: reap: list sandboxes: %w", err)
-	}
-	for rows.Next() {
-		var v victim
-		if err := rows.Scan(&v.mode, &v.name); err != nil {
-			return 0, err
-		}
-		if reapable(v.name) {
-			victims = append(victims, v)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("trial: reap: list sandboxes: %w", err)
-	}
-	for _, v := range victims {
-		if err := dropSandbox(ctx, t.admin, v.mode, v.name); err != nil {
-			return 0, fmt.Errorf("trial: reap: %w", err)
-		}
-	}
-	// Then the writer roles of dead runs (after their sandboxes, which
-	// they own).
-	rows, err = t.admin.Query(ctx, `SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1)`, SandboxPrefix)
-	if err != nil {
-		return 0, fmt.Errorf("trial: reap: list roles: %w", err)
-	}
-	var roles []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return 0, err
-		}
-		if reapable(name) {
-			roles = append(roles, name)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("trial: reap: list roles: %w", err)
-	}
-	for _, name := range roles {
-		if err := dropRole(ctx, t.admin, name); err != nil {
-			return 0, fmt.Errorf("trial: reap: %w", err)
-		}
-	}
-	return len(victims) + len(roles), nil
 }
 
 // quote quotes an SQL identifier.
