@@ -28,7 +28,8 @@
 // done with, restored: trial.Reuse) and compares the states. A violation is
 // confirmed by running it again, then shrunk (simplify.go) to a minimal
 // counterexample, reported with the timeline, the diff (-clean +faulty), the
-// sandbox kept for inspection (each violated law keeps its own) and a
+// sandbox kept for inspection (each violated law keeps its own, unless
+// DiscardFaultyStates) and a
 // scenario file that Replay (or idemcheck replay) re-runs exactly. A passing
 // fault law whose trials crashed less than MinCoverage of the writer's crash
 // points is inconclusive. Laws the writer does not claim are skipped with
@@ -50,14 +51,45 @@
 //
 // Check is the error-returning twin, for tools: it returns a Report and
 // every violation joined into one error. Findings that settle the whole
-// certificate stop the other laws: two clean runs that differ (the other
-// laws are NotRun), a writer that fails without faults (ErrWriterFails),
-// a server that goes away or restarts (trial.ErrTargetGone).
+// certificate stop the other laws' trials and are then applied to every
+// law by one rule (settleLaws), the same for Certify, Check and Merge:
+// two clean runs that differ (the other laws are NotRun), a writer that
+// fails without faults (ErrWriterFails; the other laws are inconclusive),
+// a server that goes away or restarts (trial.ErrTargetGone; every law is
+// inconclusive). A LawReport says what its failure is about as a
+// FailureKind; sentences are made in one place (finding.go) and compared
+// nowhere.
 //
-// One trial, from Certify to its verdict, in six files: certify.go
-// (Certify, Check, CheckRecords) → check.go (checkLaw, judge, verdict) →
-// search.go (search, draw, wave, settle) → laws.go (the law's entry, whose
-// draw is a strategies generator) → harness/trial/driver.go (trial.Run:
-// the deliveries through the fault proxy) → harness/trial/diff.go
-// (trial.Compare).
+// One trial, from Certify to its verdict, file by file:
+//
+//   - certify.go: Certify (or Check) makes the checker (checker.go) and
+//     calls checkLaws (settle.go), which runs checkLaw for every law.
+//   - law.go: checkLaw is the law's pipeline: searchLaw, then simplify,
+//     then report. searchLaw runs the smoke scenarios (smoke, through
+//     wave) and then search.
+//   - search.go: search draws trial i (draw: its batches, their clean run
+//     from cleanrun.go, its deliveries from the law's entry in laws.go,
+//     whose draw is a strategies generator) and runs it in window, which
+//     holds one of the check's Parallel slots (runTrial) and calls the
+//     judge.
+//   - judge.go: judgeTrial (a run shared by RetryEquivalence and
+//     CrashAtomicity when both are checked) or judge runs the scenario
+//     (checker.run: harness/trial/driver.go's trial.Run, every attempt
+//     through the fault proxy of package faults) and verdict compares it
+//     with the clean run (harness/trial/diff.go's trial.Compare), making
+//     a finding (finding.go).
+//   - search.go: settle counts the outcomes in trial order in the law's
+//     tally (tally.go) and confirms the first failure (confirm.go: run
+//     again, clean runs compared); counterexample (confirm.go) keeps its
+//     sandbox (keep.go) and saves its scenario (scenario.go).
+//   - simplify.go: simplify shrinks the failure, running candidates
+//     through wave and judge again.
+//   - law.go: report makes the LawReport (report.go); haltOthers stops the
+//     other laws if the finding settles the certificate; settle.go's
+//     settleLaws applies it to every law once all are done, and Certify's
+//     subtest reports its law.
+//
+// Exhaustive mode replaces search by explore (explore.go); Merge
+// (merge.go) joins the parts of a sharded run and settles them the same
+// way.
 package properties
