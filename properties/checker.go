@@ -15,10 +15,10 @@ import (
 )
 
 // checker runs the laws for one writer. What its laws' trials share, each
-// with its own lock, is kept by the file that owns it: the clean runs
-// (cleanrun.go), the runs two laws judge (judge.go), the sandboxes kept
-// for inspection (keep.go), the halt (search.go) and the time spent by
-// phase (here).
+// with its own lock, is written by one file only: the clean runs
+// (cleanrun.go) and the runs two laws judge (judge.go), both flights
+// (flights.go); the sandboxes kept for inspection (keep.go), the halt
+// (search.go) and the time spent by phase (here).
 type checker[R any] struct {
 	ctx       context.Context
 	set       settings
@@ -42,8 +42,8 @@ type checker[R any] struct {
 	// the clean states of its batches' prefixes (cachedCleanRun).
 	prefixStates bool
 
-	cleanRuns cleanRuns[R]
-	crashRuns sharedRuns
+	cleanRuns flights[*cleanRun]          // by batches
+	crashRuns flights[*trial.Observation] // crash runs RetryEquivalence and CrashAtomicity share, by scenario
 	kept      keptSandboxes
 	halt      halt
 

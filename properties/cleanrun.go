@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/trial"
@@ -22,60 +21,14 @@ type cleanRun struct {
 	after []*trial.State // the state after each batch, when the run took them
 }
 
-// cleanRuns caches the clean runs of a check by their batches: the
-// oracle every verdict compares against, made once however many trials
-// ask for it at the same time.
-type cleanRuns[R any] struct {
-	mu    sync.Mutex
-	byKey map[string]*cleanEntry
-}
-
-// cleanEntry is one list of batches' clean run, made once.
-type cleanEntry struct {
-	done chan struct{}
-	run  *cleanRun
-	err  error
-}
-
-// claim returns the entry of key and whether it was there already; a new
-// entry is the caller's to fill and close.
-func (cr *cleanRuns[R]) claim(key string) (*cleanEntry, bool) {
-	cr.mu.Lock()
-	defer cr.mu.Unlock()
-	if cr.byKey == nil {
-		cr.byKey = map[string]*cleanEntry{}
-	}
-	e, ok := cr.byKey[key]
-	if !ok {
-		e = &cleanEntry{done: make(chan struct{})}
-		cr.byKey[key] = e
-	}
-	return e, ok
-}
-
-// forget drops key's entry, so that the next trial runs it again.
-func (cr *cleanRuns[R]) forget(key string) {
-	cr.mu.Lock()
-	delete(cr.byKey, key)
-	cr.mu.Unlock()
-}
-
 // addPrefixes caches the clean runs of the prefixes of batches that run's
 // states after each batch give (none when the run did not take them).
-func (cr *cleanRuns[R]) addPrefixes(batches []harness.Batch[R], run *cleanRun) {
+func (c *checker[R]) addPrefixes(batches []harness.Batch[R], run *cleanRun) {
 	if len(run.after) != len(batches) {
 		return
 	}
-	cr.mu.Lock()
-	defer cr.mu.Unlock()
 	for k := 1; k < len(batches); k++ {
-		key := batchesKey(batches[:k])
-		if _, ok := cr.byKey[key]; ok {
-			continue
-		}
-		done := make(chan struct{})
-		close(done)
-		cr.byKey[key] = &cleanEntry{done: done, run: &cleanRun{state: run.after[k-1], convs: run.convs[:k:k]}}
+		c.cleanRuns.add(batchesKey(batches[:k]), &cleanRun{state: run.after[k-1], convs: run.convs[:k:k]})
 	}
 }
 
@@ -87,23 +40,22 @@ func (cr *cleanRuns[R]) addPrefixes(batches []harness.Batch[R], run *cleanRun) {
 // deliveries, in the same order, from the same start.
 func (c *checker[R]) cachedCleanRun(batches []harness.Batch[R]) (*cleanRun, error) {
 	key := batchesKey(batches)
-	e, ok := c.cleanRuns.claim(key)
+	f, ok := c.cleanRuns.join(key, 0)
 	if ok {
-		<-e.done
-		return e.run, e.err
+		return f.wait()
 	}
-	e.run, e.err = c.runClean(batches, c.prefixStates && len(batches) > 1)
-	if e.err == nil {
-		c.cleanRuns.addPrefixes(batches, e.run)
+	f.val, f.err = c.runClean(batches, c.prefixStates && len(batches) > 1)
+	if f.err == nil {
+		c.addPrefixes(batches, f.val)
 	}
 	var wf *writerFailure
-	if e.err != nil && !errors.As(e.err, &wf) {
+	if f.err != nil && !errors.As(f.err, &wf) {
 		// Only the writer's own failure is a property of the batches; any
 		// other error is the run's, and the next trial tries again.
 		c.cleanRuns.forget(key)
 	}
-	close(e.done)
-	return e.run, e.err
+	f.land()
+	return f.val, f.err
 }
 
 // cleanState is the final state of the (cached) clean run of batches.

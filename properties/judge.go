@@ -1,8 +1,6 @@
 package properties
 
 import (
-	"sync"
-
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/trial"
 )
@@ -80,40 +78,6 @@ func fullRefresh[R any](batches []harness.Batch[R]) harness.Batch[R] {
 	return all
 }
 
-// sharedRuns are the crash scenarios' runs that RetryEquivalence and
-// CrashAtomicity both judge, while one of them has yet to take its run.
-type sharedRuns struct {
-	mu    sync.Mutex
-	byKey map[string]*sharedRun
-}
-
-// sharedRun is one crash scenario's run.
-type sharedRun struct {
-	done chan struct{}
-	obs  *trial.Observation
-	err  error
-	left int // the laws that have yet to take it
-}
-
-// take returns the run of key for one of its two laws, and whether it
-// was there already (a new one is the caller's to run and close).
-func (s *sharedRuns) take(key string) (*sharedRun, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.byKey == nil {
-		s.byKey = map[string]*sharedRun{}
-	}
-	e, ok := s.byKey[key]
-	if !ok {
-		e = &sharedRun{done: make(chan struct{}), left: 2}
-		s.byKey[key] = e
-	}
-	if e.left--; e.left == 0 {
-		delete(s.byKey, key)
-	}
-	return e, ok
-}
-
 // judgeTrial judges a smoke or random trial of law. RetryEquivalence and
 // CrashAtomicity draw the same scenarios (crashLaw) and differ only in
 // what they judge: when both are checked, each scenario runs once, with
@@ -139,23 +103,23 @@ func (c *checker[R]) judgeTrial(law harness.Law, sc harness.Scenario[R]) (*findi
 	if err != nil {
 		return nil, nil, err
 	}
-	e, ok := c.crashRuns.take(sc.String())
+	run, ok := c.crashRuns.join(sc.String(), 2) // one run, for the two laws
 	if !ok {
-		e.obs, e.err = c.run(harness.CrashAtomicity, sc)
-		if e.err == nil {
-			c.release(e.obs.Sandbox)
+		run.val, run.err = c.run(harness.CrashAtomicity, sc)
+		if run.err == nil {
+			c.release(run.val.Sandbox)
 		}
-		close(e.done)
+		run.land()
 	}
-	<-e.done
-	if e.err != nil {
-		return nil, nil, e.err
+	obs, err := run.wait()
+	if err != nil {
+		return nil, nil, err
 	}
-	f, err := c.verdict(law, sc, want, e.obs)
+	f, err := c.verdict(law, sc, want, obs)
 	if f != nil {
-		f.obs, f.shared = e.obs, true
+		f.obs, f.shared = obs, true
 	}
-	return f, e.obs, err
+	return f, obs, err
 }
 
 // verdict judges the run obs of sc for law against want, the clean run's

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/trial"
@@ -62,9 +63,10 @@ func example[V any](gen *rapid.Generator[V], seed uint64) (v V, err error) {
 // away, or FailFast saw a violation (halt says which).
 var errHalted = errors.New("the check stopped")
 
-// halt is why every law's remaining trials stop ("" while they go on).
-type halt struct {
-	mu     sync.Mutex
+// halt is why every law's remaining trials stop (nil while they go on).
+type halt struct{ state atomic.Pointer[haltState] }
+
+type haltState struct {
 	reason string
 	// nondet: they stop because two clean runs differ, which does not
 	// stop Determinism, the law that reports it.
@@ -74,25 +76,21 @@ type halt struct {
 // stop stops every law's remaining trials, for reason (the first reason
 // given wins).
 func (h *halt) stop(reason string, nondet bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.reason == "" {
-		h.reason, h.nondet = reason, nondet
-	}
+	h.state.CompareAndSwap(nil, &haltState{reason: reason, nondet: nondet})
 }
 
 // why is why the check stopped ("" while it runs).
 func (h *halt) why() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.reason
+	if st := h.state.Load(); st != nil {
+		return st.reason
+	}
+	return ""
 }
 
 // stops reports whether the check stopped for law's trials.
 func (h *halt) stops(law harness.Law) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.reason != "" && !(h.nondet && law == harness.Determinism)
+	st := h.state.Load()
+	return st != nil && !(st.nondet && law == harness.Determinism)
 }
 
 // lawSearch is what the search stage of one law found: the tally of the
