@@ -108,8 +108,9 @@ type lawSearch[R any] struct {
 	offset int
 }
 
-// failure is a law's first confirmed failure: its scenario, its finding
-// and the counterexample made of them.
+// failure is a law's confirmed failure: its scenario, its finding and
+// the counterexample made of them; after shrinking, the smallest scenario
+// that fails the same way (trial stays the first failure's).
 type failure[R any] struct {
 	sc    harness.Scenario[R]
 	f     *finding
