@@ -111,7 +111,8 @@ func start[R any](ctx context.Context, newWriter func() harness.Writer[R], recs 
 }
 
 // rapidFlags are Certify's defaults from rapid's command-line flags:
-// -rapid.checks, -rapid.seed and -rapid.shrinktime (read, never set).
+// -rapid.checks when given, -rapid.seed and -rapid.shrinktime (read,
+// never set).
 func rapidFlags() []Option {
 	var opts []Option
 	value := func(name string) string {
@@ -120,8 +121,10 @@ func rapidFlags() []Option {
 		}
 		return ""
 	}
-	if n, err := strconv.Atoi(value("rapid.checks")); err == nil && n > 0 {
-		opts = append(opts, Checks(n))
+	explicit := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	if n, err := strconv.Atoi(value("rapid.checks")); err == nil && n > 0 && explicit["rapid.checks"] {
+		opts = append(opts, Checks(n)) // rapid's own default (100) is not a choice: the default budget applies
 	}
 	if seed, err := strconv.ParseUint(value("rapid.seed"), 10, 64); err == nil && seed > 0 {
 		opts = append(opts, Seed(seed))
@@ -173,7 +176,7 @@ func check[R any](ctx context.Context, newWriter func() harness.Writer[R], recs 
 	for _, law := range harness.AllLaws {
 		toRun[law] = claimed[law] && selected[law]
 	}
-	rep := &Report{Writer: c.writer, Target: c.tg.String(), Seed: c.set.seed, Checks: c.set.checks, Shard: c.set.shard,
+	rep := &Report{Writer: c.writer, Target: c.tg.String(), Seed: c.set.seed, Checks: c.set.checks, MinChecks: c.set.minChecks, Shard: c.set.shard,
 		MinCoverage: c.set.minCoverage(), Laws: c.checkLaws(toRun)}
 	rep.Phases = c.timeSpent()
 	return rep, lawsError(rep.Laws)

@@ -58,6 +58,9 @@ func newChecker[R any](ctx context.Context, newWriter func() harness.Writer[R], 
 	}
 	if s.checks == 0 {
 		s.checks = DefaultChecks
+		if s.shard.whole() && s.exhaustive == nil {
+			s.minChecks = DefaultMinChecks
+		}
 	}
 	seed := s.seed
 	if s.seed == 0 {

@@ -198,15 +198,23 @@ func (e *Explored) String() string {
 	return s
 }
 
-// Coverage counts a law's crash points: the distinct points of the
-// conversations its trials saw (kind and round, e.g. "crash-after at round
-// 6 (DELETE)"; the same statement at the same place of any batch is one
-// point) and how many a trial crashed at least once.
+// Coverage counts a law's crash points by class: the classes of the
+// points of the conversations its trials saw, and how many a trial
+// crashed at least once. Points whose crash leaves the same state (every
+// point before an attempt's first step, a crash after a round and before
+// the next, reads between steps) are one class, and so are the repeated
+// iterations of a loop but its first, a middle and its last (see
+// strategies.CrashPoints): a class is covered once any of its points was
+// crashed, so coverage does not grow with the batch.
 type Coverage struct {
-	Points    int      `json:"points"`
+	Points    int      `json:"points"` // classes seen
 	Crashed   int      `json:"crashed"`
-	Uncovered []string `json:"uncovered,omitempty"`  // the points never crashed, in conversation order
-	CrashedAt []string `json:"crashed_at,omitempty"` // the points crashed, in conversation order (Merge joins parts by them)
+	Uncovered []string `json:"uncovered,omitempty"`  // the classes never crashed, in conversation order
+	CrashedAt []string `json:"crashed_at,omitempty"` // the classes crashed, in conversation order (Merge joins parts by them)
+	// RawPoints is how many points each class stands for (the distinct
+	// points of the conversations seen, e.g. "crash-after at round 6
+	// (DELETE)").
+	RawPoints map[string]int `json:"raw_points,omitempty"`
 }
 
 // Fraction is Crashed/Points.
@@ -217,13 +225,30 @@ func (cv *Coverage) Fraction() float64 {
 	return float64(cv.Crashed) / float64(cv.Points)
 }
 
-// String is e.g. "14/16 crash points".
-func (cv *Coverage) String() string { return fmt.Sprintf("%d/%d crash points", cv.Crashed, cv.Points) }
-
-// uncoveredList names at most n uncovered points.
-func (cv *Coverage) uncoveredList(n int) string {
-	if len(cv.Uncovered) <= n {
-		return strings.Join(cv.Uncovered, ", ")
+// Raw is how many points the classes stand for.
+func (cv *Coverage) Raw() int {
+	n := 0
+	for _, k := range cv.RawPoints {
+		n += k
 	}
-	return strings.Join(cv.Uncovered[:n], ", ") + fmt.Sprintf(" and %d more", len(cv.Uncovered)-n)
+	return n
+}
+
+// String is e.g. "3/4 crash point classes (40 points)".
+func (cv *Coverage) String() string {
+	return fmt.Sprintf("%d/%d crash point classes (%d points)", cv.Crashed, cv.Points, cv.Raw())
+}
+
+// uncoveredList names at most n uncovered classes, each with the number
+// of points it stands for.
+func (cv *Coverage) uncoveredList(n int) string {
+	var names []string
+	for i, c := range cv.Uncovered {
+		if i == n {
+			names = append(names, fmt.Sprintf("and %d more", len(cv.Uncovered)-n))
+			break
+		}
+		names = append(names, fmt.Sprintf("%s [%d points]", c, cv.RawPoints[c]))
+	}
+	return strings.Join(names, "; ")
 }

@@ -145,10 +145,10 @@ func TestSharedRunsChangeNoVerdict(t *testing.T) {
 // changes no verdict, trial count, first failure, coverage or
 // counterexample: one at a time, three, and the default, for a writer that
 // holds every law and two that violate some. Without the smoke scenarios
-// and with seed 3 (pinned for that), both broken writers' ZombieSafety is
-// first violated by a random trial past the first few (the 8th and the
-// 11th), so the counterexample is found while later trials are under way,
-// which are dropped.
+// and with seed 3 (pinned for that), each broken writer has a law first
+// violated by a random trial past the first few (the 8th, and the 9th or
+// later), so the counterexample is found while later trials are under
+// way, which are dropped.
 func TestParallelChangesNoVerdict(t *testing.T) {
 	o := []properties.Option{properties.OnTarget(target), properties.ScenarioDir(t.TempDir()), properties.Claim(harness.AllLaws...),
 		properties.Checks(15), properties.Seed(3), properties.MinCoverage(0.3), properties.WithoutSmoke()}

@@ -32,9 +32,9 @@ type lawSpec struct {
 	// doubles: exhaustive mode also tries each single fault followed by
 	// another in the retry.
 	doubles bool
-	// points lists the crash points of c that the law's coverage counts
-	// (nil: the law injects no wire faults).
-	points func(c strategies.Conversation) []crashPoint
+	// points lists the crash points of c that the law's coverage counts,
+	// each with its class (nil: the law injects no wire faults).
+	points func(c strategies.Conversation) []strategies.ClassedPoint
 	// minDeliveries is the fewest deliveries a violation can have (the
 	// floor simplify stops at; 0: one).
 	minDeliveries int
@@ -96,20 +96,13 @@ var laws = []lawSpec{
 		},
 		explore: func(c strategies.Conversation) ([][]harness.AttemptPlan, int) {
 			plans := [][]harness.AttemptPlan{{{LostAck: true}}}
-			for _, f := range strategies.AmbiguousCommits(c) {
-				plans = append(plans, []harness.AttemptPlan{{Wire: faults.Plan{f}}})
+			commits, collapsed := strategies.Representatives(strategies.CommitPoints(c))
+			for _, p := range commits {
+				plans = append(plans, []harness.AttemptPlan{{Wire: faults.Plan{p.Fault}}})
 			}
-			return plans, 0
+			return plans, collapsed
 		},
-		points: func(c strategies.Conversation) []crashPoint {
-			var out []crashPoint
-			for _, e := range c {
-				if e.Commit > 0 {
-					out = append(out, pointOf(faults.CrashAfter, e))
-				}
-			}
-			return out
-		},
+		points:   strategies.CommitPoints,
 		needs:    []Injection{LostAcks, Wire(faults.CrashAfter)},
 		violated: "a batch whose ack was lost took effect more or less than once",
 	},
@@ -141,20 +134,15 @@ var laws = []lawSpec{
 		},
 		explore: func(c strategies.Conversation) ([][]harness.AttemptPlan, int) {
 			var plans [][]harness.AttemptPlan
-			for _, p := range strategies.Stalls(c) {
+			stalls, collapsed := strategies.Representatives(strategies.StallPoints(c))
+			for _, p := range stalls {
 				for _, kill := range []bool{false, true} {
-					plans = append(plans, []harness.AttemptPlan{{Zombie: &harness.Zombie{At: p, Kill: kill}}})
+					plans = append(plans, []harness.AttemptPlan{{Zombie: &harness.Zombie{At: p.Fault.At, Kill: kill}}})
 				}
 			}
-			return plans, 0
+			return plans, 2 * collapsed
 		},
-		points: func(c strategies.Conversation) []crashPoint {
-			var out []crashPoint
-			for _, e := range c {
-				out = append(out, pointOf(faults.Pause, e))
-			}
-			return out
-		},
+		points:   strategies.StallPoints,
 		needs:    []Injection{Zombies},
 		violated: "a retry overlapping a stalled earlier attempt changed the result",
 	},
@@ -179,7 +167,7 @@ func specOf(law harness.Law) lawSpec {
 // they judge, not in what they inject).
 func crashLaw(law harness.Law, violated string) lawSpec {
 	return lawSpec{law: law, draw: drawCrashes, smoke: smokeCrashes, explore: exploreCrashes, doubles: true,
-		points: crashPoints, needs: crashes, violated: violated}
+		points: strategies.CrashPoints, needs: crashes, violated: violated}
 }
 
 // drawCrashes delivers in order; every delivery fails 1 or 2 times at
@@ -210,41 +198,4 @@ func exploreCrashes(c strategies.Conversation) ([][]harness.AttemptPlan, int) {
 		plans[i] = []harness.AttemptPlan{{Wire: faults.Plan{f}}}
 	}
 	return plans, collapsed
-}
-
-// crashPoints are the points a crash law's coverage counts: a crash
-// before and after every round, and inside every COPY.
-func crashPoints(c strategies.Conversation) []crashPoint {
-	var out []crashPoint
-	for _, e := range c {
-		out = append(out, pointOf(faults.CrashBefore, e), pointOf(faults.CrashAfter, e))
-		if e.Copy > 0 {
-			out = append(out, pointOf(faults.CrashInCopy, e))
-		}
-	}
-	return out
-}
-
-// crashPoint is a point a law's coverage counts: a fault kind at a round
-// of a given shape. The same statement at the same place of any batch's
-// conversation is one point.
-type crashPoint struct {
-	kind  faults.Kind
-	round int
-	shape string // strategies.Shape of the round, e.g. "round 6 (DELETE)"
-}
-
-func pointOf(k faults.Kind, e faults.Event) crashPoint {
-	return crashPoint{kind: k, round: e.Round, shape: strategies.Shape(e)}
-}
-
-// String is e.g. "crash-after at round 6 (DELETE)".
-func (p crashPoint) String() string { return string(p.kind) + " at " + p.shape }
-
-// before orders points by round, then by kind and shape.
-func (p crashPoint) before(q crashPoint) bool {
-	if p.round != q.round {
-		return p.round < q.round
-	}
-	return p.String() < q.String()
 }

@@ -170,14 +170,16 @@ func mergeExplored(parts []*Explored) (*Explored, error) {
 	return &out, nil
 }
 
-// mergeCoverage joins the parts' coverage of one law: the points any part
-// saw, crashed if any part crashed them (nil when no part counted any).
+// mergeCoverage joins the parts' coverage of one law: the classes any
+// part saw, crashed if any part crashed them, each standing for the most
+// points a part saw of it (nil when no part counted any).
 func mergeCoverage(parts []*Coverage) *Coverage {
 	if len(parts) == 0 {
 		return nil
 	}
-	var order []string           // every point, in the order the parts list them
-	crashed := map[string]bool{} // point: crashed by some part
+	var order []string           // every class, in the order the parts list them
+	crashed := map[string]bool{} // class: crashed by some part
+	raw := map[string]int{}
 	for _, cv := range parts {
 		for _, list := range [][]string{cv.CrashedAt, cv.Uncovered} {
 			for _, p := range list {
@@ -190,8 +192,11 @@ func mergeCoverage(parts []*Coverage) *Coverage {
 		for _, p := range cv.CrashedAt {
 			crashed[p] = true
 		}
+		for p, n := range cv.RawPoints {
+			raw[p] = max(raw[p], n)
+		}
 	}
-	out := &Coverage{Points: len(order)}
+	out := &Coverage{Points: len(order), RawPoints: raw}
 	for _, p := range order {
 		if crashed[p] {
 			out.Crashed++

@@ -35,12 +35,27 @@ type Report struct {
 	// Checks is the random trials per law asked for; Shard the part of
 	// the certification this report is (zero: the whole); MinCoverage the
 	// coverage a passing fault law needs (Merge applies it to the parts).
-	Checks      int
+	Checks int
+	// MinChecks is the default budget's floor (see DefaultMinChecks): a
+	// law stopped after this many random trials once every class of its
+	// crash points was crashed, Checks at most (0: every law ran Checks).
+	MinChecks   int
 	Shard       Shard
 	MinCoverage float64
 	Laws        []LawReport
 	// Phases is where the time of every run went, over all laws.
 	Phases Phases
+}
+
+// Budget says how many random trials each law ran, for a certificate:
+// "at least 30 random trials per law, then until ..." for the default
+// budget, "" for an exact Checks (the trial counts say it).
+func (r *Report) Budget() string {
+	if r.MinChecks == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the default: at least %d random trials per law after its smoke scenarios, then until every class of crash points seen was crashed and every fault the law needs fired, at most %d (--checks N or properties.Checks(n) for exactly N)",
+		r.MinChecks, r.Checks)
 }
 
 // Phases splits the time of a check's runs (trials, clean runs,
@@ -110,7 +125,8 @@ type LawReport struct {
 	// Where crashes hit: inside a transaction, before a COMMIT ran, after a
 	// round committed (its reply lost).
 	InTx, AtCommit, AfterCommit int
-	// Coverage counts the law's crash points seen and crashed (nil for
+	// Coverage counts the classes of the law's crash points seen and
+	// crashed (nil for
 	// laws without wire faults).
 	Coverage *Coverage
 	// Explored says what exhaustive mode covered (nil in random mode).
@@ -203,7 +219,8 @@ func (l LawReport) FaultSummary() string {
 	return strings.Join(parts, ", ")
 }
 
-// CoverageSummary is one phrase for a table: "14/16 crash points" in
+// CoverageSummary is one phrase for a table: "3/4 crash point classes
+// (40 points)" in
 // random mode, "412 points in 8 scenarios, 186 distinct states" in
 // exhaustive mode, "" for a law without crash points.
 func (l LawReport) CoverageSummary() string {

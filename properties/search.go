@@ -214,6 +214,10 @@ func (c *checker[R]) window(spec lawSpec, from, to int, judge judgeFunc[R], buil
 			dropUnderWay(next)
 			return err
 		}
+		if c.set.minChecks > 0 && next+1-from >= c.set.minChecks && ls.tally.covered(spec) {
+			dropUnderWay(next) // the default budget is spent (see DefaultMinChecks)
+			return nil
+		}
 	}
 	return nil
 }

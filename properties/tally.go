@@ -7,6 +7,7 @@ import (
 
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/trial"
+	"github.com/idemcheck/idemcheck/strategies"
 )
 
 // tally counts what a law's trials ran, in trial order: the trials, the
@@ -17,8 +18,18 @@ type tally struct {
 	trials                      int // search trials: smoke and random (or exhaustive) until the first failure
 	faults                      map[Injection]int
 	inTx, atCommit, afterCommit int
-	points, crashed             map[crashPoint]bool // the law's crash points seen, and those crashed
-	explored                    *Explored           // what exhaustive mode covered (nil: random mode)
+	// classes are the classes of the law's crash points seen (see
+	// strategies.CrashPoints): for each, the points it stands for and the
+	// earliest round it was seen at; crashed, the classes crashed.
+	classes  map[string]*pointClass
+	crashed  map[string]bool
+	explored *Explored // what exhaustive mode covered (nil: random mode)
+}
+
+// pointClass is one class of crash points seen.
+type pointClass struct {
+	points map[string]bool // the points it stands for, by name
+	first  int             // the earliest round it was seen at, for ordering
 }
 
 // add counts one trial of spec's law: the scenario's deliveries over
@@ -27,7 +38,7 @@ func (t *tally) add(spec lawSpec, ds []harness.Delivery, convs conversations, ob
 	t.trials++
 	if t.faults == nil {
 		t.faults = map[Injection]int{}
-		t.points, t.crashed = map[crashPoint]bool{}, map[crashPoint]bool{}
+		t.classes, t.crashed = map[string]*pointClass{}, map[string]bool{}
 	}
 	if obs != nil {
 		for k, n := range obs.Faults {
@@ -55,22 +66,48 @@ func (t *tally) add(spec lawSpec, ds []harness.Delivery, convs conversations, ob
 	if spec.points == nil {
 		return
 	}
-	for _, d := range ds {
-		if d.Batch < len(convs) {
-			for _, p := range spec.points(convs[d.Batch]) {
-				t.points[p] = true
+	// A fault that fired is counted in the class of its point in the
+	// clean conversation of its delivery's batch (where a faulty attempt
+	// diverged from it, a point that the clean run does not have counts
+	// for nothing).
+	classOf := make([]map[string]string, len(ds)) // per delivery: point name → class
+	for i, d := range ds {
+		if d.Batch >= len(convs) {
+			continue
+		}
+		classOf[i] = map[string]string{}
+		for _, p := range spec.points(convs[d.Batch]) {
+			classOf[i][p.Name] = p.Class
+			t.see(p)
+		}
+	}
+	if obs == nil {
+		return
+	}
+	for _, st := range obs.Steps {
+		if st.Delivery >= len(classOf) || classOf[st.Delivery] == nil {
+			continue
+		}
+		for _, e := range st.Events {
+			if e.Fault == nil {
+				continue
+			}
+			if class, ok := classOf[st.Delivery][strategies.PointName(e.Fault.Kind, e)]; ok {
+				t.crashed[class] = true
 			}
 		}
 	}
-	if obs != nil {
-		for _, st := range obs.Steps {
-			for _, e := range st.Events {
-				if e.Fault != nil {
-					t.crashed[pointOf(e.Fault.Kind, e)] = true
-				}
-			}
-		}
+}
+
+// see counts point p in its class.
+func (t *tally) see(p strategies.ClassedPoint) {
+	c := t.classes[p.Class]
+	if c == nil {
+		c = &pointClass{points: map[string]bool{}, first: p.Round}
+		t.classes[p.Class] = c
 	}
+	c.points[p.Name] = true
+	c.first = min(c.first, p.Round)
 }
 
 // injected is a copy of the injections counted so far, for Progress.
@@ -82,24 +119,42 @@ func (t *tally) injected() map[Injection]int {
 	return out
 }
 
-// coverage counts the crash points seen and crashed (nil when the law
-// has none).
+// covered reports whether a passing run of spec's law would prove
+// something now: a fault it needs fired (when it needs one), and every
+// class of crash points seen was crashed.
+func (t *tally) covered(spec lawSpec) bool {
+	fired := len(spec.needs) == 0
+	for _, k := range spec.needs {
+		fired = fired || t.faults[k] > 0
+	}
+	return fired && len(t.crashed) == len(t.classes)
+}
+
+// coverage counts the classes of crash points seen and crashed, and the
+// points each stands for (nil when the law has none).
 func (t *tally) coverage() *Coverage {
-	if len(t.points) == 0 {
+	if len(t.classes) == 0 {
 		return nil
 	}
-	cv := &Coverage{Points: len(t.points)}
-	var points []crashPoint
-	for p := range t.points {
-		points = append(points, p)
+	names := make([]string, 0, len(t.classes))
+	for name := range t.classes {
+		names = append(names, name)
 	}
-	sort.Slice(points, func(i, j int) bool { return points[i].before(points[j]) })
-	for _, p := range points {
-		if t.crashed[p] {
+	sort.Slice(names, func(i, j int) bool {
+		a, b := t.classes[names[i]], t.classes[names[j]]
+		if a.first != b.first {
+			return a.first < b.first
+		}
+		return names[i] < names[j]
+	})
+	cv := &Coverage{Points: len(names), RawPoints: map[string]int{}}
+	for _, name := range names {
+		cv.RawPoints[name] = len(t.classes[name].points)
+		if t.crashed[name] {
 			cv.Crashed++
-			cv.CrashedAt = append(cv.CrashedAt, p.String())
+			cv.CrashedAt = append(cv.CrashedAt, name)
 		} else {
-			cv.Uncovered = append(cv.Uncovered, p.String())
+			cv.Uncovered = append(cv.Uncovered, name)
 		}
 	}
 	return cv
@@ -124,8 +179,8 @@ func orderOf(ds []harness.Delivery) (replayed, reordered bool) {
 }
 
 // uncovered says why a passing law proves nothing: none of its faults
-// fired in its trials, or fewer than min of the writer's crash points
-// (cv; nil: not counted) were crashed.
+// fired in its trials, or fewer than min of the classes of the writer's
+// crash points (cv; nil: not counted) were crashed.
 func uncovered(spec lawSpec, faults map[Injection]int, trials int, cv *Coverage, min float64) string {
 	if len(spec.needs) > 0 {
 		fired := false
@@ -139,8 +194,8 @@ func uncovered(spec lawSpec, faults map[Injection]int, trials int, cv *Coverage,
 		}
 	}
 	if cv != nil && float64(cv.Crashed) < min*float64(cv.Points) {
-		return fmt.Sprintf("only %d of the writer's %d crash points were crashed (%.0f%%, below the minimum coverage of %.0f%%); never crashed: %s; run more trials or the exhaustive mode",
-			cv.Crashed, cv.Points, 100*float64(cv.Crashed)/float64(cv.Points), 100*min, cv.uncoveredList(8))
+		return fmt.Sprintf("only %d of the %d classes of the writer's crash points (%d points) were crashed (%.0f%%, below the minimum coverage of %.0f%%); never crashed: %s; run more trials or the exhaustive mode",
+			cv.Crashed, cv.Points, cv.Raw(), 100*float64(cv.Crashed)/float64(cv.Points), 100*min, cv.uncoveredList(8))
 	}
 	return ""
 }

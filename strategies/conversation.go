@@ -134,8 +134,21 @@ var crashKinds = []faults.Kind{faults.CrashBefore, faults.CrashAfter, faults.Cra
 // CrashIn draws one fault that ends an attempt of c: a crash before or
 // after a round, inside a COPY (after any of its CopyData messages), or a
 // synthetic error.
+//
+// One time in three it draws by class instead (see CrashPoints): a class
+// of c's crash points, all as likely, then one of its points, so that a
+// class of few points (the commit after a long preamble, the last
+// iteration of a loop) is crashed as often as one of many.
 func CrashIn(c Conversation) *rapid.Generator[faults.Fault] {
+	classes := byClass(CrashPoints(c))
 	return rapid.Custom(func(t *rapid.T) faults.Fault {
+		if len(classes) > 1 && rapid.IntRange(0, 2).Draw(t, "by-class") == 0 {
+			f := drawClassed(t, classes, "crash").Fault
+			if f.Kind == faults.CrashInCopy {
+				f.CopyData = rapid.IntRange(0, c.copyData(f.At.Copy)).Draw(t, "copydata")
+			}
+			return f
+		}
 		kinds := crashKinds
 		if c.Copies() == 0 {
 			kinds = []faults.Kind{faults.CrashBefore, faults.CrashAfter, faults.Error}
@@ -196,7 +209,7 @@ func InOrder(n int, plans func(batch int) *rapid.Generator[[]harness.AttemptPlan
 // LostAcks delivers in canonical order; any attempt may succeed with its
 // ack lost, or crash after a committing round ran (the ambiguous commit:
 // the commit is drawn from the batch's conversation, the last as likely as
-// the first).
+// the first, or half the time by class, as CrashIn draws).
 func LostAcks(convs []Conversation) *rapid.Generator[[]harness.Delivery] {
 	return rapid.Custom(func(t *rapid.T) []harness.Delivery {
 		out := make([]harness.Delivery, len(convs))
@@ -206,6 +219,9 @@ func LostAcks(convs []Conversation) *rapid.Generator[[]harness.Delivery] {
 			for j := 0; j < k; j++ {
 				if c.Commits() > 0 && rapid.Bool().Draw(t, fmt.Sprintf("d%d-a%d-ambiguous", i+1, j+1)) {
 					at := faults.AtCommit(nth(t, c.Commits(), fmt.Sprintf("d%d-a%d-commit", i+1, j+1)))
+					if classes := byClass(CommitPoints(c)); len(classes) > 1 && rapid.Bool().Draw(t, fmt.Sprintf("d%d-a%d-by-class", i+1, j+1)) {
+						at = drawClassed(t, classes, fmt.Sprintf("d%d-a%d-commit", i+1, j+1)).Fault.At
+					}
 					out[i].Attempts = append(out[i].Attempts, harness.AttemptPlan{Wire: faults.Plan{{Kind: faults.CrashAfter, At: at}}})
 				} else {
 					out[i].Attempts = append(out[i].Attempts, harness.AttemptPlan{LostAck: true})
@@ -218,7 +234,9 @@ func LostAcks(convs []Conversation) *rapid.Generator[[]harness.Delivery] {
 
 // Zombies delivers in canonical order; some deliveries' first attempt
 // stalls at a point drawn from its batch's conversation while its retry
-// runs, then resumes or is killed. At least one delivery with a
+// runs, then resumes or is killed. (Stall classes are rounds but for a
+// loop's repetitions, so they are not drawn by class: the draw's weight
+// on commits finds more zombie bugs, measured.) At least one delivery with a
 // conversation has a zombie.
 func Zombies(convs []Conversation) *rapid.Generator[[]harness.Delivery] {
 	return rapid.Custom(func(t *rapid.T) []harness.Delivery {

@@ -8,8 +8,15 @@
 // runs inside a transaction). CrashIn, Attempts, LostAcks and Zombies
 // draw points the conversation has, weighted toward commits and
 // with the last as likely as the first, so a dangerous late step is found
-// as easily as an early one; Crashes, AmbiguousCommits and Stalls list
-// every point for exhaustive mode. Draws are labelled and built to shrink
+// as easily as an early one; Crashes and Representatives list one point
+// of every class for exhaustive mode.
+//
+// CrashPoints, CommitPoints and StallPoints list a conversation's points
+// with their classes (classes.go): points whose crash leaves the same
+// state are one class, and a loop's repetitions fold into its first, a
+// middle and its last iteration, so that coverage counts what a writer
+// does, not how many records it was given. Half of the random draws pick
+// a class first, then a point in it. Draws are labelled and built to shrink
 // toward the simplest case: fewer batches, fewer records, smaller ids,
 // earlier points, the plainest fault.
 //

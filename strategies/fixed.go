@@ -3,7 +3,6 @@ package strategies
 import (
 	"github.com/idemcheck/idemcheck/faults"
 	"github.com/idemcheck/idemcheck/harness"
-	"github.com/idemcheck/idemcheck/internal/sqlsplit"
 )
 
 // This file holds the fixed scenarios: the smoke scenarios every law runs
@@ -80,75 +79,47 @@ func SecondToLastCommit(c Conversation) (faults.Point, bool) {
 	return faults.Point{}, false
 }
 
-// Crashes lists every single fault that ends an attempt of c, one per
-// distinct point: crash-before and crash-after at every round (a
-// committing round's crash-after named by its commit, the ambiguous
-// commit), crash-in-copy after each CopyData message of every COPY, and
-// each synthetic error at every round. A crash before a round inside an
-// open transaction that has not written yet leaves the same state as a
-// crash before the round that opened it (the server rolls the transaction
-// back, and nothing in it wrote), so those points are collapsed into that
-// one; collapsed counts them.
+// Crashes lists the single faults exhaustive mode tries on an attempt of
+// c: one crash per class of CrashPoints (the first point of each, in
+// conversation order: the crash before the first round for the class
+// before the first step, the crash right after the step for the others,
+// the ambiguous commit for a committing one), and the synthetic errors
+// that the writer may handle (40001, 40P01) at one round per class of
+// StallPoints (every round but a loop's repetitions). The other points
+// leave a state one of these leaves (see CrashPoints; 57P01 and 08006 end
+// the attempt as a crash before their round does), and collapsed counts
+// them: every crash before and after each round, inside each COPY after
+// each CopyData, and each synthetic error at each round, less those run.
 func Crashes(c Conversation) (fs []faults.Fault, collapsed int) {
-	opened := map[int]bool{} // per connection: a transaction is open and has not written
+	for _, g := range byClass(CrashPoints(c)) {
+		fs = append(fs, g[0].Fault)
+	}
+	for _, g := range byClass(StallPoints(c)) {
+		for _, st := range handledErrors {
+			fs = append(fs, faults.Fault{Kind: faults.Error, SQLState: st, At: faults.AtRound(g[0].Round)})
+		}
+	}
+	every := 0
 	for _, e := range c {
-		readOnlyTx := (e.Before == 'T' || e.Before == 'E') && opened[e.Conn]
-		if readOnlyTx {
-			collapsed++
-		} else {
-			fs = append(fs, faults.Fault{Kind: faults.CrashBefore, At: faults.AtRound(e.Round)})
-		}
-		after := faults.AtRound(e.Round)
-		if e.Commit > 0 {
-			after = faults.AtCommit(e.Commit)
-		}
-		fs = append(fs, faults.Fault{Kind: faults.CrashAfter, At: after})
+		every += 2 + len(sqlStates) // crash before, crash after, each error
 		if e.Copy > 0 {
-			for n := 0; n <= e.CopyData; n++ {
-				fs = append(fs, faults.Fault{Kind: faults.CrashInCopy, CopyData: n, At: faults.AtCopy(e.Copy)})
-			}
-		}
-		for _, st := range sqlStates {
-			fs = append(fs, faults.Fault{Kind: faults.Error, SQLState: st, At: faults.AtRound(e.Round)})
-		}
-		switch {
-		case e.Before == 'I' && e.After == 'T':
-			opened[e.Conn] = !writesIn(e.SQL)
-		case e.After != 'T' && e.After != 'E':
-			opened[e.Conn] = false
-		case writesIn(e.SQL):
-			opened[e.Conn] = false
+			every += e.CopyData + 1
 		}
 	}
-	return fs, collapsed
+	return fs, every - len(fs)
 }
 
-// writesIn reports whether a round's statements may write (anything but
-// reads and session commands).
-func writesIn(sql string) bool {
-	for _, st := range sqlsplit.Split(sql) {
-		if sqlsplit.Writes(st) && !sqlsplit.IsCommit(st) {
-			return true
-		}
-	}
-	return false
-}
+// handledErrors are the synthetic errors a writer may handle and go on
+// from (serialization failure, deadlock): where they hit matters beyond
+// what is committed.
+var handledErrors = []string{"40001", "40P01"}
 
-// AmbiguousCommits lists a crash after every committing round of c: the
-// commit ran, its reply is lost.
-func AmbiguousCommits(c Conversation) []faults.Fault {
-	var fs []faults.Fault
-	for k := 1; k <= c.Commits(); k++ {
-		fs = append(fs, faults.Fault{Kind: faults.CrashAfter, At: faults.AtCommit(k)})
+// Representatives is one point of each class of points (the first of
+// each, in conversation order), for exhaustive mode, and how many points
+// they stand for besides themselves.
+func Representatives(points []ClassedPoint) (reps []ClassedPoint, collapsed int) {
+	for _, g := range byClass(points) {
+		reps = append(reps, g[0])
 	}
-	return fs
-}
-
-// Stalls lists every round of c as a point a zombie can stall at.
-func Stalls(c Conversation) []faults.Point {
-	var ps []faults.Point
-	for _, e := range c {
-		ps = append(ps, faults.AtRound(e.Round))
-	}
-	return ps
+	return reps, len(points) - len(reps)
 }

@@ -1,6 +1,8 @@
 package strategies
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/idemcheck/idemcheck/faults"
@@ -75,9 +77,10 @@ func TestDrawnFaultsFire(t *testing.T) {
 	}
 }
 
-// Exhaustive mode lists every point once; crash-before points inside the
-// transaction before it wrote collapse into the one before BEGIN.
-func TestCrashesEnumerateEveryPoint(t *testing.T) {
+// Exhaustive mode tries one crash per class of crash points and the
+// errors a writer may handle at every round (no round repeats here); it
+// collapses the rest.
+func TestCrashesEnumerateEveryClass(t *testing.T) {
 	fs, collapsed := Crashes(conv)
 	count := map[faults.Kind]int{}
 	seen := map[string]bool{}
@@ -88,19 +91,74 @@ func TestCrashesEnumerateEveryPoint(t *testing.T) {
 		}
 		seen[f.String()] = true
 	}
-	// crash-before: 7 rounds less the lock and the DELETE (inside the
-	// transaction, before it wrote); crash-after: 7; crash-in-copy: after
-	// 0..3 CopyData; errors: 4 SQLSTATEs at 7 rounds.
-	if count[faults.CrashBefore] != 5 || collapsed != 2 || count[faults.CrashAfter] != 7 || count[faults.CrashInCopy] != 4 || count[faults.Error] != 28 {
+	// Classes: before the first step, after the COPY, after the DELETE,
+	// after the INSERT, after the COMMIT. Errors: 40001 and 40P01 at 7
+	// rounds. Every point: crash before and after 7 rounds, inside the
+	// COPY after 0..3 CopyData, 4 errors at 7 rounds: 46.
+	if count[faults.CrashBefore] != 1 || count[faults.CrashAfter] != 4 || count[faults.CrashInCopy] != 0 || count[faults.Error] != 14 || collapsed != 46-19 {
 		t.Errorf("counts %v, collapsed %d", count, collapsed)
 	}
-	for _, want := range []string{"crash-before at round 3", "crash-before at round 6", "crash-after at commit 2", "crash-after at commit 1", "crash-in-copy 3 at copy 1", "error 57P01 at round 7"} {
+	for _, want := range []string{"crash-before at round 1", "crash-after at commit 1", "crash-after at round 5", "crash-after at round 6", "crash-after at commit 2", "error 40001 at round 7"} {
 		if !seen[want] {
 			t.Errorf("no %s", want)
 		}
 	}
-	if seen["crash-before at round 4"] || seen["crash-before at round 5"] {
-		t.Error("crash-before points of the read-only start of the transaction are not collapsed")
+}
+
+// CrashPoints folds the points between two steps into one class, and a
+// loop's repetitions into its first, a middle and its last.
+func TestCrashPointClasses(t *testing.T) {
+	classes := map[string]string{}
+	for _, p := range CrashPoints(conv) {
+		classes[p.Name] = p.Class
+	}
+	same := [][]string{
+		{"crash-before at round 1 (SET)", "crash-after at round 1 (SET)", "crash-before at round 2 (COPY)", "crash-in-copy at round 2 (COPY)"},
+		{"crash-after at round 2 (COPY)", "crash-before at round 3 (BEGIN)", "crash-after at round 4 (SELECT)", "crash-before at round 5 (DELETE)"},
+		{"crash-after at round 6 (INSERT)", "crash-before at round 7 (COMMIT)"},
+	}
+	for _, names := range same {
+		for _, n := range names[1:] {
+			if classes[n] == "" || classes[n] != classes[names[0]] {
+				t.Errorf("%s is in class %q, %s in %q", n, classes[n], names[0], classes[names[0]])
+			}
+		}
+	}
+	if c := classes["crash-before at round 1 (SET)"]; c != BeforeFirstStep {
+		t.Errorf("the first point is in %q", c)
+	}
+	if classes["crash-after at round 5 (DELETE)"] == classes["crash-after at round 6 (INSERT)"] {
+		t.Error("two steps in one class")
+	}
+
+	// A transaction per record, for 2, 5 and 9 records: the same classes.
+	perRecord := func(n int) Conversation {
+		c := Conversation{{Conn: 1, Round: 1, SQL: "SELECT version()", Before: 'I', After: 'I'}}
+		for i := range n {
+			r := len(c) + 1
+			c = append(c,
+				faults.Event{Conn: 1, Round: r, SQL: "BEGIN", Before: 'I', After: 'T'},
+				faults.Event{Conn: 1, Round: r + 1, SQL: fmt.Sprintf("INSERT INTO t VALUES (%d)", i), Before: 'T', After: 'T'},
+				faults.Event{Conn: 1, Round: r + 2, SQL: "COMMIT", Before: 'T', After: 'I', Commit: i + 1})
+		}
+		return c
+	}
+	classesOf := func(c Conversation) []string {
+		var out []string
+		for _, g := range byClass(CrashPoints(c)) {
+			out = append(out, g[0].Class)
+		}
+		return out
+	}
+	want := classesOf(perRecord(5))
+	if len(want) != 1+2*3 { // before; INSERT and COMMIT of the first, a middle and the last transaction
+		t.Errorf("%d classes: %q", len(want), want)
+	}
+	if got := classesOf(perRecord(9)); !slices.Equal(got, want) {
+		t.Errorf("9 records: %q\n5 records: %q", got, want)
+	}
+	if got := classesOf(perRecord(2)); len(got) != 1+2*2 {
+		t.Errorf("2 records: %q", got)
 	}
 }
 

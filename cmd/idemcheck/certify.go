@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -171,7 +172,7 @@ type certifyCmd struct {
 	compareFlags
 	targetFlags
 	Laws       string        `help:"The laws the writer claims, comma-separated (default: all)." placeholder:"LAW,..."`
-	Checks     int           `help:"Trials per law." default:"100"`
+	Checks     int           `help:"Random trials per law, exactly (0: the default budget: at least 30 and until every class of the writer's crash points was crashed, at most 100)." default:"0"`
 	Seed       uint64        `help:"The run's seed, to repeat a run (0: a random one, named in the output and the certificate)." placeholder:"S"`
 	ShrinkTime time.Duration `help:"The most time to spend shrinking a counterexample (it stops sooner once no smaller scenario fails the same way)." default:"30s"`
 	Parallel   int           `help:"Trials run at once, over all laws, each in its own sandbox (0: twice the number of CPUs, fewer if the server has few spare connections). Verdicts and counterexamples do not depend on it." default:"0" placeholder:"N"`
@@ -269,7 +270,7 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, rec
 	if c.Shard != "" {
 		fmt.Fprintf(e.stdout, "part %s: this part's share of the trials; merge every part's --json with idemcheck merge for the certificate\n", c.Shard)
 	}
-	progress := newProgress(e, c.Checks, laws)
+	progress := newProgress(e, cmp.Or(c.Checks, properties.DefaultChecks), laws)
 	opts = append(opts, properties.OnTarget(tg), properties.Claim(laws...), properties.Checks(c.Checks), properties.Seed(c.Seed),
 		properties.ShrinkTime(c.ShrinkTime), properties.Parallel(c.Parallel), properties.WriterName(name), properties.ScenarioDir(c.ScenarioDir),
 		properties.Progress(progress.update))
@@ -296,6 +297,9 @@ type outputs struct {
 // error decides the exit code.
 func present(e *env, rep *properties.Report, target jsonTarget, parts int, out outputs, err error) error {
 	fmt.Fprintln(e.stdout)
+	if b := rep.Budget(); b != "" {
+		fmt.Fprintf(e.stdout, "budget: %s\n", b)
+	}
 	summaryTable(e.stdout, rep)
 	for _, l := range rep.Laws {
 		switch {
@@ -322,7 +326,7 @@ func present(e *env, rep *properties.Report, target jsonTarget, parts int, out o
 	}
 	if out.Report != "" {
 		cert := &certificate.Certificate{Writer: rep.Writer, Way: target.Way, ServerVersion: target.ServerVersion, WriterRole: target.WriterRole,
-			Seed: rep.Seed, Version: version, Made: time.Now(), Laws: rep.Laws}
+			Seed: rep.Seed, Budget: rep.Budget(), Version: version, Made: time.Now(), Laws: rep.Laws}
 		if err := cert.Write(out.Report); err != nil {
 			return err
 		}

@@ -95,12 +95,16 @@ func summaryTable(w io.Writer, rep *properties.Report) {
 // jsonReport is the --json shape of a certificate, or of one part of a
 // sharded certification (Shard set), which idemcheck merge reads back.
 type jsonReport struct {
-	Writer      string     `json:"writer"`
-	Target      jsonTarget `json:"target"`
-	Laws        []jsonLaw  `json:"laws"`
-	Seed        uint64     `json:"seed"`
-	Checks      int        `json:"checks"`
-	MinCoverage float64    `json:"min_coverage"`
+	Writer string     `json:"writer"`
+	Target jsonTarget `json:"target"`
+	Laws   []jsonLaw  `json:"laws"`
+	Seed   uint64     `json:"seed"`
+	Checks int        `json:"checks"`
+	// MinChecks: the default budget's floor; a law stopped after this many
+	// random trials once every class of its crash points was crashed (0:
+	// every law ran checks).
+	MinChecks   int     `json:"min_checks,omitempty"`
+	MinCoverage float64 `json:"min_coverage"`
 	// Shard is "I/N" for part I of N; absent for a whole certification.
 	Shard string `json:"shard,omitempty"`
 	// Parts is how many parts a merged certificate was made of.
@@ -175,7 +179,7 @@ func targetOf(tg *trial.Target) jsonTarget {
 }
 
 func toJSON(rep *properties.Report, target jsonTarget, parts int) jsonReport {
-	out := jsonReport{Writer: rep.Writer, Target: target, Parts: parts, Seed: rep.Seed, Checks: rep.Checks, MinCoverage: rep.MinCoverage}
+	out := jsonReport{Writer: rep.Writer, Target: target, Parts: parts, Seed: rep.Seed, Checks: rep.Checks, MinChecks: rep.MinChecks, MinCoverage: rep.MinCoverage}
 	if rep.Shard.Of > 1 {
 		out.Shard = rep.Shard.String()
 	}
@@ -204,7 +208,7 @@ func toJSON(rep *properties.Report, target jsonTarget, parts int) jsonReport {
 
 // fromJSON reads back a report toJSON wrote (for idemcheck merge).
 func fromJSON(j jsonReport) (*properties.Report, error) {
-	rep := &properties.Report{Writer: j.Writer, Target: j.Target.Way, Seed: j.Seed, Checks: j.Checks, MinCoverage: j.MinCoverage}
+	rep := &properties.Report{Writer: j.Writer, Target: j.Target.Way, Seed: j.Seed, Checks: j.Checks, MinChecks: j.MinChecks, MinCoverage: j.MinCoverage}
 	sec := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 	ph := j.Phases
 	rep.Phases = properties.Phases{Runs: ph.Runs, Release: sec(ph.Release), Restore: sec(ph.Restore), Compare: sec(ph.Compare), Reused: ph.Reused, NoReuse: ph.NoReuse,

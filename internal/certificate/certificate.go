@@ -22,6 +22,7 @@ type Certificate struct {
 	ServerVersion string
 	WriterRole    string // the role writers logged in as
 	Seed          uint64 // rapid's seed (0: random)
+	Budget        string // the trials each law ran, as properties.Report.Budget says
 	Version       string // idemcheck's version
 	Made          time.Time
 	Laws          []properties.LawReport
@@ -162,7 +163,8 @@ pre { background: #f7f7f7; padding: 8px; overflow-x: auto; }
 <tr><th>PostgreSQL</th><td>{{.C.ServerVersion}} ({{.C.Way}})</td></tr>
 <tr><th>writers as</th><td>{{dash .C.WriterRole}}</td></tr>
 <tr><th>seed</th><td>{{if .C.Seed}}{{.C.Seed}}{{else}}random{{end}}</td></tr>
-<tr><th>idemcheck</th><td>{{.C.Version}}, {{.C.Made.Format "2006-01-02 15:04 MST"}}</td></tr>
+{{if .C.Budget}}<tr><th>budget</th><td>{{.C.Budget}}</td></tr>
+{{end}}<tr><th>idemcheck</th><td>{{.C.Version}}, {{.C.Made.Format "2006-01-02 15:04 MST"}}</td></tr>
 </table>
 <h2>Laws</h2>
 <table class="laws">
@@ -194,7 +196,8 @@ var markdownPage = texttemplate.Must(texttemplate.New("md").Funcs(texttemplate.F
 - PostgreSQL: {{.C.ServerVersion}} ({{.C.Way}})
 - writers as: {{dash .C.WriterRole}}
 - seed: {{if .C.Seed}}{{.C.Seed}}{{else}}random{{end}}
-- idemcheck: {{.C.Version}}, {{.C.Made.Format "2006-01-02 15:04 MST"}}
+{{if .C.Budget}}- budget: {{.C.Budget}}
+{{end}}- idemcheck: {{.C.Version}}, {{.C.Made.Format "2006-01-02 15:04 MST"}}
 
 ## Laws
 
