@@ -112,13 +112,8 @@ func (perRecordTotals) Setup(ctx context.Context, env *harness.Env) error {
 }
 
 func (perRecordTotals) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
-	for _, o := range b.Records {
-		if _, err := env.Conn.Exec(ctx, `INSERT INTO orders VALUES ($1, $2, $3, $4, $5, $6::numeric)
-			ON CONFLICT (id) DO UPDATE SET source = EXCLUDED.source, version = EXCLUDED.version, event_date = EXCLUDED.event_date,
-			customer = EXCLUDED.customer, amount = EXCLUDED.amount WHERE orders.version < EXCLUDED.version`,
-			o.Source, o.ID, o.Version, o.EventDate.Time, o.Customer, o.Amount); err != nil {
-			return err
-		}
+	if err := (perRecordUpsert{}).Write(ctx, env, b); err != nil {
+		return err
 	}
 	_, err := env.Conn.Exec(ctx, `UPDATE totals SET records = records + $1 WHERE k = 1`, len(b.Records))
 	return err

@@ -29,16 +29,20 @@ const guardedUpsert = `INSERT INTO orders AS t (source, id, version, event_date,
 	ON CONFLICT (id) DO UPDATE SET source = EXCLUDED.source, version = EXCLUDED.version, event_date = EXCLUDED.event_date,
 	customer = EXCLUDED.customer, amount = EXCLUDED.amount WHERE t.version < EXCLUDED.version`
 
-// sqlUpsert is the database/sql recipe: every record's guarded upsert in
-// one transaction.
-type sqlUpsert struct{}
+// recipe is what the recipes share: they open their own connections,
+// and their Setup creates the orders table.
+type recipe struct{}
 
-func (sqlUpsert) ConnectsItself() {}
+func (recipe) ConnectsItself() {}
 
-func (sqlUpsert) Setup(ctx context.Context, env *harness.Env) error {
+func (recipe) Setup(ctx context.Context, env *harness.Env) error {
 	_, err := env.Conn.Exec(ctx, ordersTable)
 	return err
 }
+
+// sqlUpsert is the database/sql recipe: every record's guarded upsert in
+// one transaction.
+type sqlUpsert struct{ recipe }
 
 func (sqlUpsert) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
 	db, err := sql.Open("pgx", env.ConnString())
@@ -73,14 +77,7 @@ func (gormOrder) TableName() string { return "orders" }
 
 // gormUpsert is the GORM recipe: every record created with an ON CONFLICT
 // clause that updates only an older version, in one transaction.
-type gormUpsert struct{}
-
-func (gormUpsert) ConnectsItself() {}
-
-func (gormUpsert) Setup(ctx context.Context, env *harness.Env) error {
-	_, err := env.Conn.Exec(ctx, ordersTable)
-	return err
-}
+type gormUpsert struct{ recipe }
 
 func (gormUpsert) Write(ctx context.Context, env *harness.Env, b harness.Batch[harness.Order]) error {
 	db, err := gorm.Open(postgres.Open(env.ConnString()), &gorm.Config{Logger: logger.Discard})

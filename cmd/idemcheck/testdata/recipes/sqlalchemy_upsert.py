@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Correct: a version-guarded upsert of each id's latest version in one
-transaction, with SQLAlchemy Core (psycopg2 underneath).
+"""Correct: a version-guarded upsert of every record in one transaction,
+with SQLAlchemy Core (psycopg2 underneath).
 
 It finds the fault proxy through DATABASE_URL (the sandbox's search_path
 travels in its options parameter)."""
@@ -12,11 +12,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 rows = [json.loads(line) for line in sys.stdin if line.strip()]
-latest = {}
-for r in rows:  # highest version per id; ties by a total order, never arrival
-    key = (r["version"], r["source"], r["event_date"], r["customer"], r["amount"])
-    if r["id"] not in latest or key > latest[r["id"]][0]:
-        latest[r["id"]] = (key, r)
 
 url = os.environ["DATABASE_URL"].replace("postgres://", "postgresql+psycopg2://", 1)
 engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
@@ -27,7 +22,7 @@ orders = sa.Table(
     sa.Column("customer", sa.Text), sa.Column("amount", sa.Numeric),
 )
 with engine.begin() as conn:  # one transaction: committed whole, or not at all
-    for _, r in sorted(latest.values(), key=lambda kv: kv[1]["id"]):
+    for r in rows:  # the version guard keeps the newest, in any order
         stmt = insert(orders).values(**r)
         conn.execute(stmt.on_conflict_do_update(
             index_elements=["id"],

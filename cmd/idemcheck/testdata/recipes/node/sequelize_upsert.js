@@ -1,12 +1,12 @@
-// Correct: a version-guarded upsert of each id's latest version in one
-// transaction, with Sequelize (node-postgres underneath). It finds the
-// fault proxy through DATABASE_URL; the sandbox's search_path travels in
-// the URL's options parameter, which node-postgres passes on.
+// Correct: a version-guarded upsert of every record in one transaction,
+// with Sequelize (node-postgres underneath). It finds the fault proxy
+// through DATABASE_URL; the sandbox's search_path travels in the URL's
+// options parameter, which node-postgres passes on.
 const { Sequelize } = require("sequelize");
-const { latestByID } = require("./common");
+const { records } = require("./common");
 
 async function main() {
-  const rows = latestByID();
+  const rows = records(); // the version guard keeps the newest, in any order
   const db = new Sequelize(process.env.DATABASE_URL, { logging: false, pool: { min: 0, max: 1 } });
   try {
     await db.transaction(async (transaction) => {
