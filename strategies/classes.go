@@ -67,7 +67,7 @@ func CrashPoints(c Conversation) []ClassedPoint {
 			steps = append(steps, i)
 		}
 	}
-	names := foldLoops(rounds, steps, func(e faults.Event) bool { return e.Commit > 0 })
+	names := foldLoops(rounds, steps)
 	// class of the state after the k-th step (k = -1: before the first)
 	classOf := func(k int) string {
 		if k < 0 {
@@ -125,7 +125,7 @@ func StallPoints(c Conversation) []ClassedPoint {
 	for i := range rounds {
 		all[i] = i
 	}
-	names := foldLoops(rounds, all, func(e faults.Event) bool { return e.Commit > 0 })
+	names := foldLoops(rounds, all)
 	out := make([]ClassedPoint, len(rounds))
 	for i, e := range rounds {
 		out[i] = ClassedPoint{Fault: faults.Fault{Kind: faults.Pause, At: faults.AtRound(e.Round)}, Round: e.Round,
@@ -176,10 +176,8 @@ func fingerprint(e faults.Event) string {
 		if len(words) > 3 {
 			words = words[:3]
 		}
-		for i, w := range words {
-			if i == 0 {
-				words[i] = strings.ToUpper(w)
-			}
+		if len(words) > 0 {
+			words[0] = strings.ToUpper(words[0])
 		}
 		parts = append(parts, strings.Join(words, " "))
 	}
@@ -187,23 +185,18 @@ func fingerprint(e faults.Event) string {
 }
 
 // foldLoops names the rounds at idx (in conversation order) for their
-// class: "step N (WHAT)", the N-th distinct step, with the loop rule
-// applied twice. The rounds are cut into transactions (a cut after each
-// round that ends one); a run of identical transactions is a loop, and
-// so is a run of identical rounds inside a transaction. A member of a
-// loop is named by its loop's place and its own: first, middle (every
-// one between) or last.
-func foldLoops(rounds []faults.Event, idx []int, ends func(faults.Event) bool) []string {
-	type item struct {
-		fp   string
-		name string
-	}
-	// Transactions of items; inside each, runs of identical items.
-	var txs [][]int // positions in idx
+// class: "step N.K (WHAT)", the K-th distinct round of the N-th distinct
+// transaction, with the loop rule applied twice. The rounds are cut into
+// transactions (a cut after each committing round); a run of identical
+// transactions is a loop, and so is a run of identical rounds inside a
+// transaction. A member of a loop is named by its loop's place and its
+// own: first, middle (every one between) or last.
+func foldLoops(rounds []faults.Event, idx []int) []string {
+	var txs [][]int // positions in idx, cut after each commit
 	cur := []int{}
 	for p, i := range idx {
 		cur = append(cur, p)
-		if ends(rounds[i]) {
+		if rounds[i].Commit > 0 {
 			txs = append(txs, cur)
 			cur = []int{}
 		}
@@ -213,63 +206,60 @@ func foldLoops(rounds []faults.Event, idx []int, ends func(faults.Event) bool) [
 	}
 	fps := make([]string, len(idx))
 	for p, i := range idx {
-		e := rounds[i]
-		fps[p] = fmt.Sprintf("%s [%c]", fingerprint(e), statusOr(e.Before))
+		fps[p] = fmt.Sprintf("%s [%c]", fingerprint(rounds[i]), statusOr(rounds[i].Before))
 	}
-	names := make([]string, len(idx))
-	// Inside each transaction: runs of identical rounds; its signature is
-	// the sequence of its runs' fingerprints.
-	type inner struct {
-		run, pos []string // per item of the transaction: its run's fingerprint and its place in the run
-	}
-	sigs := make([]string, len(txs))
-	inners := make([]inner, len(txs))
+	inners := make([]runs, len(txs))
 	for t, tx := range txs {
-		var runFPs []string
-		in := inner{run: make([]string, len(tx)), pos: make([]string, len(tx))}
-		for a := 0; a < len(tx); {
-			b := a
-			for b < len(tx) && fps[tx[b]] == fps[tx[a]] {
-				b++
-			}
-			for k := a; k < b; k++ {
-				in.run[k] = fmt.Sprintf("%d", len(runFPs)+1)
-				in.pos[k] = place(k-a, b-a)
-			}
-			runFPs = append(runFPs, fps[tx[a]])
-			a = b
-		}
-		sigs[t] = strings.Join(runFPs, " | ")
-		inners[t] = in
+		inners[t] = runsOf(len(tx), func(k int) string { return fps[tx[k]] })
 	}
-	// Runs of identical transactions.
-	step := 0
-	for a := 0; a < len(txs); {
-		b := a
-		for b < len(txs) && sigs[b] == sigs[a] {
-			b++
-		}
-		step++
-		for t := a; t < b; t++ {
-			txPlace := place(t-a, b-a)
-			for k, p := range txs[t] {
-				name := fmt.Sprintf("step %d.%s (%s)", step, inners[t].run[k], fingerprint(rounds[idx[p]]))
-				var where []string
-				if pos := inners[t].pos[k]; pos != "" {
-					where = append(where, pos+" of its repeated rounds")
-				}
-				if txPlace != "" {
-					where = append(where, "in the "+txPlace+" of its repeated transactions")
-				}
-				if len(where) > 0 {
-					name += ", " + strings.Join(where, ", ")
-				}
-				names[p] = name
+	outer := runsOf(len(txs), func(t int) string { return inners[t].signature })
+	names := make([]string, len(idx))
+	for t, tx := range txs {
+		for k, p := range tx {
+			name := fmt.Sprintf("step %d.%d (%s)", outer.run[t], inners[t].run[k], fingerprint(rounds[idx[p]]))
+			var where []string
+			if pos := inners[t].place[k]; pos != "" {
+				where = append(where, pos+" of its repeated rounds")
 			}
+			if pos := outer.place[t]; pos != "" {
+				where = append(where, "in the "+pos+" of its repeated transactions")
+			}
+			if len(where) > 0 {
+				name += ", " + strings.Join(where, ", ")
+			}
+			names[p] = name
 		}
-		a = b
 	}
 	return names
+}
+
+// runs is a sequence cut into runs of identical members: each member's
+// run (from 1) and place in it, and the sequence's signature (its runs'
+// keys).
+type runs struct {
+	run       []int
+	place     []string
+	signature string
+}
+
+// runsOf cuts the n members whose keys key gives into runs of identical
+// keys.
+func runsOf(n int, key func(int) string) runs {
+	r := runs{run: make([]int, n), place: make([]string, n)}
+	var keys []string
+	for a := 0; a < n; {
+		b := a
+		for b < n && key(b) == key(a) {
+			b++
+		}
+		for k := a; k < b; k++ {
+			r.run[k], r.place[k] = len(keys)+1, place(k-a, b-a)
+		}
+		keys = append(keys, key(a))
+		a = b
+	}
+	r.signature = strings.Join(keys, " | ")
+	return r
 }
 
 // place names member i of a run of n: "" when n is 1, else "first",

@@ -42,8 +42,9 @@ var recipes = []recipe{
 // laws a crash or a reordering tests, with a small budget so that the
 // suite stays within minutes (coverage is then not asserted: the smoke
 // scenarios fire the faults whatever the seed). IDEMCHECK_RECIPES=full
-// certifies each at the default settings, every law, conclusively (the
-// closing notes give its times).
+// certifies each at the default settings, every law it claims,
+// conclusively: about half an hour (pandas takes 1-2 s an attempt), so
+// run it with -timeout 60m; the README gives the times.
 func TestCertifyRecipes(t *testing.T) {
 	needTools(t, "/usr/bin/python3", "node", "npm")
 	full := os.Getenv("IDEMCHECK_RECIPES") == "full"
