@@ -233,10 +233,10 @@ func LostAcks(convs []Conversation) *rapid.Generator[[]harness.Delivery] {
 }
 
 // Zombies delivers in canonical order; some deliveries' first attempt
-// stalls at a point drawn from its batch's conversation while its retry
-// runs, then resumes or is killed. (Stall classes are rounds but for a
-// loop's repetitions, so they are not drawn by class: the draw's weight
-// on commits finds more zombie bugs, measured.) At least one delivery with a
+// stalls at a point drawn from its batch's conversation (one time in
+// three by class of StallPoints, as CrashIn draws: more often, and the
+// draw's weight on commits, which finds zombie bugs, was missed) while
+// its retry runs, then resumes or is killed. At least one delivery with a
 // conversation has a zombie.
 func Zombies(convs []Conversation) *rapid.Generator[[]harness.Delivery] {
 	return rapid.Custom(func(t *rapid.T) []harness.Delivery {
@@ -256,7 +256,11 @@ func Zombies(convs []Conversation) *rapid.Generator[[]harness.Delivery] {
 			}
 			if zombie || (i == last && !any) {
 				any = true
-				z := &harness.Zombie{At: stallPointIn(c).Draw(t, fmt.Sprintf("d%d-stall", i+1)), Kill: rapid.Bool().Draw(t, fmt.Sprintf("d%d-kill", i+1))}
+				at := stallPointIn(c).Draw(t, fmt.Sprintf("d%d-stall", i+1))
+				if classes := byClass(StallPoints(c)); len(classes) > 1 && rapid.IntRange(0, 2).Draw(t, fmt.Sprintf("d%d-by-class", i+1)) == 0 {
+					at = drawClassed(t, classes, fmt.Sprintf("d%d-stall", i+1)).Fault.At
+				}
+				z := &harness.Zombie{At: at, Kill: rapid.Bool().Draw(t, fmt.Sprintf("d%d-kill", i+1))}
 				out[i].Attempts = []harness.AttemptPlan{{Zombie: z}}
 			}
 		}
