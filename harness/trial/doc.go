@@ -8,8 +8,9 @@
 // Sandbox (a schema, or a database), dropped when the trial passes and kept
 // when it fails, or, with a Reuse, emptied and checked to be exactly as the
 // writer's Setup left it and handed to a later run of the same writer
-// (SandboxesFrom, Sandbox.Release); a Target drops only what its own run created, also on
-// SIGINT, SIGTERM, SIGHUP and SIGPIPE, and reaps what killed runs left behind.
+// (SandboxesFrom, Sandbox.Release); a Target drops only what its own run
+// created, also on SIGINT, SIGTERM, SIGHUP and SIGPIPE, and reaps what
+// killed runs left behind.
 // Writers never connect as the Target's user: each run creates a role that
 // can log in and owns the run's sandboxes, nothing else (or takes the one
 // WriterRole names), and every writer connection (Sandbox.ConnConfig,
