@@ -83,17 +83,18 @@ func CrashPoints(c Conversation) []ClassedPoint {
 			last++
 		}
 		after := classOf(last)
+		shape := Shape(e)
 		out = append(out, ClassedPoint{Fault: faults.Fault{Kind: faults.CrashBefore, At: faults.AtRound(e.Round)}, Round: e.Round,
-			Name: PointName(faults.CrashBefore, e), Class: before})
+			Name: pointName(faults.CrashBefore, shape), Class: before})
 		at := faults.AtRound(e.Round)
 		if e.Commit > 0 {
 			at = faults.AtCommit(e.Commit)
 		}
 		out = append(out, ClassedPoint{Fault: faults.Fault{Kind: faults.CrashAfter, At: at}, Round: e.Round,
-			Name: PointName(faults.CrashAfter, e), Class: after})
+			Name: pointName(faults.CrashAfter, shape), Class: after})
 		if e.Copy > 0 {
 			out = append(out, ClassedPoint{Fault: faults.Fault{Kind: faults.CrashInCopy, At: faults.AtCopy(e.Copy)}, Round: e.Round,
-				Name: PointName(faults.CrashInCopy, e), Class: before})
+				Name: pointName(faults.CrashInCopy, shape), Class: before})
 		}
 	}
 	return out
@@ -136,7 +137,9 @@ func StallPoints(c Conversation) []ClassedPoint {
 
 // PointName names the point of a fault of kind k at round e, as
 // ClassedPoint.Name does: e.g. "crash-after at round 6 (DELETE)".
-func PointName(k faults.Kind, e faults.Event) string { return string(k) + " at " + Shape(e) }
+func PointName(k faults.Kind, e faults.Event) string { return pointName(k, Shape(e)) }
+
+func pointName(k faults.Kind, shape string) string { return string(k) + " at " + shape }
 
 func sortedRounds(c Conversation) []faults.Event {
 	rounds := append([]faults.Event(nil), c...)
@@ -166,13 +169,16 @@ func isStep(e faults.Event) bool {
 	return false
 }
 
+// punctuation is what fingerprint reads as white space.
+var punctuation = strings.NewReplacer("(", " ", ")", " ", ",", " ", ";", " ")
+
 // fingerprint is what a round does, for telling repetitions apart: the
 // leading words of each statement (keyword and object, e.g. "INSERT INTO
 // orders"), without literals, and the transaction state it ran in.
 func fingerprint(e faults.Event) string {
 	var parts []string
 	for _, st := range sqlsplit.Split(e.SQL) {
-		words := strings.Fields(strings.NewReplacer("(", " ", ")", " ", ",", " ", ";", " ").Replace(st))
+		words := strings.Fields(punctuation.Replace(st))
 		if len(words) > 3 {
 			words = words[:3]
 		}
@@ -204,9 +210,10 @@ func foldLoops(rounds []faults.Event, idx []int) []string {
 	if len(cur) > 0 {
 		txs = append(txs, cur)
 	}
-	fps := make([]string, len(idx))
+	prints, fps := make([]string, len(idx)), make([]string, len(idx)) // what each does; and in what transaction state
 	for p, i := range idx {
-		fps[p] = fmt.Sprintf("%s [%c]", fingerprint(rounds[i]), statusOr(rounds[i].Before))
+		prints[p] = fingerprint(rounds[i])
+		fps[p] = prints[p] + " [" + string(statusOr(rounds[i].Before)) + "]"
 	}
 	inners := make([]runs, len(txs))
 	for t, tx := range txs {
@@ -216,7 +223,7 @@ func foldLoops(rounds []faults.Event, idx []int) []string {
 	names := make([]string, len(idx))
 	for t, tx := range txs {
 		for k, p := range tx {
-			name := fmt.Sprintf("step %d.%d (%s)", outer.run[t], inners[t].run[k], fingerprint(rounds[idx[p]]))
+			name := fmt.Sprintf("step %d.%d (%s)", outer.run[t], inners[t].run[k], prints[p])
 			var where []string
 			if pos := inners[t].place[k]; pos != "" {
 				where = append(where, pos+" of its repeated rounds")
