@@ -1,0 +1,167 @@
+package kafka
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// CommitFaultKind says what the proxy does to the OffsetCommit request a
+// CommitFault names.
+type CommitFaultKind int
+
+const (
+	// KillBeforeCommit kills the consumer while its commit is held in the
+	// proxy: the commit is never applied.
+	KillBeforeCommit CommitFaultKind = iota + 1
+	// KillAfterCommit lets the commit through and kills the consumer
+	// before the response reaches it: applied, and the consumer never
+	// learns so (the ambiguous commit).
+	KillAfterCommit
+	// FailCommit answers the commit with an error code on every
+	// partition without applying it, as a coordinator does in a
+	// rebalance (REBALANCE_IN_PROGRESS), after a move (NOT_COORDINATOR)
+	// or to a fenced member (ILLEGAL_GENERATION).
+	FailCommit
+)
+
+// CommitFault is one fault at a consumer's OffsetCommit requests: the
+// Commit-th request of a session (from 1) meets Kind.
+type CommitFault struct {
+	Kind   CommitFaultKind
+	Commit int
+	Code   int16 // FailCommit only: the error code, as kerr numbers them
+}
+
+func (f CommitFault) String() string {
+	switch f.Kind {
+	case KillBeforeCommit:
+		return fmt.Sprintf("kill before offset commit %d is applied", f.Commit)
+	case KillAfterCommit:
+		return fmt.Sprintf("kill after offset commit %d is applied, its response lost", f.Commit)
+	case FailCommit:
+		return fmt.Sprintf("offset commit %d fails with %s", f.Commit, CommitErrorName(f.Code))
+	}
+	return fmt.Sprintf("CommitFault(%d)", f.Kind)
+}
+
+// Session is what one consumer process did through the proxy: the
+// OffsetCommit and Fetch requests it sent, and whether its fault fired.
+type Session struct {
+	fault *CommitFault
+	kill  func()
+
+	mu      sync.Mutex
+	commits int
+	fetches int
+	fired   bool
+	links   []*link
+	ended   bool
+}
+
+func newSession(fault *CommitFault, kill func()) *Session {
+	return &Session{fault: fault, kill: kill}
+}
+
+// Commits counts the OffsetCommit requests the session's consumer sent.
+func (s *Session) Commits() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.commits
+}
+
+// Fetches counts its Fetch requests.
+func (s *Session) Fetches() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fetches
+}
+
+// Fired tells whether the session's fault fired.
+func (s *Session) Fired() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fired
+}
+
+// End closes the session's connections; later ones are refused.
+func (s *Session) End() { s.closeConns() }
+
+// action is what the proxy does with one request.
+type action int
+
+const (
+	relay          action = iota
+	drop                  // kill the consumer, close the connection
+	answer                // answer with the fault's error, do not relay
+	killOnResponse        // relay, and kill when its response comes
+)
+
+// observe counts req and decides what becomes of it.
+func (s *Session) observe(req request) action {
+	s.mu.Lock()
+	switch req.key {
+	case int16(kmsg.Fetch):
+		s.fetches++
+		s.mu.Unlock()
+		return relay
+	case int16(kmsg.OffsetCommit):
+		s.commits++
+	default:
+		s.mu.Unlock()
+		return relay
+	}
+	f := s.fault
+	if f == nil || s.fired || f.Commit != s.commits {
+		s.mu.Unlock()
+		return relay
+	}
+	switch f.Kind {
+	case KillBeforeCommit:
+		s.mu.Unlock()
+		s.fire()
+		return drop
+	case FailCommit:
+		s.fired = true
+		s.mu.Unlock()
+		return answer
+	default:
+		s.mu.Unlock()
+		return killOnResponse
+	}
+}
+
+// fire kills the consumer and cuts its connections.
+func (s *Session) fire() {
+	s.mu.Lock()
+	s.fired = true
+	kill := s.kill
+	s.mu.Unlock()
+	if kill != nil {
+		kill()
+	}
+	s.closeConns()
+}
+
+// track adds a connection to the session, or says it ended.
+func (s *Session) track(k *link) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return false
+	}
+	s.links = append(s.links, k)
+	return true
+}
+
+func (s *Session) closeConns() {
+	s.mu.Lock()
+	s.ended = true
+	links := s.links
+	s.links = nil
+	s.mu.Unlock()
+	for _, k := range links {
+		k.close()
+	}
+}
