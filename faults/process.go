@@ -77,6 +77,16 @@ func (p *Process) Kill() {
 	<-p.done
 }
 
+// Terminate sends SIGTERM to the whole process group, asking the command
+// to finish what it holds and exit (a long-running consumer's graceful
+// stop), and returns at once; Done tells when it ended.
+func (p *Process) Terminate() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+}
+
+// Done is closed when the command has ended and been reaped.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
 // Killed reports whether Kill was called.
 func (p *Process) Killed() bool {
 	p.mu.Lock()

@@ -268,6 +268,25 @@ func (a *Attempt) ClosedPIDs() []uint32 {
 	return append([]uint32(nil), a.closed...)
 }
 
+// Quiet tells whether nothing of the attempt is under way on the server:
+// no round in flight and no connection inside a transaction block. A
+// long-running client (a consumer) that stays quiet has made durable all
+// it is going to make of what it has read.
+func (a *Attempt) Quiet() bool {
+	a.mu.Lock()
+	ss := a.sessionList()
+	a.mu.Unlock()
+	for _, s := range ss {
+		s.mu.Lock()
+		busy := len(s.inflight) > 0 || (s.status != 0 && s.status != 'I')
+		s.mu.Unlock()
+		if busy {
+			return false
+		}
+	}
+	return true
+}
+
 func (a *Attempt) sessionList() []*session {
 	out := make([]*session, 0, len(a.sessions))
 	for s := range a.sessions {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -156,6 +157,9 @@ func (b *Broker) Lag(ctx context.Context, t *Topic) (int64, error) {
 		return 0, fmt.Errorf("kafka: end offsets of %s: %w", t.Name, err)
 	}
 	committed, err := b.adm.FetchOffsets(ctx, t.Group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		committed, err = nil, nil // no member has committed yet
+	}
 	if err != nil {
 		return 0, fmt.Errorf("kafka: committed offsets of %s: %w", t.Group, err)
 	}
@@ -179,14 +183,28 @@ func (b *Broker) Rewind(ctx context.Context, t *Topic) error {
 	for p := range t.Partitions {
 		os.Add(kadm.Offset{Topic: t.Name, Partition: int32(p), At: 0, LeaderEpoch: -1})
 	}
-	resp, err := b.adm.CommitOffsets(ctx, t.Group, os)
-	if err == nil {
-		err = resp.Error()
+	// The coordinator refuses the reset while the group still has
+	// members: the last consumer's leave, or a killed one's session, has
+	// not ended yet. Retry until it has (a broker condition, not a time).
+	ctx, cancel := context.WithTimeout(ctx, 10*SessionTimeout+5*time.Second)
+	defer cancel()
+	for {
+		resp, err := b.adm.CommitOffsets(ctx, t.Group, os)
+		if err == nil {
+			err = resp.Error()
+		}
+		switch {
+		case err == nil:
+			return nil
+		case (errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.RebalanceInProgress)) && ctx.Err() == nil:
+			select {
+			case <-ctx.Done():
+			case <-time.After(HeartbeatInterval):
+			}
+		default:
+			return fmt.Errorf("kafka: rewind group %s (it must have no members): %w", t.Group, err)
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("kafka: rewind group %s: %w", t.Group, err)
-	}
-	return nil
 }
 
 // Remove deletes t's group and topic.

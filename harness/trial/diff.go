@@ -33,6 +33,17 @@ func IgnoreColumns(cols ...string) CompareOption {
 	}
 }
 
+// IgnoreTables leaves whole tables out of the comparison: a program's
+// bookkeeping (a consumer's stored offsets, which name each trial's own
+// topic) rather than its effect.
+func IgnoreTables(tables ...string) CompareOption {
+	return func(c *compareConfig) {
+		for _, t := range tables {
+			c.ignore[t+".*"] = true
+		}
+	}
+}
+
 // ModuloSurrogateKeys leaves out columns filled from a sequence or identity,
 // whose values may differ between equivalent runs (a sequence advances even
 // on a rolled-back insert). Rows still compare as a multiset on the rest.
@@ -115,6 +126,9 @@ func compare(ctx context.Context, clean, faulty *State, cfg compareConfig) (*Dif
 	}
 	sort.Strings(sorted)
 	for _, name := range sorted {
+		if cfg.ignore[name+".*"] {
+			continue
+		}
 		td, err := compareTable(ctx, clean, faulty, name, cfg)
 		if err != nil {
 			return nil, err

@@ -167,10 +167,18 @@ type via struct {
 	cfg *pgx.ConnConfig
 }
 
-func (d *driver[R]) via(att *faults.Attempt) via {
-	cfg := d.sb.ConnConfig()
+func (d *driver[R]) via(att *faults.Attempt) via { return d.sb.through(att) }
+
+// Through reaches the sandbox through att: Connect dials the attempt and
+// ConnString names the attempt's listener, so a program started with that
+// string meets the attempt's faults. It is how a runner other than Run (a
+// long-running consumer's) puts the fault proxy in front of its program.
+func (s *Sandbox) Through(att *faults.Attempt) harness.Reacher { return s.through(att) }
+
+func (s *Sandbox) through(att *faults.Attempt) via {
+	cfg := s.ConnConfig()
 	cfg.DialFunc = att.DialContext
-	return via{sb: d.sb, att: att, cfg: cfg}
+	return via{sb: s, att: att, cfg: cfg}
 }
 
 func (v via) Connect(ctx context.Context) (*pgx.Conn, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -211,22 +212,56 @@ func (t *tailWriter) String() string {
 	return s
 }
 
-// run runs command in its own process group with the attempt's
-// environment, killed at a crash point or after timeout.
-func run(ctx context.Context, env *harness.Env, command string, vars []string, stdin string, timeout time.Duration) error {
-	dsn := env.ConnString()
+// Environ is this process's environment plus what reaches the database
+// at dsn: PGHOST/PGPORT/PGDATABASE/PGUSER/PGPASSWORD/PGOPTIONS,
+// DATABASE_URL and IDEMCHECK_DSN, PGSSLMODE and PGGSSENCMODE disable, and
+// where psql is Debian's pg_wrapper, a PATH that skips it.
+func Environ(dsn string) ([]string, error) {
 	u, err := url.Parse(dsn)
 	if err != nil || dsn == "" {
-		return fmt.Errorf("no connection string for the attempt")
+		return nil, fmt.Errorf("no connection string for the attempt")
 	}
 	pw, _ := u.User.Password()
-	environ := append(append(os.Environ(),
+	environ := append(os.Environ(),
 		"PGHOST="+u.Hostname(), "PGPORT="+u.Port(), "PGDATABASE="+strings.TrimPrefix(u.Path, "/"),
 		"PGUSER="+u.User.Username(), "PGPASSWORD="+pw, "PGOPTIONS="+u.Query().Get("options"),
-		"PGSSLMODE=disable", "PGGSSENCMODE=disable", "DATABASE_URL="+dsn, "IDEMCHECK_DSN="+dsn), vars...)
+		"PGSSLMODE=disable", "PGGSSENCMODE=disable", "DATABASE_URL="+dsn, "IDEMCHECK_DSN="+dsn)
 	if b := wrapperPATH(); b.dir != "" {
 		environ = append(environ, "PATH="+b.dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	}
+	return environ, nil
+}
+
+// Setup runs the statements of sqlFile, then command ("" for none of
+// either), each command with at most timeout: what creates a program's
+// tables in its sandbox.
+func Setup(ctx context.Context, env *harness.Env, sqlFile, command string, timeout time.Duration) error {
+	return setup(ctx, env, sqlFile, command, timeout)
+}
+
+// Start starts command as sh -c would, in environment environ, with no
+// input and its output to out, in a process group of its own.
+func Start(command string, environ []string, out io.Writer) (*faults.Process, error) {
+	return startCommand(command, environ, "", out)
+}
+
+// NewTail keeps the last few KiB written to it; String gives the last
+// 600 bytes, for an error message.
+func NewTail() interface {
+	io.Writer
+	fmt.Stringer
+} {
+	return new(tailWriter)
+}
+
+// run runs command in its own process group with the attempt's
+// environment, killed at a crash point or after timeout.
+func run(ctx context.Context, env *harness.Env, command string, vars []string, stdin string, timeout time.Duration) error {
+	environ, err := Environ(env.ConnString())
+	if err != nil {
+		return err
+	}
+	environ = append(environ, vars...)
 	var stderr tailWriter
 	started := make(chan struct{})
 	var p *faults.Process

@@ -1,0 +1,280 @@
+package consumer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/idemcheck/idemcheck/faults"
+	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/kafka"
+	"github.com/idemcheck/idemcheck/harness/trial"
+	"github.com/idemcheck/idemcheck/internal/external"
+)
+
+// Runner runs consumer trials of one Program on one PostgreSQL target
+// and one broker. It is safe for concurrent use: each trial has its own
+// sandbox, topic, group and proxies.
+type Runner struct {
+	Target  *trial.Target
+	Broker  *kafka.Broker
+	Program Program
+}
+
+// Observation is what one trial left: the final state, the sandbox it is
+// in (dropped unless the caller keeps it: Sandbox.Keep), and what each
+// consumer process did.
+type Observation struct {
+	Final     *trial.State
+	Sandbox   *trial.Sandbox
+	Processes []Process
+}
+
+// Process is what one consumer process did.
+type Process struct {
+	Kill    Kill
+	Fired   bool   // its kill fired
+	Ending  Ending // how it ended
+	Rounds  int    // PostgreSQL rounds it made
+	Commits int    // OffsetCommit requests it sent
+	Fetches int    // Fetch requests it sent
+}
+
+// Ending is how a consumer process ended.
+type Ending int
+
+const (
+	// Stopped: it caught up, got SIGTERM and exited.
+	Stopped Ending = iota + 1
+	// Killed: its kill fired.
+	Killed
+)
+
+func (e Ending) String() string {
+	switch e {
+	case Stopped:
+		return "stopped after catching up"
+	case Killed:
+		return "killed"
+	}
+	return "Ending(" + strconv.Itoa(int(e)) + ")"
+}
+
+// Run plays sc: a fresh sandbox with the program's setup, a fresh topic
+// and group, the batches produced, then the consumer processes one after
+// another, each until it is killed or has caught up and stopped. The
+// topic and group are removed before Run returns; the sandbox is dropped
+// when the caller is done with it (Release).
+func (r *Runner) Run(ctx context.Context, sc Scenario) (*Observation, error) {
+	sb, err := r.Target.NewSandbox(ctx)
+	if err != nil {
+		return nil, err
+	}
+	obs := &Observation{Sandbox: sb}
+	if err := r.run(ctx, sb, sc, obs); err != nil {
+		sb.Drop(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return obs, nil
+}
+
+// Release drops the observation's sandbox unless it was kept.
+func (o *Observation) Release(ctx context.Context) error {
+	if o.Sandbox.Kept() {
+		return nil
+	}
+	return o.Sandbox.Drop(ctx)
+}
+
+func (r *Runner) run(ctx context.Context, sb *trial.Sandbox, sc Scenario, obs *Observation) error {
+	if err := r.setup(ctx, sb); err != nil {
+		return err
+	}
+	topic, err := r.Broker.NewTopic(ctx, sc.partitions())
+	if err != nil {
+		return err
+	}
+	defer r.Broker.Remove(context.WithoutCancel(ctx), topic)
+	if err := r.Broker.Produce(ctx, topic, records(sc)); err != nil {
+		return err
+	}
+	kp, err := kafka.NewProxy(r.Broker.Seeds())
+	if err != nil {
+		return err
+	}
+	defer kp.Close()
+	for i, k := range append(append([]Kill(nil), sc.Kills...), Kill{}) {
+		p, err := r.process(ctx, sb, topic, kp, k)
+		if err != nil {
+			return fmt.Errorf("consumer process %d (%v): %w", i+1, k, err)
+		}
+		obs.Processes = append(obs.Processes, p)
+	}
+	if sc.Rewind {
+		// The operator's reset comes once the consumers are done; one
+		// more clean process runs over everything again.
+		if err := r.Broker.Rewind(ctx, topic); err != nil {
+			return err
+		}
+		p, err := r.process(ctx, sb, topic, kp, Kill{})
+		if err != nil {
+			return fmt.Errorf("consumer process after the rewind: %w", err)
+		}
+		obs.Processes = append(obs.Processes, p)
+	}
+	obs.Final, err = trial.Snapshot(ctx, sb)
+	return err
+}
+
+// setup runs the program's setup in sb, through the proxy without faults.
+func (r *Runner) setup(ctx context.Context, sb *trial.Sandbox) error {
+	att := r.Target.Proxy().NewAttempt(nil)
+	defer att.Close()
+	via := sb.Through(att)
+	conn, err := via.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	env := &harness.Env{Conn: conn, Sandbox: sb.Name(), Via: via}
+	if err := external.Setup(ctx, env, r.Program.SetupSQL, r.Program.SetupCommand, time.Minute); err != nil {
+		return fmt.Errorf("%w: %w", trial.ErrSetup, err)
+	}
+	return nil
+}
+
+// records are the scenario's records in production order: each batch's
+// orders, keyed by source and id, as the JSON line external writers read;
+// a batch in Twice follows itself once more.
+func records(sc Scenario) []kafka.Record {
+	twice := map[int]bool{}
+	for _, i := range sc.Twice {
+		twice[i] = true
+	}
+	var rs []kafka.Record
+	for i, b := range sc.Batches {
+		n := 1
+		if twice[i] {
+			n = 2
+		}
+		for range n {
+			for _, o := range b.Records {
+				v, _ := json.Marshal(o)
+				rs = append(rs, kafka.Record{Key: []byte(o.Source + "/" + strconv.FormatInt(o.ID, 10)), Value: v})
+			}
+		}
+	}
+	return rs
+}
+
+// process runs one consumer process until its kill fires or it has
+// caught up and stopped on SIGTERM.
+func (r *Runner) process(ctx context.Context, sb *trial.Sandbox, topic *kafka.Topic, kp *kafka.Proxy, k Kill) (Process, error) {
+	att := r.Target.Proxy().NewAttempt(k.PG)
+	defer att.Close()
+	environ, err := external.Environ(sb.Through(att).ConnString())
+	if err != nil {
+		return Process{}, err
+	}
+	environ = append(environ,
+		EnvBrokers+"="+strings.Join(kp.Addrs(), ","), EnvTopic+"="+topic.Name, EnvGroup+"="+topic.Group,
+		EnvSessionTimeout+"="+strconv.FormatInt(kafka.SessionTimeout.Milliseconds(), 10),
+		EnvHeartbeat+"="+strconv.FormatInt(kafka.HeartbeatInterval.Milliseconds(), 10))
+	started := make(chan struct{})
+	var proc *faults.Process
+	kill := func() {
+		<-started
+		if proc != nil {
+			proc.Kill()
+		}
+	}
+	att.SetBeforeCrash(kill)
+	ks := kp.Begin(k.Commit, kill)
+	defer ks.End()
+	out := external.NewTail()
+	proc, err = external.Start(r.Program.Command, environ, out)
+	close(started)
+	if err != nil {
+		return Process{}, err
+	}
+	ending, err := r.watch(ctx, proc, att, ks, topic, out)
+	p := Process{Kill: k, Fired: ks.Fired() || att.Crashed(), Ending: ending,
+		Rounds: len(att.Events()), Commits: ks.Commits(), Fetches: ks.Fetches()}
+	return p, err
+}
+
+// watch waits until the process is killed by its fault, or has caught
+// up (its group's lag 0, nothing of it open on the server), then stops it.
+func (r *Runner) watch(ctx context.Context, proc *faults.Process, att *faults.Attempt, ks *kafka.Session, topic *kafka.Topic, out fmt.Stringer) (Ending, error) {
+	deadline := time.NewTimer(r.Program.catchUpTimeout())
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-proc.Done():
+			if proc.Killed() {
+				return Killed, nil
+			}
+			return 0, contractError("it exited before catching up (%v, %s)%s", proc.Wait(0), did(ks, att), tail(out))
+		case <-ctx.Done():
+			proc.Kill()
+			return 0, ctx.Err()
+		case <-deadline.C:
+			lag, _ := r.Broker.Lag(ctx, topic)
+			proc.Kill()
+			return 0, contractError("it never caught up within %v: %d records not committed; %s%s", r.Program.catchUpTimeout(), lag, did(ks, att), tail(out))
+		case <-tick.C:
+			if !att.Quiet() {
+				continue
+			}
+			lag, err := r.Broker.Lag(ctx, topic)
+			if err != nil {
+				proc.Kill()
+				return 0, err
+			}
+			if lag == 0 && att.Quiet() {
+				return r.stop(proc, out)
+			}
+		}
+	}
+}
+
+// stop sends SIGTERM and waits for the process to exit.
+func (r *Runner) stop(proc *faults.Process, out fmt.Stringer) (Ending, error) {
+	proc.Terminate()
+	select {
+	case <-proc.Done():
+		if proc.Killed() { // its fault fired while it stopped
+			return Killed, nil
+		}
+		if err := proc.Wait(0); err != nil {
+			return 0, contractError("it caught up, but SIGTERM ended it with %v, not exit 0%s", err, tail(out))
+		}
+		return Stopped, nil
+	case <-time.After(r.Program.stopTimeout()):
+		proc.Kill()
+		return 0, contractError("it caught up, but did not exit within %v of SIGTERM (a consumer finishes the records it holds and exits)%s", r.Program.stopTimeout(), tail(out))
+	}
+}
+
+// did says what a consumer process did, for a contract error.
+func did(ks *kafka.Session, att *faults.Attempt) string {
+	switch {
+	case ks.Fetches() == 0:
+		return fmt.Sprintf("it never fetched from the brokers in %s (does it read %s and %s?)", EnvBrokers, EnvBrokers, EnvTopic)
+	case ks.Commits() == 0:
+		return fmt.Sprintf("it fetched %d times but never committed offsets to group %s (a consumer commits to %s, also when it keeps offsets in PostgreSQL)", ks.Fetches(), EnvGroup, EnvGroup)
+	}
+	return fmt.Sprintf("it fetched %d times, committed %d times and made %d PostgreSQL rounds", ks.Fetches(), ks.Commits(), len(att.Events()))
+}
+
+func tail(out fmt.Stringer) string {
+	if s := out.String(); s != "" {
+		return "; its output ends:\n" + s
+	}
+	return ""
+}

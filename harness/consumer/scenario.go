@@ -1,0 +1,78 @@
+package consumer
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/idemcheck/idemcheck/faults"
+	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/kafka"
+)
+
+// Scenario is one consumer trial, as plain data: the batches produced to
+// a fresh topic, and the consumer processes run over it, each meeting at
+// most one kill.
+type Scenario struct {
+	Batches []harness.Batch[harness.Order]
+	// Partitions of the trial's topic (at least 2; default 2). A
+	// record's key is its order's source and id, so an order's versions
+	// share a partition and arrive in order.
+	Partitions int
+	// Twice lists batches whose records are produced a second time,
+	// right after the first, as a producer's retry after a lost ack does.
+	Twice []int
+	// Kills: consumer process i meets Kills[i]; after the last, one more
+	// process runs without faults until it catches up.
+	Kills []Kill
+	// Rewind, after the consumer caught up: it is stopped, its group's
+	// offsets are set back to the start, as an operator's reset does, and
+	// one more process runs over everything again.
+	Rewind bool
+}
+
+// Kill is where one consumer process is killed with SIGKILL: at a
+// PostgreSQL wire point (PG, a plan of one crash fault) or at one of its
+// OffsetCommit requests (Commit). A process that catches up before its
+// point is stopped as usual.
+type Kill struct {
+	PG     faults.Plan
+	Commit *kafka.CommitFault
+}
+
+func (k Kill) String() string {
+	switch {
+	case k.Commit != nil:
+		return k.Commit.String()
+	case len(k.PG) > 0:
+		return "kill at " + k.PG.String()
+	}
+	return "no fault"
+}
+
+// Clean tells whether the scenario has no faults: one consumer, each
+// record produced once.
+func (sc Scenario) Clean() bool {
+	return len(sc.Twice) == 0 && len(sc.Kills) == 0 && !sc.Rewind
+}
+
+func (sc Scenario) partitions() int {
+	if sc.Partitions < 2 {
+		return 2
+	}
+	return sc.Partitions
+}
+
+func (sc Scenario) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d batches on %d partitions", len(sc.Batches), sc.partitions())
+	for _, i := range sc.Twice {
+		fmt.Fprintf(&b, "; batch %d produced twice", i+1)
+	}
+	for i, k := range sc.Kills {
+		fmt.Fprintf(&b, "; consumer %d: %v", i+1, k)
+	}
+	if sc.Rewind {
+		b.WriteString("; group offsets rewound to the start")
+	}
+	return b.String()
+}

@@ -1,0 +1,338 @@
+package consumer
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/idemcheck/idemcheck/harness"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// SetupSQL creates the tables every mode writes: order_events, one row
+// per event applied, and consumer_offsets, the next offset per partition
+// for the modes that keep offsets in PostgreSQL.
+//
+//go:embed setup.sql
+var SetupSQL string
+
+// Mode is how a consumer applies what it polls: the correct way
+// (ExactlyOnce) or one of the classic broken ways, each a lesson.
+type Mode string
+
+const (
+	// ExactlyOnce is the reference: per poll, one transaction inserts the
+	// events keyed by (source, id, version), ON CONFLICT DO NOTHING, and
+	// advances the partitions' offsets in consumer_offsets, fenced by a
+	// compare-and-set on the offset it started from; only then are the
+	// offsets committed to the group. On assignment it fetches from the
+	// offsets in PostgreSQL and commits them to the group.
+	ExactlyOnce Mode = "exactly-once"
+	// CommitFirst commits the polled offsets and then inserts: a kill
+	// between the two loses the records (franz-go#57, IBM/sarama#1987).
+	CommitFirst Mode = "commit-first"
+	// InsertThenCommit inserts without a key and then commits: a kill
+	// between the two re-inserts them (confluentinc/kafka-connect-jdbc#327).
+	InsertThenCommit Mode = "insert-then-commit"
+	// OffsetsApart keeps offsets in PostgreSQL, but in a transaction of
+	// their own after the insert's: a kill between the two duplicates the
+	// records (justonedb/kafka-sink-pg-json#18).
+	OffsetsApart Mode = "offsets-apart"
+	// SkipFailed logs a failed write and commits the offsets anyway: the
+	// records are skipped for good (vectordotdev/vector#24215,
+	// ClickHouse/ClickHouse#7256).
+	SkipFailed Mode = "skip-failed"
+)
+
+// Modes lists every mode.
+var Modes = []Mode{ExactlyOnce, CommitFirst, InsertThenCommit, OffsetsApart, SkipFailed}
+
+// Config is what a consumer reads from idemcheck's environment.
+type Config struct {
+	Brokers        []string
+	Topic, Group   string
+	SessionTimeout time.Duration
+	Heartbeat      time.Duration
+	DSN            string
+}
+
+// FromEnv reads the Config from IDEMCHECK_KAFKA_BROKERS, IDEMCHECK_TOPIC,
+// IDEMCHECK_GROUP, IDEMCHECK_SESSION_TIMEOUT_MS,
+// IDEMCHECK_HEARTBEAT_INTERVAL_MS and DATABASE_URL.
+func FromEnv() (Config, error) {
+	c := Config{
+		Brokers: strings.Split(os.Getenv("IDEMCHECK_KAFKA_BROKERS"), ","),
+		Topic:   os.Getenv("IDEMCHECK_TOPIC"), Group: os.Getenv("IDEMCHECK_GROUP"),
+		DSN: os.Getenv("DATABASE_URL"),
+	}
+	if c.Brokers[0] == "" || c.Topic == "" || c.Group == "" || c.DSN == "" {
+		return c, errors.New("run me under idemcheck: IDEMCHECK_KAFKA_BROKERS, IDEMCHECK_TOPIC, IDEMCHECK_GROUP and DATABASE_URL must be set")
+	}
+	ms := func(name string, def time.Duration) time.Duration {
+		if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+			return time.Duration(n) * time.Millisecond
+		}
+		return def
+	}
+	c.SessionTimeout = ms("IDEMCHECK_SESSION_TIMEOUT_MS", 10*time.Second)
+	c.Heartbeat = ms("IDEMCHECK_HEARTBEAT_INTERVAL_MS", 3*time.Second)
+	return c, nil
+}
+
+// Run consumes until ctx ends (SIGTERM, in the program), applying each
+// poll as mode says; it returns nil once the poll in hand is applied.
+func Run(ctx context.Context, cfg Config, mode Mode) error {
+	conn, err := pgx.Connect(ctx, cfg.DSN)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	c := &consumer{cfg: cfg, mode: mode, db: conn}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...), kgo.ConsumerGroup(cfg.Group), kgo.ConsumeTopics(cfg.Topic),
+		kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(cfg.Heartbeat),
+		kgo.DisableAutoCommit(), kgo.FetchMaxWait(100 * time.Millisecond),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	}
+	if mode.offsetsInDB() {
+		opts = append(opts, kgo.AdjustFetchOffsetsFn(c.fromDB))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	c.cl = cl
+	for {
+		// A poll waits for records; a short one lets the loop also commit
+		// the offsets an assignment took from PostgreSQL when there are
+		// none left to read.
+		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil && fs.Empty() {
+			return nil
+		}
+		if err := fs.Err0(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("poll: %w", err)
+		}
+		if err := c.commitAdopted(ctx); err != nil {
+			return err
+		}
+		var recs []*kgo.Record
+		fs.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
+		if len(recs) == 0 {
+			continue
+		}
+		// The poll in hand is applied even after SIGTERM: a graceful
+		// stop finishes what it holds.
+		if err := c.apply(context.WithoutCancel(ctx), recs); err != nil {
+			return err
+		}
+	}
+}
+
+func (m Mode) offsetsInDB() bool { return m == ExactlyOnce || m == OffsetsApart }
+
+type consumer struct {
+	cfg  Config
+	mode Mode
+	db   *pgx.Conn
+	cl   *kgo.Client
+
+	mu      sync.Mutex
+	adopted map[string]map[int32]kgo.EpochOffset // offsets taken from PostgreSQL, not yet committed to the group
+}
+
+// fromDB makes an assignment start from the offsets kept in PostgreSQL,
+// and notes them to be committed to the group by the poll loop (the
+// group's lag then says what PostgreSQL says).
+func (c *consumer) fromDB(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	// The client's group management calls this on its own goroutine; the
+	// poll loop owns c.db, so this reads on a connection of its own.
+	db, err := pgx.Connect(ctx, c.cfg.DSN)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close(context.Background())
+	for topic, parts := range offsets {
+		kept, err := stored(ctx, db, topic)
+		if err != nil {
+			return nil, err
+		}
+		for p := range parts {
+			if next, ok := kept[p]; ok {
+				parts[p] = kgo.NewOffset().At(next)
+				c.mu.Lock()
+				if c.adopted == nil {
+					c.adopted = map[string]map[int32]kgo.EpochOffset{}
+				}
+				if c.adopted[topic] == nil {
+					c.adopted[topic] = map[int32]kgo.EpochOffset{}
+				}
+				c.adopted[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: next}
+				c.mu.Unlock()
+			}
+		}
+	}
+	return offsets, nil
+}
+
+// commitAdopted commits to the group the offsets fromDB took.
+func (c *consumer) commitAdopted(ctx context.Context) error {
+	c.mu.Lock()
+	adopted := c.adopted
+	c.adopted = nil
+	c.mu.Unlock()
+	if adopted == nil {
+		return nil
+	}
+	var err error
+	c.cl.CommitOffsetsSync(context.WithoutCancel(ctx), adopted, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, e error) { err = e })
+	return err
+}
+
+// apply applies one poll's records as the mode says.
+func (c *consumer) apply(ctx context.Context, recs []*kgo.Record) error {
+	switch c.mode {
+	case ExactlyOnce:
+		if err := pgx.BeginFunc(ctx, c.db, func(tx pgx.Tx) error {
+			if err := insert(ctx, tx, recs, true); err != nil {
+				return err
+			}
+			return advance(ctx, tx, recs, true)
+		}); err != nil {
+			if errors.Is(err, errFenced) {
+				return nil // another member owns the partition now: drop the poll
+			}
+			return err
+		}
+		return c.cl.CommitRecords(ctx, recs...)
+	case CommitFirst:
+		if err := c.cl.CommitRecords(ctx, recs...); err != nil {
+			return err
+		}
+		return insert(ctx, c.db, recs, false)
+	case InsertThenCommit:
+		if err := insert(ctx, c.db, recs, false); err != nil {
+			return err
+		}
+		return c.cl.CommitRecords(ctx, recs...)
+	case OffsetsApart:
+		if err := insert(ctx, c.db, recs, false); err != nil {
+			return err
+		}
+		if err := advance(ctx, c.db, recs, false); err != nil {
+			return err
+		}
+		return c.cl.CommitRecords(ctx, recs...)
+	case SkipFailed:
+		if err := insert(ctx, c.db, recs, true); err != nil {
+			fmt.Fprintln(os.Stderr, "write failed, skipping the records:", err)
+		}
+		return c.cl.CommitRecords(ctx, recs...)
+	}
+	return fmt.Errorf("unknown mode %q", c.mode)
+}
+
+// execer is a connection or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// insert inserts the records' orders into order_events in one statement;
+// with dedup, those already there (same source, id and version) are
+// skipped.
+func insert(ctx context.Context, db execer, recs []*kgo.Record, dedup bool) error {
+	cols := make([][]any, 6)
+	for _, r := range recs {
+		var o harness.Order
+		if err := json.Unmarshal(r.Value, &o); err != nil {
+			return fmt.Errorf("record %s/%d@%d is not an order: %w", r.Topic, r.Partition, r.Offset, err)
+		}
+		for i, v := range []any{o.Source, o.ID, o.Version, o.EventDate.String(), o.Customer, o.Amount} {
+			cols[i] = append(cols[i], v)
+		}
+	}
+	sql := `INSERT INTO order_events (source, id, version, event_date, customer, amount)
+		SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::date[], $5::text[], $6::numeric[])`
+	if dedup {
+		sql += ` ON CONFLICT (source, id, version) DO NOTHING`
+	}
+	_, err := db.Exec(ctx, sql, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5])
+	return err
+}
+
+// advance stores the next offset of each partition the records come
+// from. Fenced, the update applies only where the stored offset is the
+// first record's (or none is stored yet): a consumer that lost its
+// partitions to another member (a zombie) finds the offset moved on and
+// gets errFenced, and its transaction rolls back.
+func advance(ctx context.Context, db execer, recs []*kgo.Record, fenced bool) error {
+	type span struct{ first, next int64 }
+	spans := map[int32]*span{}
+	for _, r := range recs {
+		if s := spans[r.Partition]; s == nil {
+			spans[r.Partition] = &span{r.Offset, r.Offset + 1}
+		} else {
+			s.next = r.Offset + 1
+		}
+	}
+	for p, s := range spans {
+		sql := `INSERT INTO consumer_offsets (topic, partition, next_offset) VALUES ($1, $2, $3)
+			ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset`
+		if fenced {
+			sql += ` WHERE consumer_offsets.next_offset = $4`
+		}
+		args := []any{recs[0].Topic, p, s.next}
+		if fenced {
+			args = append(args, s.first)
+		}
+		tag, err := db.Exec(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errFenced
+		}
+	}
+	return nil
+}
+
+// stored reads the offsets kept in PostgreSQL for topic.
+func stored(ctx context.Context, db *pgx.Conn, topic string) (map[int32]int64, error) {
+	rows, err := db.Query(ctx, `SELECT partition, next_offset FROM consumer_offsets WHERE topic = $1`, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]int64{}
+	var p int32
+	var o int64
+	_, err = pgx.ForEachRow(rows, []any{&p, &o}, func() error { out[p] = o; return nil })
+	return out, err
+}
+
+var errFenced = errors.New("fenced: the partition's offset moved on under us")
+
+// Setup creates the tables for mode through conn: SetupSQL, and for the
+// modes that skip what is already there, the key they skip by.
+func Setup(ctx context.Context, conn *pgx.Conn, mode Mode) error {
+	if _, err := conn.Exec(ctx, SetupSQL); err != nil {
+		return err
+	}
+	if mode == ExactlyOnce || mode == SkipFailed {
+		_, err := conn.Exec(ctx, `ALTER TABLE order_events ADD UNIQUE (source, id, version)`)
+		return err
+	}
+	return nil
+}
