@@ -36,6 +36,17 @@ const (
 	WriterFails
 	// ServerGone: the server went away or restarted (trial.ErrTargetGone).
 	ServerGone
+	// LostRows: rows of the clean run are missing (Jepsen's lost write):
+	// a consumer skipped records.
+	LostRows
+	// DuplicatedRows: rows of the clean run are there more often: a
+	// consumer applied records twice.
+	DuplicatedRows
+	// WrongValues: rows the clean run does not have, or with other values.
+	WrongValues
+	// NeverCaughtUp: after the faults, a consumer never caught up, exited
+	// on its own or ignored SIGTERM.
+	NeverCaughtUp
 )
 
 var failureNames = [...]string{
@@ -45,6 +56,10 @@ var failureNames = [...]string{
 	Nondeterministic: "nondeterministic",
 	WriterFails:      "writer-fails",
 	ServerGone:       "server-gone",
+	LostRows:         "lost-rows",
+	DuplicatedRows:   "duplicated-rows",
+	WrongValues:      "wrong-values",
+	NeverCaughtUp:    "never-caught-up",
 }
 
 // String is the kind's name, e.g. "state-differs" ("" for NoFailure).
@@ -197,4 +212,47 @@ func changedColumns(d *trial.Diff) []string {
 		}
 	}
 	return names
+}
+
+// rowsFinding names what a consumer's faulty state did to the clean one's
+// rows (d, against clean): lost, duplicated, wrong, in that order of
+// precedence, with every count in the summary.
+func rowsFinding(clean *trial.State, d *trial.Diff) *finding {
+	var lost, dup, wrong int
+	for _, td := range d.Tables {
+		had := map[string]bool{}
+		if t := clean.Tables[td.Table]; t != nil {
+			for _, r := range t.Rows {
+				had[fmt.Sprint(r)] = true
+			}
+		}
+		for _, m := range td.Missing {
+			lost += m.Count
+		}
+		for _, e := range td.Extra {
+			if had[fmt.Sprint(e.Row)] {
+				dup += e.Count
+			} else {
+				wrong += e.Count
+			}
+		}
+		wrong += len(td.Changed)
+	}
+	var parts []string
+	kind := WrongValues
+	if wrong > 0 {
+		parts = append(parts, fmt.Sprintf("%d row(s) with values the clean run does not have", wrong))
+	}
+	if dup > 0 {
+		kind = DuplicatedRows
+		parts = append([]string{fmt.Sprintf("%d row(s) duplicated", dup)}, parts...)
+	}
+	if lost > 0 {
+		kind = LostRows
+		parts = append([]string{fmt.Sprintf("%d row(s) lost", lost)}, parts...)
+	}
+	if len(parts) == 0 {
+		parts = append(parts, tables(d))
+	}
+	return &finding{kind: kind, diff: d, summary: "the consumer's state differs from one clean run's: " + strings.Join(parts, ", ")}
 }

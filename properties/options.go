@@ -2,6 +2,7 @@ package properties
 
 import (
 	"fmt"
+	"github.com/idemcheck/idemcheck/harness/kafka"
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
@@ -42,6 +43,9 @@ type settings struct {
 	// discardFaulty: no sandbox is kept for inspection
 	// (DiscardFaultyStates).
 	discardFaulty bool
+	// kafka and broker: where consumer trials run (Kafka, OnBroker).
+	kafka  []string
+	broker *kafka.Broker
 }
 
 // DefaultMinCoverage is the least fraction of a writer's crash points a

@@ -17,10 +17,11 @@
 // package kafka's), and a rewind of the group's offsets (an operator's
 // reset). Runner.Run plays it: a fresh sandbox with the program's setup,
 // the topic and group, then one process per kill and one more without
-// faults, each until its kill fires or it has caught up. Caught up is the
-// broker's and the proxy's view, never a sleep: the group's committed
-// offsets at the end of every partition, and no statement or transaction
-// of the process open on the server. A process that exits on its own,
+// faults, each until its fault kills it or it has caught up. Caught up is
+// the broker's and the proxies' view, never a sleep: the process has
+// fetched, the group's committed offsets are at the end of every
+// partition, and no statement or transaction of the process is open on
+// the server. A process that exits on its own,
 // never catches up, or ignores SIGTERM breaks the contract
 // (ErrBadConsumer, with what it did and its last output).
 package consumer

@@ -35,12 +35,16 @@ type Observation struct {
 
 // Process is what one consumer process did.
 type Process struct {
-	Kill    Kill
-	Fired   bool   // its kill fired
-	Ending  Ending // how it ended
-	Rounds  int    // PostgreSQL rounds it made
-	Commits int    // OffsetCommit requests it sent
-	Fetches int    // Fetch requests it sent
+	Fault  Fault
+	Fired  bool   // its kill fired
+	Ending Ending // how it ended
+	Rounds int    // PostgreSQL rounds it made
+	// Events are its PostgreSQL rounds as the fault proxy numbered them:
+	// a clean process's are the map its successors' kill points are
+	// drawn from.
+	Events  []faults.Event
+	Commits int // OffsetCommit requests it sent
+	Fetches int // Fetch requests it sent
 }
 
 // Ending is how a consumer process ended.
@@ -51,7 +55,24 @@ const (
 	Stopped Ending = iota + 1
 	// Killed: its kill fired.
 	Killed
+	// Exited: it exited on its own after its fault fired (an error it
+	// leaves to its supervisor); the next process takes over, as a
+	// supervisor's restart would.
+	Exited
 )
+
+// String renders what the process did, for a timeline.
+func (p Process) String() string {
+	fired := ""
+	if p.Fault.Commit != nil || len(p.Fault.PG) > 0 {
+		fired = p.Fault.String()
+		if !p.Fired {
+			fired += " (never reached)"
+		}
+		fired += "; "
+	}
+	return fmt.Sprintf("%s%d PostgreSQL rounds, %d fetches, %d offset commits; %v", fired, p.Rounds, p.Fetches, p.Commits, p.Ending)
+}
 
 func (e Ending) String() string {
 	switch e {
@@ -59,6 +80,8 @@ func (e Ending) String() string {
 		return "stopped after catching up"
 	case Killed:
 		return "killed"
+	case Exited:
+		return "exited on its fault"
 	}
 	return "Ending(" + strconv.Itoa(int(e)) + ")"
 }
@@ -106,7 +129,7 @@ func (r *Runner) run(ctx context.Context, sb *trial.Sandbox, sc Scenario, obs *O
 		return err
 	}
 	defer kp.Close()
-	for i, k := range append(append([]Kill(nil), sc.Kills...), Kill{}) {
+	for i, k := range append(append([]Fault(nil), sc.Faults...), Fault{}) {
 		p, err := r.process(ctx, sb, topic, kp, k)
 		if err != nil {
 			return fmt.Errorf("consumer process %d (%v): %w", i+1, k, err)
@@ -119,7 +142,7 @@ func (r *Runner) run(ctx context.Context, sb *trial.Sandbox, sc Scenario, obs *O
 		if err := r.Broker.Rewind(ctx, topic); err != nil {
 			return err
 		}
-		p, err := r.process(ctx, sb, topic, kp, Kill{})
+		p, err := r.process(ctx, sb, topic, kp, Fault{})
 		if err != nil {
 			return fmt.Errorf("consumer process after the rewind: %w", err)
 		}
@@ -172,7 +195,7 @@ func records(sc Scenario) []kafka.Record {
 
 // process runs one consumer process until its kill fires or it has
 // caught up and stopped on SIGTERM.
-func (r *Runner) process(ctx context.Context, sb *trial.Sandbox, topic *kafka.Topic, kp *kafka.Proxy, k Kill) (Process, error) {
+func (r *Runner) process(ctx context.Context, sb *trial.Sandbox, topic *kafka.Topic, kp *kafka.Proxy, k Fault) (Process, error) {
 	att := r.Target.Proxy().NewAttempt(k.PG)
 	defer att.Close()
 	environ, err := external.Environ(sb.Through(att).ConnString())
@@ -201,8 +224,9 @@ func (r *Runner) process(ctx context.Context, sb *trial.Sandbox, topic *kafka.To
 		return Process{}, err
 	}
 	ending, err := r.watch(ctx, proc, att, ks, topic, out)
-	p := Process{Kill: k, Fired: ks.Fired() || att.Crashed(), Ending: ending,
-		Rounds: len(att.Events()), Commits: ks.Commits(), Fetches: ks.Fetches()}
+	events := att.Events()
+	p := Process{Fault: k, Fired: ks.Fired() || att.Crashed() || len(att.Fired()) > 0, Ending: ending,
+		Rounds: len(events), Events: events, Commits: ks.Commits(), Fetches: ks.Fetches()}
 	return p, err
 }
 
@@ -219,6 +243,12 @@ func (r *Runner) watch(ctx context.Context, proc *faults.Process, att *faults.At
 			if proc.Killed() {
 				return Killed, nil
 			}
+			if ks.Fired() || len(att.Fired()) > 0 {
+				// It ended on its fault (an error it does not handle
+				// but leaves to its supervisor): restarted, as a
+				// supervisor would.
+				return Exited, nil
+			}
 			return 0, contractError("it exited before catching up (%v, %s)%s", proc.Wait(0), did(ks, att), tail(out))
 		case <-ctx.Done():
 			proc.Kill()
@@ -228,7 +258,10 @@ func (r *Runner) watch(ctx context.Context, proc *faults.Process, att *faults.At
 			proc.Kill()
 			return 0, contractError("it never caught up within %v: %d records not committed; %s%s", r.Program.catchUpTimeout(), lag, did(ks, att), tail(out))
 		case <-tick.C:
-			if !att.Quiet() {
+			// Not before it fetched: a process is judged once it is up
+			// and consuming (and can take SIGTERM gracefully), even when
+			// the ones before it left it nothing to do.
+			if ks.Fetches() == 0 || !att.Quiet() {
 				continue
 			}
 			lag, err := r.Broker.Lag(ctx, topic)
@@ -237,14 +270,15 @@ func (r *Runner) watch(ctx context.Context, proc *faults.Process, att *faults.At
 				return 0, err
 			}
 			if lag == 0 && att.Quiet() {
-				return r.stop(proc, out)
+				return r.stop(proc, func() bool { return ks.Fired() || len(att.Fired()) > 0 }, out)
 			}
 		}
 	}
 }
 
-// stop sends SIGTERM and waits for the process to exit.
-func (r *Runner) stop(proc *faults.Process, out fmt.Stringer) (Ending, error) {
+// stop sends SIGTERM and waits for the process to exit; fired says
+// whether its fault fired (by then).
+func (r *Runner) stop(proc *faults.Process, fired func() bool, out fmt.Stringer) (Ending, error) {
 	proc.Terminate()
 	select {
 	case <-proc.Done():
@@ -252,6 +286,9 @@ func (r *Runner) stop(proc *faults.Process, out fmt.Stringer) (Ending, error) {
 			return Killed, nil
 		}
 		if err := proc.Wait(0); err != nil {
+			if fired() {
+				return Exited, nil // it was ending on its fault already
+			}
 			return 0, contractError("it caught up, but SIGTERM ended it with %v, not exit 0%s", err, tail(out))
 		}
 		return Stopped, nil

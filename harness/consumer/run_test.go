@@ -103,14 +103,14 @@ func TestCleanRunAppliesEveryRecord(t *testing.T) {
 func TestExactlyOnceSurvivesKills(t *testing.T) {
 	p := program("exactly-once")
 	clean := run(t, p, consumer.Scenario{Batches: batches()})
-	for _, k := range []consumer.Kill{
+	for _, k := range []consumer.Fault{
 		{PG: faults.Plan{{Kind: faults.CrashAfter, At: faults.AtCommit(1)}}},
 		{PG: faults.Plan{{Kind: faults.CrashBefore, At: faults.AtCommit(1)}}},
 		{Commit: &kafka.CommitFault{Kind: kafka.KillBeforeCommit, Commit: 1}},
 		{Commit: &kafka.CommitFault{Kind: kafka.KillAfterCommit, Commit: 1}},
 	} {
 		t.Run(k.String(), func(t *testing.T) {
-			sc := consumer.Scenario{Batches: batches(), Kills: []consumer.Kill{k}, Twice: []int{1}, Rewind: true}
+			sc := consumer.Scenario{Batches: batches(), Faults: []consumer.Fault{k}, Twice: []int{1}, Rewind: true}
 			obs := run(t, p, sc)
 			if !obs.Processes[0].Fired {
 				t.Fatalf("%v never fired: %+v", k, obs.Processes[0])
@@ -129,11 +129,11 @@ func TestBrokenConsumersAreCaught(t *testing.T) {
 		mode string
 		sc   consumer.Scenario
 	}{
-		{"commit-first", consumer.Scenario{Kills: []consumer.Kill{{PG: faults.Plan{{Kind: faults.CrashBefore, At: faults.AtCommit(1)}}}}}},
-		{"insert-then-commit", consumer.Scenario{Kills: []consumer.Kill{{Commit: &kafka.CommitFault{Kind: kafka.KillBeforeCommit, Commit: 1}}}}},
+		{"commit-first", consumer.Scenario{Faults: []consumer.Fault{{PG: faults.Plan{{Kind: faults.CrashBefore, At: faults.AtCommit(1)}}}}}},
+		{"insert-then-commit", consumer.Scenario{Faults: []consumer.Fault{{Commit: &kafka.CommitFault{Kind: kafka.KillBeforeCommit, Commit: 1}}}}},
 		{"insert-then-commit", consumer.Scenario{Twice: []int{0}}},
-		{"offsets-apart", consumer.Scenario{Kills: []consumer.Kill{{PG: faults.Plan{{Kind: faults.CrashBefore, At: faults.AtCommit(2)}}}}}},
-		{"skip-failed", consumer.Scenario{Kills: []consumer.Kill{{PG: faults.Plan{{Kind: faults.Error, SQLState: "40001", At: faults.AtCommit(1)}}}}}},
+		{"offsets-apart", consumer.Scenario{Faults: []consumer.Fault{{PG: faults.Plan{{Kind: faults.CrashBefore, At: faults.AtCommit(2)}}}}}},
+		{"skip-failed", consumer.Scenario{Faults: []consumer.Fault{{PG: faults.Plan{{Kind: faults.Error, SQLState: "40001", At: faults.AtCommit(1)}}}}}},
 	} {
 		tc.sc.Batches = batches()
 		t.Run(tc.mode+"/"+tc.sc.String(), func(t *testing.T) {

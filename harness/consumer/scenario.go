@@ -21,30 +21,33 @@ type Scenario struct {
 	// Twice lists batches whose records are produced a second time,
 	// right after the first, as a producer's retry after a lost ack does.
 	Twice []int
-	// Kills: consumer process i meets Kills[i]; after the last, one more
-	// process runs without faults until it catches up.
-	Kills []Kill
+	// Faults: consumer process i meets Faults[i]; after the last, one
+	// more process runs without faults until it catches up.
+	Faults []Fault
 	// Rewind, after the consumer caught up: it is stopped, its group's
 	// offsets are set back to the start, as an operator's reset does, and
 	// one more process runs over everything again.
 	Rewind bool
 }
 
-// Kill is where one consumer process is killed with SIGKILL: at a
-// PostgreSQL wire point (PG, a plan of one crash fault) or at one of its
-// OffsetCommit requests (Commit). A process that catches up before its
-// point is stopped as usual.
-type Kill struct {
+// Fault is what one consumer process meets: a PostgreSQL plan (PG, of
+// one fault: a crash, which kills the process with SIGKILL right there,
+// or an error such as 40001 that it must handle), or a fault at one of
+// its OffsetCommit requests (Commit). A process that catches up before
+// its point is stopped as usual.
+type Fault struct {
 	PG     faults.Plan
 	Commit *kafka.CommitFault
 }
 
-func (k Kill) String() string {
+func (k Fault) String() string {
 	switch {
 	case k.Commit != nil:
 		return k.Commit.String()
-	case len(k.PG) > 0:
+	case len(k.PG) > 0 && k.PG[0].IsCrash():
 		return "kill at " + k.PG.String()
+	case len(k.PG) > 0:
+		return k.PG.String()
 	}
 	return "no fault"
 }
@@ -52,7 +55,7 @@ func (k Kill) String() string {
 // Clean tells whether the scenario has no faults: one consumer, each
 // record produced once.
 func (sc Scenario) Clean() bool {
-	return len(sc.Twice) == 0 && len(sc.Kills) == 0 && !sc.Rewind
+	return len(sc.Twice) == 0 && len(sc.Faults) == 0 && !sc.Rewind
 }
 
 func (sc Scenario) partitions() int {
@@ -68,7 +71,7 @@ func (sc Scenario) String() string {
 	for _, i := range sc.Twice {
 		fmt.Fprintf(&b, "; batch %d produced twice", i+1)
 	}
-	for i, k := range sc.Kills {
+	for i, k := range sc.Faults {
 		fmt.Fprintf(&b, "; consumer %d: %v", i+1, k)
 	}
 	if sc.Rewind {

@@ -93,6 +93,9 @@ func FromEnv() (Config, error) {
 // poll as mode says; it returns nil once the poll in hand is applied.
 func Run(ctx context.Context, cfg Config, mode Mode) error {
 	conn, err := pgx.Connect(ctx, cfg.DSN)
+	if ctx.Err() != nil {
+		return nil // stopped before it began
+	}
 	if err != nil {
 		return err
 	}
@@ -126,7 +129,7 @@ func Run(ctx context.Context, cfg Config, mode Mode) error {
 		if err := fs.Err0(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("poll: %w", err)
 		}
-		if err := c.commitAdopted(ctx); err != nil {
+		if err := c.commitPending(ctx); err != nil {
 			return err
 		}
 		var recs []*kgo.Record
@@ -151,7 +154,33 @@ type consumer struct {
 	cl   *kgo.Client
 
 	mu      sync.Mutex
-	adopted map[string]map[int32]kgo.EpochOffset // offsets taken from PostgreSQL, not yet committed to the group
+	pending map[string]map[int32]kgo.EpochOffset // offsets not yet committed to the group
+}
+
+// commit commits the offsets after recs to the group. A partition the
+// coordinator refuses (a rebalance, a coordinator move) stays pending and
+// is committed again by the poll loop: the group's lag must end where
+// PostgreSQL says, or monitoring (and idemcheck) never sees it caught up.
+func (c *consumer) commit(ctx context.Context, recs []*kgo.Record) error {
+	for _, r := range recs {
+		c.note(r.Topic, r.Partition, r.Offset+1)
+	}
+	return c.commitPending(ctx)
+}
+
+// note marks next as the offset to commit for a partition.
+func (c *consumer) note(topic string, p int32, next int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending == nil {
+		c.pending = map[string]map[int32]kgo.EpochOffset{}
+	}
+	if c.pending[topic] == nil {
+		c.pending[topic] = map[int32]kgo.EpochOffset{}
+	}
+	if cur, ok := c.pending[topic][p]; !ok || cur.Offset < next {
+		c.pending[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: next}
+	}
 }
 
 // fromDB makes an assignment start from the offsets kept in PostgreSQL,
@@ -173,32 +202,36 @@ func (c *consumer) fromDB(ctx context.Context, offsets map[string]map[int32]kgo.
 		for p := range parts {
 			if next, ok := kept[p]; ok {
 				parts[p] = kgo.NewOffset().At(next)
-				c.mu.Lock()
-				if c.adopted == nil {
-					c.adopted = map[string]map[int32]kgo.EpochOffset{}
-				}
-				if c.adopted[topic] == nil {
-					c.adopted[topic] = map[int32]kgo.EpochOffset{}
-				}
-				c.adopted[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: next}
-				c.mu.Unlock()
+				c.note(topic, p, next)
 			}
 		}
 	}
 	return offsets, nil
 }
 
-// commitAdopted commits to the group the offsets fromDB took.
-func (c *consumer) commitAdopted(ctx context.Context) error {
+// commitPending commits the pending offsets; those the coordinator
+// refuses stay pending.
+func (c *consumer) commitPending(ctx context.Context) error {
 	c.mu.Lock()
-	adopted := c.adopted
-	c.adopted = nil
+	pending := c.pending
+	c.pending = nil
 	c.mu.Unlock()
-	if adopted == nil {
+	if pending == nil {
 		return nil
 	}
 	var err error
-	c.cl.CommitOffsetsSync(context.WithoutCancel(ctx), adopted, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, e error) { err = e })
+	c.cl.CommitOffsetsSync(context.WithoutCancel(ctx), pending, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, e error) {
+		if err = e; err != nil || resp == nil {
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 {
+					c.note(t.Topic, p.Partition, pending[t.Topic][p.Partition].Offset)
+				}
+			}
+		}
+	})
 	return err
 }
 
@@ -217,9 +250,9 @@ func (c *consumer) apply(ctx context.Context, recs []*kgo.Record) error {
 			}
 			return err
 		}
-		return c.cl.CommitRecords(ctx, recs...)
+		return c.commit(ctx, recs)
 	case CommitFirst:
-		if err := c.cl.CommitRecords(ctx, recs...); err != nil {
+		if err := c.commit(ctx, recs); err != nil {
 			return err
 		}
 		return insert(ctx, c.db, recs, false)
@@ -227,7 +260,7 @@ func (c *consumer) apply(ctx context.Context, recs []*kgo.Record) error {
 		if err := insert(ctx, c.db, recs, false); err != nil {
 			return err
 		}
-		return c.cl.CommitRecords(ctx, recs...)
+		return c.commit(ctx, recs)
 	case OffsetsApart:
 		if err := insert(ctx, c.db, recs, false); err != nil {
 			return err
@@ -235,12 +268,12 @@ func (c *consumer) apply(ctx context.Context, recs []*kgo.Record) error {
 		if err := advance(ctx, c.db, recs, false); err != nil {
 			return err
 		}
-		return c.cl.CommitRecords(ctx, recs...)
+		return c.commit(ctx, recs)
 	case SkipFailed:
 		if err := insert(ctx, c.db, recs, true); err != nil {
 			fmt.Fprintln(os.Stderr, "write failed, skipping the records:", err)
 		}
-		return c.cl.CommitRecords(ctx, recs...)
+		return c.commit(ctx, recs)
 	}
 	return fmt.Errorf("unknown mode %q", c.mode)
 }

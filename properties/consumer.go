@@ -1,0 +1,152 @@
+package properties
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/consumer"
+	"github.com/idemcheck/idemcheck/harness/kafka"
+	"github.com/idemcheck/idemcheck/harness/trial"
+)
+
+// Kafka runs consumer trials on an existing cluster reached at its seed
+// brokers (host:port each) instead of the embedded broker. The harness
+// creates and deletes only its own topics and groups there.
+func Kafka(brokers ...string) Option { return func(s *settings) { s.kafka = brokers } }
+
+// OnBroker runs consumer trials on b (which the caller closes) instead of
+// starting the embedded broker, or dialling Kafka's brokers, per check.
+func OnBroker(b *kafka.Broker) Option { return func(s *settings) { s.broker = b } }
+
+// consumerLaws are the laws a consumer is checked against, in order, and
+// what each means for a consumer; the others do not apply (notForConsumers).
+var consumerLaws = []harness.Law{harness.Determinism, harness.ReplayIdempotence, harness.RetryEquivalence}
+
+// notForConsumers says why a law is not checked for consumers.
+var notForConsumers = map[harness.Law]string{
+	harness.OrderIndependence:      "its partitions' interleaving is the consumer's own and not yet drawn by the harness",
+	harness.IncrementalEquivalence: "a consumer has no full refresh to compare with",
+	harness.CrashAtomicity:         "the states between a consumer's polls are not yet checked",
+	harness.ExactlyOnceEffect:      "its kills after the effect and before the offset commit are RetryEquivalence's",
+	harness.ZombieSafety:           "rebalance zombies are not yet injected",
+}
+
+// CertifyConsumer checks the consumer program p against every law that
+// applies to consumers, each as a subtest named after the law, like
+// Certify: Determinism (two clean runs agree), ReplayIdempotence (records
+// produced twice, the group's offsets rewound) and RetryEquivalence (its
+// processes killed at PostgreSQL wire points and at offset commits, and
+// restarted). The other laws are skipped with the reason. Unless OnTarget
+// and OnBroker or Kafka say otherwise, it finds a PostgreSQL by the default
+// chain and starts the embedded broker, and closes both when done.
+func CertifyConsumer(t *testing.T, p consumer.Program, opts ...Option) {
+	t.Helper()
+	report := sync.OnceValues(func() (*Report, error) {
+		return CheckConsumer(context.Background(), p, append(rapidFlags(), opts...)...)
+	})
+	for _, law := range harness.AllLaws {
+		t.Run(string(law), func(t *testing.T) {
+			if why, ok := notForConsumers[law]; ok {
+				t.Skipf("%s does not apply to consumers yet: %s", law, why)
+			}
+			r, err := report()
+			if r == nil {
+				t.Fatal(err)
+			}
+			lr := r.Laws[indexOf(law)]
+			switch lr.Verdict {
+			case Violated:
+				t.Errorf("%s", lr.Counterexample)
+			case Inconclusive:
+				t.Errorf("%s is inconclusive: %s", law, lr.Reason)
+			case NotRun, NotClaimed:
+				t.Skip(lr.Reason)
+			default:
+				t.Logf("%s: %s after %d trials; faults fired: %s", law, lr.Verdict, lr.Trials, lr.FaultSummary())
+			}
+		})
+	}
+}
+
+// CheckConsumer is CertifyConsumer's error-returning twin: the report
+// has every law in harness.AllLaws order, the ones that do not apply to
+// consumers NotClaimed with the reason, and the error joins the
+// violations (or says why none could be judged: a consumer that breaks
+// its contract in a clean run is WriterFails, and every law inconclusive).
+func CheckConsumer(ctx context.Context, p consumer.Program, opts ...Option) (*Report, error) {
+	c, done, err := newConsumerChecker(ctx, p, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return c.check(ctx)
+}
+
+// newConsumerChecker makes the checker and opens what it runs on; done
+// closes what it opened.
+func newConsumerChecker(ctx context.Context, p consumer.Program, opts []Option) (*consumerChecker, func(), error) {
+	s := settings{}
+	for _, o := range opts {
+		o(&s)
+	}
+	if s.seed == 0 {
+		s.seed = randomSeed()
+	}
+	if s.checks == 0 {
+		s.checks = DefaultMinChecks
+	}
+	if s.parallel == 0 {
+		s.parallel = 4 // a consumer trial mostly waits: for a session to expire, a poll, a process
+	}
+	var closers []func()
+	done := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	if s.target == nil {
+		tg, err := trial.OpenTarget(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		s.target = tg
+		closers = append(closers, func() { tg.Close() })
+	}
+	if s.broker == nil {
+		var b *kafka.Broker
+		var err error
+		if len(s.kafka) > 0 {
+			b, err = kafka.Dial(ctx, s.kafka)
+		} else {
+			b, err = kafka.Embedded()
+		}
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		s.broker = b
+		closers = append(closers, func() { b.Close() })
+	}
+	c := &consumerChecker{set: s, runner: &consumer.Runner{Target: s.target, Broker: s.broker, Program: p},
+		name: p.Name(), cleans: map[string]*cleanConsumerRun{}}
+	return c, done, nil
+}
+
+// lawsErrorOf joins the report's violations into one error.
+func lawsErrorOf(r *Report) error {
+	var errs []error
+	for _, lr := range r.Laws {
+		switch {
+		case lr.Verdict == Violated:
+			errs = append(errs, fmt.Errorf("%s", lr.Counterexample))
+		case lr.Failure == WriterFails:
+			errs = append(errs, fmt.Errorf("%w: %s", ErrWriterFails, lr.Reason))
+			return errors.Join(errs...)
+		}
+	}
+	return errors.Join(errs...)
+}

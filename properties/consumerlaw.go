@@ -1,0 +1,184 @@
+package properties
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/consumer"
+	"github.com/idemcheck/idemcheck/harness/trial"
+	"github.com/idemcheck/idemcheck/strategies"
+)
+
+// check checks every law that applies to consumers, one after another
+// (each runs its trials Parallel at a time), and makes the report.
+func (c *consumerChecker) check(ctx context.Context) (*Report, error) {
+	r := &Report{Writer: c.name, Target: fmt.Sprintf("%s; %s", c.set.target, c.set.broker), Seed: c.set.seed,
+		Checks: c.set.checks, MinCoverage: c.set.minCoverage(), Laws: make([]LawReport, len(harness.AllLaws))}
+	for i, law := range harness.AllLaws {
+		r.Laws[i] = LawReport{Law: law, Verdict: NotClaimed, Reason: "does not apply to consumers yet: " + notForConsumers[law]}
+	}
+	// A consumer that breaks its contract without faults settles it all.
+	bs, err := example(strategies.Batches(strategies.Orders(), c.set.limits), trialSeed(c.set.seed, 0))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.clean(ctx, bs); err != nil {
+		if !errors.Is(err, consumer.ErrBadConsumer) {
+			return nil, err
+		}
+		for _, law := range consumerLaws {
+			r.Laws[indexOf(law)] = LawReport{Law: law, Verdict: Inconclusive, Failure: WriterFails,
+				Reason: "without faults, " + strings.TrimPrefix(err.Error(), consumer.ErrBadConsumer.Error()+": ")}
+		}
+		return r, fmt.Errorf("%w: without faults: %w", ErrWriterFails, err)
+	}
+	selected := selectedLaws(c.set.laws)
+	for i, law := range consumerLaws {
+		if !selected[law] {
+			r.Laws[indexOf(law)] = LawReport{Law: law, Verdict: NotRun, Reason: string(law) + " is not among the laws selected"}
+			continue
+		}
+		lr := c.checkLaw(ctx, law)
+		r.Laws[indexOf(law)] = lr
+		if lr.Failure == ServerGone || (law == harness.Determinism && lr.Verdict == Violated) {
+			for _, rest := range consumerLaws[i+1:] {
+				r.Laws[indexOf(rest)] = LawReport{Law: rest, Verdict: NotRun, Reason: "not run: " + string(lr.Law) + " settled the certificate: " + lr.Reason}
+			}
+			break
+		}
+	}
+	return r, lawsErrorOf(r)
+}
+
+// checkLaw runs law's smoke scenarios, then its random trials, Parallel
+// at a time and judged in trial order; the first failure is shrunk and
+// reported.
+func (c *consumerChecker) checkLaw(ctx context.Context, law harness.Law) LawReport {
+	lr := LawReport{Law: law, Faults: map[Injection]int{}}
+	bs, err := example(strategies.Batches(strategies.Orders(), c.set.limits), trialSeed(c.set.seed, 0))
+	if err != nil {
+		return inconclusive(lr, err)
+	}
+	smoke, err := c.smoke(ctx, law, bs)
+	if err != nil {
+		return inconclusive(lr, err)
+	}
+	scenario := func(i int) (consumer.Scenario, error) {
+		if i < len(smoke) {
+			return smoke[i], nil
+		}
+		return c.draw(ctx, law, trialSeed(c.set.seed, i-len(smoke)+1))
+	}
+	total := len(smoke) + c.set.checks
+	for from := 0; from < total; from += c.set.parallel {
+		to := min(from+c.set.parallel, total)
+		trials := make([]consumerTrial, to-from)
+		var wg sync.WaitGroup
+		for i := from; i < to; i++ {
+			wg.Go(func() {
+				sc, err := scenario(i)
+				if err != nil {
+					trials[i-from] = consumerTrial{err: err}
+					return
+				}
+				trials[i-from] = c.judge(ctx, sc)
+			})
+		}
+		wg.Wait()
+		for k, t := range trials {
+			switch {
+			case lr.Verdict != "": // a trial after the first failure
+				c.release(ctx, t)
+			case t.err != nil:
+				lr = inconclusive(lr, t.err)
+			case t.finding != nil:
+				lr.Trials = from + k + 1
+				lr.FirstFailure = lr.Trials
+				injections(t.sc, lr.Faults)
+				lr = c.violated(ctx, lr, t)
+			default:
+				injections(t.sc, lr.Faults)
+				c.release(ctx, t)
+			}
+		}
+		if lr.Verdict != "" {
+			return lr
+		}
+		lr.Trials = to
+		if c.set.progress != nil {
+			c.set.progress(law, lr.Trials, lr.Faults)
+		}
+	}
+	lr.Verdict = Held
+	return lr
+}
+
+// inconclusive is lr ended by an error that is no finding.
+func inconclusive(lr LawReport, err error) LawReport {
+	lr.Verdict, lr.Reason = Inconclusive, err.Error()
+	if errors.Is(err, trial.ErrTargetGone) {
+		lr.Failure = ServerGone
+	}
+	return lr
+}
+
+// violated shrinks the failing trial t and reports it.
+func (c *consumerChecker) violated(ctx context.Context, lr LawReport, t consumerTrial) LawReport {
+	if lr.Law == harness.Determinism {
+		lr.Verdict, lr.Failure, lr.Reason = Violated, Nondeterministic, "two clean runs of the same records differ"
+		lr.Counterexample = c.counterexample(ctx, lr.Law, t)
+		return lr
+	}
+	t, lr.ShrinkTrials = c.shrink(ctx, t)
+	lr.Verdict, lr.Failure, lr.Reason = Violated, t.finding.kind, t.finding.summary
+	lr.Counterexample = c.counterexample(ctx, lr.Law, t)
+	return lr
+}
+
+// counterexample renders a failing trial, keeping its sandbox unless
+// DiscardFaultyStates.
+func (c *consumerChecker) counterexample(ctx context.Context, law harness.Law, t consumerTrial) *Counterexample {
+	records := 0
+	for _, b := range t.sc.Batches {
+		records += len(b.Records)
+	}
+	ce := &Counterexample{Law: law, Summary: t.finding.summary, Scenario: renderConsumerScenario(t.sc),
+		Records: records, Batches: len(t.sc.Batches), Deliveries: len(t.sc.Faults) + 1,
+		Replay: fmt.Sprintf("properties.Seed(%d), or idemcheck certify --consumer ... --seed %d, repeats these trials", c.set.seed, c.set.seed)}
+	if t.finding.diff != nil {
+		ce.Diff = t.finding.diff.String()
+	}
+	if t.obs != nil {
+		var tl []string
+		for i, p := range t.obs.Processes {
+			tl = append(tl, fmt.Sprintf("consumer process %d: %v", i+1, p))
+		}
+		ce.Timeline = strings.Join(tl, "\n")
+		if c.set.discardFaulty {
+			t.obs.Release(ctx)
+		} else {
+			t.obs.Sandbox.Keep()
+			ce.Sandbox, ce.DropSandbox = t.obs.Sandbox.String(), t.obs.Sandbox.DropSQL()
+		}
+	}
+	return ce
+}
+
+// renderConsumerScenario is sc for people: what was produced and what
+// each consumer process met.
+func renderConsumerScenario(sc consumer.Scenario) string {
+	var b strings.Builder
+	for i, batch := range sc.Batches {
+		fmt.Fprintf(&b, "batch %d:", i+1)
+		for _, o := range batch.Records {
+			fmt.Fprintf(&b, " %s/%d v%d %s", o.Source, o.ID, o.Version, o.Amount)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString(sc.String())
+	return b.String()
+}

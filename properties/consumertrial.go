@@ -1,0 +1,334 @@
+package properties
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/idemcheck/idemcheck/faults"
+	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/consumer"
+	"github.com/idemcheck/idemcheck/harness/kafka"
+	"github.com/idemcheck/idemcheck/harness/trial"
+	"github.com/idemcheck/idemcheck/strategies"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"pgregory.net/rapid"
+)
+
+// The injections of consumer trials, besides Wire(kind) for kills at
+// PostgreSQL wire points.
+const (
+	KillsBeforeOffsetCommit Injection = "kill-before-offset-commit" // killed, its commit never applied
+	KillsAfterOffsetCommit  Injection = "kill-after-offset-commit"  // applied, the response lost
+	OffsetCommitErrors      Injection = "offset-commit-error"       // a commit answered with an error
+	ProducedTwice           Injection = "produced-twice"            // a batch's records produced again
+	OffsetRewinds           Injection = "offset-rewind"             // the group's offsets reset to the start
+)
+
+// consumerChecker checks one consumer program.
+type consumerChecker struct {
+	set    settings
+	runner *consumer.Runner
+	name   string
+
+	mu     sync.Mutex
+	cleans map[string]*cleanConsumerRun // by batches
+}
+
+// cleanConsumerRun is the clean run of one list of batches, made once.
+type cleanConsumerRun struct {
+	once sync.Once
+	obs  *consumer.Observation
+	err  error
+}
+
+func ordersKey(bs []harness.Batch[harness.Order]) string { return fmt.Sprint(bs) }
+
+// clean is the clean run of batches: one consumer, no faults.
+func (c *consumerChecker) clean(ctx context.Context, bs []harness.Batch[harness.Order]) (*consumer.Observation, error) {
+	c.mu.Lock()
+	cr := c.cleans[ordersKey(bs)]
+	if cr == nil {
+		cr = &cleanConsumerRun{}
+		c.cleans[ordersKey(bs)] = cr
+	}
+	c.mu.Unlock()
+	cr.once.Do(func() {
+		cr.obs, cr.err = c.runner.Run(ctx, consumer.Scenario{Batches: bs})
+		if cr.err == nil {
+			cr.err = cr.obs.Release(ctx)
+		}
+	})
+	return cr.obs, cr.err
+}
+
+// consumerTrial is one trial: its scenario, and what judging it found.
+type consumerTrial struct {
+	sc      consumer.Scenario
+	obs     *consumer.Observation // nil when the run failed
+	finding *finding
+	err     error // the run could not be judged
+}
+
+// judge runs sc and compares it with the clean run of its batches; for
+// Determinism sc is clean and the comparison is of two clean runs.
+func (c *consumerChecker) judge(ctx context.Context, sc consumer.Scenario) consumerTrial {
+	clean, err := c.clean(ctx, sc.Batches)
+	if err != nil {
+		return consumerTrial{sc: sc, err: err}
+	}
+	obs, err := c.runner.Run(ctx, sc)
+	if errors.Is(err, consumer.ErrBadConsumer) {
+		return consumerTrial{sc: sc, finding: &finding{kind: NeverCaughtUp, summary: "after the faults, " + strings.TrimPrefix(err.Error(), consumer.ErrBadConsumer.Error()+": ")}}
+	}
+	if err != nil {
+		return consumerTrial{sc: sc, err: err}
+	}
+	d, err := trial.Compare(ctx, clean.Final, obs.Final, c.set.compare...)
+	if err != nil {
+		obs.Release(ctx)
+		return consumerTrial{sc: sc, err: err}
+	}
+	t := consumerTrial{sc: sc, obs: obs}
+	if !d.Equal {
+		t.finding = rowsFinding(clean.Final, d)
+	}
+	return t
+}
+
+// draw is trial i's scenario for law.
+func (c *consumerChecker) draw(ctx context.Context, law harness.Law, seed uint64) (consumer.Scenario, error) {
+	bs, err := example(strategies.Batches(strategies.Orders(), c.set.limits), seed)
+	if err != nil {
+		return consumer.Scenario{}, err
+	}
+	sc := consumer.Scenario{Batches: bs}
+	switch law {
+	case harness.ReplayIdempotence:
+		redo, err := example(redeliveries(len(bs)), splitmix(seed))
+		if err != nil {
+			return sc, err
+		}
+		sc.Twice, sc.Rewind = redo.Twice, redo.Rewind
+	case harness.RetryEquivalence:
+		clean, err := c.clean(ctx, bs)
+		if err != nil {
+			return sc, err
+		}
+		if sc.Faults, err = example(consumerFaults(clean.Processes[0]), splitmix(seed)); err != nil {
+			return sc, err
+		}
+	}
+	return sc, nil
+}
+
+// redeliveries draws the records produced twice and whether the group is
+// rewound: at least one of them.
+func redeliveries(batches int) *rapid.Generator[consumer.Scenario] {
+	return rapid.Custom(func(t *rapid.T) consumer.Scenario {
+		var sc consumer.Scenario
+		for i := range batches {
+			if rapid.Bool().Draw(t, fmt.Sprintf("twice %d", i)) {
+				sc.Twice = append(sc.Twice, i)
+			}
+		}
+		sc.Rewind = len(sc.Twice) == 0 || rapid.Bool().Draw(t, "rewind")
+		return sc
+	})
+}
+
+// commitErrors are the codes a coordinator answers commits with in a
+// rebalance, after a move, and to a fenced member.
+var commitErrors = []int16{kerr.RebalanceInProgress.Code, kerr.NotCoordinator.Code, kerr.IllegalGeneration.Code}
+
+// consumerFaults draws the faults of one or two successive processes, at
+// the points the clean process had: a PostgreSQL crash point
+// (strategies.CrashIn, by class) or one of its offset commits.
+func consumerFaults(clean consumer.Process) *rapid.Generator[[]consumer.Fault] {
+	conv := strategies.Conversation(clean.Events)
+	one := rapid.Custom(func(t *rapid.T) consumer.Fault {
+		atCommit := clean.Commits > 0 && (conv.Rounds() == 0 || rapid.Bool().Draw(t, "at an offset commit"))
+		if !atCommit {
+			return consumer.Fault{PG: faults.Plan{strategies.CrashIn(conv).Draw(t, "wire crash")}}
+		}
+		f := kafka.CommitFault{
+			Kind:   rapid.SampledFrom([]kafka.CommitFaultKind{kafka.KillBeforeCommit, kafka.KillAfterCommit, kafka.FailCommit}).Draw(t, "commit fault"),
+			Commit: rapid.IntRange(1, clean.Commits).Draw(t, "commit"),
+		}
+		if f.Kind == kafka.FailCommit {
+			f.Code = rapid.SampledFrom(commitErrors).Draw(t, "error")
+		}
+		return consumer.Fault{Commit: &f}
+	})
+	return rapid.SliceOfN(one, 1, 2)
+}
+
+// smoke are the fixed scenarios a law runs first, on batches bs: the
+// classic losses and duplicates at once.
+func (c *consumerChecker) smoke(ctx context.Context, law harness.Law, bs []harness.Batch[harness.Order]) ([]consumer.Scenario, error) {
+	var out []consumer.Scenario
+	switch law {
+	case harness.Determinism:
+		out = append(out, consumer.Scenario{Batches: bs})
+	case harness.ReplayIdempotence:
+		all := make([]int, len(bs))
+		for i := range all {
+			all[i] = i
+		}
+		out = append(out, consumer.Scenario{Batches: bs, Twice: all}, consumer.Scenario{Batches: bs, Rewind: true})
+	case harness.RetryEquivalence:
+		clean, err := c.clean(ctx, bs)
+		if err != nil {
+			return nil, err
+		}
+		p := clean.Processes[0]
+		conv := strategies.Conversation(p.Events)
+		var ks []consumer.Fault
+		if n := conv.Commits(); n > 0 {
+			// A serialization failure the consumer must retry, not skip.
+			ks = append(ks, consumer.Fault{PG: faults.Plan{{Kind: faults.Error, SQLState: "40001", At: faults.AtCommit(1)}}})
+			for _, at := range []int{1, n} {
+				ks = append(ks, consumer.Fault{PG: faults.Plan{{Kind: faults.CrashBefore, At: faults.AtCommit(at)}}},
+					consumer.Fault{PG: faults.Plan{{Kind: faults.CrashAfter, At: faults.AtCommit(at)}}})
+			}
+		}
+		for _, at := range []int{1, p.Commits} {
+			if at > 0 {
+				ks = append(ks, consumer.Fault{Commit: &kafka.CommitFault{Kind: kafka.KillBeforeCommit, Commit: at}},
+					consumer.Fault{Commit: &kafka.CommitFault{Kind: kafka.KillAfterCommit, Commit: at}})
+			}
+		}
+		if p.Commits > 0 {
+			ks = append(ks, consumer.Fault{Commit: &kafka.CommitFault{Kind: kafka.FailCommit, Commit: 1, Code: kerr.RebalanceInProgress.Code}})
+		}
+		for _, k := range ks {
+			out = append(out, consumer.Scenario{Batches: bs, Faults: []consumer.Fault{k}})
+		}
+	}
+	return out, nil
+}
+
+// injections counts what sc injected into t's tally.
+func injections(sc consumer.Scenario, into map[Injection]int) {
+	if len(sc.Twice) > 0 {
+		into[ProducedTwice]++
+	}
+	if sc.Rewind {
+		into[OffsetRewinds]++
+	}
+	for _, k := range sc.Faults {
+		switch {
+		case k.Commit == nil:
+			for _, f := range k.PG {
+				into[Wire(f.Kind)]++
+			}
+		case k.Commit.Kind == kafka.KillBeforeCommit:
+			into[KillsBeforeOffsetCommit]++
+		case k.Commit.Kind == kafka.KillAfterCommit:
+			into[KillsAfterOffsetCommit]++
+		default:
+			into[OffsetCommitErrors]++
+		}
+	}
+}
+
+// shrink makes a failing scenario smaller while it still fails: fewer
+// kills, fewer batches produced twice, no rewind, fewer batches and
+// records, earlier offset commits. It stops after ShrinkTime.
+func (c *consumerChecker) shrink(ctx context.Context, failing consumerTrial) (consumerTrial, int) {
+	limit := c.set.shrinkTime
+	if limit <= 0 {
+		limit = DefaultShrinkTime
+	}
+	deadline := time.Now().Add(limit)
+	tried := 0
+	for progress := true; progress && time.Now().Before(deadline); {
+		progress = false
+		for _, cand := range simpler(failing.sc) {
+			if time.Now().After(deadline) {
+				break
+			}
+			tried++
+			t := c.judge(ctx, cand)
+			if t.err == nil && t.finding != nil {
+				c.release(ctx, failing)
+				failing, progress = t, true
+				break
+			}
+			c.release(ctx, t)
+		}
+	}
+	return failing, tried
+}
+
+func (c *consumerChecker) release(ctx context.Context, t consumerTrial) {
+	if t.obs != nil {
+		t.obs.Release(ctx)
+	}
+}
+
+// simpler lists the scenarios one step simpler than sc, simplest first.
+func simpler(sc consumer.Scenario) []consumer.Scenario {
+	var out []consumer.Scenario
+	with := func(edit func(*consumer.Scenario)) {
+		c := sc
+		c.Faults = append([]consumer.Fault(nil), sc.Faults...)
+		c.Twice = append([]int(nil), sc.Twice...)
+		c.Batches = append([]harness.Batch[harness.Order](nil), sc.Batches...)
+		edit(&c)
+		out = append(out, c)
+	}
+	for i := range sc.Faults {
+		with(func(c *consumer.Scenario) { c.Faults = append(c.Faults[:i], c.Faults[i+1:]...) })
+	}
+	if sc.Rewind && len(sc.Twice) > 0 {
+		with(func(c *consumer.Scenario) { c.Rewind = false })
+	}
+	for i := range sc.Twice {
+		if len(sc.Twice) > 1 || sc.Rewind {
+			with(func(c *consumer.Scenario) { c.Twice = append(c.Twice[:i], c.Twice[i+1:]...) })
+		}
+	}
+	for b := range sc.Batches {
+		if len(sc.Batches) > 1 {
+			with(func(c *consumer.Scenario) { c.Batches, c.Twice = dropBatch(c.Batches, c.Twice, b) })
+		}
+	}
+	for b, batch := range sc.Batches {
+		for r := range batch.Records {
+			if len(batch.Records) > 1 {
+				with(func(c *consumer.Scenario) {
+					recs := append([]harness.Order(nil), batch.Records...)
+					c.Batches[b].Records = append(recs[:r], recs[r+1:]...)
+				})
+			}
+		}
+	}
+	for i, k := range sc.Faults {
+		if k.Commit != nil && k.Commit.Commit > 1 {
+			with(func(c *consumer.Scenario) {
+				f := *k.Commit
+				f.Commit--
+				c.Faults[i] = consumer.Fault{Commit: &f}
+			})
+		}
+	}
+	return out
+}
+
+// dropBatch removes batch b, renumbering the batches produced twice.
+func dropBatch(bs []harness.Batch[harness.Order], twice []int, b int) ([]harness.Batch[harness.Order], []int) {
+	var tw []int
+	for _, i := range twice {
+		switch {
+		case i < b:
+			tw = append(tw, i)
+		case i > b:
+			tw = append(tw, i-1)
+		}
+	}
+	return append(bs[:b], bs[b+1:]...), tw
+}
