@@ -40,7 +40,7 @@ func (f writerFlags) check() error {
 	case f.Exec != "" && f.SQL != "":
 		return usageError{"give either --exec or --sql, not both"}
 	case f.Exec == "" && f.SQL == "":
-		return usageError{"say which writer to certify: --exec 'CMD' (any language) or --sql FILE"}
+		return usageError{"say which writer to certify: --exec 'CMD' (any language), --sql FILE, or --consumer 'CMD' for a long-running Kafka consumer"}
 	}
 	return nil
 }
@@ -169,6 +169,7 @@ func (f compareFlags) records(spec *recordspec.Spec) (properties.Records[records
 
 type certifyCmd struct {
 	writerFlags
+	consumerFlags
 	compareFlags
 	targetFlags
 	Laws       string        `help:"The laws the writer claims, comma-separated (default: all)." placeholder:"LAW,..."`
@@ -208,6 +209,12 @@ func (c certifyCmd) exploration() ([]properties.Option, error) {
 
 // Run certifies the writer and prints the certificate.
 func (c certifyCmd) Run(e *env) error {
+	if c.Consumer != "" {
+		return c.certifyConsumer(e)
+	}
+	if c.Kafka != "" {
+		return usageError{"--kafka names the broker of a --consumer; give the consumer with --consumer 'CMD'"}
+	}
 	if c.Replay != "" {
 		return replayCmd{File: c.Replay, writerFlags: c.writerFlags, compareFlags: c.compareFlags, targetFlags: c.targetFlags}.Run(e)
 	}

@@ -31,7 +31,26 @@ var cleanupSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP
 var signals struct {
 	sync.Mutex
 	targets map[*Target]bool
+	extra   map[*func()]bool // CleanupOnSignal's
 	ch      chan os.Signal
+}
+
+// CleanupOnSignal registers fn to run when a cleanup signal ends the
+// process (after the writers' commands are killed, before the targets
+// close): for what a run owns besides its sandboxes, such as its topics
+// on a Kafka cluster. The function returned unregisters it.
+func CleanupOnSignal(fn func()) (unregister func()) {
+	signals.Lock()
+	defer signals.Unlock()
+	if signals.extra == nil {
+		signals.extra = map[*func()]bool{}
+	}
+	signals.extra[&fn] = true
+	return func() {
+		signals.Lock()
+		delete(signals.extra, &fn)
+		signals.Unlock()
+	}
 }
 
 func watchSignals(t *Target) {
@@ -70,8 +89,15 @@ func onSignal(ch chan os.Signal) {
 	for t := range signals.targets {
 		open = append(open, t)
 	}
+	var extra []func()
+	for fn := range signals.extra {
+		extra = append(extra, *fn)
+	}
 	signals.Unlock()
 	faults.KillAll() // the writers' commands still running, before their sandboxes go
+	for _, fn := range extra {
+		fn()
+	}
 	for _, t := range open {
 		_ = t.Close()
 	}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/idemcheck/idemcheck/harness/consumer"
+	"github.com/idemcheck/idemcheck/harness/kafka"
+	"github.com/idemcheck/idemcheck/harness/trial"
+	"github.com/idemcheck/idemcheck/properties"
+)
+
+// consumerFlags say which long-running consumer to certify, and on which
+// broker.
+type consumerFlags struct {
+	Consumer    string   `help:"Certify a long-running Kafka consumer instead: this command (sh -c) joins $IDEMCHECK_GROUP, consumes $IDEMCHECK_TOPIC from $IDEMCHECK_KAFKA_BROKERS, writes to PostgreSQL ($DATABASE_URL, PG*), commits its offsets to the group, and exits 0 on SIGTERM. See the README's Consumers section." placeholder:"CMD"`
+	Kafka       string   `help:"With --consumer: an existing Kafka or Redpanda cluster's seed brokers (host:port,...) instead of the embedded broker; only the run's own topics and groups (idemcheck_...) are created and deleted there." placeholder:"BROKERS"`
+	IgnoreTable []string `help:"Leave a table out of the comparison, e.g. a consumer's stored offsets, which differ when records are produced twice (repeatable)." placeholder:"TABLE"`
+}
+
+// certifyConsumer certifies --consumer and prints the certificate.
+func (c certifyCmd) certifyConsumer(e *env) error {
+	if err := c.consumerUsage(); err != nil {
+		return err
+	}
+	if err := checkReportPath(c.Report); err != nil {
+		return err
+	}
+	laws, err := parseLaws(c.Laws)
+	if err != nil {
+		return err
+	}
+	if c.Seed == 0 {
+		c.Seed = rand.Uint64()>>1 + 1
+	}
+	tg, err := c.open(e.ctx, e.stderr)
+	if err != nil {
+		return err
+	}
+	defer tg.Close()
+	broker, err := c.broker(e)
+	if err != nil {
+		return err
+	}
+	defer broker.Close()
+	defer trial.CleanupOnSignal(func() { broker.Close() })()
+	p := consumer.Program{Command: c.Consumer, SetupSQL: c.SetupSQL, SetupCommand: c.Setup, CatchUpTimeout: c.Timeout}
+	fmt.Fprintf(e.stdout, "certifying %s on %s and the %s (seed %d)\n", p.Name(), tg, broker, c.Seed)
+	opts := append(c.options(), properties.OnTarget(tg), properties.OnBroker(broker), properties.Laws(laws...),
+		properties.Checks(c.Checks), properties.Seed(c.Seed), properties.ShrinkTime(c.ShrinkTime), properties.ScenarioDir(c.ScenarioDir))
+	if c.Parallel > 0 {
+		opts = append(opts, properties.Parallel(c.Parallel))
+	}
+	if len(c.IgnoreTable) > 0 {
+		opts = append(opts, properties.Compare(trial.IgnoreTables(c.IgnoreTable...)))
+	}
+	rep, err := properties.CheckConsumer(e.ctx, p, opts...)
+	if rep == nil {
+		return err
+	}
+	return present(e, rep, targetOf(tg), 0, c.outputs, err)
+}
+
+// broker is --kafka's cluster (its dead runs' topics reaped), or the
+// embedded broker.
+func (c certifyCmd) broker(e *env) (*kafka.Broker, error) {
+	if c.Kafka == "" {
+		return kafka.Embedded()
+	}
+	b, err := kafka.Dial(e.ctx, strings.Split(c.Kafka, ","))
+	if err != nil {
+		return nil, fmt.Errorf("--kafka %s: %w", c.Kafka, err)
+	}
+	if n, err := b.Reap(e.ctx, trial.DefaultReapAfter); err != nil {
+		fmt.Fprintf(e.stderr, "note: %v\n", err)
+	} else if n > 0 {
+		fmt.Fprintf(e.stderr, "removed %d topics and groups that killed runs left on %s\n", n, c.Kafka)
+	}
+	return b, nil
+}
+
+// consumerUsage refuses the flags that mean nothing for a consumer.
+func (c certifyCmd) consumerUsage() error {
+	for flag, given := range map[string]bool{
+		"--exec": c.Exec != "", "--sql": c.SQL != "", "--records": c.Records != "", "--partition-field": c.PartitionField != "",
+		"--exhaustive": c.Exhaustive, "--shard": c.Shard != "", "--replay": c.Replay != "", "--fresh-sandboxes": c.Fresh,
+	} {
+		if given {
+			return usageError{fmt.Sprintf("%s does not apply to --consumer: a consumer is certified with random trials of the default orders, in one run", flag)}
+		}
+	}
+	return nil
+}
