@@ -22,10 +22,11 @@ const (
 
 type cli struct {
 	Lessons lessonsCmd `cmd:"" help:"Break each classic anti-pattern live against PostgreSQL, show the minimal counterexample, then its fix holding."`
-	Certify certifyCmd `cmd:"" help:"Certify a writer in any language (--exec) or a SQL file (--sql) against the laws."`
+	Certify certifyCmd `cmd:"" help:"Certify a writer in any language (--exec), a SQL file (--sql) or a long-running Kafka consumer (--consumer) against the laws."`
 	Merge   mergeCmd   `cmd:"" help:"Combine the --json parts of a sharded certification (certify --shard I/N) into one certificate."`
 	Replay  replayCmd  `cmd:"" help:"Re-run a saved counterexample scenario exactly."`
 	Doctor  doctorCmd  `cmd:"" help:"Find a PostgreSQL by the default chain, create a sandbox, snapshot it and report what was found."`
+	Broker  brokerCmd  `cmd:"" help:"Run the embedded Kafka broker that certify --consumer uses, on its own, for developing a consumer."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,8 +52,11 @@ type Broker struct {
 
 // Embedded starts an in-process broker listening on 127.0.0.1 with a
 // group minimum session timeout low enough for SessionTimeout.
-func Embedded() (*Broker, error) {
-	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+func Embedded() (*Broker, error) { return EmbeddedOn(0) }
+
+// EmbeddedOn is Embedded listening on 127.0.0.1:port (0: any free port).
+func EmbeddedOn(port int) (*Broker, error) {
+	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.GroupMinSessionTimeout(100*time.Millisecond))
 	if err != nil {
 		return nil, fmt.Errorf("kafka: start the embedded broker: %w", err)
 	}
@@ -85,7 +89,10 @@ func Dial(ctx context.Context, seeds []string) (*Broker, error) {
 }
 
 func open(seeds []string) (*Broker, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	// Records go uncompressed: every client reads those (kafkajs has no
+	// snappy, franz-go's default, without a plugin).
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
 		return nil, fmt.Errorf("kafka: client for %v: %w", seeds, err)
 	}
@@ -264,6 +271,32 @@ func (b *Broker) Reap(ctx context.Context, after time.Duration) (int, error) {
 		}
 	}
 	return len(names), nil
+}
+
+// Leftovers lists the topics and groups on the cluster whose names begin
+// with Prefix: what runs of idemcheck (this one included) have not
+// removed.
+func (b *Broker) Leftovers(ctx context.Context) ([]string, error) {
+	topics, err := b.adm.ListTopics(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: list topics: %w", err)
+	}
+	groups, err := b.adm.ListGroups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: list groups: %w", err)
+	}
+	var out []string
+	for _, n := range topics.Names() {
+		if strings.HasPrefix(n, Prefix) {
+			out = append(out, "topic "+n)
+		}
+	}
+	for _, n := range groups.Groups() {
+		if strings.HasPrefix(n, Prefix) {
+			out = append(out, "group "+n)
+		}
+	}
+	return out, nil
 }
 
 // Close removes the topics and groups the run still owns and stops the
