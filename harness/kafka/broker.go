@@ -225,8 +225,8 @@ func (b *Broker) Remove(ctx context.Context, t *Topic) error {
 
 func (b *Broker) remove(ctx context.Context, name string) error {
 	var errs []error
-	if _, err := b.adm.DeleteGroups(ctx, name); err != nil {
-		errs = append(errs, fmt.Errorf("kafka: delete group %s: %w", name, err))
+	if err := b.deleteGroup(ctx, name); err != nil {
+		errs = append(errs, err)
 	}
 	resp, err := b.adm.DeleteTopics(ctx, name)
 	if err == nil {
@@ -236,6 +236,30 @@ func (b *Broker) remove(ctx context.Context, name string) error {
 		errs = append(errs, fmt.Errorf("kafka: delete topic %s: %w", name, err))
 	}
 	return errors.Join(errs...)
+}
+
+// deleteGroup deletes a group, waiting while it still has members: a
+// killed consumer's stays until its session times out.
+func (b *Broker) deleteGroup(ctx context.Context, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*SessionTimeout+5*time.Second)
+	defer cancel()
+	for {
+		resp, err := b.adm.DeleteGroups(ctx, name)
+		if err == nil {
+			err = resp.Error()
+		}
+		switch {
+		case err == nil || errors.Is(err, kerr.GroupIDNotFound):
+			return nil
+		case errors.Is(err, kerr.NonEmptyGroup) && ctx.Err() == nil:
+			select {
+			case <-ctx.Done():
+			case <-time.After(HeartbeatInterval):
+			}
+		default:
+			return fmt.Errorf("kafka: delete group %s: %w", name, err)
+		}
+	}
 }
 
 // harnessName matches the names NewTopic makes: Prefix, run, creation

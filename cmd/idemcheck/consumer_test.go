@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/idemcheck/idemcheck/harness/kafka"
+	"github.com/idemcheck/idemcheck/properties"
+)
+
+// kafkaOrders is the reference Go consumer, built once.
+var kafkaOrders = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(filepath.Dir(binary), "kafka-orders")
+	out, err := exec.Command(goTool(), "build", "-o", bin, "../../reference/consumer/kafka-orders").CombinedOutput()
+	if err != nil {
+		return "", &exec.Error{Name: "go build kafka-orders: " + string(out), Err: err}
+	}
+	return bin, nil
+})
+
+// consumerArgs are the flags that certify the consumer of lang in mode:
+// the reference Go consumer (its own setup), or the Python and Node ones
+// of testdata (their setup.sql).
+func consumerArgs(t *testing.T, lang, mode string) []string {
+	t.Helper()
+	switch lang {
+	case "go":
+		bin, err := kafkaOrders()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []string{"--consumer", bin + " -mode " + mode, "--setup", bin + " -setup -mode " + mode, "--ignore-table", "consumer_offsets"}
+	case "python":
+		needTools(t, "/usr/bin/python3")
+		return []string{"--consumer", "/usr/bin/python3 testdata/consumers/confluent_consumer.py " + mode, "--setup-sql", "testdata/consumers/setup.sql"}
+	case "node":
+		needTools(t, "node", "npm")
+		nodePackages(t)
+		return []string{"--consumer", "node testdata/recipes/node/kafkajs_consumer.js " + mode, "--setup-sql", "testdata/consumers/setup.sql"}
+	}
+	t.Fatalf("no consumer in %s", lang)
+	return nil
+}
+
+// TestCertifyConsumers certifies a correct and a broken consumer in Go,
+// Python and Node on the embedded broker. The correct ones hold every law
+// that applies, the commit-first ones lose a record under RetryEquivalence;
+// both for any seed (the smoke scenarios hold the faults that matter).
+func TestCertifyConsumers(t *testing.T) {
+	for _, lang := range []string{"go", "python", "node"} {
+		t.Run(lang, func(t *testing.T) {
+			got := certify(t, exitOK, append(consumerArgs(t, lang, "exactly-once"), "--checks", "3")...)
+			for _, law := range []string{"Determinism", "ReplayIdempotence", "RetryEquivalence"} {
+				if got[law].Verdict != "held" {
+					t.Errorf("exactly-once %s: %s (%s), want held", law, got[law].Verdict, got[law].Reason)
+				}
+			}
+			if got["ZombieSafety"].Verdict != "not-claimed" {
+				t.Errorf("ZombieSafety: %s, want not-claimed (not injected for consumers yet)", got["ZombieSafety"].Verdict)
+			}
+			got = certify(t, exitViolation, append(consumerArgs(t, lang, "commit-first"), "--checks", "3", "--laws", "RetryEquivalence")...)
+			if l := got["RetryEquivalence"]; l.Verdict != "violated" || l.Failure != properties.LostRows {
+				t.Errorf("commit-first RetryEquivalence: %s, %s (%s); want violated, lost-rows", l.Verdict, l.Failure, l.Reason)
+			}
+		})
+	}
+}
+
+// brokerProcess runs idemcheck broker in another process and returns its
+// address: what --kafka meets on a real cluster (a broker over TCP that
+// is not this process's), here with the embedded one.
+func brokerProcess(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command(binary, "broker", "--port", "0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("idemcheck broker said %q: %v", line, err)
+	}
+	_, rest, _ := strings.Cut(line, " at ")
+	addr, _, _ := strings.Cut(rest, ";")
+	if addr == "" {
+		t.Fatalf("no address in %q", line)
+	}
+	return addr
+}
+
+// leftovers lists what idemcheck left on the broker at addr.
+func leftovers(t *testing.T, addr string) []string {
+	t.Helper()
+	b, err := kafka.Dial(context.Background(), []string{addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	left, err := b.Leftovers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return left
+}
+
+func TestCertifyConsumerOnAClusterByAddress(t *testing.T) {
+	addr := brokerProcess(t)
+	got := certify(t, exitOK, append(consumerArgs(t, "go", "exactly-once"), "--checks", "3", "--kafka", addr)...)
+	if got["RetryEquivalence"].Verdict != "held" {
+		t.Errorf("RetryEquivalence: %s (%s)", got["RetryEquivalence"].Verdict, got["RetryEquivalence"].Reason)
+	}
+	if left := leftovers(t, addr); len(left) > 0 {
+		t.Errorf("the run left %v on the cluster", left)
+	}
+	code, _, stderr := idemcheck(t, "certify", "--consumer", "true", "--kafka", "127.0.0.1:1")
+	if code != exitUsage || !strings.Contains(stderr, "--kafka 127.0.0.1:1: kafka: no broker answers") {
+		t.Errorf("an unreachable --kafka: exit %d, %s", code, stderr)
+	}
+}
+
+// An interrupted certification leaves no topic, group or process behind.
+func TestInterruptedConsumerRunLeavesNothing(t *testing.T) {
+	addr := brokerProcess(t)
+	args := append([]string{"certify", "--checks", "50", "--kafka", addr}, consumerArgs(t, "go", "exactly-once")...)
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once the run has a topic of its own on the cluster.
+	deadline := time.Now().Add(30 * time.Second)
+	for len(leftovers(t, addr)) == 0 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the run never created a topic")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	if left := leftovers(t, addr); len(left) > 0 {
+		t.Errorf("after SIGINT the run left %v on the cluster", left)
+	}
+	bin, _ := kafkaOrders() // this test binary's own: other packages' tests run theirs
+	if out, _ := exec.Command("pgrep", "-f", bin+" -mode").Output(); len(out) > 0 {
+		t.Errorf("consumer processes outlived the run: %s", out)
+	}
+}
