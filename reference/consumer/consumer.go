@@ -1,11 +1,13 @@
 package consumer
 
 import (
+	"bufio"
 	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -368,4 +370,25 @@ func Setup(ctx context.Context, conn *pgx.Conn, mode Mode) error {
 		return err
 	}
 	return nil
+}
+
+// WriteBatch writes the orders read from r (JSON lines) as ExactlyOnce
+// writes one poll's, in one transaction: the same write, run as a batch
+// writer, which the benchmarks compare a consumer trial with.
+func WriteBatch(ctx context.Context, dsn string, r io.Reader) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	var recs []*kgo.Record
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		recs = append(recs, &kgo.Record{Value: append([]byte(nil), sc.Bytes()...)})
+	}
+	if err := sc.Err(); err != nil || len(recs) == 0 {
+		return err
+	}
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return insert(ctx, tx, recs, true) })
 }

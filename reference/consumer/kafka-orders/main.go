@@ -22,7 +22,15 @@ import (
 func main() {
 	mode := flag.String("mode", string(consumer.ExactlyOnce), fmt.Sprintf("how to apply polls: one of %v", consumer.Modes))
 	setup := flag.Bool("setup", false, "create the tables in DATABASE_URL and exit")
+	batch := flag.Bool("batch", false, "write the orders on stdin (JSON lines) as one poll, as a batch writer, and exit: the same write, for comparison")
 	flag.Parse()
+	if *batch {
+		if err := consumer.WriteBatch(context.Background(), os.Getenv("DATABASE_URL"), os.Stdin); err != nil {
+			fmt.Fprintln(os.Stderr, "kafka-orders:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(consumer.Mode(*mode), *setup); err != nil {
 		fmt.Fprintln(os.Stderr, "kafka-orders:", err)
 		os.Exit(1)
