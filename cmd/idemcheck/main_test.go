@@ -265,7 +265,7 @@ func TestBadInputSaysWhatIsWrong(t *testing.T) {
 		want string
 	}{
 		{[]string{"certify", "--frobnicate"}, "unknown flag --frobnicate"},
-		{[]string{"certify"}, "say which writer to certify: --exec 'CMD' (any language) or --sql FILE"},
+		{[]string{"certify"}, "say which writer to certify: --exec 'CMD' (any language), --sql FILE, or --consumer 'CMD'"},
 		{[]string{"certify", "--exec", "true", "--sql", "testdata/upsert.sql"}, "give either --exec or --sql, not both"},
 		{[]string{"certify", "--sql", "testdata/no-such-file.sql"}, "no-such-file.sql"},
 		{[]string{"certify", "--exec", "true", "--laws", "Idempotence"}, `"Idempotence" is not a law`},
