@@ -84,6 +84,14 @@ func (p *Process) Terminate() {
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 }
 
+// Freeze stops the whole process group (SIGSTOP): it does nothing, not
+// even a client library's background heartbeats, until Thaw, as in a long
+// garbage-collection pause or a VM stall: how a consumer becomes a zombie.
+func (p *Process) Freeze() { _ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGSTOP) }
+
+// Thaw lets a frozen process group go on (SIGCONT).
+func (p *Process) Thaw() { _ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGCONT) }
+
 // Done is closed when the command has ended and been reaped.
 func (p *Process) Done() <-chan struct{} { return p.done }
 

@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -129,6 +130,13 @@ func (r *Runner) run(ctx context.Context, sb *trial.Sandbox, sc Scenario, obs *O
 		return err
 	}
 	defer kp.Close()
+	if sc.Zombie != nil {
+		ps, err := r.zombie(ctx, sb, topic, kp, *sc.Zombie)
+		obs.Processes = append(obs.Processes, ps...)
+		if err != nil {
+			return fmt.Errorf("%v: %w", sc.Zombie, err)
+		}
+	}
 	for i, k := range append(append([]Fault(nil), sc.Faults...), Fault{}) {
 		p, err := r.process(ctx, sb, topic, kp, k)
 		if err != nil {
@@ -193,14 +201,22 @@ func records(sc Scenario) []kafka.Record {
 	return rs
 }
 
-// process runs one consumer process until its kill fires or it has
-// caught up and stopped on SIGTERM.
-func (r *Runner) process(ctx context.Context, sb *trial.Sandbox, topic *kafka.Topic, kp *kafka.Proxy, k Fault) (Process, error) {
-	att := r.Target.Proxy().NewAttempt(k.PG)
-	defer att.Close()
+// running is one consumer process under way.
+type running struct {
+	fault Fault
+	proc  *faults.Process
+	att   *faults.Attempt // its PostgreSQL conversation
+	ks    *kafka.Session  // its Kafka conversation
+	out   fmt.Stringer    // its output's last lines
+}
+
+// start starts a consumer process that meets f.
+func (r *Runner) start(sb *trial.Sandbox, topic *kafka.Topic, kp *kafka.Proxy, f Fault) (*running, error) {
+	att := r.Target.Proxy().NewAttempt(f.PG)
 	environ, err := external.Environ(sb.Through(att).ConnString())
 	if err != nil {
-		return Process{}, err
+		att.Close()
+		return nil, err
 	}
 	environ = append(environ,
 		EnvBrokers+"="+strings.Join(kp.Addrs(), ","), EnvTopic+"="+topic.Name, EnvGroup+"="+topic.Group,
@@ -215,91 +231,148 @@ func (r *Runner) process(ctx context.Context, sb *trial.Sandbox, topic *kafka.To
 		}
 	}
 	att.SetBeforeCrash(kill)
-	ks := kp.Begin(k.Commit, kill)
-	defer ks.End()
+	ks := kp.Begin(f.Commit, kill)
 	out := external.NewTail()
 	proc, err = external.Start(r.Program.Command, environ, out)
 	close(started)
 	if err != nil {
-		return Process{}, err
+		ks.End()
+		att.Close()
+		return nil, err
 	}
-	ending, err := r.watch(ctx, proc, att, ks, topic, out)
-	events := att.Events()
-	p := Process{Fault: k, Fired: ks.Fired() || att.Crashed() || len(att.Fired()) > 0, Ending: ending,
-		Rounds: len(events), Events: events, Commits: ks.Commits(), Fetches: ks.Fetches()}
-	return p, err
+	return &running{fault: f, proc: proc, att: att, ks: ks, out: out}, nil
 }
 
-// watch waits until the process is killed by its fault, or has caught
-// up (its group's lag 0, nothing of it open on the server), then stops it.
-func (r *Runner) watch(ctx context.Context, proc *faults.Process, att *faults.Attempt, ks *kafka.Session, topic *kafka.Topic, out fmt.Stringer) (Ending, error) {
+// fired tells whether the process's fault fired.
+func (p *running) fired() bool { return p.ks.Fired() || p.att.Crashed() || len(p.att.Fired()) > 0 }
+
+// caughtUp tells whether the process is up (it fetched) and has nothing
+// open on the server.
+func (p *running) caughtUp() bool { return p.ks.Fetches() > 0 && p.att.Quiet() }
+
+// end kills the process if it still runs, closes its proxies' sessions
+// and says what it did.
+func (p *running) end(ending Ending) Process {
+	select {
+	case <-p.proc.Done():
+	default:
+		p.proc.Kill()
+	}
+	p.ks.End()
+	p.att.Close()
+	events := p.att.Events()
+	return Process{Fault: p.fault, Fired: p.fired(), Ending: ending,
+		Rounds: len(events), Events: events, Commits: p.ks.Commits(), Fetches: p.ks.Fetches()}
+}
+
+// process runs one consumer process until its fault kills it or it has
+// caught up and stopped on SIGTERM.
+func (r *Runner) process(ctx context.Context, sb *trial.Sandbox, topic *kafka.Topic, kp *kafka.Proxy, f Fault) (Process, error) {
+	p, err := r.start(sb, topic, kp, f)
+	if err != nil {
+		return Process{}, err
+	}
+	ending, err := r.watch(ctx, topic, []*running{p}, nil)
+	if err == nil && ending == 0 {
+		ending, err = r.stop(p)
+	}
+	return p.end(ending), err
+}
+
+// watch waits until every process of ps has caught up (the group's lag
+// 0 and each caughtUp; ending 0), until one ends on its own (its
+// ending: Killed by its fault, Exited after it; any other end breaks the
+// contract), or until also is closed (ending 0, errAlso).
+func (r *Runner) watch(ctx context.Context, topic *kafka.Topic, ps []*running, also <-chan struct{}) (Ending, error) {
 	deadline := time.NewTimer(r.Program.catchUpTimeout())
 	defer deadline.Stop()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
+	done := make(chan *running, len(ps))
+	stopWaiting := make(chan struct{})
+	defer close(stopWaiting)
+	for _, p := range ps {
+		go func() {
+			select {
+			case <-p.proc.Done():
+				done <- p
+			case <-stopWaiting:
+			}
+		}()
+	}
 	for {
 		select {
-		case <-proc.Done():
-			if proc.Killed() {
+		case p := <-done:
+			switch {
+			case p.proc.Killed():
 				return Killed, nil
-			}
-			if ks.Fired() || len(att.Fired()) > 0 {
-				// It ended on its fault (an error it does not handle
-				// but leaves to its supervisor): restarted, as a
-				// supervisor would.
+			case p.fired():
+				// It ended on its fault (an error it does not handle but
+				// leaves to its supervisor): restarted, as a supervisor
+				// would.
 				return Exited, nil
 			}
-			return 0, contractError("it exited before catching up (%v, %s)%s", proc.Wait(0), did(ks, att), tail(out))
+			return 0, contractError("it exited before catching up (%v, %s)%s", p.proc.Wait(0), did(p), tail(p.out))
+		case <-also:
+			return 0, errAlso
 		case <-ctx.Done():
-			proc.Kill()
 			return 0, ctx.Err()
 		case <-deadline.C:
 			lag, _ := r.Broker.Lag(ctx, topic)
-			proc.Kill()
-			return 0, contractError("it never caught up within %v: %d records not committed; %s%s", r.Program.catchUpTimeout(), lag, did(ks, att), tail(out))
+			return 0, contractError("it never caught up within %v: %d records not committed; %s%s", r.Program.catchUpTimeout(), lag, did(ps[len(ps)-1]), tail(ps[len(ps)-1].out))
 		case <-tick.C:
-			// Not before it fetched: a process is judged once it is up
+			// Not before each fetched: a process is judged once it is up
 			// and consuming (and can take SIGTERM gracefully), even when
 			// the ones before it left it nothing to do.
-			if ks.Fetches() == 0 || !att.Quiet() {
+			if !allCaughtUp(ps) {
 				continue
 			}
 			lag, err := r.Broker.Lag(ctx, topic)
 			if err != nil {
-				proc.Kill()
 				return 0, err
 			}
-			if lag == 0 && att.Quiet() {
-				return r.stop(proc, func() bool { return ks.Fired() || len(att.Fired()) > 0 }, out)
+			if lag == 0 && allCaughtUp(ps) {
+				return 0, nil
 			}
 		}
 	}
 }
 
-// stop sends SIGTERM and waits for the process to exit; fired says
-// whether its fault fired (by then).
-func (r *Runner) stop(proc *faults.Process, fired func() bool, out fmt.Stringer) (Ending, error) {
-	proc.Terminate()
+// errAlso is what watch returns when its also channel closed.
+var errAlso = errors.New("consumer: watched event")
+
+func allCaughtUp(ps []*running) bool {
+	for _, p := range ps {
+		if !p.caughtUp() {
+			return false
+		}
+	}
+	return true
+}
+
+// stop sends SIGTERM and waits for the process to exit.
+func (r *Runner) stop(p *running) (Ending, error) {
+	p.proc.Terminate()
 	select {
-	case <-proc.Done():
-		if proc.Killed() { // its fault fired while it stopped
+	case <-p.proc.Done():
+		if p.proc.Killed() { // its fault fired while it stopped
 			return Killed, nil
 		}
-		if err := proc.Wait(0); err != nil {
-			if fired() {
+		if err := p.proc.Wait(0); err != nil {
+			if p.fired() {
 				return Exited, nil // it was ending on its fault already
 			}
-			return 0, contractError("it caught up, but SIGTERM ended it with %v, not exit 0%s", err, tail(out))
+			return 0, contractError("it caught up, but SIGTERM ended it with %v, not exit 0%s", err, tail(p.out))
 		}
 		return Stopped, nil
 	case <-time.After(r.Program.stopTimeout()):
-		proc.Kill()
-		return 0, contractError("it caught up, but did not exit within %v of SIGTERM (a consumer finishes the records it holds and exits)%s", r.Program.stopTimeout(), tail(out))
+		return 0, contractError("it caught up, but did not exit within %v of SIGTERM (a consumer finishes the records it holds and exits)%s", r.Program.stopTimeout(), tail(p.out))
 	}
 }
 
 // did says what a consumer process did, for a contract error.
-func did(ks *kafka.Session, att *faults.Attempt) string {
+func did(p *running) string {
+	ks, att := p.ks, p.att
 	switch {
 	case ks.Fetches() == 0:
 		return fmt.Sprintf("it never fetched from the brokers in %s (does it read %s and %s?)", EnvBrokers, EnvBrokers, EnvTopic)

@@ -166,3 +166,26 @@ func TestContractErrors(t *testing.T) {
 		})
 	}
 }
+
+// A rebalance zombie: the exactly-once consumer's late transaction is
+// fenced; the unfenced one's applies its records a second time.
+func TestZombies(t *testing.T) {
+	for _, tc := range []struct {
+		mode  string
+		at    faults.Point // the first write: a transaction's first statement, or an insert on its own
+		equal bool
+	}{{"exactly-once", faults.AtStmt(1, 1), true}, {"unfenced", faults.AtStmt(1, 1), false}, {"insert-then-commit", faults.AtCommit(1), false}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			z := &consumer.Zombie{At: tc.at}
+			p := program(tc.mode)
+			clean := run(t, p, consumer.Scenario{Batches: batches()})
+			obs := run(t, p, consumer.Scenario{Batches: batches(), Zombie: z})
+			if len(obs.Processes) < 2 || !obs.Processes[0].Fired {
+				t.Fatalf("the zombie never froze: %v", obs.Processes)
+			}
+			if d := diff(t, clean, obs); d.Equal != tc.equal {
+				t.Fatalf("%s with %v: equal to the clean run: %v, want %v\n%v\n%v", tc.mode, z, d.Equal, tc.equal, obs.Processes, d)
+			}
+		})
+	}
+}

@@ -21,6 +21,9 @@ type Scenario struct {
 	// Twice lists batches whose records are produced a second time,
 	// right after the first, as a producer's retry after a lost ack does.
 	Twice []int
+	// Zombie, when set, is played first (two processes); the processes
+	// of Faults follow.
+	Zombie *Zombie
 	// Faults: consumer process i meets Faults[i]; after the last, one
 	// more process runs without faults until it catches up.
 	Faults []Fault
@@ -44,6 +47,8 @@ func (k Fault) String() string {
 	switch {
 	case k.Commit != nil:
 		return k.Commit.String()
+	case len(k.PG) > 0 && k.PG[0].Kind == faults.Pause:
+		return "frozen as a zombie at " + k.PG[0].At.String()
 	case len(k.PG) > 0 && k.PG[0].IsCrash():
 		return "kill at " + k.PG.String()
 	case len(k.PG) > 0:
@@ -55,7 +60,7 @@ func (k Fault) String() string {
 // Clean tells whether the scenario has no faults: one consumer, each
 // record produced once.
 func (sc Scenario) Clean() bool {
-	return len(sc.Twice) == 0 && len(sc.Faults) == 0 && !sc.Rewind
+	return len(sc.Twice) == 0 && len(sc.Faults) == 0 && !sc.Rewind && sc.Zombie == nil
 }
 
 func (sc Scenario) partitions() int {
@@ -70,6 +75,9 @@ func (sc Scenario) String() string {
 	fmt.Fprintf(&b, "%d batches on %d partitions", len(sc.Batches), sc.partitions())
 	for _, i := range sc.Twice {
 		fmt.Fprintf(&b, "; batch %d produced twice", i+1)
+	}
+	if sc.Zombie != nil {
+		fmt.Fprintf(&b, "; %v", sc.Zombie)
 	}
 	for i, k := range sc.Faults {
 		fmt.Fprintf(&b, "; consumer %d: %v", i+1, k)

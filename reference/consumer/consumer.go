@@ -50,6 +50,12 @@ const (
 	// their own after the insert's: a kill between the two duplicates the
 	// records (justonedb/kafka-sink-pg-json#18).
 	OffsetsApart Mode = "offsets-apart"
+	// Unfenced keeps offsets in PostgreSQL in the write's transaction, as
+	// ExactlyOnce does, but inserts without a key and advances the offsets
+	// without the compare-and-set: crashes and retries are safe, but a
+	// zombie's late transaction applies its records a second time
+	// (redpanda-data/connect#433).
+	Unfenced Mode = "unfenced"
 	// SkipFailed logs a failed write and commits the offsets anyway: the
 	// records are skipped for good (vectordotdev/vector#24215,
 	// ClickHouse/ClickHouse#7256).
@@ -57,7 +63,7 @@ const (
 )
 
 // Modes lists every mode.
-var Modes = []Mode{ExactlyOnce, CommitFirst, InsertThenCommit, OffsetsApart, SkipFailed}
+var Modes = []Mode{ExactlyOnce, CommitFirst, InsertThenCommit, OffsetsApart, Unfenced, SkipFailed}
 
 // Config is what a consumer reads from idemcheck's environment.
 type Config struct {
@@ -112,6 +118,10 @@ func Run(ctx context.Context, cfg Config, mode Mode) error {
 	if mode.offsetsInDB() {
 		opts = append(opts, kgo.AdjustFetchOffsetsFn(c.fromDB))
 	}
+	// Offsets of partitions this member no longer owns are not its to
+	// commit: a zombie that commits them after a rebalance moves the
+	// group's offsets back.
+	opts = append(opts, kgo.OnPartitionsRevoked(c.forget), kgo.OnPartitionsLost(c.forget))
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return err
@@ -147,7 +157,7 @@ func Run(ctx context.Context, cfg Config, mode Mode) error {
 	}
 }
 
-func (m Mode) offsetsInDB() bool { return m == ExactlyOnce || m == OffsetsApart }
+func (m Mode) offsetsInDB() bool { return m == ExactlyOnce || m == OffsetsApart || m == Unfenced }
 
 type consumer struct {
 	cfg  Config
@@ -168,6 +178,17 @@ func (c *consumer) commit(ctx context.Context, recs []*kgo.Record) error {
 		c.note(r.Topic, r.Partition, r.Offset+1)
 	}
 	return c.commitPending(ctx)
+}
+
+// forget drops the pending offsets of partitions taken away.
+func (c *consumer) forget(_ context.Context, _ *kgo.Client, gone map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for topic, parts := range gone {
+		for _, p := range parts {
+			delete(c.pending[topic], p)
+		}
+	}
 }
 
 // note marks next as the offset to commit for a partition.
@@ -250,6 +271,16 @@ func (c *consumer) apply(ctx context.Context, recs []*kgo.Record) error {
 			if errors.Is(err, errFenced) {
 				return nil // another member owns the partition now: drop the poll
 			}
+			return err
+		}
+		return c.commit(ctx, recs)
+	case Unfenced:
+		if err := pgx.BeginFunc(ctx, c.db, func(tx pgx.Tx) error {
+			if err := insert(ctx, tx, recs, false); err != nil {
+				return err
+			}
+			return advance(ctx, tx, recs, false)
+		}); err != nil {
 			return err
 		}
 		return c.commit(ctx, recs)
