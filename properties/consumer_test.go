@@ -58,13 +58,13 @@ func TestExactlyOnceConsumerIsCertified(t *testing.T) {
 	if err != nil {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
-	for _, law := range []harness.Law{harness.Determinism, harness.ReplayIdempotence, harness.RetryEquivalence} {
+	for _, law := range []harness.Law{harness.Determinism, harness.ReplayIdempotence, harness.RetryEquivalence, harness.ZombieSafety} {
 		if lr := r.Laws[indexOf(law)]; lr.Verdict != properties.Held {
 			t.Errorf("seed %d: %s %s: %s", seed, law, lr.Verdict, lr.Reason)
 		}
 	}
-	if lr := r.Laws[indexOf(harness.ZombieSafety)]; lr.Verdict != properties.NotClaimed || lr.Reason == "" {
-		t.Errorf("ZombieSafety is %s (%q); want not-claimed with the reason", lr.Verdict, lr.Reason)
+	if lr := r.Laws[indexOf(harness.CrashAtomicity)]; lr.Verdict != properties.NotClaimed || lr.Reason == "" {
+		t.Errorf("CrashAtomicity is %s (%q); want not-claimed with the reason", lr.Verdict, lr.Reason)
 	}
 }
 
@@ -81,6 +81,8 @@ func TestBrokenConsumersAreCaughtByTheirLaw(t *testing.T) {
 		{"insert-then-commit", harness.ReplayIdempotence, properties.DuplicatedRows},
 		{"offsets-apart", harness.RetryEquivalence, properties.DuplicatedRows},
 		{"skip-failed", harness.RetryEquivalence, properties.LostRows},
+		{"unfenced", harness.ZombieSafety, properties.DuplicatedRows},
+		{"insert-then-commit", harness.ZombieSafety, properties.DuplicatedRows},
 	} {
 		t.Run(tc.mode+"/"+string(tc.law), func(t *testing.T) {
 			t.Parallel()
@@ -119,4 +121,18 @@ func randomSeed(t *testing.T) uint64 {
 	seed := rand.Uint64()>>1 + 1
 	t.Logf("seed %d", seed)
 	return seed
+}
+
+// The unfenced consumer survives crashes (its offsets are in the write's
+// transaction): only ZombieSafety tells it apart from the reference.
+func TestUnfencedConsumerSurvivesCrashes(t *testing.T) {
+	seed := randomSeed(t)
+	r, err := properties.CheckConsumer(context.Background(), consumerProgram(t, "unfenced"),
+		consumerOpts(t, properties.Checks(5), properties.Seed(seed), properties.Laws(harness.RetryEquivalence))...)
+	if err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	if lr := r.Laws[indexOf(harness.RetryEquivalence)]; lr.Verdict != properties.Held {
+		t.Fatalf("seed %d: RetryEquivalence %s: %s", seed, lr.Verdict, lr.Reason)
+	}
 }

@@ -121,8 +121,50 @@ func (c *consumerChecker) draw(ctx context.Context, law harness.Law, seed uint64
 		if sc.Faults, err = example(consumerFaults(clean.Processes[0]), splitmix(seed)); err != nil {
 			return sc, err
 		}
+	case harness.ZombieSafety:
+		clean, err := c.clean(ctx, bs)
+		if err != nil {
+			return sc, err
+		}
+		points := zombiePoints(clean.Processes[0].Events)
+		if len(points) == 0 {
+			return sc, nil // nowhere to stall: a clean trial
+		}
+		at, err := example(rapid.SampledFrom(points), splitmix(seed))
+		if err != nil {
+			return sc, err
+		}
+		sc.Zombie = &consumer.Zombie{At: at}
 	}
 	return sc, nil
+}
+
+// zombiePoints are where a consumer can be frozen as a zombie without
+// holding a lock its successor needs: the first statement of each of its
+// transactions, and each write it makes outside one.
+func zombiePoints(events []faults.Event) []faults.Point {
+	var out []faults.Point
+	seen := map[int]bool{}
+	for _, e := range events {
+		switch {
+		case e.Tx > 0 && e.Before == 'T' && !seen[e.Tx]:
+			seen[e.Tx] = true
+			out = append(out, faults.AtStmt(e.Tx, e.Stmt))
+		case e.Tx == 0 && e.Commit > 0 && writes(e.SQL):
+			out = append(out, faults.AtCommit(e.Commit))
+		}
+	}
+	return out
+}
+
+// writes tells whether a round's SQL begins with a statement that writes.
+func writes(sql string) bool {
+	w, _, _ := strings.Cut(strings.TrimSpace(sql), " ")
+	switch strings.ToUpper(w) {
+	case "INSERT", "UPDATE", "DELETE", "MERGE", "COPY", "WITH":
+		return true
+	}
+	return false
 }
 
 // redeliveries draws the records produced twice and whether the group is
@@ -179,6 +221,17 @@ func (c *consumerChecker) smoke(ctx context.Context, law harness.Law, bs []harne
 			all[i] = i
 		}
 		out = append(out, consumer.Scenario{Batches: bs, Twice: all}, consumer.Scenario{Batches: bs, Rewind: true})
+	case harness.ZombieSafety:
+		clean, err := c.clean(ctx, bs)
+		if err != nil {
+			return nil, err
+		}
+		if ps := zombiePoints(clean.Processes[0].Events); len(ps) > 0 {
+			out = append(out, consumer.Scenario{Batches: bs, Zombie: &consumer.Zombie{At: ps[0]}})
+			if len(ps) > 1 {
+				out = append(out, consumer.Scenario{Batches: bs, Zombie: &consumer.Zombie{At: ps[len(ps)-1]}})
+			}
+		}
 	case harness.RetryEquivalence:
 		clean, err := c.clean(ctx, bs)
 		if err != nil {
@@ -218,6 +271,9 @@ func injections(sc consumer.Scenario, into map[Injection]int) {
 	}
 	if sc.Rewind {
 		into[OffsetRewinds]++
+	}
+	if sc.Zombie != nil {
+		into[Zombies]++
 	}
 	for _, k := range sc.Faults {
 		switch {

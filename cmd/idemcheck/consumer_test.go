@@ -58,13 +58,13 @@ func TestCertifyConsumers(t *testing.T) {
 	for _, lang := range []string{"go", "python", "node"} {
 		t.Run(lang, func(t *testing.T) {
 			got := certify(t, exitOK, append(consumerArgs(t, lang, "exactly-once"), "--checks", "3")...)
-			for _, law := range []string{"Determinism", "ReplayIdempotence", "RetryEquivalence"} {
+			for _, law := range []string{"Determinism", "ReplayIdempotence", "RetryEquivalence", "ZombieSafety"} {
 				if got[law].Verdict != "held" {
 					t.Errorf("exactly-once %s: %s (%s), want held", law, got[law].Verdict, got[law].Reason)
 				}
 			}
-			if got["ZombieSafety"].Verdict != "not-claimed" {
-				t.Errorf("ZombieSafety: %s, want not-claimed (not injected for consumers yet)", got["ZombieSafety"].Verdict)
+			if got["CrashAtomicity"].Verdict != "not-claimed" {
+				t.Errorf("CrashAtomicity: %s, want not-claimed (not checked for consumers yet)", got["CrashAtomicity"].Verdict)
 			}
 			got = certify(t, exitViolation, append(consumerArgs(t, lang, "commit-first"), "--checks", "3", "--laws", "RetryEquivalence")...)
 			if l := got["RetryEquivalence"]; l.Verdict != "violated" || l.Failure != properties.LostRows {
