@@ -37,21 +37,49 @@ func (c *consumerChecker) check(ctx context.Context) (*Report, error) {
 		return r, fmt.Errorf("%w: without faults: %w", ErrWriterFails, err)
 	}
 	selected := selectedLaws(c.set.laws)
-	for i, law := range consumerLaws {
-		if !selected[law] {
+	var run []harness.Law
+	for _, law := range consumerLaws {
+		if selected[law] {
+			run = append(run, law)
+		} else {
 			r.Laws[indexOf(law)] = LawReport{Law: law, Verdict: NotRun, Reason: string(law) + " is not among the laws selected"}
-			continue
 		}
-		lr := c.checkLaw(ctx, law)
-		r.Laws[indexOf(law)] = lr
-		if lr.Failure == ServerGone || (law == harness.Determinism && lr.Verdict == Violated) {
-			for _, rest := range consumerLaws[i+1:] {
-				r.Laws[indexOf(rest)] = LawReport{Law: rest, Verdict: NotRun, Reason: "not run: " + string(lr.Law) + " settled the certificate: " + lr.Reason}
+	}
+	// Determinism first: two clean runs that differ make every other
+	// verdict noise. The others then run together, each Parallel trials
+	// at a time (a consumer trial mostly waits).
+	if len(run) > 0 && run[0] == harness.Determinism {
+		lr := c.checkLaw(ctx, harness.Determinism)
+		r.Laws[indexOf(harness.Determinism)] = lr
+		run = run[1:]
+		if lr.Verdict == Violated || lr.Failure == ServerGone {
+			settleAfter(r, lr, run)
+			return r, lawsErrorOf(r)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, law := range run {
+		wg.Go(func() { r.Laws[indexOf(law)] = c.checkLaw(ctx, law) })
+	}
+	wg.Wait()
+	for _, law := range run {
+		if lr := r.Laws[indexOf(law)]; lr.Failure == ServerGone {
+			for _, other := range run {
+				if other != law {
+					r.Laws[indexOf(other)] = inconclusive(LawReport{Law: other}, trial.ErrTargetGone)
+				}
 			}
 			break
 		}
 	}
 	return r, lawsErrorOf(r)
+}
+
+// settleAfter marks the laws of rest NotRun: lr settled the certificate.
+func settleAfter(r *Report, lr LawReport, rest []harness.Law) {
+	for _, law := range rest {
+		r.Laws[indexOf(law)] = LawReport{Law: law, Verdict: NotRun, Reason: "not run: " + string(lr.Law) + " settled the certificate: " + lr.Reason}
+	}
 }
 
 // checkLaw runs law's smoke scenarios, then its random trials, Parallel
