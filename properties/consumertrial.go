@@ -241,8 +241,6 @@ func (c *consumerChecker) smoke(ctx context.Context, law harness.Law, bs []harne
 		conv := strategies.Conversation(p.Events)
 		var ks []consumer.Fault
 		if n := conv.Commits(); n > 0 {
-			// A serialization failure the consumer must retry, not skip.
-			ks = append(ks, consumer.Fault{PG: faults.Plan{{Kind: faults.Error, SQLState: "40001", At: faults.AtCommit(1)}}})
 			for _, at := range []int{1, n} {
 				ks = append(ks, consumer.Fault{PG: faults.Plan{{Kind: faults.CrashBefore, At: faults.AtCommit(at)}}},
 					consumer.Fault{PG: faults.Plan{{Kind: faults.CrashAfter, At: faults.AtCommit(at)}}})
@@ -256,6 +254,10 @@ func (c *consumerChecker) smoke(ctx context.Context, law harness.Law, bs []harne
 		}
 		if p.Commits > 0 {
 			ks = append(ks, consumer.Fault{Commit: &kafka.CommitFault{Kind: kafka.FailCommit, Commit: 1, Code: kerr.RebalanceInProgress.Code}})
+		}
+		if conv.Commits() > 0 {
+			// A serialization failure the consumer must retry, not skip.
+			ks = append(ks, consumer.Fault{PG: faults.Plan{{Kind: faults.Error, SQLState: "40001", At: faults.AtCommit(1)}}})
 		}
 		for _, k := range ks {
 			out = append(out, consumer.Scenario{Batches: bs, Faults: []consumer.Fault{k}})

@@ -48,16 +48,24 @@ type lessonResult struct {
 // then shows its fix holding the same law.
 func (c lessonsCmd) Run(e *env) error {
 	lessons := antipatterns.Catalog()
+	consumers := consumerLessonsNamed(c.Name)
 	if c.Name != "" {
 		l, ok := antipatterns.Lookup(c.Name)
-		if !ok {
+		switch {
+		case ok:
+			lessons = []antipatterns.Lesson{l}
+		case len(consumers) > 0:
+			lessons = nil
+		default:
 			var names []string
 			for _, l := range lessons {
 				names = append(names, l.Name)
 			}
+			for _, l := range consumerLessonsNamed("") {
+				names = append(names, l.Name())
+			}
 			return usageError{fmt.Sprintf("no lesson %q; the lessons are %s", c.Name, strings.Join(names, ", "))}
 		}
-		lessons = []antipatterns.Lesson{l}
 	}
 	if err := checkReportPath(c.Report); err != nil {
 		return err
@@ -79,7 +87,7 @@ func (c lessonsCmd) Run(e *env) error {
 		if !c.AllLaws {
 			laws = laws[:1]
 		}
-		fmt.Fprintf(e.stdout, "\n━━ %d/%d %s: %s\n   consequence: %s\n", i+1, len(lessons), l.Name, l.AntiPattern, l.Consequence)
+		fmt.Fprintf(e.stdout, "\n━━ %d/%d %s: %s\n   consequence: %s\n", i+1, len(lessons)+len(consumers), l.Name, l.AntiPattern, l.Consequence)
 		for _, law := range laws {
 			r, err := c.lesson(e, tg, l, law, dir)
 			if err != nil {
@@ -91,6 +99,16 @@ func (c lessonsCmd) Run(e *env) error {
 			results = append(results, r)
 		}
 	}
+	more, err := c.consumerLessons(e, tg, consumers, len(lessons)+1, len(lessons)+len(consumers))
+	if err != nil {
+		return err
+	}
+	for _, r := range more {
+		if !r.Caught || !r.FixHeld {
+			missed++
+		}
+	}
+	results = append(results, more...)
 	if c.JSON != "" {
 		if err := writeJSON(c.JSON, e.stdout, results); err != nil {
 			return err

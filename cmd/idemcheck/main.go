@@ -27,7 +27,9 @@ type cli struct {
 	Replay  replayCmd  `cmd:"" help:"Re-run a saved counterexample scenario exactly."`
 	Doctor  doctorCmd  `cmd:"" help:"Find a PostgreSQL by the default chain, create a sandbox, snapshot it and report what was found."`
 	Broker  brokerCmd  `cmd:"" help:"Run the embedded Kafka broker that certify --consumer uses, on its own, for developing a consumer."`
-	Version versionCmd `cmd:"" help:"Print the version."`
+
+	ReferenceConsumer referenceConsumerCmd `cmd:"" hidden:"" help:"Run the reference Kafka consumer (the consumer lessons' subject)."`
+	Version           versionCmd           `cmd:"" help:"Print the version."`
 }
 
 // env is what every command gets: where to write and a context that ends

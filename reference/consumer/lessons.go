@@ -1,0 +1,38 @@
+package consumer
+
+import "github.com/idemcheck/idemcheck/harness"
+
+// Lesson is a broken mode taught as a lesson: what it does wrong, the
+// public incident it renders, the law that catches it and what the
+// finding says. Its fix is ExactlyOnce.
+type Lesson struct {
+	Mode        Mode
+	AntiPattern string
+	Consequence string
+	Source      string // the public incident
+	Law         harness.Law
+}
+
+// Name is the lesson's name in idemcheck lessons: "consumer/" and its mode.
+func (l Lesson) Name() string { return "consumer/" + string(l.Mode) }
+
+// Lessons are the broken consumers, in teaching order.
+func Lessons() []Lesson {
+	return []Lesson{
+		{CommitFirst, "offsets committed for polled records before they are written",
+			"a kill between the commit and the write loses the records for good",
+			"https://github.com/twmb/franz-go/issues/57", harness.RetryEquivalence},
+		{InsertThenCommit, "records inserted without a key, offsets committed after",
+			"a kill between the insert and the commit inserts them again on restart",
+			"https://github.com/confluentinc/kafka-connect-jdbc/issues/327", harness.RetryEquivalence},
+		{OffsetsApart, "offsets kept in the database, but in a transaction of their own",
+			"a kill between the two transactions applies the records twice",
+			"https://github.com/justonedb/kafka-sink-pg-json/issues/18", harness.RetryEquivalence},
+		{Unfenced, "offsets kept in the write's transaction, but not fenced",
+			"a consumer removed from its group (a zombie) applies its poll after its successor did",
+			"https://github.com/redpanda-data/connect/issues/433", harness.ZombieSafety},
+		{SkipFailed, "a failed write logged and its offsets committed anyway",
+			"the records of the failed write are skipped for good",
+			"https://github.com/vectordotdev/vector/issues/24215", harness.RetryEquivalence},
+	}
+}
