@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -312,14 +313,14 @@ func (r *Runner) watch(ctx context.Context, topic *kafka.Topic, ps []*running, a
 				// would.
 				return Exited, nil
 			}
-			return 0, contractError("it exited before catching up (%v, %s)%s", p.proc.Wait(0), did(p), tail(p.out))
+			return 0, contractError("it exited before catching up (%v, %s)%s", p.proc.Wait(0), did(p, topic), tail(p.out))
 		case <-also:
 			return 0, errAlso
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-deadline.C:
 			lag, _ := r.Broker.Lag(ctx, topic)
-			return 0, contractError("it never caught up within %v: %d records not committed; %s%s", r.Program.catchUpTimeout(), lag, did(ps[len(ps)-1]), tail(ps[len(ps)-1].out))
+			return 0, contractError("it never caught up within %v: %d records not committed; %s%s", r.Program.catchUpTimeout(), lag, did(ps[len(ps)-1], topic), tail(ps[len(ps)-1].out))
 		case <-tick.C:
 			// Not before each fetched: a process is judged once it is up
 			// and consuming (and can take SIGTERM gracefully), even when
@@ -371,8 +372,11 @@ func (r *Runner) stop(p *running) (Ending, error) {
 }
 
 // did says what a consumer process did, for a contract error.
-func did(p *running) string {
+func did(p *running, topic *kafka.Topic) string {
 	ks, att := p.ks, p.att
+	if asked := ks.Topics(); len(asked) > 0 && !slices.Contains(asked, topic.Name) {
+		return fmt.Sprintf("it asked the brokers about %v, never about its topic %s (does it read %s?)", asked, topic.Name, EnvTopic)
+	}
 	switch {
 	case ks.Fetches() == 0:
 		return fmt.Sprintf("it never fetched from the brokers in %s (does it read %s and %s?)", EnvBrokers, EnvBrokers, EnvTopic)

@@ -154,6 +154,8 @@ func TestContractErrors(t *testing.T) {
 	}{
 		{"exits", consumer.Program{Command: "echo bye; exit 3"}, "exited before catching up"},
 		{"never fetches", consumer.Program{Command: "sleep 600", CatchUpTimeout: 2 * time.Second}, "never fetched"},
+		{"reads another topic", consumer.Program{Command: "IDEMCHECK_TOPIC=orders-elsewhere " + bin + " -mode exactly-once",
+			SetupCommand: bin + " -setup", CatchUpTimeout: 2 * time.Second}, "asked the brokers about [orders-elsewhere], never about its topic"},
 		{"ignores SIGTERM", consumer.Program{Command: "trap '' TERM; " + bin + " -mode exactly-once & wait; sleep 600",
 			SetupCommand: bin + " -setup", StopTimeout: time.Second}, "did not exit within 1s of SIGTERM"},
 	} {

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"fmt"
+	"sort"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -55,6 +56,7 @@ type Session struct {
 	mu      sync.Mutex
 	commits int
 	fetches int
+	topics  map[string]bool // the topics its Metadata requests named
 	fired   bool
 	links   []*link
 	ended   bool
@@ -76,6 +78,19 @@ func (s *Session) Fetches() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.fetches
+}
+
+// Topics lists the topics the consumer asked the brokers about (in its
+// Metadata requests): a consumer of the wrong topic shows here.
+func (s *Session) Topics() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.topics))
+	for t := range s.topics {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Fired tells whether the session's fault fired.
@@ -106,6 +121,10 @@ func (s *Session) observe(req request) action {
 		s.fetches++
 		s.mu.Unlock()
 		return relay
+	case int16(kmsg.Metadata):
+		s.noteTopics(req)
+		s.mu.Unlock()
+		return relay
 	case int16(kmsg.OffsetCommit):
 		s.commits++
 	default:
@@ -129,6 +148,23 @@ func (s *Session) observe(req request) action {
 	default:
 		s.mu.Unlock()
 		return killOnResponse
+	}
+}
+
+// noteTopics records the topic names of a Metadata request (s.mu held).
+func (s *Session) noteTopics(req request) {
+	var m kmsg.MetadataRequest
+	m.SetVersion(req.version)
+	if m.ReadFrom(req.body) != nil {
+		return
+	}
+	if s.topics == nil {
+		s.topics = map[string]bool{}
+	}
+	for _, t := range m.Topics {
+		if t.Topic != nil {
+			s.topics[*t.Topic] = true
+		}
 	}
 }
 
