@@ -198,6 +198,24 @@ func (a *Attempt) Listen() (string, error) {
 // Paused is closed when the attempt reaches a Pause point.
 func (a *Attempt) Paused() <-chan struct{} { return a.paused }
 
+// Holding tells whether the attempt holds a round at a Pause point, not
+// yet released.
+func (a *Attempt) Holding() bool {
+	select {
+	case <-a.paused:
+	default:
+		return false
+	}
+	select {
+	case <-a.release:
+		return false
+	case <-a.crashCh:
+		return false
+	default:
+		return true
+	}
+}
+
 // Release lets a paused attempt go on.
 func (a *Attempt) Release() {
 	a.mu.Lock()
@@ -273,6 +291,9 @@ func (a *Attempt) ClosedPIDs() []uint32 {
 // long-running client (a consumer) that stays quiet has made durable all
 // it is going to make of what it has read.
 func (a *Attempt) Quiet() bool {
+	if a.Holding() {
+		return false
+	}
 	a.mu.Lock()
 	ss := a.sessionList()
 	a.mu.Unlock()

@@ -254,15 +254,19 @@ func (p *running) caughtUp() bool { return p.ks.Fetches() > 0 && p.att.Quiet() }
 // end kills the process if it still runs, closes its proxies' sessions
 // and says what it did.
 func (p *running) end(ending Ending) Process {
+	fired := p.fired()
 	select {
 	case <-p.proc.Done():
 	default:
 		p.proc.Kill()
 	}
+	if p.att.Holding() {
+		p.att.Kill() // the held round would wait for a Release forever
+	}
 	p.ks.End()
 	p.att.Close()
 	events := p.att.Events()
-	return Process{Fault: p.fault, Fired: p.fired(), Ending: ending,
+	return Process{Fault: p.fault, Fired: fired, Ending: ending,
 		Rounds: len(events), Events: events, Commits: p.ks.Commits(), Fetches: p.ks.Fetches()}
 }
 

@@ -176,7 +176,7 @@ func TestZombies(t *testing.T) {
 		mode  string
 		at    faults.Point // the first write: a transaction's first statement, or an insert on its own
 		equal bool
-	}{{"exactly-once", faults.AtStmt(1, 1), true}, {"unfenced", faults.AtStmt(1, 1), false}, {"insert-then-commit", faults.AtCommit(1), false}} {
+	}{{"exactly-once", faults.AtStmt(1, 1), true}, {"unfenced", faults.AtStmt(1, 1), false}, {"insert-then-commit", faults.AtCommit(1), false}, {"commit-first", faults.AtCommit(1), true}} {
 		t.Run(tc.mode, func(t *testing.T) {
 			z := &consumer.Zombie{At: tc.at}
 			p := program(tc.mode)
