@@ -101,6 +101,18 @@ func (c *consumerChecker) checkLaw(ctx context.Context, law harness.Law) LawRepo
 		}
 		return c.draw(ctx, law, trialSeed(c.set.seed, i-len(smoke)+1))
 	}
+	cov := newConsumerCoverage(law)
+	count := func(t consumerTrial) {
+		clean, err := c.clean(ctx, t.sc.Batches)
+		if err != nil || len(clean.Processes) == 0 {
+			return
+		}
+		var ran []consumer.Process
+		if t.obs != nil {
+			ran = t.obs.Processes
+		}
+		cov.add(clean.Processes[0], t.sc, ran)
+	}
 	total := len(smoke) + c.set.checks
 	for from := 0; from < total; from += c.set.parallel {
 		to := min(from+c.set.parallel, total)
@@ -127,13 +139,16 @@ func (c *consumerChecker) checkLaw(ctx context.Context, law harness.Law) LawRepo
 				lr.Trials = from + k + 1
 				lr.FirstFailure = lr.Trials
 				injections(t.sc, lr.Faults)
+				count(t)
 				lr = c.violated(ctx, lr, t)
 			default:
 				injections(t.sc, lr.Faults)
+				count(t)
 				c.release(ctx, t)
 			}
 		}
 		if lr.Verdict != "" {
+			lr.Coverage = cov.coverage()
 			return lr
 		}
 		lr.Trials = to
@@ -141,7 +156,12 @@ func (c *consumerChecker) checkLaw(ctx context.Context, law harness.Law) LawRepo
 			c.set.progress(law, lr.Trials, lr.Faults)
 		}
 	}
-	lr.Verdict = Held
+	lr.Verdict, lr.Coverage = Held, cov.coverage()
+	if cv := lr.Coverage; cv != nil && float64(cv.Crashed) < c.set.minCoverage()*float64(cv.Points) {
+		lr.Verdict = Inconclusive
+		lr.Reason = fmt.Sprintf("only %d of the %d classes of the consumer's fault points (%d points) were hit (%.0f%%, below the minimum coverage of %.0f%%); never hit: %s; run more trials",
+			cv.Crashed, cv.Points, cv.Raw(), 100*cv.Fraction(), 100*c.set.minCoverage(), cv.uncoveredList(8))
+	}
 	return lr
 }
 

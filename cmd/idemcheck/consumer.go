@@ -47,7 +47,10 @@ func (c certifyCmd) certifyConsumer(e *env) error {
 	defer trial.CleanupOnSignal(func() { broker.Close() })()
 	p := consumer.Program{Command: c.Consumer, SetupSQL: c.SetupSQL, SetupCommand: c.Setup, CatchUpTimeout: c.Timeout}
 	fmt.Fprintf(e.stdout, "certifying %s on %s and the %s (seed %d)\n", p.Name(), tg, broker, c.Seed)
-	opts := append(c.options(), properties.OnTarget(tg), properties.OnBroker(broker), properties.Laws(laws...),
+	if c.MinCoverage < 0 || c.MinCoverage > 1 {
+		return usageError{fmt.Sprintf("--min-coverage %g: give a fraction from 0 to 1, e.g. 0.5", c.MinCoverage)}
+	}
+	opts := append(c.options(), properties.MinCoverage(c.MinCoverage), properties.OnTarget(tg), properties.OnBroker(broker), properties.Laws(laws...),
 		properties.Checks(c.Checks), properties.Seed(c.Seed), properties.ShrinkTime(c.ShrinkTime), properties.ScenarioDir(c.ScenarioDir))
 	if c.Parallel > 0 {
 		opts = append(opts, properties.Parallel(c.Parallel))

@@ -1,0 +1,109 @@
+package properties
+
+import (
+	"sort"
+
+	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/consumer"
+	"github.com/idemcheck/idemcheck/harness/kafka"
+	"github.com/idemcheck/idemcheck/strategies"
+)
+
+// consumerCoverage counts, for a fault law of consumers, the classes of
+// fault points the clean processes of its trials had and those a fault
+// fired at: RetryEquivalence's PostgreSQL crash classes (as for batch
+// writers: strategies.CrashPoints) and its three kinds of offset-commit
+// fault, ZombieSafety's stall points.
+type consumerCoverage struct {
+	law     harness.Law
+	classes map[string]*pointClass
+	crashed map[string]bool
+}
+
+func newConsumerCoverage(law harness.Law) *consumerCoverage {
+	return &consumerCoverage{law: law, classes: map[string]*pointClass{}, crashed: map[string]bool{}}
+}
+
+// commitClasses name the offset-commit faults as classes.
+var commitClasses = map[kafka.CommitFaultKind]string{
+	kafka.KillBeforeCommit: "killed before an offset commit is applied",
+	kafka.KillAfterCommit:  "killed after an offset commit is applied, its response lost",
+	kafka.FailCommit:       "an offset commit refused",
+}
+
+// add counts one judged trial: clean is the clean process of its batches,
+// ran the processes of the trial (nil when it could not be run through).
+func (cv *consumerCoverage) add(clean consumer.Process, sc consumer.Scenario, ran []consumer.Process) {
+	points := map[string]string{} // fault point name -> class
+	switch cv.law {
+	case harness.RetryEquivalence:
+		for _, p := range strategies.CrashPoints(strategies.Conversation(clean.Events)) {
+			cv.see(p.Class, p.Name, p.Round)
+			points[p.Fault.String()] = p.Class
+		}
+		if clean.Commits > 0 {
+			for kind, name := range commitClasses {
+				cv.see(name, name, 1<<20+int(kind))
+			}
+		}
+	case harness.ZombieSafety:
+		for i, at := range zombiePoints(clean.Events) {
+			name := "frozen at " + at.String()
+			cv.see(name, name, i)
+		}
+	}
+	for _, p := range ran {
+		if !p.Fired {
+			continue
+		}
+		switch {
+		case p.Fault.Commit != nil:
+			cv.crashed[commitClasses[p.Fault.Commit.Kind]] = true
+		case cv.law == harness.ZombieSafety && len(p.Fault.PG) > 0:
+			cv.crashed["frozen at "+p.Fault.PG[0].At.String()] = true
+		case len(p.Fault.PG) > 0:
+			if class, ok := points[p.Fault.PG[0].String()]; ok {
+				cv.crashed[class] = true
+			}
+		}
+	}
+}
+
+func (cv *consumerCoverage) see(class, point string, order int) {
+	c := cv.classes[class]
+	if c == nil {
+		c = &pointClass{first: order, points: map[string]bool{}}
+		cv.classes[class] = c
+	}
+	c.points[point] = true
+}
+
+// coverage is the Coverage of the trials counted (nil for a law without
+// fault points).
+func (cv *consumerCoverage) coverage() *Coverage {
+	if len(cv.classes) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(cv.classes))
+	for n := range cv.classes {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		a, b := cv.classes[names[i]], cv.classes[names[j]]
+		if a.first != b.first {
+			return a.first < b.first
+		}
+		return names[i] < names[j]
+	})
+	out := &Coverage{Points: len(names), RawPoints: map[string]int{}}
+	for _, n := range names {
+		out.RawPoints[n] = len(cv.classes[n].points)
+		if cv.crashed[n] {
+			out.Crashed++
+			out.CrashedAt = append(out.CrashedAt, n)
+		} else {
+			out.Uncovered = append(out.Uncovered, n)
+		}
+	}
+	return out
+}
