@@ -1,8 +1,6 @@
 package properties
 
 import (
-	"sort"
-
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/consumer"
 	"github.com/idemcheck/idemcheck/harness/kafka"
@@ -80,30 +78,4 @@ func (cv *consumerCoverage) see(class, point string, order int) {
 
 // coverage is the Coverage of the trials counted (nil for a law without
 // fault points).
-func (cv *consumerCoverage) coverage() *Coverage {
-	if len(cv.classes) == 0 {
-		return nil
-	}
-	names := make([]string, 0, len(cv.classes))
-	for n := range cv.classes {
-		names = append(names, n)
-	}
-	sort.Slice(names, func(i, j int) bool {
-		a, b := cv.classes[names[i]], cv.classes[names[j]]
-		if a.first != b.first {
-			return a.first < b.first
-		}
-		return names[i] < names[j]
-	})
-	out := &Coverage{Points: len(names), RawPoints: map[string]int{}}
-	for _, n := range names {
-		out.RawPoints[n] = len(cv.classes[n].points)
-		if cv.crashed[n] {
-			out.Crashed++
-			out.CrashedAt = append(out.CrashedAt, n)
-		} else {
-			out.Uncovered = append(out.Uncovered, n)
-		}
-	}
-	return out
-}
+func (cv *consumerCoverage) coverage() *Coverage { return coverageOf(cv.classes, cv.crashed) }

@@ -132,16 +132,20 @@ func (t *tally) covered(spec lawSpec) bool {
 
 // coverage counts the classes of crash points seen and crashed, and the
 // points each stands for (nil when the law has none).
-func (t *tally) coverage() *Coverage {
-	if len(t.classes) == 0 {
+func (t *tally) coverage() *Coverage { return coverageOf(t.classes, t.crashed) }
+
+// coverageOf makes the Coverage of classes seen, those in crashed hit,
+// in the order they were first seen (nil for no classes).
+func coverageOf(classes map[string]*pointClass, crashed map[string]bool) *Coverage {
+	if len(classes) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(t.classes))
-	for name := range t.classes {
+	names := make([]string, 0, len(classes))
+	for name := range classes {
 		names = append(names, name)
 	}
 	sort.Slice(names, func(i, j int) bool {
-		a, b := t.classes[names[i]], t.classes[names[j]]
+		a, b := classes[names[i]], classes[names[j]]
 		if a.first != b.first {
 			return a.first < b.first
 		}
@@ -149,8 +153,8 @@ func (t *tally) coverage() *Coverage {
 	})
 	cv := &Coverage{Points: len(names), RawPoints: map[string]int{}}
 	for _, name := range names {
-		cv.RawPoints[name] = len(t.classes[name].points)
-		if t.crashed[name] {
+		cv.RawPoints[name] = len(classes[name].points)
+		if crashed[name] {
 			cv.Crashed++
 			cv.CrashedAt = append(cv.CrashedAt, name)
 		} else {

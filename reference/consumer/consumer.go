@@ -261,26 +261,18 @@ func (c *consumer) commitPending(ctx context.Context) error {
 // apply applies one poll's records as the mode says.
 func (c *consumer) apply(ctx context.Context, recs []*kgo.Record) error {
 	switch c.mode {
-	case ExactlyOnce:
+	case ExactlyOnce, Unfenced:
+		// ExactlyOnce skips what is there and fences; Unfenced does neither.
+		exact := c.mode == ExactlyOnce
 		if err := pgx.BeginFunc(ctx, c.db, func(tx pgx.Tx) error {
-			if err := insert(ctx, tx, recs, true); err != nil {
+			if err := insert(ctx, tx, recs, exact); err != nil {
 				return err
 			}
-			return advance(ctx, tx, recs, true)
+			return advance(ctx, tx, recs, exact)
 		}); err != nil {
 			if errors.Is(err, errFenced) {
 				return nil // another member owns the partition now: drop the poll
 			}
-			return err
-		}
-		return c.commit(ctx, recs)
-	case Unfenced:
-		if err := pgx.BeginFunc(ctx, c.db, func(tx pgx.Tx) error {
-			if err := insert(ctx, tx, recs, false); err != nil {
-				return err
-			}
-			return advance(ctx, tx, recs, false)
-		}); err != nil {
 			return err
 		}
 		return c.commit(ctx, recs)
