@@ -195,7 +195,7 @@ func (c *consumerChecker) counterexample(ctx context.Context, law harness.Law, t
 		records += len(b.Records)
 	}
 	ce := &Counterexample{Law: law, Summary: t.finding.summary, Scenario: renderConsumerScenario(t.sc),
-		Records: records, Batches: len(t.sc.Batches), Deliveries: len(t.sc.Faults) + 1,
+		Records: records, Batches: len(t.sc.Batches), Deliveries: processes(t),
 		Replay: fmt.Sprintf("properties.Seed(%d), or idemcheck certify --consumer ... --seed %d, repeats these trials", c.set.seed, c.set.seed)}
 	if t.finding.diff != nil {
 		ce.Diff = t.finding.diff.String()
@@ -204,6 +204,7 @@ func (c *consumerChecker) counterexample(ctx context.Context, law harness.Law, t
 		var tl []string
 		for i, p := range t.obs.Processes {
 			tl = append(tl, fmt.Sprintf("consumer process %d: %v", i+1, p))
+			ce.Steps = append(ce.Steps, laneOf(i, p))
 		}
 		ce.Timeline = strings.Join(tl, "\n")
 		if c.set.discardFaulty {
@@ -214,6 +215,38 @@ func (c *consumerChecker) counterexample(ctx context.Context, law harness.Law, t
 		}
 	}
 	return ce
+}
+
+// processes counts a trial's consumer processes: those that ran, or for
+// a trial that ended early those it would have run.
+func processes(t consumerTrial) int {
+	if t.obs != nil {
+		return len(t.obs.Processes)
+	}
+	n := len(t.sc.Faults) + 1
+	if t.sc.Zombie != nil {
+		n += 2
+	}
+	if t.sc.Rewind {
+		n++
+	}
+	return n
+}
+
+// laneOf is consumer process i as a lane of the certificate's timeline:
+// its PostgreSQL rounds, its fault, its fetches and offset commits, how
+// it ended.
+func laneOf(i int, p consumer.Process) trial.Step {
+	outcome, how := trial.Failed, p.Ending.String()
+	if p.Ending == consumer.Stopped {
+		outcome, how = trial.Stopped, ""
+	}
+	plan := fmt.Sprintf("%d fetches, %d offset commits", p.Fetches, p.Commits)
+	if p.Fault.Commit != nil || len(p.Fault.PG) > 0 {
+		plan = p.Fault.String() + "; " + plan
+	}
+	return trial.Step{Delivery: i, Attempt: 1, Label: fmt.Sprintf("consumer process %d", i+1), Plan: plan,
+		Outcome: outcome, Err: how, Events: p.Events}
 }
 
 // renderConsumerScenario is sc for people: what was produced and what

@@ -63,7 +63,7 @@ type CrashState struct {
 	Acked []int
 }
 
-// Step is one attempt in the timeline.
+// Step is one attempt in the timeline, or one consumer process (Label).
 type Step struct {
 	Delivery int // index into harness.Scenario.Deliveries
 	Attempt  int // from 1
@@ -72,6 +72,9 @@ type Step struct {
 	Outcome  Outcome
 	Err      string
 	Events   []faults.Event
+	// Label, when set, names the lane instead of its delivery, attempt
+	// and batch: a consumer process, which reads all batches itself.
+	Label string
 }
 
 // Outcome is how an attempt ended.
@@ -84,6 +87,9 @@ const (
 	Failed        Outcome = "failed"         // the writer failed, or the attempt crashed
 	ZombieResumed Outcome = "zombie resumed" // a stalled attempt went on after its retry ran
 	ZombieKilled  Outcome = "zombie killed"  // a stalled attempt was ended after its retry ran
+	// Stopped: a consumer process caught up and exited on SIGTERM (the
+	// others end Failed: killed, or exited on their fault).
+	Stopped Outcome = "stopped"
 )
 
 // Zombie reports whether the attempt was a zombie: overlapped by its own
@@ -92,6 +98,9 @@ func (o Outcome) Zombie() bool { return o == ZombieResumed || o == ZombieKilled 
 
 func (s Step) String() string {
 	line := fmt.Sprintf("delivery %d attempt %d (batch %s, %s): %s", s.Delivery+1, s.Attempt, s.Batch, s.Plan, s.Outcome)
+	if s.Label != "" {
+		line = fmt.Sprintf("%s (%s): %s", s.Label, s.Plan, s.Outcome)
+	}
 	if s.Err != "" {
 		line += ": " + s.Err
 	}

@@ -95,7 +95,11 @@ func lane(b *strings.Builder, i int, s trial.Step) {
 		fmt.Fprintf(b, `<rect x="0" y="%d" width="100%%" height="%d" fill="#f4f6f8"/>`+"\n", top, laneHeight)
 	}
 	fmt.Fprintf(b, `<g class="lane" data-delivery="%d" data-attempt="%d">`+"\n", s.Delivery+1, s.Attempt)
-	fmt.Fprintf(b, `<text x="6" y="%d" font-weight="bold">delivery %d · attempt %d · batch %s</text>`+"\n", mid-3, s.Delivery+1, s.Attempt, esc(s.Batch))
+	heading := fmt.Sprintf("delivery %d · attempt %d · batch %s", s.Delivery+1, s.Attempt, s.Batch)
+	if s.Label != "" {
+		heading = s.Label
+	}
+	fmt.Fprintf(b, `<text x="6" y="%d" font-weight="bold">%s</text>`+"\n", mid-3, esc(heading))
 	fmt.Fprintf(b, `<text x="6" y="%d" fill="#555">%s</text>`+"\n", mid+11, esc(clip(s.Plan, 44)))
 	last := 0
 	for _, e := range s.Events {
@@ -133,7 +137,7 @@ func outcome(b *strings.Builder, x, mid int, s trial.Step) {
 	}
 	var mark, class string
 	switch {
-	case s.Outcome == trial.Acked:
+	case s.Outcome == trial.Acked || s.Outcome == trial.Stopped:
 		class, mark = "ack", ackMark(x, mid)
 	case s.Outcome == trial.AckLost:
 		class, mark = "ack-lost", ackLostMark(x, mid)
