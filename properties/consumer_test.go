@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/consumer"
@@ -141,5 +142,36 @@ func TestUnfencedConsumerSurvivesCrashes(t *testing.T) {
 	}
 	if lr := r.Laws[indexOf(harness.RetryEquivalence)]; lr.Verdict != properties.Held {
 		t.Fatalf("seed %d: RetryEquivalence %s: %s", seed, lr.Verdict, lr.Reason)
+	}
+}
+
+// Two parts of a sharded run merge into the whole run's certificate:
+// the same verdicts, trials and first failures.
+func TestShardedConsumerRunsMerge(t *testing.T) {
+	seed := randomSeed(t)
+	for _, mode := range []string{"exactly-once", "insert-then-commit"} {
+		t.Run(mode, func(t *testing.T) {
+			check := func(extra ...properties.Option) *properties.Report {
+				r, _ := properties.CheckConsumer(context.Background(), consumerProgram(t, mode),
+					consumerOpts(t, append(extra, properties.Checks(4), properties.Seed(seed), properties.ShrinkTime(time.Second))...)...)
+				if r == nil {
+					t.Fatalf("seed %d: no report", seed)
+				}
+				return r
+			}
+			whole := check()
+			merged, err := properties.Merge(check(properties.Sharded(properties.Shard{Index: 2, Of: 2})), check(properties.Sharded(properties.Shard{Index: 1, Of: 2})))
+			if err != nil {
+				t.Fatalf("seed %d: %v", seed, err)
+			}
+			for i, w := range whole.Laws {
+				m := merged.Laws[i]
+				if m.Verdict != w.Verdict || m.FirstFailure != w.FirstFailure || m.Failure != w.Failure ||
+					(w.Verdict == properties.Held && m.Trials != w.Trials) {
+					t.Errorf("seed %d: %s: whole %s (trials %d, first failure %d, %v), merged %s (trials %d, first failure %d, %v)",
+						seed, w.Law, w.Verdict, w.Trials, w.FirstFailure, w.Failure, m.Verdict, m.Trials, m.FirstFailure, m.Failure)
+				}
+			}
+		})
 	}
 }

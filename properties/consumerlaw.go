@@ -17,7 +17,7 @@ import (
 // (each runs its trials Parallel at a time), and makes the report.
 func (c *consumerChecker) check(ctx context.Context) (*Report, error) {
 	r := &Report{Writer: c.name, Target: fmt.Sprintf("%s; %s", c.set.target, c.set.broker), Seed: c.set.seed,
-		Checks: c.set.checks, MinCoverage: c.set.minCoverage(), Laws: make([]LawReport, len(harness.AllLaws))}
+		Checks: c.set.checks, Shard: c.set.shard, MinCoverage: c.set.minCoverage(), Laws: make([]LawReport, len(harness.AllLaws))}
 	for i, law := range harness.AllLaws {
 		r.Laws[i] = LawReport{Law: law, Verdict: NotClaimed, Reason: "does not apply to consumers yet: " + notForConsumers[law]}
 	}
@@ -95,11 +95,20 @@ func (c *consumerChecker) checkLaw(ctx context.Context, law harness.Law) LawRepo
 	if err != nil {
 		return inconclusive(lr, err)
 	}
+	// A part of a sharded run (Sharded) runs its share of the random
+	// trials, part 1 the smoke scenarios too; trials are numbered as the
+	// whole run numbers them (offset).
+	from, to := c.set.shard.trials(c.set.checks)
+	offset := 0
+	if !c.set.shard.whole() && c.set.shard.Index > 1 {
+		offset = len(smoke) + from
+		smoke = nil
+	}
 	scenario := func(i int) (consumer.Scenario, error) {
 		if i < len(smoke) {
 			return smoke[i], nil
 		}
-		return c.draw(ctx, law, trialSeed(c.set.seed, i-len(smoke)+1))
+		return c.draw(ctx, law, trialSeed(c.set.seed, from+i-len(smoke)+1))
 	}
 	cov := newConsumerCoverage(law)
 	count := func(t consumerTrial) {
@@ -113,19 +122,19 @@ func (c *consumerChecker) checkLaw(ctx context.Context, law harness.Law) LawRepo
 		}
 		cov.add(clean.Processes[0], t.sc, ran)
 	}
-	total := len(smoke) + c.set.checks
-	for from := 0; from < total; from += c.set.parallel {
-		to := min(from+c.set.parallel, total)
-		trials := make([]consumerTrial, to-from)
+	total := len(smoke) + to - from
+	for start := 0; start < total; start += c.set.parallel {
+		end := min(start+c.set.parallel, total)
+		trials := make([]consumerTrial, end-start)
 		var wg sync.WaitGroup
-		for i := from; i < to; i++ {
+		for i := start; i < end; i++ {
 			wg.Go(func() {
 				sc, err := scenario(i)
 				if err != nil {
-					trials[i-from] = consumerTrial{err: err}
+					trials[i-start] = consumerTrial{err: err}
 					return
 				}
-				trials[i-from] = c.judge(ctx, sc)
+				trials[i-start] = c.judge(ctx, sc)
 			})
 		}
 		wg.Wait()
@@ -136,8 +145,8 @@ func (c *consumerChecker) checkLaw(ctx context.Context, law harness.Law) LawRepo
 			case t.err != nil:
 				lr = inconclusive(lr, t.err)
 			case t.finding != nil:
-				lr.Trials = from + k + 1
-				lr.FirstFailure = lr.Trials
+				lr.Trials = start + k + 1 // this part's; Merge sums them
+				lr.FirstFailure = offset + lr.Trials
 				injections(t.sc, lr.Faults)
 				count(t)
 				lr = c.violated(ctx, lr, t)
@@ -151,13 +160,14 @@ func (c *consumerChecker) checkLaw(ctx context.Context, law harness.Law) LawRepo
 			lr.Coverage = cov.coverage()
 			return lr
 		}
-		lr.Trials = to
+		lr.Trials = end
 		if c.set.progress != nil {
 			c.set.progress(law, lr.Trials, lr.Faults)
 		}
 	}
 	lr.Verdict, lr.Coverage = Held, cov.coverage()
-	if cv := lr.Coverage; cv != nil && float64(cv.Crashed) < c.set.minCoverage()*float64(cv.Points) {
+	// A part applies no minimum: Merge applies it to the union.
+	if cv := lr.Coverage; cv != nil && c.set.shard.whole() && float64(cv.Crashed) < c.set.minCoverage()*float64(cv.Points) {
 		lr.Verdict = Inconclusive
 		lr.Reason = fmt.Sprintf("only %d of the %d classes of the consumer's fault points (%d points) were hit (%.0f%%, below the minimum coverage of %.0f%%); never hit: %s; run more trials",
 			cv.Crashed, cv.Points, cv.Raw(), 100*cv.Fraction(), 100*c.set.minCoverage(), cv.uncoveredList(8))

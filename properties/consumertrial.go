@@ -274,6 +274,9 @@ func injections(sc consumer.Scenario, into map[Injection]int) {
 	if sc.Rewind {
 		into[OffsetRewinds]++
 	}
+	if len(sc.Twice) > 0 || sc.Rewind {
+		into[Replays]++ // records delivered more than once, either way
+	}
 	if sc.Zombie != nil {
 		into[Zombies]++
 	}
