@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // consumeAll joins t's group through addrs, commits after each poll, and
@@ -83,7 +84,6 @@ func TestCommitFaults(t *testing.T) {
 	}{
 		{CommitFault{Kind: KillBeforeCommit, Commit: 1}, true},
 		{CommitFault{Kind: KillAfterCommit, Commit: 1}, false},
-		{CommitFault{Kind: FailCommit, Commit: 1, Code: kerr.RebalanceInProgress.Code}, true},
 	} {
 		t.Run(tc.fault.String(), func(t *testing.T) {
 			b, topic := newTrialTopic(t)
@@ -95,14 +95,18 @@ func TestCommitFaults(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			cctx, stop := context.WithCancel(ctx)
-			s := p.Begin(&tc.fault, stop)
-			// A fault that kills ends the consumer; one that fails the
-			// commit makes the commit return the error.
+			// The "kill" ends the in-process consumer's context; a new
+			// session lets its client leave the group through the proxy
+			// as it closes (a real kill would not, and the session would
+			// expire).
+			s := p.Begin(&tc.fault, func() { p.Begin(nil, nil); stop() })
 			consumeAll(cctx, t, p.Addrs(), topic, 4)
 			if !s.Fired() {
 				t.Fatalf("%v never fired (%d commits)", tc.fault, s.Commits())
 			}
-			lag, err := b.Lag(ctx, topic)
+			lctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			lag, err := b.Lag(lctx, topic)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,5 +114,49 @@ func TestCommitFaults(t *testing.T) {
 				t.Fatalf("after %v the group lags %d records", tc.fault, lag)
 			}
 		})
+	}
+}
+
+// A failed commit reaches the client as the error code, on every
+// partition it named, and is not applied.
+func TestFailedCommitIsAnsweredAndNotApplied(t *testing.T) {
+	b, topic := newTrialTopic(t)
+	p, err := NewProxy(b.Seeds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	fault := CommitFault{Kind: FailCommit, Commit: 1, Code: kerr.RebalanceInProgress.Code}
+	s := p.Begin(&fault, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.Addrs()...), kgo.ConsumerGroup(topic.Group), kgo.ConsumeTopics(topic.Name),
+		kgo.DisableAutoCommit(), kgo.SessionTimeout(SessionTimeout), kgo.HeartbeatInterval(HeartbeatInterval), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for len(recs) == 0 && ctx.Err() == nil {
+		recs = append(recs, cl.PollFetches(ctx).Records()...)
+	}
+	var codes []int16
+	cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{topic.Name: {recs[0].Partition: {Epoch: -1, Offset: recs[0].Offset + 1}}},
+		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			if err != nil || resp == nil {
+				t.Errorf("commit: %v", err)
+				return
+			}
+			for _, rt := range resp.Topics {
+				for _, rp := range rt.Partitions {
+					codes = append(codes, rp.ErrorCode)
+				}
+			}
+		})
+	if !s.Fired() || len(codes) != 1 || codes[0] != fault.Code {
+		t.Fatalf("fired %v, the client saw codes %v; want [%d]", s.Fired(), codes, fault.Code)
+	}
+	if lag, err := b.Lag(ctx, topic); err != nil || lag != 4 {
+		t.Fatalf("lag %d (%v) after a refused commit; want all 4 records", lag, err)
 	}
 }
