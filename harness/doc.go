@@ -15,7 +15,9 @@
 // does, as data: the batches, and the deliveries with each attempt's
 // faults, lost acks and zombies.
 //
-// Package harness/trial runs writers: it finds or starts a PostgreSQL,
+// Package harness/consumer runs long-running consumers that read Kafka
+// themselves (their contract, scenarios and runner), on a broker of
+// package harness/kafka. Package harness/trial runs writers: it finds or starts a PostgreSQL,
 // sandboxes each run, plays a Scenario through the fault proxy, snapshots
 // and compares states. Package properties states the laws and certifies
 // writers against them.

@@ -87,28 +87,9 @@ func settleAfter(r *Report, lr LawReport, rest []harness.Law) {
 // reported.
 func (c *consumerChecker) checkLaw(ctx context.Context, law harness.Law) LawReport {
 	lr := LawReport{Law: law, Faults: map[Injection]int{}}
-	bs, err := example(strategies.Batches(strategies.Orders(), c.set.limits), trialSeed(c.set.seed, 0))
+	plan, err := c.plan(ctx, law)
 	if err != nil {
 		return inconclusive(lr, err)
-	}
-	smoke, err := c.smoke(ctx, law, bs)
-	if err != nil {
-		return inconclusive(lr, err)
-	}
-	// A part of a sharded run (Sharded) runs its share of the random
-	// trials, part 1 the smoke scenarios too; trials are numbered as the
-	// whole run numbers them (offset).
-	from, to := c.set.shard.trials(c.set.checks)
-	offset := 0
-	if !c.set.shard.whole() && c.set.shard.Index > 1 {
-		offset = len(smoke) + from
-		smoke = nil
-	}
-	scenario := func(i int) (consumer.Scenario, error) {
-		if i < len(smoke) {
-			return smoke[i], nil
-		}
-		return c.draw(ctx, law, trialSeed(c.set.seed, from+i-len(smoke)+1))
 	}
 	cov := newConsumerCoverage(law)
 	count := func(t consumerTrial) {
@@ -122,14 +103,13 @@ func (c *consumerChecker) checkLaw(ctx context.Context, law harness.Law) LawRepo
 		}
 		cov.add(clean.Processes[0], t.sc, ran)
 	}
-	total := len(smoke) + to - from
-	for start := 0; start < total; start += c.set.parallel {
-		end := min(start+c.set.parallel, total)
+	for start := 0; start < plan.total; start += c.set.parallel {
+		end := min(start+c.set.parallel, plan.total)
 		trials := make([]consumerTrial, end-start)
 		var wg sync.WaitGroup
 		for i := start; i < end; i++ {
 			wg.Go(func() {
-				sc, err := scenario(i)
+				sc, err := plan.scenario(i)
 				if err != nil {
 					trials[i-start] = consumerTrial{err: err}
 					return
@@ -146,7 +126,7 @@ func (c *consumerChecker) checkLaw(ctx context.Context, law harness.Law) LawRepo
 				lr = inconclusive(lr, t.err)
 			case t.finding != nil:
 				lr.Trials = start + k + 1 // this part's; Merge sums them
-				lr.FirstFailure = offset + lr.Trials
+				lr.FirstFailure = plan.offset + lr.Trials
 				injections(t.sc, lr.Faults)
 				count(t)
 				lr = c.violated(ctx, lr, t)
@@ -165,9 +145,47 @@ func (c *consumerChecker) checkLaw(ctx context.Context, law harness.Law) LawRepo
 			c.set.progress(law, lr.Trials, lr.Faults)
 		}
 	}
-	lr.Verdict, lr.Coverage = Held, cov.coverage()
-	// A part applies no minimum: Merge applies it to the union.
-	if cv := lr.Coverage; cv != nil && c.set.shard.whole() && float64(cv.Crashed) < c.set.minCoverage()*float64(cv.Points) {
+	return c.held(lr, cov.coverage())
+}
+
+// lawPlan is the trials a law runs, in order: scenario(i) for i below
+// total, numbered from offset+1 in the whole run.
+type lawPlan struct {
+	scenario      func(i int) (consumer.Scenario, error)
+	total, offset int
+}
+
+// plan is law's smoke scenarios, then its random trials; a part of a
+// sharded run (Sharded) runs its share of the random trials, part 1 the
+// smoke scenarios too, numbered as the whole run numbers them.
+func (c *consumerChecker) plan(ctx context.Context, law harness.Law) (lawPlan, error) {
+	bs, err := example(strategies.Batches(strategies.Orders(), c.set.limits), trialSeed(c.set.seed, 0))
+	if err != nil {
+		return lawPlan{}, err
+	}
+	smoke, err := c.smoke(ctx, law, bs)
+	if err != nil {
+		return lawPlan{}, err
+	}
+	from, to := c.set.shard.trials(c.set.checks)
+	offset := 0
+	if !c.set.shard.whole() && c.set.shard.Index > 1 {
+		offset = len(smoke) + from
+		smoke = nil
+	}
+	return lawPlan{total: len(smoke) + to - from, offset: offset, scenario: func(i int) (consumer.Scenario, error) {
+		if i < len(smoke) {
+			return smoke[i], nil
+		}
+		return c.draw(ctx, law, trialSeed(c.set.seed, from+i-len(smoke)+1))
+	}}, nil
+}
+
+// held is lr passing with coverage cv: held, or inconclusive below the
+// minimum coverage (a part applies none: Merge applies it to the union).
+func (c *consumerChecker) held(lr LawReport, cv *Coverage) LawReport {
+	lr.Verdict, lr.Coverage = Held, cv
+	if cv != nil && c.set.shard.whole() && float64(cv.Crashed) < c.set.minCoverage()*float64(cv.Points) {
 		lr.Verdict = Inconclusive
 		lr.Reason = fmt.Sprintf("only %d of the %d classes of the consumer's fault points (%d points) were hit (%.0f%%, below the minimum coverage of %.0f%%); never hit: %s; run more trials",
 			cv.Crashed, cv.Points, cv.Raw(), 100*cv.Fraction(), 100*c.set.minCoverage(), cv.uncoveredList(8))

@@ -89,6 +89,16 @@
 //     settleLaws applies it to every law once all are done, and Certify's
 //     subtest reports its law.
 //
+// Consumers (CertifyConsumer, CheckConsumer: a long-running program that
+// reads Kafka itself, package harness/consumer) have a pipeline of their
+// own over the same report: consumer.go (the API and which laws apply),
+// consumerlaw.go (Determinism first, then the other laws together, each
+// its smoke scenarios and then its random trials Parallel at a time,
+// judged in trial order, the first failure shrunk), consumertrial.go (the
+// clean-run cache, the draws, judging against the clean run, shrinking)
+// and consumercoverage.go; finding.go names their findings (LostRows,
+// DuplicatedRows, WrongValues, NeverCaughtUp).
+//
 // Exhaustive mode replaces search by explore (explore.go); Merge
 // (merge.go) joins the parts of a sharded run and settles them the same
 // way.
