@@ -22,8 +22,12 @@ type Process struct {
 // running are the processes Start started that have not ended yet.
 var running struct {
 	sync.Mutex
-	procs map[*Process]bool
+	procs  map[*Process]bool
+	killed bool // KillAll ran: the process is ending, nothing more starts
 }
+
+// ErrEnding is what Start returns once KillAll has run.
+var ErrEnding = errors.New("faults: the harness is ending (a signal): no command starts now")
 
 // Start starts cmd in a new process group.
 func Start(cmd *exec.Cmd) (*Process, error) {
@@ -31,6 +35,12 @@ func Start(cmd *exec.Cmd) (*Process, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setpgid = true
+	running.Lock()
+	ending := running.killed
+	running.Unlock()
+	if ending {
+		return nil, ErrEnding
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("faults: start %s: %w", cmd.Path, err)
 	}
@@ -40,7 +50,11 @@ func Start(cmd *exec.Cmd) (*Process, error) {
 		running.procs = map[*Process]bool{}
 	}
 	running.procs[p] = true
+	ending = running.killed
 	running.Unlock()
+	if ending { // KillAll ran while it started: it would outlive the harness
+		go p.Kill()
+	}
 	go func() {
 		p.err = cmd.Wait()
 		running.Lock()
@@ -53,9 +67,11 @@ func Start(cmd *exec.Cmd) (*Process, error) {
 
 // KillAll kills the process group of every command Start started that is
 // still running, and waits for them to be reaped: for a harness about to
-// end (a signal), so that no writer outlives it.
+// end (a signal), so that no writer outlives it. Start refuses to start
+// any command after it (ErrEnding), and kills one whose start it overlapped.
 func KillAll() {
 	running.Lock()
+	running.killed = true
 	var procs []*Process
 	for p := range running.procs {
 		procs = append(procs, p)

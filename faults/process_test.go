@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"errors"
 	"os/exec"
 	"testing"
 	"time"
@@ -46,4 +47,15 @@ func TestKillAll(t *testing.T) {
 		t.Errorf("%d commands still counted as running", n)
 	}
 	t.Logf("killed in %s", time.Since(start))
+	// Nothing starts after it: a command started then would outlive the
+	// harness that is ending.
+	if p, err := Start(exec.Command("sleep", "60")); !errors.Is(err, ErrEnding) {
+		if p != nil {
+			p.Kill()
+		}
+		t.Errorf("Start after KillAll: %v; want ErrEnding", err)
+	}
+	running.Lock()
+	running.killed = false // for the package's other tests
+	running.Unlock()
 }
