@@ -38,7 +38,7 @@ type Observation struct {
 // Process is what one consumer process did.
 type Process struct {
 	Fault  Fault
-	Fired  bool   // its kill fired
+	Fired  bool   // its fault fired
 	Ending Ending // how it ended
 	Rounds int    // PostgreSQL rounds it made
 	// Events are its PostgreSQL rounds as the fault proxy numbered them:
@@ -49,13 +49,14 @@ type Process struct {
 	Fetches int // Fetch requests it sent
 }
 
-// Ending is how a consumer process ended.
+// Ending is how a consumer process ended (0: it did not end as the
+// trial wanted; the trial's error says why).
 type Ending int
 
 const (
 	// Stopped: it caught up, got SIGTERM and exited.
 	Stopped Ending = iota + 1
-	// Killed: its kill fired.
+	// Killed: its fault killed it (SIGKILL).
 	Killed
 	// Exited: it exited on its own after its fault fired (an error it
 	// leaves to its supervisor); the next process takes over, as a
@@ -84,13 +85,15 @@ func (e Ending) String() string {
 		return "killed"
 	case Exited:
 		return "exited on its fault"
+	case 0:
+		return "unfinished"
 	}
 	return "Ending(" + strconv.Itoa(int(e)) + ")"
 }
 
 // Run plays sc: a fresh sandbox with the program's setup, a fresh topic
 // and group, the batches produced, then the consumer processes one after
-// another, each until it is killed or has caught up and stopped. The
+// another, each until its fault ends it or it has caught up and stopped. The
 // topic and group are removed before Run returns; the sandbox is dropped
 // when the caller is done with it (Release).
 func (r *Runner) Run(ctx context.Context, sc Scenario) (*Observation, error) {
