@@ -252,16 +252,11 @@ func runCertify[R any](e *env, c certifyCmd, w harness.Writer[R], first []R, rec
 		return err
 	}
 	opts = append(opts, explore...)
-	if c.Shard != "" {
-		sh, err := parseShard(c.Shard)
-		switch {
-		case err != nil:
-			return err
-		case c.Seed == 0:
-			return usageError{fmt.Sprintf("--shard %s needs --seed: every part must draw the same trials (any number, the same for all parts)", c.Shard)}
-		}
-		opts = append(opts, properties.Sharded(sh))
+	shard, err := c.shard()
+	if err != nil {
+		return err
 	}
+	opts = append(opts, shard...)
 	if c.Seed == 0 { // draw it here, so that the certificate can name it
 		c.Seed = rand.Uint64()>>1 + 1 // never 0, which is "random" to properties.Seed
 	}
@@ -355,6 +350,21 @@ func present(e *env, rep *properties.Report, target jsonTarget, parts int, out o
 		fmt.Fprintln(e.stdout, "\ncertified: every claimed law held")
 	}
 	return nil
+}
+
+// shard is --shard's option (none without it); a part needs --seed.
+func (c certifyCmd) shard() ([]properties.Option, error) {
+	if c.Shard == "" {
+		return nil, nil
+	}
+	sh, err := parseShard(c.Shard)
+	switch {
+	case err != nil:
+		return nil, err
+	case c.Seed == 0:
+		return nil, usageError{fmt.Sprintf("--shard %s needs --seed: every part must draw the same trials (any number, the same for all parts)", c.Shard)}
+	}
+	return []properties.Option{properties.Sharded(sh)}, nil
 }
 
 // parseShard reads --shard I/N.

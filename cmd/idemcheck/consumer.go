@@ -31,16 +31,9 @@ func (c certifyCmd) certifyConsumer(e *env) error {
 	if err != nil {
 		return err
 	}
-	var shard []properties.Option
-	if c.Shard != "" {
-		sh, err := parseShard(c.Shard)
-		switch {
-		case err != nil:
-			return err
-		case c.Seed == 0:
-			return usageError{fmt.Sprintf("--shard %s needs --seed: every part must draw the same trials (any number, the same for all parts)", c.Shard)}
-		}
-		shard = append(shard, properties.Sharded(sh))
+	shard, err := c.shard()
+	if err != nil {
+		return err
 	}
 	if c.Seed == 0 {
 		c.Seed = rand.Uint64()>>1 + 1
