@@ -175,3 +175,29 @@ func TestShardedConsumerRunsMerge(t *testing.T) {
 		})
 	}
 }
+
+// Exhaustive mode runs every point of the family: the reference holds
+// them all; the unfenced consumer holds RetryEquivalence at every point
+// and is caught by ZombieSafety. The family does not depend on the seed.
+func TestExhaustiveConsumer(t *testing.T) {
+	for _, tc := range []struct {
+		mode   string
+		zombie properties.Verdict
+	}{{"exactly-once", properties.Held}, {"unfenced", properties.Violated}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			r, _ := properties.CheckConsumer(context.Background(), consumerProgram(t, tc.mode),
+				consumerOpts(t, properties.Exhaustive(properties.Bounds{DoubleFaults: 2}), properties.ShrinkTime(time.Second),
+					properties.Laws(harness.RetryEquivalence, harness.ZombieSafety))...)
+			if r == nil {
+				t.Fatal("no report")
+			}
+			retry, zombie := r.Laws[indexOf(harness.RetryEquivalence)], r.Laws[indexOf(harness.ZombieSafety)]
+			if retry.Verdict != properties.Held || retry.Explored == nil || retry.Explored.Points < 5 {
+				t.Errorf("RetryEquivalence %s (%s), explored %v; want held over every point", retry.Verdict, retry.Reason, retry.Explored)
+			}
+			if zombie.Verdict != tc.zombie {
+				t.Errorf("ZombieSafety %s (%s); want %s", zombie.Verdict, zombie.Reason, tc.zombie)
+			}
+		})
+	}
+}

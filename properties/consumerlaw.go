@@ -137,7 +137,7 @@ func (c *consumerChecker) checkLaw(ctx context.Context, law harness.Law) LawRepo
 			}
 		}
 		if lr.Verdict != "" {
-			lr.Coverage = cov.coverage()
+			lr.Coverage, lr.Explored = cov.coverage(), c.explored(lr.Trials)
 			return lr
 		}
 		lr.Trials = end
@@ -145,7 +145,20 @@ func (c *consumerChecker) checkLaw(ctx context.Context, law harness.Law) LawRepo
 			c.set.progress(law, lr.Trials, lr.Faults)
 		}
 	}
+	lr.Explored = c.explored(lr.Trials)
 	return c.held(lr, cov.coverage())
+}
+
+// explored says what exhaustive mode covered (nil in random mode): the
+// scenarios run on how many batch lists. Distinct states are not counted:
+// a consumer's tables name each trial's own topic, so only the comparison
+// with the clean run (and its options) says which states are alike.
+func (c *consumerChecker) explored(points int) *Explored {
+	b := c.set.exhaustive
+	if b == nil {
+		return nil
+	}
+	return &Explored{Mode: "exhaustive", Bounds: *b, Scenarios: b.BatchSets + 1, Points: points}
 }
 
 // lawPlan is the trials a law runs, in order: scenario(i) for i below
@@ -159,6 +172,14 @@ type lawPlan struct {
 // sharded run (Sharded) runs its share of the random trials, part 1 the
 // smoke scenarios too, numbered as the whole run numbers them.
 func (c *consumerChecker) plan(ctx context.Context, law harness.Law) (lawPlan, error) {
+	if b := c.set.exhaustive; b != nil {
+		family, err := c.explore(ctx, law, *b)
+		if err != nil {
+			return lawPlan{}, err
+		}
+		from, to := c.set.shard.trials(len(family))
+		return lawPlan{total: to - from, offset: from, scenario: func(i int) (consumer.Scenario, error) { return family[from+i], nil }}, nil
+	}
 	bs, err := example(strategies.Batches(strategies.Orders(), c.set.limits), trialSeed(c.set.seed, 0))
 	if err != nil {
 		return lawPlan{}, err
@@ -185,7 +206,8 @@ func (c *consumerChecker) plan(ctx context.Context, law harness.Law) (lawPlan, e
 // minimum coverage (a part applies none: Merge applies it to the union).
 func (c *consumerChecker) held(lr LawReport, cv *Coverage) LawReport {
 	lr.Verdict, lr.Coverage = Held, cv
-	if cv != nil && c.set.shard.whole() && float64(cv.Crashed) < c.set.minCoverage()*float64(cv.Points) {
+	// Exhaustive mode tried every point of its family: no minimum.
+	if cv != nil && c.set.shard.whole() && c.set.exhaustive == nil && float64(cv.Crashed) < c.set.minCoverage()*float64(cv.Points) {
 		lr.Verdict = Inconclusive
 		lr.Reason = fmt.Sprintf("only %d of the %d classes of the consumer's fault points (%d points) were hit (%.0f%%, below the minimum coverage of %.0f%%); never hit: %s; run more trials",
 			cv.Crashed, cv.Points, cv.Raw(), 100*cv.Fraction(), 100*c.set.minCoverage(), cv.uncoveredList(8))

@@ -51,10 +51,11 @@ func (c certifyCmd) certifyConsumer(e *env) error {
 	defer trial.CleanupOnSignal(func() { broker.Close() })()
 	p := consumer.Program{Command: c.Consumer, SetupSQL: c.SetupSQL, SetupCommand: c.Setup, CatchUpTimeout: c.Timeout}
 	fmt.Fprintf(e.stdout, "certifying %s on %s and the %s (seed %d)\n", p.Name(), tg, broker, c.Seed)
-	if c.MinCoverage < 0 || c.MinCoverage > 1 {
-		return usageError{fmt.Sprintf("--min-coverage %g: give a fraction from 0 to 1, e.g. 0.5", c.MinCoverage)}
+	explore, err := c.exploration() // --min-coverage, --exhaustive and its bounds
+	if err != nil {
+		return err
 	}
-	opts := append(c.options(), properties.MinCoverage(c.MinCoverage), properties.OnTarget(tg), properties.OnBroker(broker), properties.Laws(laws...),
+	opts := append(append(c.options(), explore...), properties.OnTarget(tg), properties.OnBroker(broker), properties.Laws(laws...),
 		properties.Checks(c.Checks), properties.Seed(c.Seed), properties.ShrinkTime(c.ShrinkTime), properties.ScenarioDir(c.ScenarioDir))
 	if c.Parallel > 0 {
 		opts = append(opts, properties.Parallel(c.Parallel))
@@ -92,7 +93,7 @@ func (c certifyCmd) broker(e *env) (*kafka.Broker, error) {
 func (c certifyCmd) consumerUsage() error {
 	for flag, given := range map[string]bool{
 		"--exec": c.Exec != "", "--sql": c.SQL != "", "--records": c.Records != "", "--partition-field": c.PartitionField != "",
-		"--exhaustive": c.Exhaustive, "--replay": c.Replay != "", "--fresh-sandboxes": c.Fresh,
+		"--replay": c.Replay != "", "--fresh-sandboxes": c.Fresh,
 	} {
 		if given {
 			return usageError{fmt.Sprintf("%s does not apply to --consumer: a consumer is certified with random trials of the default orders", flag)}
