@@ -295,8 +295,16 @@ func laneOf(i int, p consumer.Process) trial.Step {
 	if p.Fault.Commit != nil || len(p.Fault.PG) > 0 {
 		plan = p.Fault.String() + "; " + plan
 	}
+	var marks []trial.Mark
+	for _, m := range p.CommitMarks {
+		label := fmt.Sprintf("offset commit %d", m.Commit)
+		if m.Fault != "" {
+			label += ": " + m.Fault
+		}
+		marks = append(marks, trial.Mark{AfterRound: m.AfterRound, Label: label, Fault: m.Fault != ""})
+	}
 	return trial.Step{Delivery: i, Attempt: 1, Label: fmt.Sprintf("consumer process %d", i+1), Plan: plan,
-		Outcome: outcome, Err: how, Events: p.Events}
+		Outcome: outcome, Err: how, Events: p.Events, Marks: marks}
 }
 
 // renderConsumerScenario is sc for people: what was produced and what

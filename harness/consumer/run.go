@@ -47,6 +47,9 @@ type Process struct {
 	Events  []faults.Event
 	Commits int // OffsetCommit requests it sent
 	Fetches int // Fetch requests it sent
+	// CommitMarks place its OffsetCommit requests among its PostgreSQL
+	// rounds, for a timeline.
+	CommitMarks []kafka.Mark
 }
 
 // Ending is how a consumer process ended (0: it did not end as the
@@ -236,6 +239,7 @@ func (r *Runner) start(sb *trial.Sandbox, topic *kafka.Topic, kp *kafka.Proxy, f
 	}
 	att.SetBeforeCrash(kill)
 	ks := kp.Begin(f.Commit, kill)
+	ks.SetClock(func() int { return len(att.Events()) })
 	out := external.NewTail()
 	proc, err = external.Start(r.Program.Command, environ, out)
 	close(started)
@@ -270,7 +274,7 @@ func (p *running) end(ending Ending) Process {
 	p.att.Close()
 	events := p.att.Events()
 	return Process{Fault: p.fault, Fired: fired, Ending: ending,
-		Rounds: len(events), Events: events, Commits: p.ks.Commits(), Fetches: p.ks.Fetches()}
+		Rounds: len(events), Events: events, Commits: p.ks.Commits(), Fetches: p.ks.Fetches(), CommitMarks: p.ks.Marks()}
 }
 
 // process runs one consumer process until its fault kills it or it has

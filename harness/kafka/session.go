@@ -52,6 +52,11 @@ func (f CommitFault) String() string {
 type Session struct {
 	fault *CommitFault
 	kill  func()
+	// clock, when set, says where the consumer is in its other
+	// conversation (its PostgreSQL rounds so far), to place commits on a
+	// timeline.
+	clock func() int
+	marks []Mark
 
 	mu      sync.Mutex
 	commits int
@@ -64,6 +69,29 @@ type Session struct {
 
 func newSession(fault *CommitFault, kill func()) *Session {
 	return &Session{fault: fault, kill: kill}
+}
+
+// Mark is one OffsetCommit request on a timeline: after how many of the
+// consumer's PostgreSQL rounds it was sent, its number, and the fault
+// that met it ("" for none).
+type Mark struct {
+	AfterRound int
+	Commit     int
+	Fault      string
+}
+
+// SetClock makes the session place its commits by clock (see Mark).
+func (s *Session) SetClock(clock func() int) {
+	s.mu.Lock()
+	s.clock = clock
+	s.mu.Unlock()
+}
+
+// Marks are the session's OffsetCommit requests, in order.
+func (s *Session) Marks() []Mark {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Mark(nil), s.marks...)
 }
 
 // Commits counts the OffsetCommit requests the session's consumer sent.
@@ -127,6 +155,14 @@ func (s *Session) observe(req request) action {
 		return relay
 	case int16(kmsg.OffsetCommit):
 		s.commits++
+		m := Mark{Commit: s.commits}
+		if s.clock != nil {
+			m.AfterRound = s.clock()
+		}
+		if f := s.fault; f != nil && !s.fired && f.Commit == s.commits {
+			m.Fault = f.String()
+		}
+		s.marks = append(s.marks, m)
 	default:
 		s.mu.Unlock()
 		return relay

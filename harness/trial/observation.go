@@ -75,6 +75,17 @@ type Step struct {
 	// Label, when set, names the lane instead of its delivery, attempt
 	// and batch: a consumer process, which reads all batches itself.
 	Label string
+	// Marks are requests of the step's other conversation, placed among
+	// its rounds: a consumer process's offset commits to its broker.
+	Marks []Mark
+}
+
+// Mark is one request of a step's other conversation (a consumer's
+// offset commit), sent after its AfterRound-th round.
+type Mark struct {
+	AfterRound int
+	Label      string // e.g. "offset commit 2"
+	Fault      bool   // a fault met it
 }
 
 // Outcome is how an attempt ended.

@@ -27,6 +27,7 @@ const (
 	colourFault   = "#d7301f" // an injected fault; a failed attempt
 	colourError   = "#f28e2b" // an error the client saw without a fault
 	colourAckLost = "#b07aa1" // an ack the broker never got; zombies
+	colourMark    = "#6a51a3" // a request to the broker (a consumer's offset commit)
 )
 
 // Timeline draws steps, the attempts of one trial, as an SVG image:
@@ -85,6 +86,9 @@ func legend(b *strings.Builder) {
 	item("error", box("none", fmt.Sprintf(` stroke="%s" stroke-width="2"`, colourError)))
 	item("acked", func(x int) string { return ackMark(x, y) })
 	item("ack lost", func(x int) string { return ackLostMark(x, y) })
+	item("offset commit", func(x int) string {
+		return fmt.Sprintf(`<rect x="%d" y="%d" width="4" height="14" fill="%s"/>`, x+5, y-7, colourMark)
+	})
 }
 
 // lane draws one attempt.
@@ -123,6 +127,15 @@ func lane(b *strings.Builder, i int, s trial.Step) {
 		}
 		if e.Fault != nil {
 			fmt.Fprintf(b, `<g class="fault">%s%s</g>`+"\n", triangle(x+10, mid-12), title)
+		}
+	}
+	for _, m := range s.Marks {
+		x := labelWidth + m.AfterRound*roundWidth - 7
+		last = max(last, m.AfterRound+1)
+		title := "<title>" + esc(m.Label) + "</title>"
+		fmt.Fprintf(b, `<g class="mark"><rect x="%d" y="%d" width="4" height="18" fill="%s"/>%s</g>`+"\n", x, mid-9, colourMark, title)
+		if m.Fault {
+			fmt.Fprintf(b, `<g class="fault">%s%s</g>`+"\n", triangle(x+2, mid-12), title)
 		}
 	}
 	outcome(b, labelWidth+last*roundWidth+6, mid, s)
