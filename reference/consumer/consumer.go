@@ -33,12 +33,13 @@ var SetupSQL string
 type Mode string
 
 const (
-	// ExactlyOnce is the reference: per poll, one transaction inserts the
-	// events keyed by (source, id, version), ON CONFLICT DO NOTHING, and
-	// advances the partitions' offsets in consumer_offsets, fenced by a
-	// compare-and-set on the offset it started from; only then are the
-	// offsets committed to the group. On assignment it fetches from the
-	// offsets in PostgreSQL and commits them to the group.
+	// ExactlyOnce is the reference: per poll, one transaction locks the
+	// partitions' offsets in consumer_offsets (FOR UPDATE), skips the
+	// records below them (applied already: a zombie's, or a poll fetched
+	// again), inserts the rest keyed by (source, id, version), ON CONFLICT
+	// DO NOTHING, and advances the offsets; only then are the offsets
+	// committed to the group. On assignment it fetches from the offsets in
+	// PostgreSQL and commits them to the group.
 	ExactlyOnce Mode = "exactly-once"
 	// CommitFirst commits the polled offsets and then inserts: a kill
 	// between the two loses the records (franz-go#57, IBM/sarama#1987).
@@ -51,10 +52,10 @@ const (
 	// records (justonedb/kafka-sink-pg-json#18).
 	OffsetsApart Mode = "offsets-apart"
 	// Unfenced keeps offsets in PostgreSQL in the write's transaction, as
-	// ExactlyOnce does, but inserts without a key and advances the offsets
-	// without the compare-and-set: crashes and retries are safe, but a
-	// zombie's late transaction applies its records a second time
-	// (redpanda-data/connect#433).
+	// ExactlyOnce does, but inserts without a key and applies every record
+	// it polled, without checking the stored offsets: crashes and retries
+	// are safe, but a zombie's late transaction applies its records a
+	// second time (redpanda-data/connect#433).
 	Unfenced Mode = "unfenced"
 	// SkipFailed logs a failed write and commits the offsets anyway: the
 	// records are skipped for good (vectordotdev/vector#24215,
@@ -262,17 +263,21 @@ func (c *consumer) commitPending(ctx context.Context) error {
 func (c *consumer) apply(ctx context.Context, recs []*kgo.Record) error {
 	switch c.mode {
 	case ExactlyOnce, Unfenced:
-		// ExactlyOnce skips what is there and fences; Unfenced does neither.
+		// ExactlyOnce skips what is applied already; Unfenced does not.
 		exact := c.mode == ExactlyOnce
 		if err := pgx.BeginFunc(ctx, c.db, func(tx pgx.Tx) error {
-			if err := insert(ctx, tx, recs, exact); err != nil {
+			fresh := recs
+			if exact {
+				var err error
+				if fresh, err = unapplied(ctx, tx, recs); err != nil || len(fresh) == 0 {
+					return err
+				}
+			}
+			if err := insert(ctx, tx, fresh, exact); err != nil {
 				return err
 			}
-			return advance(ctx, tx, recs, exact)
+			return advance(ctx, tx, fresh)
 		}); err != nil {
-			if errors.Is(err, errFenced) {
-				return nil // another member owns the partition now: drop the poll
-			}
 			return err
 		}
 		return c.commit(ctx, recs)
@@ -290,7 +295,7 @@ func (c *consumer) apply(ctx context.Context, recs []*kgo.Record) error {
 		if err := insert(ctx, c.db, recs, false); err != nil {
 			return err
 		}
-		if err := advance(ctx, c.db, recs, false); err != nil {
+		if err := advance(ctx, c.db, recs); err != nil {
 			return err
 		}
 		return c.commit(ctx, recs)
@@ -331,37 +336,45 @@ func insert(ctx context.Context, db execer, recs []*kgo.Record, dedup bool) erro
 	return err
 }
 
-// advance stores the next offset of each partition the records come
-// from. Fenced, the update applies only where the stored offset is the
-// first record's (or none is stored yet): a consumer that lost its
-// partitions to another member (a zombie) finds the offset moved on and
-// gets errFenced, and its transaction rolls back.
-func advance(ctx context.Context, db execer, recs []*kgo.Record, fenced bool) error {
-	type span struct{ first, next int64 }
-	spans := map[int32]*span{}
+// unapplied keeps the records not yet applied: those at or after the
+// offset stored for their partition. It locks those partitions' stored
+// offsets (FOR UPDATE) until the transaction ends, so a zombie's late
+// transaction waits for its successor's and then finds its records
+// applied; a poll fetched again from an earlier offset (a reset) skips
+// what it already applied and keeps the rest.
+func unapplied(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) ([]*kgo.Record, error) {
+	rows, err := tx.Query(ctx, `SELECT partition, next_offset FROM consumer_offsets WHERE topic = $1 FOR UPDATE`, recs[0].Topic)
+	if err != nil {
+		return nil, err
+	}
+	next := map[int32]int64{}
+	var p int32
+	var o int64
+	if _, err := pgx.ForEachRow(rows, []any{&p, &o}, func() error { next[p] = o; return nil }); err != nil {
+		return nil, err
+	}
+	var out []*kgo.Record
 	for _, r := range recs {
-		if s := spans[r.Partition]; s == nil {
-			spans[r.Partition] = &span{r.Offset, r.Offset + 1}
-		} else {
-			s.next = r.Offset + 1
+		if n, ok := next[r.Partition]; !ok || r.Offset >= n {
+			out = append(out, r)
 		}
 	}
-	for p, s := range spans {
-		sql := `INSERT INTO consumer_offsets (topic, partition, next_offset) VALUES ($1, $2, $3)
-			ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset`
-		if fenced {
-			sql += ` WHERE consumer_offsets.next_offset = $4`
-		}
-		args := []any{recs[0].Topic, p, s.next}
-		if fenced {
-			args = append(args, s.first)
-		}
-		tag, err := db.Exec(ctx, sql, args...)
-		if err != nil {
+	return out, nil
+}
+
+// advance stores the next offset of each partition the records come
+// from, never moving one back: a late transaction's smaller offset loses
+// to its successor's.
+func advance(ctx context.Context, db execer, recs []*kgo.Record) error {
+	next := map[int32]int64{}
+	for _, r := range recs {
+		next[r.Partition] = max(next[r.Partition], r.Offset+1)
+	}
+	for p, n := range next {
+		if _, err := db.Exec(ctx, `INSERT INTO consumer_offsets (topic, partition, next_offset) VALUES ($1, $2, $3)
+			ON CONFLICT (topic, partition) DO UPDATE SET next_offset = GREATEST(consumer_offsets.next_offset, EXCLUDED.next_offset)`,
+			recs[0].Topic, p, n); err != nil {
 			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return errFenced
 		}
 	}
 	return nil
@@ -379,8 +392,6 @@ func stored(ctx context.Context, db *pgx.Conn, topic string) (map[int32]int64, e
 	_, err = pgx.ForEachRow(rows, []any{&p, &o}, func() error { out[p] = o; return nil })
 	return out, err
 }
-
-var errFenced = errors.New("fenced: the partition's offset moved on under us")
 
 // Setup creates the tables for mode through conn: SetupSQL, and for the
 // modes that skip what is already there, the key they skip by.

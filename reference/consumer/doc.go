@@ -5,10 +5,11 @@
 //
 // ExactlyOnce is the seed's exactly-once processing done right:
 // at-least-once delivery plus idempotent processing, with the dedup key
-// recorded with the effect. Each poll is one transaction that inserts the
-// events keyed by (source, id, version) and advances the offsets kept in
-// PostgreSQL, fenced by a compare-and-set on the offset the poll started
-// from, so a zombie's late transaction rolls back; the group's offsets
+// recorded with the effect. Each poll is one transaction that locks the
+// offsets kept in PostgreSQL for its partitions, skips the records below
+// them (so a zombie's late transaction, which waits on the lock, finds
+// its records applied and changes nothing), inserts the rest keyed by
+// (source, id, version) and advances the offsets; the group's offsets
 // are committed after it, and on assignment the offsets kept in
 // PostgreSQL are where fetching starts (and what the group is told).
 //
