@@ -40,8 +40,7 @@ type Process struct {
 	Fault  Fault
 	Fired  bool   // its fault fired
 	Ending Ending // how it ended
-	Rounds int    // PostgreSQL rounds it made
-	// Events are its PostgreSQL rounds as the fault proxy numbered them:
+	// Events are its PostgreSQL rounds as the fault proxy numbered them;
 	// a clean process's are the map its successors' kill points are
 	// drawn from.
 	Events  []faults.Event
@@ -77,7 +76,7 @@ func (p Process) String() string {
 		}
 		fired += "; "
 	}
-	return fmt.Sprintf("%s%d PostgreSQL rounds, %d fetches, %d offset commits; %v", fired, p.Rounds, p.Fetches, p.Commits, p.Ending)
+	return fmt.Sprintf("%s%d PostgreSQL rounds, %d fetches, %d offset commits; %v", fired, len(p.Events), p.Fetches, p.Commits, p.Ending)
 }
 
 func (e Ending) String() string {
@@ -274,7 +273,7 @@ func (p *running) end(ending Ending) Process {
 	p.att.Close()
 	events := p.att.Events()
 	return Process{Fault: p.fault, Fired: fired, Ending: ending,
-		Rounds: len(events), Events: events, Commits: p.ks.Commits(), Fetches: p.ks.Fetches(), CommitMarks: p.ks.Marks()}
+		Events: events, Commits: p.ks.Commits(), Fetches: p.ks.Fetches(), CommitMarks: p.ks.Marks()}
 }
 
 // process runs one consumer process until its fault kills it or it has
