@@ -2,8 +2,6 @@ package properties
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sync"
 	"testing"
 
@@ -134,19 +132,4 @@ func newConsumerChecker(ctx context.Context, p consumer.Program, opts []Option) 
 	c := &consumerChecker{set: s, runner: &consumer.Runner{Target: s.target, Broker: s.broker, Program: p},
 		name: p.Name(), cleans: map[string]*cleanConsumerRun{}}
 	return c, done, nil
-}
-
-// lawsErrorOf joins the report's violations into one error.
-func lawsErrorOf(r *Report) error {
-	var errs []error
-	for _, lr := range r.Laws {
-		switch {
-		case lr.Verdict == Violated:
-			errs = append(errs, fmt.Errorf("%s", lr.Counterexample))
-		case lr.Failure == WriterFails:
-			errs = append(errs, fmt.Errorf("%w: %s", ErrWriterFails, lr.Reason))
-			return errors.Join(errs...)
-		}
-	}
-	return errors.Join(errs...)
 }

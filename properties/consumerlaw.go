@@ -50,7 +50,7 @@ func (c *consumerChecker) check(ctx context.Context) (*Report, error) {
 		run = run[1:]
 		if lr.Verdict == Violated || lr.Failure == ServerGone {
 			settleAfter(r, lr, run)
-			return r, lawsErrorOf(r)
+			return r, lawsError(r.Laws)
 		}
 	}
 	var wg sync.WaitGroup
@@ -68,7 +68,7 @@ func (c *consumerChecker) check(ctx context.Context) (*Report, error) {
 			break
 		}
 	}
-	return r, lawsErrorOf(r)
+	return r, lawsError(r.Laws)
 }
 
 // settleAfter marks the laws of rest NotRun: lr settled the certificate.
@@ -221,7 +221,7 @@ func (c *consumerChecker) held(lr LawReport, cv *Coverage) LawReport {
 func inconclusive(lr LawReport, err error) LawReport {
 	lr.Verdict, lr.Reason = Inconclusive, err.Error()
 	if errors.Is(err, trial.ErrTargetGone) {
-		lr.Failure = ServerGone
+		lr.Failure, lr.cause = ServerGone, err
 	}
 	return lr
 }
