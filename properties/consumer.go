@@ -22,11 +22,10 @@ func OnBroker(b *kafka.Broker) Option { return func(s *settings) { s.broker = b 
 
 // consumerLaws are the laws a consumer is checked against, in order, and
 // what each means for a consumer; the others do not apply (notForConsumers).
-var consumerLaws = []harness.Law{harness.Determinism, harness.ReplayIdempotence, harness.RetryEquivalence, harness.ZombieSafety}
+var consumerLaws = []harness.Law{harness.Determinism, harness.ReplayIdempotence, harness.OrderIndependence, harness.RetryEquivalence, harness.ZombieSafety}
 
 // notForConsumers says why a law is not checked for consumers.
 var notForConsumers = map[harness.Law]string{
-	harness.OrderIndependence:      "its partitions' interleaving is the consumer's own and not yet drawn by the harness",
 	harness.IncrementalEquivalence: "a consumer has no full refresh to compare with",
 	harness.CrashAtomicity:         "the states between a consumer's polls are not yet checked",
 	harness.ExactlyOnceEffect:      "its kills after the effect and before the offset commit are RetryEquivalence's",
@@ -35,9 +34,11 @@ var notForConsumers = map[harness.Law]string{
 // CertifyConsumer checks the consumer program p against every law that
 // applies to consumers, each as a subtest named after the law, like
 // Certify: Determinism (two clean runs agree), ReplayIdempotence (records
-// produced twice, the group's offsets rewound), RetryEquivalence (its
-// processes killed at PostgreSQL wire points and at offset commits, and
-// restarted) and ZombieSafety (a process frozen as a rebalance zombie
+// produced twice, the group's offsets rewound), OrderIndependence (the
+// partitions' records reach it in a drawn interleaving), RetryEquivalence
+// (its processes killed at PostgreSQL wire points and at offset commits,
+// its polls and commits answered with error codes, and restarted) and
+// ZombieSafety (a process frozen as a rebalance zombie
 // while another takes its partitions, then thawed). The other laws are skipped with the reason. Unless OnTarget
 // and OnBroker or Kafka say otherwise, it finds a PostgreSQL by the default
 // chain and starts the embedded broker, and closes both when done.

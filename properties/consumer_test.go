@@ -61,7 +61,7 @@ func TestExactlyOnceConsumerIsCertified(t *testing.T) {
 	if err != nil {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
-	for _, law := range []harness.Law{harness.Determinism, harness.ReplayIdempotence, harness.RetryEquivalence, harness.ZombieSafety} {
+	for _, law := range []harness.Law{harness.Determinism, harness.ReplayIdempotence, harness.OrderIndependence, harness.RetryEquivalence, harness.ZombieSafety} {
 		if lr := r.Laws[indexOf(law)]; lr.Verdict != properties.Held {
 			t.Errorf("seed %d: %s %s: %s", seed, law, lr.Verdict, lr.Reason)
 		}
@@ -80,17 +80,22 @@ func TestExactlyOnceConsumerIsCertified(t *testing.T) {
 // scenarios hold the fault that breaks it.
 func TestBrokenConsumersAreCaughtByTheirLaw(t *testing.T) {
 	for _, tc := range []struct {
-		mode string
-		law  harness.Law
-		kind properties.FailureKind
+		mode             string
+		law              harness.Law
+		kind             properties.FailureKind
+		batches, records int // of a minimal counterexample
 	}{
-		{"commit-first", harness.RetryEquivalence, properties.LostRows},
-		{"insert-then-commit", harness.RetryEquivalence, properties.DuplicatedRows},
-		{"insert-then-commit", harness.ReplayIdempotence, properties.DuplicatedRows},
-		{"offsets-apart", harness.RetryEquivalence, properties.DuplicatedRows},
-		{"skip-failed", harness.RetryEquivalence, properties.LostRows},
-		{"unfenced", harness.ZombieSafety, properties.DuplicatedRows},
-		{"insert-then-commit", harness.ZombieSafety, properties.DuplicatedRows},
+		{"commit-first", harness.RetryEquivalence, properties.LostRows, 1, 1},
+		{"insert-then-commit", harness.RetryEquivalence, properties.DuplicatedRows, 1, 1},
+		{"insert-then-commit", harness.ReplayIdempotence, properties.DuplicatedRows, 1, 1},
+		{"offsets-apart", harness.RetryEquivalence, properties.DuplicatedRows, 1, 1},
+		{"skip-failed", harness.RetryEquivalence, properties.LostRows, 1, 1},
+		{"unfenced", harness.ZombieSafety, properties.DuplicatedRows, 1, 1},
+		{"insert-then-commit", harness.ZombieSafety, properties.DuplicatedRows, 1, 1},
+		// Two orders of one customer, on two partitions, released in the
+		// other order: one batch each (the shrinker drops batches and
+		// records, and never merges two batches), or one batch.
+		{"latest-by-arrival", harness.OrderIndependence, properties.WrongValues, 2, 2},
 	} {
 		t.Run(tc.mode+"/"+string(tc.law), func(t *testing.T) {
 			t.Parallel()
@@ -105,8 +110,9 @@ func TestBrokenConsumersAreCaughtByTheirLaw(t *testing.T) {
 				t.Fatalf("seed %d: %s %s (%v): %s; want violated, %v", seed, tc.law, lr.Verdict, lr.Failure, lr.Reason, tc.kind)
 			}
 			ce := lr.Counterexample
-			if ce.Batches != 1 || ce.Records != 1 {
-				t.Errorf("seed %d: the counterexample has %d batches and %d records; a minimal one has one record:\n%s", seed, ce.Batches, ce.Records, ce)
+			if ce.Batches > tc.batches || ce.Records != tc.records || ce.Processes == 0 {
+				t.Errorf("seed %d: the counterexample has %d batches, %d records and %d processes; a minimal one has at most %d batches, %d records, and a process:\n%s",
+					seed, ce.Batches, ce.Records, ce.Processes, tc.batches, tc.records, ce)
 			}
 			t.Logf("seed %d, first failure at trial %d, %d shrink trials:\n%s", seed, lr.FirstFailure, lr.ShrinkTrials, ce)
 		})

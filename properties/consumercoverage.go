@@ -10,8 +10,9 @@ import (
 // consumerCoverage counts, for a fault law of consumers, the classes of
 // fault points the clean processes of its trials had and those a fault
 // fired at: RetryEquivalence's PostgreSQL crash classes (as for batch
-// writers: strategies.CrashPoints) and its three kinds of offset-commit
-// fault, ZombieSafety's stall points.
+// writers: strategies.CrashPoints), its three kinds of offset-commit
+// fault and its failed polls, ZombieSafety's stall points. The other laws
+// have no fault points.
 type consumerCoverage struct {
 	law     harness.Law
 	classes map[string]*pointClass
@@ -29,6 +30,9 @@ var commitClasses = map[kafka.CommitFaultKind]string{
 	kafka.FailCommit:       "an offset commit refused",
 }
 
+// pollClass names the failed polls as a class.
+const pollClass = "a poll answered with an error"
+
 // add counts one judged trial: clean is the clean process of its batches,
 // ran the processes of the trial (nil when it could not be run through).
 func (cv *consumerCoverage) add(clean consumer.Process, sc consumer.Scenario, ran []consumer.Process) {
@@ -44,6 +48,9 @@ func (cv *consumerCoverage) add(clean consumer.Process, sc consumer.Scenario, ra
 				cv.see(name, name, 1<<20+int(kind))
 			}
 		}
+		if clean.Polls > 0 {
+			cv.see(pollClass, pollClass, 1<<21)
+		}
 	case harness.ZombieSafety:
 		for i, at := range zombiePoints(clean.Events) {
 			name := "frozen at " + at.String()
@@ -57,6 +64,8 @@ func (cv *consumerCoverage) add(clean consumer.Process, sc consumer.Scenario, ra
 		switch {
 		case p.Fault.Commit != nil:
 			cv.crashed[commitClasses[p.Fault.Commit.Kind]] = true
+		case p.Fault.Fetch != nil:
+			cv.crashed[pollClass] = true
 		case cv.law == harness.ZombieSafety && len(p.Fault.PG) > 0:
 			cv.crashed["frozen at "+p.Fault.PG[0].At.String()] = true
 		case len(p.Fault.PG) > 0:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/consumer"
+	"github.com/idemcheck/idemcheck/harness/kafka"
 	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/strategies"
 )
@@ -247,7 +248,7 @@ func (c *consumerChecker) counterexample(ctx context.Context, law harness.Law, t
 		records += len(b.Records)
 	}
 	ce := &Counterexample{Law: law, Summary: t.finding.summary, Scenario: renderConsumerScenario(t.sc),
-		Records: records, Batches: len(t.sc.Batches), Deliveries: processes(t),
+		Records: records, Batches: len(t.sc.Batches), Processes: processes(t),
 		Replay: fmt.Sprintf("properties.Seed(%d), or idemcheck certify --consumer ... --seed %d, repeats these trials", c.set.seed, c.set.seed)}
 	if t.finding.diff != nil {
 		ce.Diff = t.finding.diff.String()
@@ -286,24 +287,24 @@ func processes(t consumerTrial) int {
 }
 
 // laneOf is consumer process i as a lane of the certificate's timeline:
-// its PostgreSQL rounds, its fault, its fetches and offset commits, how
-// it ended.
+// its PostgreSQL rounds, its fault, its polls and offset commits, how it
+// ended.
 func laneOf(i int, p consumer.Process) trial.Step {
 	outcome, how := trial.Failed, p.Ending.String()
 	if p.Ending == consumer.Stopped {
 		outcome, how = trial.Stopped, ""
 	}
-	plan := fmt.Sprintf("%d fetches, %d offset commits", p.Fetches, p.Commits)
-	if p.Fault.Commit != nil || len(p.Fault.PG) > 0 {
+	plan := fmt.Sprintf("%d polls with records, %d offset commits", p.Polls, p.Commits)
+	if !p.Fault.IsZero() {
 		plan = p.Fault.String() + "; " + plan
 	}
 	var marks []trial.Mark
-	for _, m := range p.CommitMarks {
-		label := fmt.Sprintf("offset commit %d", m.Commit)
-		if m.Fault != "" {
-			label += ": " + m.Fault
+	for _, m := range p.Marks {
+		kind := trial.CommitMark
+		if m.Kind == kafka.Poll {
+			kind = trial.PollMark
 		}
-		marks = append(marks, trial.Mark{AfterRound: m.AfterRound, Label: label, Fault: m.Fault != ""})
+		marks = append(marks, trial.Mark{Kind: kind, AfterRound: m.AfterRound, Label: m.String(), Fault: m.Fault != ""})
 	}
 	return trial.Step{Delivery: i, Attempt: 1, Label: fmt.Sprintf("consumer process %d", i+1), Plan: plan,
 		Outcome: outcome, Err: how, Events: p.Events, Marks: marks}

@@ -26,6 +26,8 @@ const (
 	OffsetCommitErrors      Injection = "offset-commit-error"       // a commit answered with an error
 	ProducedTwice           Injection = "produced-twice"            // a batch's records produced again
 	OffsetRewinds           Injection = "offset-rewind"             // the group's offsets reset to the start
+	FetchErrors             Injection = "fetch-error"               // a poll answered with an error, its records withheld
+	Interleavings           Injection = "interleaving"              // the partitions' records released in a drawn order
 )
 
 // consumerChecker checks one consumer program.
@@ -113,6 +115,10 @@ func (c *consumerChecker) draw(ctx context.Context, law harness.Law, seed uint64
 			return sc, err
 		}
 		sc.Twice, sc.Rewind = redo.Twice, redo.Rewind
+	case harness.OrderIndependence:
+		if sc.Interleaving, err = example(interleavings(len(bs), sc.Partitions), splitmix(seed)); err != nil {
+			return sc, err
+		}
 	case harness.RetryEquivalence:
 		clean, err := c.clean(ctx, bs)
 		if err != nil {
@@ -182,19 +188,72 @@ func redeliveries(batches int) *rapid.Generator[consumer.Scenario] {
 	})
 }
 
+// interleavings draws the order in which the records of batches batches
+// on partitions partitions (0: the default) reach the consumer: a
+// partition a step, each once a batch (consumer.Scenario.Interleaving).
+// It shrinks toward the lower partitions first.
+func interleavings(batches, partitions int) *rapid.Generator[[]int] {
+	partitions = max(partitions, 2)
+	if batches == 0 {
+		return rapid.Just[[]int](nil)
+	}
+	return rapid.Custom(func(t *rapid.T) []int {
+		left := make([]int, partitions)
+		for p := range left {
+			left[p] = batches
+		}
+		var out []int
+		for range batches * partitions {
+			var open []int
+			for p, n := range left {
+				if n > 0 {
+					open = append(open, p)
+				}
+			}
+			p := open[0]
+			if len(open) > 1 {
+				p = rapid.SampledFrom(open).Draw(t, "next partition")
+			}
+			left[p]--
+			out = append(out, p)
+		}
+		return out
+	})
+}
+
+// fetchErrors are the codes a broker answers a poll with when leadership
+// moved or its metadata is behind: retriable, the records fetched again.
+var fetchErrors = []int16{kerr.NotLeaderForPartition.Code, kerr.UnknownTopicOrPartition.Code}
+
 // commitErrors are the codes a coordinator answers commits with in a
 // rebalance, after a move, and to a fenced member.
 var commitErrors = []int16{kerr.RebalanceInProgress.Code, kerr.NotCoordinator.Code, kerr.IllegalGeneration.Code}
 
 // consumerFaults draws the faults of one or two successive processes, at
 // the points the clean process had: a PostgreSQL crash point
-// (strategies.CrashIn, by class) or one of its offset commits.
+// (strategies.CrashIn, by class), one of its offset commits, or one of
+// its polls.
 func consumerFaults(clean consumer.Process) *rapid.Generator[[]consumer.Fault] {
 	conv := strategies.Conversation(clean.Events)
+	const atRound, atCommit, atPoll = "a PostgreSQL round", "an offset commit", "a poll"
+	var where []string
+	if conv.Rounds() > 0 {
+		where = append(where, atRound)
+	}
+	if clean.Commits > 0 {
+		where = append(where, atCommit)
+	}
+	if clean.Polls > 0 {
+		where = append(where, atPoll)
+	}
 	one := rapid.Custom(func(t *rapid.T) consumer.Fault {
-		atCommit := clean.Commits > 0 && (conv.Rounds() == 0 || rapid.Bool().Draw(t, "at an offset commit"))
-		if !atCommit {
+		switch rapid.SampledFrom(where).Draw(t, "at") {
+		case atRound:
 			return consumer.Fault{PG: faults.Plan{strategies.CrashIn(conv).Draw(t, "wire crash")}}
+		case atPoll:
+			return consumer.Fault{Fetch: &kafka.FetchFault{
+				Poll: rapid.IntRange(1, clean.Polls).Draw(t, "poll"),
+				Code: rapid.SampledFrom(fetchErrors).Draw(t, "fetch error")}}
 		}
 		f := kafka.CommitFault{
 			Kind:   rapid.SampledFrom([]kafka.CommitFaultKind{kafka.KillBeforeCommit, kafka.KillAfterCommit, kafka.FailCommit}).Draw(t, "commit fault"),
@@ -221,6 +280,14 @@ func (c *consumerChecker) smoke(ctx context.Context, law harness.Law, bs []harne
 			all[i] = i
 		}
 		out = append(out, consumer.Scenario{Batches: bs, Twice: all}, consumer.Scenario{Batches: bs, Rewind: true})
+	case harness.OrderIndependence:
+		// Each partition's records all before the other's, both ways.
+		var first, second []int
+		for range bs {
+			first, second = append(first, 0), append(second, 1)
+		}
+		out = append(out, consumer.Scenario{Batches: bs, Interleaving: append(first, second...)},
+			consumer.Scenario{Batches: bs, Interleaving: append(second, first...)})
 	case harness.ZombieSafety:
 		clean, err := c.clean(ctx, bs)
 		if err != nil {
@@ -255,6 +322,9 @@ func (c *consumerChecker) smoke(ctx context.Context, law harness.Law, bs []harne
 		if p.Commits > 0 {
 			ks = append(ks, consumer.Fault{Commit: &kafka.CommitFault{Kind: kafka.FailCommit, Commit: 1, Code: kerr.RebalanceInProgress.Code}})
 		}
+		if p.Polls > 0 {
+			ks = append(ks, consumer.Fault{Fetch: &kafka.FetchFault{Poll: 1, Code: kerr.NotLeaderForPartition.Code}})
+		}
 		if conv.Commits() > 0 {
 			// A serialization failure the consumer must retry, not skip.
 			ks = append(ks, consumer.Fault{PG: faults.Plan{{Kind: faults.Error, SQLState: "40001", At: faults.AtCommit(1)}}})
@@ -280,8 +350,13 @@ func injections(sc consumer.Scenario, into map[Injection]int) {
 	if sc.Zombie != nil {
 		into[Zombies]++
 	}
+	if len(sc.Interleaving) > 0 {
+		into[Interleavings]++
+	}
 	for _, k := range sc.Faults {
 		switch {
+		case k.Fetch != nil:
+			into[FetchErrors]++
 		case k.Commit == nil:
 			for _, f := range k.PG {
 				into[Wire(f.Kind)]++
@@ -298,7 +373,8 @@ func injections(sc consumer.Scenario, into map[Injection]int) {
 
 // shrink makes a failing scenario smaller while it still fails: fewer
 // kills, fewer batches produced twice, no rewind, fewer batches and
-// records, earlier offset commits. It stops after ShrinkTime.
+// records, earlier offset commits and polls, an interleaving closer to
+// partition order. It stops after ShrinkTime.
 func (c *consumerChecker) shrink(ctx context.Context, failing consumerTrial) (consumerTrial, int) {
 	limit := c.set.shrinkTime
 	if limit <= 0 {
@@ -339,6 +415,7 @@ func simpler(sc consumer.Scenario) []consumer.Scenario {
 		c.Faults = append([]consumer.Fault(nil), sc.Faults...)
 		c.Twice = append([]int(nil), sc.Twice...)
 		c.Batches = append([]harness.Batch[harness.Order](nil), sc.Batches...)
+		c.Interleaving = append([]int(nil), sc.Interleaving...)
 		edit(&c)
 		out = append(out, c)
 	}
@@ -355,7 +432,10 @@ func simpler(sc consumer.Scenario) []consumer.Scenario {
 	}
 	for b := range sc.Batches {
 		if len(sc.Batches) > 1 {
-			with(func(c *consumer.Scenario) { c.Batches, c.Twice = dropBatch(c.Batches, c.Twice, b) })
+			with(func(c *consumer.Scenario) {
+				c.Batches, c.Twice = dropBatch(c.Batches, c.Twice, b)
+				c.Interleaving = dropStep(c.Interleaving, b)
+			})
 		}
 	}
 	for b, batch := range sc.Batches {
@@ -376,6 +456,39 @@ func simpler(sc consumer.Scenario) []consumer.Scenario {
 				c.Faults[i] = consumer.Fault{Commit: &f}
 			})
 		}
+		if k.Fetch != nil && k.Fetch.Poll > 1 {
+			with(func(c *consumer.Scenario) {
+				f := *k.Fetch
+				f.Poll--
+				c.Faults[i] = consumer.Fault{Fetch: &f}
+			})
+		}
+	}
+	// An interleaving closer to partition order: one step of a higher
+	// partition moved after a lower one's.
+	for i := 1; i < len(sc.Interleaving); i++ {
+		if sc.Interleaving[i] < sc.Interleaving[i-1] {
+			with(func(c *consumer.Scenario) {
+				c.Interleaving[i-1], c.Interleaving[i] = c.Interleaving[i], c.Interleaving[i-1]
+			})
+		}
+	}
+	return out
+}
+
+// dropStep removes from an interleaving what it says of batch b: each
+// partition's (b+1)-th step.
+func dropStep(interleaving []int, b int) []int {
+	if len(interleaving) == 0 {
+		return nil
+	}
+	seen := map[int]int{}
+	var out []int
+	for _, p := range interleaving {
+		if seen[p] != b {
+			out = append(out, p)
+		}
+		seen[p]++
 	}
 	return out
 }

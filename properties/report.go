@@ -171,16 +171,26 @@ type Counterexample struct {
 	// throwaway one).
 	DropSandbox string
 	Replay      string // how to re-run it
-	// Records and Batches size the scenario: total records, batches and
-	// deliveries.
-	Records, Batches, Deliveries int
+	// Records, Batches and Deliveries size the scenario: total records,
+	// batches and deliveries; a consumer's trial has Processes, its
+	// consumer processes, instead of deliveries.
+	Records, Batches, Deliveries, Processes int
+}
+
+// Size says how big the scenario is, for people: "2 batch(es), 3
+// record(s), 4 deliveries", or for a consumer "... 2 consumer process(es)".
+func (c *Counterexample) Size() string {
+	if c.Processes > 0 {
+		return fmt.Sprintf("%d batch(es), %d record(s), %d consumer process(es)", c.Batches, c.Records, c.Processes)
+	}
+	return fmt.Sprintf("%d batch(es), %d record(s), %d deliveries", c.Batches, c.Records, c.Deliveries)
 }
 
 // String renders the counterexample for people.
 func (c *Counterexample) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s violated: %s\n\n", c.Law, c.Summary)
-	fmt.Fprintf(&b, "minimal scenario (%d batch(es), %d record(s), %d deliveries):\n%s\n\n", c.Batches, c.Records, c.Deliveries, indent(c.Scenario))
+	fmt.Fprintf(&b, "minimal scenario (%s):\n%s\n\n", c.Size(), indent(c.Scenario))
 	if c.Timeline != "" {
 		fmt.Fprintf(&b, "timeline:\n%s\n\n", indent(c.Timeline))
 	}

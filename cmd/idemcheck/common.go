@@ -171,6 +171,7 @@ type jsonCounterEx struct {
 	Records      int          `json:"records"`
 	Batches      int          `json:"batches"`
 	Deliveries   int          `json:"deliveries"`
+	Processes    int          `json:"processes,omitempty"` // a consumer's trial: its consumer processes
 }
 
 // targetOf is the --json shape of where a run ran.
@@ -199,7 +200,8 @@ func toJSON(rep *properties.Report, target jsonTarget, parts int) jsonReport {
 		}
 		if c := l.Counterexample; c != nil {
 			jl.Counterexample = &jsonCounterEx{Summary: c.Summary, Scenario: c.Scenario, ScenarioFile: c.ScenarioFile, Replay: c.Replay,
-				Diff: c.Diff, Timeline: c.Timeline, Steps: c.Steps, Sandbox: c.Sandbox, DropSandbox: c.DropSandbox, Records: c.Records, Batches: c.Batches, Deliveries: c.Deliveries}
+				Diff: c.Diff, Timeline: c.Timeline, Steps: c.Steps, Sandbox: c.Sandbox, DropSandbox: c.DropSandbox, Records: c.Records, Batches: c.Batches, Deliveries: c.Deliveries,
+				Processes: c.Processes}
 		}
 		out.Laws = append(out.Laws, jl)
 	}
@@ -232,7 +234,7 @@ func fromJSON(j jsonReport) (*properties.Report, error) {
 		if c := jl.Counterexample; c != nil {
 			l.Counterexample = &properties.Counterexample{Law: law, Summary: c.Summary, Scenario: c.Scenario, ScenarioFile: c.ScenarioFile,
 				Replay: c.Replay, Diff: c.Diff, Timeline: c.Timeline, Steps: c.Steps, Sandbox: c.Sandbox, DropSandbox: c.DropSandbox,
-				Records: c.Records, Batches: c.Batches, Deliveries: c.Deliveries}
+				Records: c.Records, Batches: c.Batches, Deliveries: c.Deliveries, Processes: c.Processes}
 		}
 		rep.Laws = append(rep.Laws, l)
 	}

@@ -83,7 +83,7 @@ func (c lessonsCmd) consumerLessons(e *env, tg *trial.Target, lessons []refconsu
 		if lr.Verdict == properties.Violated {
 			ce := lr.Counterexample
 			r.Trials, r.Caught, r.Summary = lr.FirstFailure, true, ce.Summary
-			r.Batches, r.Records, r.Deliveries = ce.Batches, ce.Records, ce.Deliveries
+			r.Batches, r.Records, r.Processes = ce.Batches, ce.Records, ce.Processes
 			r.run.Caught, r.run.Counterexample = true, ce
 			fmt.Fprintf(e.stdout, "   source: %s\n   breaks %s (caught at trial %d, shrunk to %d batch(es), %d record(s)):\n%s\n",
 				l.Source, l.Law, lr.FirstFailure, ce.Batches, ce.Records, indentBy(ce.String(), "   │ "))

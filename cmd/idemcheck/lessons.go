@@ -36,10 +36,12 @@ type lessonResult struct {
 	Fix         string   `json:"fix"`
 	FixHeld     bool     `json:"fix_held"`
 	FixTrials   int      `json:"fix_trials"`
-	// Batches, Records and Deliveries size the minimal counterexample.
+	// Batches, Records and Deliveries (Processes, for a consumer) size
+	// the minimal counterexample.
 	Batches    int `json:"batches,omitempty"`
 	Records    int `json:"records,omitempty"`
 	Deliveries int `json:"deliveries,omitempty"`
+	Processes  int `json:"processes,omitempty"`
 
 	run certificate.LessonRun // for --report
 }
@@ -164,8 +166,7 @@ func (c lessonsCmd) lesson(e *env, tg *trial.Target, l antipatterns.Lesson, law 
 		r.Summary = lr.Counterexample.Summary
 		r.Batches, r.Records, r.Deliveries = lr.Counterexample.Batches, lr.Counterexample.Records, lr.Counterexample.Deliveries
 		r.run.Caught, r.run.Counterexample = true, lr.Counterexample
-		fmt.Fprintf(e.stdout, "   breaks %s (caught at trial %d, shrunk to %d batch(es), %d record(s), %d deliveries):\n",
-			law, lr.FirstFailure, lr.Counterexample.Batches, lr.Counterexample.Records, lr.Counterexample.Deliveries)
+		fmt.Fprintf(e.stdout, "   breaks %s (caught at trial %d, shrunk to %s):\n", law, lr.FirstFailure, lr.Counterexample.Size())
 		fmt.Fprintf(e.stdout, "%s\n", indentBy(lr.Counterexample.String(), "   │ "))
 	} else {
 		fmt.Fprintf(e.stdout, "   NOT caught by %s in %d trials (%s): raise --checks\n", law, lr.Trials, lr.Verdict)

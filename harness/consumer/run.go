@@ -46,9 +46,10 @@ type Process struct {
 	Events  []faults.Event
 	Commits int // OffsetCommit requests it sent
 	Fetches int // Fetch requests it sent
-	// CommitMarks place its OffsetCommit requests among its PostgreSQL
-	// rounds, for a timeline.
-	CommitMarks []kafka.Mark
+	Polls   int // Fetch responses that brought it records
+	// Marks place its polls and OffsetCommit requests among its
+	// PostgreSQL rounds, for a timeline.
+	Marks []kafka.Mark
 }
 
 // Ending is how a consumer process ended (0: it did not end as the
@@ -69,14 +70,14 @@ const (
 // String renders what the process did, for a timeline.
 func (p Process) String() string {
 	fired := ""
-	if p.Fault.Commit != nil || len(p.Fault.PG) > 0 {
+	if !p.Fault.IsZero() {
 		fired = p.Fault.String()
 		if !p.Fired {
 			fired += " (never reached)"
 		}
 		fired += "; "
 	}
-	return fmt.Sprintf("%s%d PostgreSQL rounds, %d fetches, %d offset commits; %v", fired, len(p.Events), p.Fetches, p.Commits, p.Ending)
+	return fmt.Sprintf("%s%d PostgreSQL rounds, %d polls with records (%d fetches), %d offset commits; %v", fired, len(p.Events), p.Polls, p.Fetches, p.Commits, p.Ending)
 }
 
 func (e Ending) String() string {
@@ -120,6 +121,9 @@ func (o *Observation) Release(ctx context.Context) error {
 }
 
 func (r *Runner) run(ctx context.Context, sb *trial.Sandbox, sc Scenario, obs *Observation) error {
+	if err := sc.validInterleaving(); err != nil {
+		return err
+	}
 	if err := r.setup(ctx, sb); err != nil {
 		return err
 	}
@@ -128,7 +132,8 @@ func (r *Runner) run(ctx context.Context, sb *trial.Sandbox, sc Scenario, obs *O
 		return err
 	}
 	defer r.Broker.Remove(context.WithoutCancel(ctx), topic)
-	if err := r.Broker.Produce(ctx, topic, records(sc)); err != nil {
+	gate, err := r.produce(ctx, topic, sc)
+	if err != nil {
 		return err
 	}
 	kp, err := kafka.NewProxy(r.Broker.Seeds())
@@ -136,6 +141,7 @@ func (r *Runner) run(ctx context.Context, sb *trial.Sandbox, sc Scenario, obs *O
 		return err
 	}
 	defer kp.Close()
+	kp.SetGate(gate)
 	if sc.Zombie != nil {
 		ps, err := r.zombie(ctx, sb, topic, kp, *sc.Zombie)
 		obs.Processes = append(obs.Processes, ps...)
@@ -183,22 +189,46 @@ func (r *Runner) setup(ctx context.Context, sb *trial.Sandbox) error {
 	return nil
 }
 
-// records are the scenario's records in production order: each batch's
-// orders, keyed by source and id, as the JSON line external writers read;
-// a batch in Twice follows itself once more.
-func records(sc Scenario) []kafka.Record {
+// produce writes sc's records to topic: all at once, or with an
+// Interleaving a batch at a time, to learn where each batch ends in each
+// partition, and returns the gate that plays the interleaving (nil
+// without one).
+func (r *Runner) produce(ctx context.Context, topic *kafka.Topic, sc Scenario) (*kafka.Gate, error) {
+	if len(sc.Interleaving) == 0 {
+		return nil, r.Broker.Produce(ctx, topic, records(sc, 0, len(sc.Batches)))
+	}
+	ends := make([]map[int32]int64, len(sc.Batches))
+	for i := range sc.Batches {
+		if err := r.Broker.Produce(ctx, topic, records(sc, i, i+1)); err != nil {
+			return nil, err
+		}
+		ends[i] = topic.Ends()
+	}
+	seen := map[int]int{}
+	steps := make([]kafka.Release, len(sc.Interleaving))
+	for i, p := range sc.Interleaving {
+		steps[i] = kafka.Release{Partition: int32(p), Below: ends[seen[p]][int32(p)]}
+		seen[p]++
+	}
+	return kafka.NewGate(topic, steps)
+}
+
+// records are the records of sc's batches from to to in production
+// order: each batch's orders, keyed by source and id, as the JSON line
+// external writers read; a batch in Twice follows itself once more.
+func records(sc Scenario, from, to int) []kafka.Record {
 	twice := map[int]bool{}
 	for _, i := range sc.Twice {
 		twice[i] = true
 	}
 	var rs []kafka.Record
-	for i, b := range sc.Batches {
+	for i := from; i < to; i++ {
 		n := 1
 		if twice[i] {
 			n = 2
 		}
 		for range n {
-			for _, o := range b.Records {
+			for _, o := range sc.Batches[i].Records {
 				v, _ := json.Marshal(o)
 				rs = append(rs, kafka.Record{Key: []byte(o.Source + "/" + strconv.FormatInt(o.ID, 10)), Value: v})
 			}
@@ -237,7 +267,7 @@ func (r *Runner) start(sb *trial.Sandbox, topic *kafka.Topic, kp *kafka.Proxy, f
 		}
 	}
 	att.SetBeforeCrash(kill)
-	ks := kp.Begin(f.Commit, kill)
+	ks := kp.Begin(kafka.Fault{Commit: f.Commit, Fetch: f.Fetch}, kill)
 	ks.SetClock(func() int { return len(att.Events()) })
 	out := external.NewTail()
 	proc, err = external.Start(r.Program.Command, environ, out)
@@ -273,7 +303,7 @@ func (p *running) end(ending Ending) Process {
 	p.att.Close()
 	events := p.att.Events()
 	return Process{Fault: p.fault, Fired: fired, Ending: ending,
-		Events: events, Commits: p.ks.Commits(), Fetches: p.ks.Fetches(), CommitMarks: p.ks.Marks()}
+		Events: events, Commits: p.ks.Commits(), Fetches: p.ks.Fetches(), Polls: p.ks.Polls(), Marks: p.ks.Marks()}
 }
 
 // process runs one consumer process until its fault kills it or it has

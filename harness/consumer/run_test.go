@@ -17,6 +17,7 @@ import (
 	"github.com/idemcheck/idemcheck/harness/kafka"
 	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/internal/reftest"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 var (
@@ -108,6 +109,7 @@ func TestExactlyOnceSurvivesKills(t *testing.T) {
 		{PG: faults.Plan{{Kind: faults.CrashBefore, At: faults.AtCommit(1)}}},
 		{Commit: &kafka.CommitFault{Kind: kafka.KillBeforeCommit, Commit: 1}},
 		{Commit: &kafka.CommitFault{Kind: kafka.KillAfterCommit, Commit: 1}},
+		{Fetch: &kafka.FetchFault{Poll: 1, Code: kerr.NotLeaderForPartition.Code}},
 	} {
 		t.Run(k.String(), func(t *testing.T) {
 			sc := consumer.Scenario{Batches: batches(), Faults: []consumer.Fault{k}, Twice: []int{1}, Rewind: true}
@@ -189,5 +191,49 @@ func TestZombies(t *testing.T) {
 				t.Fatalf("%s with %v: equal to the clean run: %v, want %v\n%v\n%v", tc.mode, z, d.Equal, tc.equal, obs.Processes, d)
 			}
 		})
+	}
+}
+
+// An interleaving plays: the consumer polls the released records step by
+// step, and the reference's state is the clean run's.
+func TestInterleavingIsPlayed(t *testing.T) {
+	p := program("exactly-once")
+	// Eight keys a batch: both partitions have records of every batch.
+	var bs []harness.Batch[harness.Order]
+	for b := range 3 {
+		var rs []harness.Order
+		for i := range 8 {
+			rs = append(rs, harness.Order{Source: "shop", ID: int64(i), Version: int64(b + 1), EventDate: harness.NewDate(2026, 11, 1),
+				Customer: "c", Amount: "1"})
+		}
+		bs = append(bs, harness.Batch[harness.Order]{Records: rs})
+	}
+	clean := run(t, p, consumer.Scenario{Batches: bs})
+	sc := consumer.Scenario{Batches: bs, Interleaving: []int{1, 1, 0, 0, 0, 1}}
+	obs := run(t, p, sc)
+	if d := diff(t, clean, obs); !d.Equal {
+		t.Fatalf("%v: the state differs from the clean run's:\n%v", sc, d)
+	}
+	// Each step's records came in a poll of their own (or several),
+	// where the clean run may have had them all at once.
+	if got := obs.Processes[0].Polls; got < len(sc.Interleaving) {
+		t.Errorf("%d polls with records under %v; each of its %d steps' records are released apart", got, sc, len(sc.Interleaving))
+	}
+	var polls int
+	for _, m := range obs.Processes[0].Marks {
+		if m.Kind == kafka.Poll {
+			polls++
+		}
+	}
+	if polls != obs.Processes[0].Polls {
+		t.Errorf("%d poll marks for %d polls", polls, obs.Processes[0].Polls)
+	}
+}
+
+func TestBadInterleavingIsRefused(t *testing.T) {
+	r := &consumer.Runner{Target: target, Broker: broker, Program: program("exactly-once")}
+	_, err := r.Run(context.Background(), consumer.Scenario{Batches: batches(), Interleaving: []int{0, 1, 0}})
+	if err == nil || !strings.Contains(err.Error(), "once a batch") {
+		t.Fatalf("got %v; want the interleaving refused", err)
 	}
 }

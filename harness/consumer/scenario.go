@@ -31,22 +31,36 @@ type Scenario struct {
 	// offsets are set back to the start, as an operator's reset does, and
 	// one more process runs over everything again.
 	Rewind bool
+	// Interleaving, when set, is the order in which the records reach
+	// the consumer across partitions, a partition number a step: the
+	// k-th time partition p appears, p's records of batch k (both copies
+	// of a batch produced twice) are released, and the step after opens
+	// once the consumer has fetched them. Each partition appears once a
+	// batch. Empty: as the broker serves them.
+	Interleaving []int
 }
 
 // Fault is what one consumer process meets: a PostgreSQL plan (PG, of
 // one fault: a crash, which kills the process with SIGKILL right there,
-// or an error such as 40001 that it must handle), or a fault at one of
-// its OffsetCommit requests (Commit). A process that catches up before
-// its point is stopped as usual.
+// or an error such as 40001 that it must handle), a fault at one of its
+// OffsetCommit requests (Commit), or an error code answering one of its
+// polls (Fetch). A process that catches up before its point is stopped
+// as usual.
 type Fault struct {
 	PG     faults.Plan
 	Commit *kafka.CommitFault
+	Fetch  *kafka.FetchFault
 }
+
+// IsZero tells whether k is no fault.
+func (k Fault) IsZero() bool { return len(k.PG) == 0 && k.Commit == nil && k.Fetch == nil }
 
 func (k Fault) String() string {
 	switch {
 	case k.Commit != nil:
 		return k.Commit.String()
+	case k.Fetch != nil:
+		return k.Fetch.String()
 	case len(k.PG) > 0 && k.PG[0].Kind == faults.Pause:
 		return "frozen as a zombie at " + k.PG[0].At.String()
 	case len(k.PG) > 0 && k.PG[0].IsCrash():
@@ -60,7 +74,27 @@ func (k Fault) String() string {
 // Clean tells whether the scenario has no faults: one consumer, each
 // record produced once.
 func (sc Scenario) Clean() bool {
-	return len(sc.Twice) == 0 && len(sc.Faults) == 0 && !sc.Rewind && sc.Zombie == nil
+	return len(sc.Twice) == 0 && len(sc.Faults) == 0 && !sc.Rewind && sc.Zombie == nil && len(sc.Interleaving) == 0
+}
+
+// validInterleaving tells why sc's Interleaving cannot be played, or nil.
+func (sc Scenario) validInterleaving() error {
+	if len(sc.Interleaving) == 0 {
+		return nil
+	}
+	seen := make([]int, sc.partitions())
+	for _, p := range sc.Interleaving {
+		if p < 0 || p >= len(seen) {
+			return fmt.Errorf("consumer: interleaving %v names partition %d of a topic of %d", sc.Interleaving, p, len(seen))
+		}
+		seen[p]++
+	}
+	for p, n := range seen {
+		if n != len(sc.Batches) {
+			return fmt.Errorf("consumer: interleaving %v names partition %d %d times, want once a batch (%d)", sc.Interleaving, p, n, len(sc.Batches))
+		}
+	}
+	return nil
 }
 
 func (sc Scenario) partitions() int {
@@ -84,6 +118,15 @@ func (sc Scenario) String() string {
 	}
 	if sc.Rewind {
 		b.WriteString("; group offsets rewound to the start")
+	}
+	if len(sc.Interleaving) > 0 {
+		b.WriteString("; records reach the consumer in the order")
+		seen := map[int]int{}
+		for _, p := range sc.Interleaving {
+			seen[p]++
+			fmt.Fprintf(&b, " p%d/b%d", p, seen[p])
+		}
+		b.WriteString(" (partition/batch)")
 	}
 	return b.String()
 }

@@ -120,6 +120,7 @@ type Topic struct {
 	Group      string
 	Partitions int
 
+	id   [16]byte // as the cluster numbers it (Kafka 2.8+)
 	mu   sync.Mutex
 	ends map[int32]int64 // each partition's end: only the harness produces to a trial's topic
 }
@@ -138,7 +139,7 @@ func (b *Broker) NewTopic(ctx context.Context, partitions int) (*Topic, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: create topic %s: %w", name, err)
 	}
-	return &Topic{Name: name, Group: name, Partitions: partitions, ends: map[int32]int64{}}, nil
+	return &Topic{Name: name, Group: name, Partitions: partitions, id: resp.ID, ends: map[int32]int64{}}, nil
 }
 
 // Record is one message to produce: its key decides its partition.
@@ -162,6 +163,18 @@ func (b *Broker) Produce(ctx context.Context, t *Topic, records []Record) error 
 	}
 	t.mu.Unlock()
 	return nil
+}
+
+// Ends are the ends of t's partitions: the offset the next record
+// produced to each will take.
+func (t *Topic) Ends() map[int32]int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ends := make(map[int32]int64, t.Partitions)
+	for p := range t.Partitions {
+		ends[int32(p)] = t.ends[int32(p)]
+	}
+	return ends
 }
 
 // Lag is how far t's group is from the end of t: the records not yet

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -20,13 +21,15 @@ import (
 // bootstraps through Addrs never reaches the cluster directly.
 //
 // Every connection belongs to the Session that was current when it was
-// accepted. A session counts its consumer's OffsetCommit and Fetch
-// requests and applies its one CommitFault.
+// accepted. A session counts its consumer's Fetch and OffsetCommit
+// requests and its polls, and applies its one Fault. A Gate, when set,
+// orders the records that reach consumers across partitions.
 type Proxy struct {
 	mu      sync.Mutex
 	fronts  map[string]*front // by upstream address
 	seeds   []string          // the listeners of the seed brokers
 	session *Session
+	gate    *Gate
 	closed  bool
 	wg      sync.WaitGroup
 }
@@ -39,7 +42,7 @@ type front struct {
 
 // NewProxy starts a proxy in front of the cluster reached at seeds.
 func NewProxy(seeds []string) (*Proxy, error) {
-	p := &Proxy{fronts: map[string]*front{}, session: newSession(nil, nil)}
+	p := &Proxy{fronts: map[string]*front{}, session: newSession(Fault{}, nil)}
 	for _, s := range seeds {
 		f, err := p.frontFor(s)
 		if err != nil {
@@ -55,13 +58,28 @@ func NewProxy(seeds []string) (*Proxy, error) {
 func (p *Proxy) Addrs() []string { return p.seeds }
 
 // Begin starts a session: connections accepted from now on are counted
-// in it and meet fault (nil for none), whose kill ends the consumer.
-func (p *Proxy) Begin(fault *CommitFault, kill func()) *Session {
+// in it and meet fault (the zero Fault for none), whose kill ends the
+// consumer.
+func (p *Proxy) Begin(fault Fault, kill func()) *Session {
 	s := newSession(fault, kill)
 	p.mu.Lock()
 	p.session = s
 	p.mu.Unlock()
 	return s
+}
+
+// SetGate makes every Fetch response follow g's order across partitions
+// (nil: as the broker serves them).
+func (p *Proxy) SetGate(g *Gate) {
+	p.mu.Lock()
+	p.gate = g
+	p.mu.Unlock()
+}
+
+func (p *Proxy) currentGate() *Gate {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.gate
 }
 
 // Close stops every listener and connection.
@@ -163,11 +181,14 @@ func (k *link) requests() {
 		if err != nil {
 			return
 		}
+		if req.key == int16(kmsg.Fetch) {
+			k.noteFetch(req)
+		}
 		switch k.s.observe(req) {
 		case drop:
 			return
 		case answer:
-			if k.writeClient(responseFrame(req, failedCommit(req, k.s.fault.Code))) != nil {
+			if k.writeClient(responseFrame(req, failedCommit(req, k.s.fault.Commit.Code))) != nil {
 				return
 			}
 			continue
@@ -213,6 +234,15 @@ func (k *link) responses() {
 		}
 		if frame, err = k.rewrite(req, frame); err != nil {
 			return
+		}
+		if req.key == int16(kmsg.Fetch) {
+			var hold time.Duration
+			if frame, hold, err = k.fetched(req, frame); err != nil {
+				return
+			}
+			if g := k.p.currentGate(); hold > 0 && g != nil {
+				g.wait(hold)
+			}
 		}
 		if k.writeClient(frame) != nil {
 			return
@@ -300,8 +330,8 @@ func failedCommit(req request, code int16) kmsg.Response {
 	return resp
 }
 
-// CommitErrorName is the Kafka name of an error code, for messages.
-func CommitErrorName(code int16) string {
+// ErrorName is the Kafka name of an error code, for messages.
+func ErrorName(code int16) string {
 	if err := kerr.ErrorForCode(code); err != nil {
 		return err.(*kerr.Error).Message
 	}

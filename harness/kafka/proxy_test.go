@@ -62,7 +62,7 @@ func TestProxyRelaysAGroupConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	s := p.Begin(nil, nil)
+	s := p.Begin(Fault{}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	got, err := consumeAll(ctx, t, p.Addrs(), topic, 4)
@@ -99,7 +99,7 @@ func TestCommitFaults(t *testing.T) {
 			// session lets its client leave the group through the proxy
 			// as it closes (a real kill would not, and the session would
 			// expire).
-			s := p.Begin(&tc.fault, func() { p.Begin(nil, nil); stop() })
+			s := p.Begin(Fault{Commit: &tc.fault}, func() { p.Begin(Fault{}, nil); stop() })
 			consumeAll(cctx, t, p.Addrs(), topic, 4)
 			if !s.Fired() {
 				t.Fatalf("%v never fired (%d commits)", tc.fault, s.Commits())
@@ -127,7 +127,7 @@ func TestFailedCommitIsAnsweredAndNotApplied(t *testing.T) {
 	}
 	defer p.Close()
 	fault := CommitFault{Kind: FailCommit, Commit: 1, Code: kerr.RebalanceInProgress.Code}
-	s := p.Begin(&fault, nil)
+	s := p.Begin(Fault{Commit: &fault}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(p.Addrs()...), kgo.ConsumerGroup(topic.Group), kgo.ConsumeTopics(topic.Name),

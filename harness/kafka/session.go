@@ -42,52 +42,111 @@ func (f CommitFault) String() string {
 	case KillAfterCommit:
 		return fmt.Sprintf("kill after offset commit %d is applied, its response lost", f.Commit)
 	case FailCommit:
-		return fmt.Sprintf("offset commit %d fails with %s", f.Commit, CommitErrorName(f.Code))
+		return fmt.Sprintf("offset commit %d fails with %s", f.Commit, ErrorName(f.Code))
 	}
 	return fmt.Sprintf("CommitFault(%d)", f.Kind)
 }
 
+// FetchFault is one fault at a consumer's polls: the Poll-th Fetch
+// response of a session (from 1) that carries records answers every
+// partition with Code instead, its records withheld, as a broker does
+// when leadership moved (NOT_LEADER_OR_FOLLOWER) or its metadata is
+// behind (UNKNOWN_TOPIC_OR_PARTITION). A consumer must fetch those
+// records again, not skip them.
+type FetchFault struct {
+	Poll int
+	Code int16 // the error code, as kerr numbers them
+}
+
+func (f FetchFault) String() string {
+	return fmt.Sprintf("poll %d fails with %s", f.Poll, ErrorName(f.Code))
+}
+
+// Fault is the one fault a session applies: at an offset commit, at a
+// poll, or none (the zero Fault).
+type Fault struct {
+	Commit *CommitFault
+	Fetch  *FetchFault
+}
+
+func (f Fault) String() string {
+	switch {
+	case f.Commit != nil:
+		return f.Commit.String()
+	case f.Fetch != nil:
+		return f.Fetch.String()
+	}
+	return "no fault"
+}
+
 // Session is what one consumer process did through the proxy: the
-// OffsetCommit and Fetch requests it sent, and whether its fault fired.
+// Fetch and OffsetCommit requests it sent, the polls that brought it
+// records, and whether its fault fired.
 type Session struct {
-	fault *CommitFault
+	fault Fault
 	kill  func()
 	// clock, when set, says where the consumer is in its other
-	// conversation (its PostgreSQL rounds so far), to place commits on a
-	// timeline.
+	// conversation (its PostgreSQL rounds so far), to place polls and
+	// commits on a timeline.
 	clock func() int
-	marks []Mark
 
 	mu      sync.Mutex
+	marks   []Mark
 	commits int
 	fetches int
+	polls   int             // Fetch responses that carried records
 	topics  map[string]bool // the topics its Metadata requests named
 	fired   bool
 	links   []*link
 	ended   bool
 }
 
-func newSession(fault *CommitFault, kill func()) *Session {
+func newSession(fault Fault, kill func()) *Session {
 	return &Session{fault: fault, kill: kill}
 }
 
-// Mark is one OffsetCommit request on a timeline: after how many of the
-// consumer's PostgreSQL rounds it was sent, its number, and the fault
-// that met it ("" for none).
+// MarkKind says which request a Mark stands for.
+type MarkKind int
+
+const (
+	// Poll is a Fetch response that carried records to the consumer.
+	Poll MarkKind = iota + 1
+	// Commit is an OffsetCommit request.
+	Commit
+)
+
+// Mark is one poll or offset commit on a timeline: after how many of the
+// consumer's PostgreSQL rounds it happened, its number among the
+// session's polls or commits (from 1), the records a poll brought, and
+// the fault that met it ("" for none).
 type Mark struct {
+	Kind       MarkKind
 	AfterRound int
-	Commit     int
+	N          int
+	Records    int // Poll only
 	Fault      string
 }
 
-// SetClock makes the session place its commits by clock (see Mark).
+func (m Mark) String() string {
+	s := fmt.Sprintf("offset commit %d", m.N)
+	if m.Kind == Poll {
+		s = fmt.Sprintf("poll %d: %d records", m.N, m.Records)
+	}
+	if m.Fault != "" {
+		s += ": " + m.Fault
+	}
+	return s
+}
+
+// SetClock makes the session place its polls and commits by clock (see
+// Mark).
 func (s *Session) SetClock(clock func() int) {
 	s.mu.Lock()
 	s.clock = clock
 	s.mu.Unlock()
 }
 
-// Marks are the session's OffsetCommit requests, in order.
+// Marks are the session's polls and OffsetCommit requests, in order.
 func (s *Session) Marks() []Mark {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -106,6 +165,14 @@ func (s *Session) Fetches() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.fetches
+}
+
+// Polls counts the Fetch responses that carried it records (a fault's
+// withheld ones included).
+func (s *Session) Polls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.polls
 }
 
 // Topics lists the topics the consumer asked the brokers about (in its
@@ -155,11 +222,11 @@ func (s *Session) observe(req request) action {
 		return relay
 	case int16(kmsg.OffsetCommit):
 		s.commits++
-		m := Mark{Commit: s.commits}
+		m := Mark{Kind: Commit, N: s.commits}
 		if s.clock != nil {
 			m.AfterRound = s.clock()
 		}
-		if f := s.fault; f != nil && !s.fired && f.Commit == s.commits {
+		if f := s.fault.Commit; f != nil && !s.fired && f.Commit == s.commits {
 			m.Fault = f.String()
 		}
 		s.marks = append(s.marks, m)
@@ -167,7 +234,7 @@ func (s *Session) observe(req request) action {
 		s.mu.Unlock()
 		return relay
 	}
-	f := s.fault
+	f := s.fault.Commit
 	if f == nil || s.fired || f.Commit != s.commits {
 		s.mu.Unlock()
 		return relay
@@ -185,6 +252,24 @@ func (s *Session) observe(req request) action {
 		s.mu.Unlock()
 		return killOnResponse
 	}
+}
+
+// polled counts a Fetch response that carries records and tells
+// whether the session's FetchFault meets it (it fires then).
+func (s *Session) polled(records int) (fail *FetchFault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.polls++
+	m := Mark{Kind: Poll, N: s.polls, Records: records}
+	if s.clock != nil {
+		m.AfterRound = s.clock()
+	}
+	if f := s.fault.Fetch; f != nil && !s.fired && f.Poll == s.polls {
+		s.fired, fail = true, f
+		m.Fault = f.String()
+	}
+	s.marks = append(s.marks, m)
+	return fail
 }
 
 // noteTopics records the topic names of a Metadata request (s.mu held).

@@ -76,17 +76,28 @@ type Step struct {
 	// and batch: a consumer process, which reads all batches itself.
 	Label string
 	// Marks are requests of the step's other conversation, placed among
-	// its rounds: a consumer process's offset commits to its broker.
+	// its rounds: a consumer process's polls and offset commits.
 	Marks []Mark
 }
 
-// Mark is one request of a step's other conversation (a consumer's
-// offset commit), sent after its AfterRound-th round.
+// Mark is one request of a step's other conversation (a consumer's poll
+// or offset commit), made after its AfterRound-th round.
 type Mark struct {
+	Kind       MarkKind
 	AfterRound int
 	Label      string // e.g. "offset commit 2"
 	Fault      bool   // a fault met it
 }
+
+// MarkKind says what a Mark stands for.
+type MarkKind int
+
+const (
+	// CommitMark is a consumer's offset commit to its broker.
+	CommitMark MarkKind = iota
+	// PollMark is a poll that brought a consumer records.
+	PollMark
+)
 
 // Outcome is how an attempt ended.
 type Outcome string

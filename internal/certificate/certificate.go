@@ -174,7 +174,7 @@ pre { background: #f7f7f7; padding: 8px; overflow-x: auto; }
 {{range .Laws}}{{with .Counterexample}}
 <h2 id="{{.Law}}">{{.Law}} violated</h2>
 <p>{{.Summary}}</p>
-<h3>Minimal scenario ({{.Batches}} batch(es), {{.Records}} record(s), {{.Deliveries}} deliveries)</h3>
+<h3>Minimal scenario ({{.Size}})</h3>
 <pre>{{.Scenario}}</pre>
 {{end}}{{if .Timeline}}<h3>Timeline of the failing trial</h3>
 <div class="scroll">{{.Timeline}}</div>
@@ -209,7 +209,7 @@ var markdownPage = texttemplate.Must(texttemplate.New("md").Funcs(texttemplate.F
 
 {{.Summary}}
 
-### Minimal scenario ({{.Batches}} batch(es), {{.Records}} record(s), {{.Deliveries}} deliveries)
+### Minimal scenario ({{.Size}})
 
 ` + "```" + `
 {{fence .Scenario}}

@@ -182,3 +182,35 @@ func TestWriteRefusesOtherKinds(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A consumer process's lane draws its polls and offset commits where
+// they happened among its rounds, a fault on the one it met.
+func TestTimelineDrawsPollsAndCommits(t *testing.T) {
+	consumerLane := trial.Step{Delivery: 0, Attempt: 1, Label: "consumer process 1", Outcome: trial.Stopped,
+		Events: []faults.Event{{Conn: 1, Round: 1, SQL: "INSERT INTO t SELECT 1", Before: 'I', After: 'I', Committed: true}},
+		Marks: []trial.Mark{
+			{Kind: trial.PollMark, AfterRound: 0, Label: "poll 1: 2 records: poll 1 fails with NOT_LEADER_OR_FOLLOWER", Fault: true},
+			{Kind: trial.PollMark, AfterRound: 0, Label: "poll 2: 2 records"},
+			{Kind: trial.CommitMark, AfterRound: 1, Label: "offset commit 1"},
+		}}
+	svg := Timeline([]trial.Step{consumerLane})
+	var doc svgDoc
+	if err := xml.Unmarshal([]byte(svg), &doc); err != nil {
+		t.Fatalf("the timeline is not well-formed SVG: %v\n%s", err, svg)
+	}
+	var got []string
+	for _, l := range doc.Lanes {
+		if l.Delivery == 0 {
+			continue // the legend
+		}
+		for _, g := range l.Groups {
+			got = append(got, g.Class)
+		}
+	}
+	if want := "commit,poll,fault,poll,mark,outcome ack"; strings.Join(got, ",") != want {
+		t.Errorf("the consumer lane draws %v, want %s:\n%s", got, want, svg)
+	}
+	if n := strings.Count(svg, colourPoll); n != 3 {
+		t.Errorf("%d marks of the poll colour, want the legend's and 2 polls'", n)
+	}
+}

@@ -28,13 +28,16 @@ const (
 	colourError   = "#f28e2b" // an error the client saw without a fault
 	colourAckLost = "#b07aa1" // an ack the broker never got; zombies
 	colourMark    = "#6a51a3" // a request to the broker (a consumer's offset commit)
+	colourPoll    = "#35978f" // records reaching a consumer (a poll)
 )
 
 // Timeline draws steps, the attempts of one trial, as an SVG image:
 // attempts as lanes, rounds as boxes along them (blue inside a
 // transaction, grey outside), a green diamond on each round that
 // committed, a red triangle where a fault fired, an orange frame round an
-// error, and the attempt's outcome at the lane's end. Every mark has a
+// error, and the attempt's outcome at the lane's end; a consumer's lane
+// also has its polls (teal arrow heads) and offset commits (purple
+// bars) where they came among its rounds. Every mark has a
 // title with the round's statements, shown on hover. It returns "" for no
 // steps.
 func Timeline(steps []trial.Step) string {
@@ -86,9 +89,16 @@ func legend(b *strings.Builder) {
 	item("error", box("none", fmt.Sprintf(` stroke="%s" stroke-width="2"`, colourError)))
 	item("acked", func(x int) string { return ackMark(x, y) })
 	item("ack lost", func(x int) string { return ackLostMark(x, y) })
+	item("poll", func(x int) string { return pollMark(x+7, y) })
 	item("offset commit", func(x int) string {
 		return fmt.Sprintf(`<rect x="%d" y="%d" width="4" height="14" fill="%s"/>`, x+5, y-7, colourMark)
 	})
+}
+
+// pollMark is a poll's mark, a downward arrow head (records coming in)
+// centred on (x, y).
+func pollMark(x, y int) string {
+	return fmt.Sprintf(`<path d="M%d %d l10 0 l-5 9 z" fill="%s"/>`, x-5, y-4, colourPoll)
 }
 
 // lane draws one attempt.
@@ -133,7 +143,11 @@ func lane(b *strings.Builder, i int, s trial.Step) {
 		x := labelWidth + m.AfterRound*roundWidth - 7
 		last = max(last, m.AfterRound+1)
 		title := "<title>" + esc(m.Label) + "</title>"
-		fmt.Fprintf(b, `<g class="mark"><rect x="%d" y="%d" width="4" height="18" fill="%s"/>%s</g>`+"\n", x, mid-9, colourMark, title)
+		if m.Kind == trial.PollMark {
+			fmt.Fprintf(b, `<g class="poll">%s%s</g>`+"\n", pollMark(x+2, mid), title)
+		} else {
+			fmt.Fprintf(b, `<g class="mark"><rect x="%d" y="%d" width="4" height="18" fill="%s"/>%s</g>`+"\n", x, mid-9, colourMark, title)
+		}
 		if m.Fault {
 			fmt.Fprintf(b, `<g class="fault">%s%s</g>`+"\n", triangle(x+2, mid-12), title)
 		}

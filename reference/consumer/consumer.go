@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,9 +23,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// SetupSQL creates the tables every mode writes: order_events, one row
-// per event applied, and consumer_offsets, the next offset per partition
-// for the modes that keep offsets in PostgreSQL.
+// SetupSQL creates the tables the modes write: order_events, one row per
+// event applied; consumer_offsets, the next offset per partition for the
+// modes that keep offsets in PostgreSQL; and customer_latest, each
+// customer's latest order, for the modes built on ExactlyOnce's write.
 //
 //go:embed setup.sql
 var SetupSQL string
@@ -37,9 +40,11 @@ const (
 	// partitions' offsets in consumer_offsets (FOR UPDATE), skips the
 	// records below them (applied already: a zombie's, or a poll fetched
 	// again), inserts the rest keyed by (source, id, version), ON CONFLICT
-	// DO NOTHING, and advances the offsets; only then are the offsets
-	// committed to the group. On assignment it fetches from the offsets in
-	// PostgreSQL and commits them to the group.
+	// DO NOTHING, keeps each customer's latest order in customer_latest
+	// by the orders' own order (event date, then source, id and version),
+	// and advances the offsets; only then are the offsets committed to the
+	// group. On assignment it fetches from the offsets in PostgreSQL and
+	// commits them to the group.
 	ExactlyOnce Mode = "exactly-once"
 	// CommitFirst commits the polled offsets and then inserts: a kill
 	// between the two loses the records (franz-go#57, IBM/sarama#1987).
@@ -61,10 +66,16 @@ const (
 	// records are skipped for good (vectordotdev/vector#24215,
 	// ClickHouse/ClickHouse#7256).
 	SkipFailed Mode = "skip-failed"
+	// LatestByArrival writes as ExactlyOnce does, but keeps each
+	// customer's latest order by arrival: the last one it applied. A
+	// customer's orders are keyed apart and spread over partitions, whose
+	// records reach a consumer in no fixed order, so which order is
+	// "latest" depends on the interleaving (divolte/divolte-collector#62).
+	LatestByArrival Mode = "latest-by-arrival"
 )
 
 // Modes lists every mode.
-var Modes = []Mode{ExactlyOnce, CommitFirst, InsertThenCommit, OffsetsApart, Unfenced, SkipFailed}
+var Modes = []Mode{ExactlyOnce, CommitFirst, InsertThenCommit, OffsetsApart, Unfenced, SkipFailed, LatestByArrival}
 
 // Config is what a consumer reads from idemcheck's environment.
 type Config struct {
@@ -158,7 +169,9 @@ func Run(ctx context.Context, cfg Config, mode Mode) error {
 	}
 }
 
-func (m Mode) offsetsInDB() bool { return m == ExactlyOnce || m == OffsetsApart || m == Unfenced }
+func (m Mode) offsetsInDB() bool {
+	return m == ExactlyOnce || m == OffsetsApart || m == Unfenced || m == LatestByArrival
+}
 
 type consumer struct {
 	cfg  Config
@@ -262,9 +275,9 @@ func (c *consumer) commitPending(ctx context.Context) error {
 // apply applies one poll's records as the mode says.
 func (c *consumer) apply(ctx context.Context, recs []*kgo.Record) error {
 	switch c.mode {
-	case ExactlyOnce, Unfenced:
+	case ExactlyOnce, Unfenced, LatestByArrival:
 		// ExactlyOnce skips what is applied already; Unfenced does not.
-		exact := c.mode == ExactlyOnce
+		exact := c.mode != Unfenced
 		if err := pgx.BeginFunc(ctx, c.db, func(tx pgx.Tx) error {
 			fresh := recs
 			if exact {
@@ -274,6 +287,9 @@ func (c *consumer) apply(ctx context.Context, recs []*kgo.Record) error {
 				}
 			}
 			if err := insert(ctx, tx, fresh, exact); err != nil {
+				return err
+			}
+			if err := latest(ctx, tx, fresh, c.mode != LatestByArrival); err != nil {
 				return err
 			}
 			return advance(ctx, tx, fresh)
@@ -317,22 +333,63 @@ type execer interface {
 // with dedup, those already there (same source, id and version) are
 // skipped.
 func insert(ctx context.Context, db execer, recs []*kgo.Record, dedup bool) error {
-	cols := make([][]any, 6)
-	for _, r := range recs {
-		var o harness.Order
-		if err := json.Unmarshal(r.Value, &o); err != nil {
-			return fmt.Errorf("record %s/%d@%d is not an order: %w", r.Topic, r.Partition, r.Offset, err)
-		}
-		for i, v := range []any{o.Source, o.ID, o.Version, o.EventDate.String(), o.Customer, o.Amount} {
-			cols[i] = append(cols[i], v)
-		}
+	cols, err := orderColumns(recs)
+	if err != nil {
+		return err
 	}
 	sql := `INSERT INTO order_events (source, id, version, event_date, customer, amount)
 		SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::date[], $5::text[], $6::numeric[])`
 	if dedup {
 		sql += ` ON CONFLICT (source, id, version) DO NOTHING`
 	}
-	_, err := db.Exec(ctx, sql, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5])
+	_, err = db.Exec(ctx, sql, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5])
+	return err
+}
+
+// orderColumns are the records' orders as columns: source, id, version,
+// event date, customer, amount.
+func orderColumns(recs []*kgo.Record) ([][]any, error) {
+	cols := make([][]any, 6)
+	for _, r := range recs {
+		var o harness.Order
+		if err := json.Unmarshal(r.Value, &o); err != nil {
+			return nil, fmt.Errorf("record %s/%d@%d is not an order: %w", r.Topic, r.Partition, r.Offset, err)
+		}
+		for i, v := range []any{o.Source, o.ID, o.Version, o.EventDate.String(), o.Customer, o.Amount} {
+			cols[i] = append(cols[i], v)
+		}
+	}
+	return cols, nil
+}
+
+// latest keeps each customer's latest order in customer_latest. By the
+// orders' own order (event date, then source, id and version) the result
+// is the same whatever order the records come in; by arrival (ordered
+// false) it is the last record applied, the poll read in log order,
+// partition by partition.
+func latest(ctx context.Context, db execer, recs []*kgo.Record, ordered bool) error {
+	recs = slices.Clone(recs)
+	slices.SortStableFunc(recs, func(a, b *kgo.Record) int {
+		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
+	})
+	cols, err := orderColumns(recs)
+	if err != nil {
+		return err
+	}
+	pick, guard := "arrival DESC", ""
+	if ordered {
+		pick = "event_date DESC, source DESC, id DESC, version DESC"
+		guard = ` WHERE (EXCLUDED.event_date, EXCLUDED.source, EXCLUDED.id, EXCLUDED.version) >
+			(customer_latest.event_date, customer_latest.source, customer_latest.id, customer_latest.version)`
+	}
+	_, err = db.Exec(ctx, `INSERT INTO customer_latest (customer, source, id, version, event_date, amount)
+		SELECT DISTINCT ON (customer) customer, source, id, version, event_date, amount
+		FROM unnest($1::text[], $2::int8[], $3::int8[], $4::date[], $5::text[], $6::numeric[])
+			WITH ORDINALITY AS r(source, id, version, event_date, customer, amount, arrival)
+		ORDER BY customer, `+pick+`
+		ON CONFLICT (customer) DO UPDATE SET source = EXCLUDED.source, id = EXCLUDED.id, version = EXCLUDED.version,
+			event_date = EXCLUDED.event_date, amount = EXCLUDED.amount`+guard,
+		cols[0], cols[1], cols[2], cols[3], cols[4], cols[5])
 	return err
 }
 
@@ -399,7 +456,7 @@ func Setup(ctx context.Context, conn *pgx.Conn, mode Mode) error {
 	if _, err := conn.Exec(ctx, SetupSQL); err != nil {
 		return err
 	}
-	if mode == ExactlyOnce || mode == SkipFailed {
+	if mode == ExactlyOnce || mode == SkipFailed || mode == LatestByArrival {
 		_, err := conn.Exec(ctx, `ALTER TABLE order_events ADD UNIQUE (source, id, version)`)
 		return err
 	}

@@ -34,5 +34,8 @@ func Lessons() []Lesson {
 		{SkipFailed, "a failed write logged and its offsets committed anyway",
 			"the records of the failed write are skipped for good",
 			"https://github.com/vectordotdev/vector/issues/24215", harness.RetryEquivalence},
+		{LatestByArrival, "each customer's latest order kept by arrival, across partitions",
+			"the records of two partitions reach the consumer in no fixed order: another interleaving keeps another order as the latest",
+			"https://github.com/divolte/divolte-collector/issues/62", harness.OrderIndependence},
 	}
 }

@@ -12,3 +12,11 @@ CREATE TABLE consumer_offsets (
 	next_offset bigint NOT NULL,
 	PRIMARY KEY (topic, partition)
 );
+CREATE TABLE customer_latest (
+	customer text PRIMARY KEY,
+	source text NOT NULL,
+	id bigint NOT NULL,
+	version bigint NOT NULL,
+	event_date date NOT NULL,
+	amount numeric NOT NULL
+);
