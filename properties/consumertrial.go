@@ -352,6 +352,7 @@ func injections(sc consumer.Scenario, into map[Injection]int) {
 	}
 	if len(sc.Interleaving) > 0 {
 		into[Interleavings]++
+		into[Reorders]++ // records delivered in another order, as for batch writers
 	}
 	for _, k := range sc.Faults {
 		switch {

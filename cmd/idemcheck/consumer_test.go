@@ -60,7 +60,7 @@ func TestCertifyConsumers(t *testing.T) {
 			// --checks 3 does not reach the default coverage; the smoke
 			// scenarios fire every kind of fault whatever the seed.
 			got := certify(t, exitOK, append(consumerArgs(t, lang, "exactly-once"), "--checks", "3", "--min-coverage", "0")...)
-			for _, law := range []string{"Determinism", "ReplayIdempotence", "RetryEquivalence", "ZombieSafety"} {
+			for _, law := range []string{"Determinism", "ReplayIdempotence", "OrderIndependence", "RetryEquivalence", "ZombieSafety"} {
 				if got[law].Verdict != "held" {
 					t.Errorf("exactly-once %s: %s (%s), want held", law, got[law].Verdict, got[law].Reason)
 				}
