@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/consumer"
@@ -83,6 +84,14 @@ func settleAfter(r *Report, lr LawReport, rest []harness.Law) {
 // at a time and judged in trial order; the first failure is shrunk and
 // reported.
 func (c *consumerChecker) checkLaw(ctx context.Context, law harness.Law) LawReport {
+	start := time.Now()
+	lr := c.searchLaw(ctx, law)
+	lr.Duration = time.Since(start)
+	return lr
+}
+
+// searchLaw is checkLaw without the timing.
+func (c *consumerChecker) searchLaw(ctx context.Context, law harness.Law) LawReport {
 	lr := LawReport{Law: law, Faults: map[Injection]int{}}
 	plan, err := c.plan(ctx, law)
 	if err != nil {
@@ -247,7 +256,11 @@ func (c *consumerChecker) counterexample(ctx context.Context, law harness.Law, t
 	for _, b := range t.sc.Batches {
 		records += len(b.Records)
 	}
-	ce := &Counterexample{Law: law, Summary: t.finding.summary, Scenario: renderConsumerScenario(t.sc),
+	var partitions map[string]int32
+	if t.obs != nil {
+		partitions = t.obs.Partitions
+	}
+	ce := &Counterexample{Law: law, Summary: t.finding.summary, Scenario: renderConsumerScenario(t.sc, partitions),
 		Records: records, Batches: len(t.sc.Batches), Processes: processes(t),
 		Replay: fmt.Sprintf("properties.Seed(%d), or idemcheck certify --consumer ... --seed %d, repeats these trials", c.set.seed, c.set.seed)}
 	if t.finding.diff != nil {
@@ -310,14 +323,18 @@ func laneOf(i int, p consumer.Process) trial.Step {
 		Outcome: outcome, Err: how, Events: p.Events, Marks: marks}
 }
 
-// renderConsumerScenario is sc for people: what was produced and what
-// each consumer process met.
-func renderConsumerScenario(sc consumer.Scenario) string {
+// renderConsumerScenario is sc for people: what was produced (with each
+// record's partition, @p1, where partitions knows it) and what each
+// consumer process met.
+func renderConsumerScenario(sc consumer.Scenario, partitions map[string]int32) string {
 	var b strings.Builder
 	for i, batch := range sc.Batches {
 		fmt.Fprintf(&b, "batch %d:", i+1)
 		for _, o := range batch.Records {
 			fmt.Fprintf(&b, " %s/%d v%d %s", o.Source, o.ID, o.Version, o.Amount)
+			if p, ok := partitions[consumer.Key(o)]; ok {
+				fmt.Fprintf(&b, " @p%d", p)
+			}
 		}
 		b.WriteString("\n")
 	}

@@ -235,13 +235,16 @@ var commitErrors = []int16{kerr.RebalanceInProgress.Code, kerr.NotCoordinator.Co
 // its polls.
 func consumerFaults(clean consumer.Process) *rapid.Generator[[]consumer.Fault] {
 	conv := strategies.Conversation(clean.Events)
+	// Kills at PostgreSQL rounds are where most of the consumer's points
+	// are; commits have three kinds of fault; a failed poll, which a
+	// client retries on its own, is drawn least.
 	const atRound, atCommit, atPoll = "a PostgreSQL round", "an offset commit", "a poll"
 	var where []string
 	if conv.Rounds() > 0 {
-		where = append(where, atRound)
+		where = append(where, atRound, atRound, atRound)
 	}
 	if clean.Commits > 0 {
-		where = append(where, atCommit)
+		where = append(where, atCommit, atCommit)
 	}
 	if clean.Polls > 0 {
 		where = append(where, atPoll)

@@ -96,8 +96,8 @@ func (c lessonsCmd) consumerLessons(e *env, tg *trial.Target, lessons []refconsu
 		}
 		fr := lawOf(fixed, l.Law)
 		r.FixHeld, r.FixTrials, r.run.FixVerdict = fr.Verdict == properties.Held, fr.Trials, fr.Verdict
-		fmt.Fprintf(e.stdout, "   fix: %s (offsets and dedup key in the write's transaction, fenced), %s %s over %d trials (faults: %s)\n",
-			fix, l.Law, fr.Verdict, fr.Trials, orDash(fr.FaultSummary()))
+		fmt.Fprintf(e.stdout, "   fix: %s (%s), %s %s over %d trials (faults: %s)\n",
+			fix, l.Fix, l.Law, fr.Verdict, fr.Trials, orDash(fr.FaultSummary()))
 		results = append(results, r)
 	}
 	return results, nil

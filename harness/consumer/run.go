@@ -33,7 +33,13 @@ type Observation struct {
 	Final     *trial.State
 	Sandbox   *trial.Sandbox
 	Processes []Process
+	// Partitions are the partitions the records went to, by order key
+	// (Key).
+	Partitions map[string]int32
 }
+
+// Key is the Kafka key of an order's records: its source and id.
+func Key(o harness.Order) string { return o.Source + "/" + strconv.FormatInt(o.ID, 10) }
 
 // Process is what one consumer process did.
 type Process struct {
@@ -136,6 +142,14 @@ func (r *Runner) run(ctx context.Context, sb *trial.Sandbox, sc Scenario, obs *O
 	if err != nil {
 		return err
 	}
+	obs.Partitions = map[string]int32{}
+	for _, b := range sc.Batches {
+		for _, o := range b.Records {
+			if p, ok := topic.PartitionOf([]byte(Key(o))); ok {
+				obs.Partitions[Key(o)] = p
+			}
+		}
+	}
 	kp, err := kafka.NewProxy(r.Broker.Seeds())
 	if err != nil {
 		return err
@@ -230,7 +244,7 @@ func records(sc Scenario, from, to int) []kafka.Record {
 		for range n {
 			for _, o := range sc.Batches[i].Records {
 				v, _ := json.Marshal(o)
-				rs = append(rs, kafka.Record{Key: []byte(o.Source + "/" + strconv.FormatInt(o.ID, 10)), Value: v})
+				rs = append(rs, kafka.Record{Key: []byte(Key(o)), Value: v})
 			}
 		}
 	}

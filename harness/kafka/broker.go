@@ -90,8 +90,12 @@ func Dial(ctx context.Context, seeds []string) (*Broker, error) {
 
 func open(seeds []string) (*Broker, error) {
 	// Records go uncompressed: every client reads those (kafkajs has no
-	// snappy, franz-go's default, without a plugin).
+	// snappy, franz-go's default, without a plugin). Every trial produces
+	// to a topic just created, which the client learns of from a
+	// metadata request; at the default minimum age of 5 s between two,
+	// a produce waited up to 250 ms for one.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.MetadataMinAge(10*time.Millisecond),
 		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
 		return nil, fmt.Errorf("kafka: client for %v: %w", seeds, err)
@@ -123,6 +127,7 @@ type Topic struct {
 	id   [16]byte // as the cluster numbers it (Kafka 2.8+)
 	mu   sync.Mutex
 	ends map[int32]int64 // each partition's end: only the harness produces to a trial's topic
+	keys map[string]int32
 }
 
 // NewTopic creates a topic of its own for one trial, with partitions
@@ -158,11 +163,24 @@ func (b *Broker) Produce(ctx context.Context, t *Topic, records []Record) error 
 		return fmt.Errorf("kafka: produce to %s: %w", t.Name, err)
 	}
 	t.mu.Lock()
+	if t.keys == nil {
+		t.keys = map[string]int32{}
+	}
 	for _, r := range rs {
 		t.ends[r.Partition] = max(t.ends[r.Partition], r.Offset+1)
+		t.keys[string(r.Key)] = r.Partition
 	}
 	t.mu.Unlock()
 	return nil
+}
+
+// PartitionOf is the partition the records of key went to (false: none
+// was produced).
+func (t *Topic) PartitionOf(key []byte) (int32, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.keys[string(key)]
+	return p, ok
 }
 
 // Ends are the ends of t's partitions: the offset the next record
