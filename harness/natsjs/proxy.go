@@ -1,0 +1,261 @@
+package natsjs
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// maxLine bounds a protocol line, and maxPayload a message's payload:
+// anything larger is a broken stream.
+const (
+	maxLine    = 64 << 10
+	maxPayload = 64 << 20
+)
+
+var errMalformed = errors.New("natsjs: malformed protocol line")
+
+// ackPrefix begins the subject of every JetStream ack (and the reply
+// subject of every message delivered by a consumer that wants one).
+const ackPrefix = "$JS.ACK."
+
+// Proxy relays the NATS client protocol between consumers and a server,
+// so that what a consumer receives and acks is seen and faulted the same
+// way on the embedded server and on a real one. Every connection belongs
+// to the Session that was current when it was accepted.
+type Proxy struct {
+	upstream string
+	ln       net.Listener
+
+	mu      sync.Mutex
+	session *Session
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+// NewProxy starts a proxy in front of the server at url (nats://host:port).
+func NewProxy(url string) (*Proxy, error) {
+	up := strings.TrimPrefix(url, "nats://")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: proxy listen: %w", err)
+	}
+	p := &Proxy{upstream: up, ln: ln, session: newSession(nil, nil)}
+	p.wg.Add(1)
+	go p.accept()
+	return p, nil
+}
+
+// URL is the address a consumer connects to.
+func (p *Proxy) URL() string { return "nats://" + p.ln.Addr().String() }
+
+// Begin starts a session: connections accepted from now on are counted
+// in it and meet fault (nil for none), whose kill ends the consumer.
+func (p *Proxy) Begin(fault *AckFault, kill func()) *Session {
+	s := newSession(fault, kill)
+	p.mu.Lock()
+	p.session = s
+	p.mu.Unlock()
+	return s
+}
+
+// Close stops the listener and every connection.
+func (p *Proxy) Close() {
+	p.mu.Lock()
+	p.closed = true
+	s := p.session
+	p.mu.Unlock()
+	p.ln.Close()
+	s.closeConns()
+	p.wg.Wait()
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		s := p.session
+		p.mu.Unlock()
+		up, err := net.Dial("tcp", p.upstream)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		k := &link{s: s, client: c, server: up}
+		if !s.track(k) {
+			k.close()
+			continue
+		}
+		p.wg.Add(2)
+		go func() { defer p.wg.Done(); k.fromClient() }()
+		go func() { defer p.wg.Done(); k.fromServer(p.ln.Addr().(*net.TCPAddr)) }()
+	}
+}
+
+// link is one client connection and its connection upstream.
+type link struct {
+	s              *Session
+	client, server net.Conn
+}
+
+func (k *link) close() {
+	k.client.Close()
+	k.server.Close()
+}
+
+// op is one protocol operation: its line (without CRLF), its name in
+// upper case, its arguments, and its payload (with its CRLF) if it has
+// one.
+type op struct {
+	line    []byte
+	name    string
+	args    []string
+	payload []byte
+}
+
+// readOp reads one operation; sized says which operations carry a
+// payload and which argument (counted from the end) is its size.
+func readOp(r *bufio.Reader) (op, error) {
+	line, err := r.ReadSlice('\n')
+	if err != nil {
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return op{}, fmt.Errorf("%w: longer than %d bytes", errMalformed, maxLine)
+		}
+		return op{}, err
+	}
+	line = bytes.TrimRight(line, "\r\n")
+	o := op{line: append([]byte(nil), line...)}
+	name, rest, _ := strings.Cut(string(o.line), " ")
+	o.name = strings.ToUpper(name)
+	if o.name != "INFO" && o.name != "CONNECT" && o.name != "-ERR" {
+		o.args = strings.Fields(rest)
+	}
+	switch o.name {
+	case "PUB", "HPUB", "MSG", "HMSG":
+		if len(o.args) == 0 {
+			return op{}, fmt.Errorf("%w: %q", errMalformed, line)
+		}
+		size, err := strconv.Atoi(o.args[len(o.args)-1])
+		if err != nil || size < 0 || size > maxPayload {
+			return op{}, fmt.Errorf("%w: %q", errMalformed, line)
+		}
+		o.payload = make([]byte, size+2)
+		if _, err := io.ReadFull(r, o.payload); err != nil {
+			return op{}, err
+		}
+	}
+	return o, nil
+}
+
+func (o op) bytes() []byte {
+	b := append(append([]byte(nil), o.line...), '\r', '\n')
+	return append(b, o.payload...)
+}
+
+// fromClient relays the consumer's operations, counting and faulting its
+// acks.
+func (k *link) fromClient() {
+	defer k.close()
+	r := bufio.NewReaderSize(k.client, maxLine)
+	w := bufio.NewWriter(k.server)
+	for {
+		o, err := readOp(r)
+		if err != nil {
+			return
+		}
+		out := o.bytes()
+		after := false // kill once the ack is on its way
+		if o.name == "PUB" && len(o.args) >= 2 && strings.HasPrefix(o.args[0], ackPrefix) {
+			switch k.s.acked(bytes.TrimRight(o.payload, "\r\n")) {
+			case drop:
+				k.s.fire()
+				return
+			case lose:
+				continue
+			case nak:
+				o.args[len(o.args)-1] = "4"
+				out = []byte(strings.Join(append([]string{"PUB"}, o.args...), " ") + "\r\n-NAK\r\n")
+			case killAfter:
+				after = true
+			}
+		}
+		if _, err := w.Write(out); err != nil {
+			return
+		}
+		if r.Buffered() == 0 || after {
+			if w.Flush() != nil {
+				return
+			}
+		}
+		if after {
+			k.s.fire()
+			return
+		}
+	}
+}
+
+// fromServer relays the server's operations, counting deliveries and
+// pointing INFO at the proxy.
+func (k *link) fromServer(self *net.TCPAddr) {
+	defer k.close()
+	r := bufio.NewReaderSize(k.server, maxLine)
+	w := bufio.NewWriter(k.client)
+	for {
+		o, err := readOp(r)
+		if err != nil {
+			return
+		}
+		switch o.name {
+		case "INFO":
+			if o.line, err = pointInfo(o.line, self); err != nil {
+				return
+			}
+		case "MSG", "HMSG":
+			// MSG subject sid [reply] size; HMSG subject sid [reply] hsize size.
+			if n := len(o.args); (o.name == "MSG" && n == 4) || (o.name == "HMSG" && n == 5) {
+				if strings.HasPrefix(o.args[2], ackPrefix) {
+					k.s.delivered()
+				}
+			}
+		}
+		if _, err := w.Write(o.bytes()); err != nil {
+			return
+		}
+		if r.Buffered() == 0 && w.Flush() != nil {
+			return
+		}
+	}
+}
+
+// pointInfo rewrites an INFO line to name the proxy as the server and to
+// advertise no other servers, so that the client reconnects through the
+// proxy only.
+func pointInfo(line []byte, self *net.TCPAddr) ([]byte, error) {
+	_, body, _ := bytes.Cut(line, []byte(" "))
+	var info map[string]any
+	if err := json.Unmarshal(body, &info); err != nil {
+		return nil, fmt.Errorf("%w: INFO: %v", errMalformed, err)
+	}
+	if tls, _ := info["tls_required"].(bool); tls {
+		return nil, errors.New("natsjs: the server requires TLS, which the proxy does not relay")
+	}
+	delete(info, "connect_urls")
+	delete(info, "ws_connect_urls")
+	info["host"], info["port"] = self.IP.String(), self.Port
+	b, err := json.Marshal(info)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte("INFO "), b...), nil
+}
