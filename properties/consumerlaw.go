@@ -10,7 +10,6 @@ import (
 
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/consumer"
-	"github.com/idemcheck/idemcheck/harness/kafka"
 	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/strategies"
 )
@@ -307,20 +306,12 @@ func laneOf(i int, p consumer.Process) trial.Step {
 	if p.Ending == consumer.Stopped {
 		outcome, how = trial.Stopped, ""
 	}
-	plan := fmt.Sprintf("%d polls with records, %d offset commits", p.Polls, p.Commits)
+	plan := fmt.Sprintf("%d polls with records, %d commits", p.Polls, p.Commits)
 	if !p.Fault.IsZero() {
 		plan = p.Fault.String() + "; " + plan
 	}
-	var marks []trial.Mark
-	for _, m := range p.Marks {
-		kind := trial.CommitMark
-		if m.Kind == kafka.Poll {
-			kind = trial.PollMark
-		}
-		marks = append(marks, trial.Mark{Kind: kind, AfterRound: m.AfterRound, Label: m.String(), Fault: m.Fault != ""})
-	}
 	return trial.Step{Delivery: i, Attempt: 1, Label: fmt.Sprintf("consumer process %d", i+1), Plan: plan,
-		Outcome: outcome, Err: how, Events: p.Events, Marks: marks}
+		Outcome: outcome, Err: how, Events: p.Events, Marks: p.Marks}
 }
 
 // renderConsumerScenario is sc for people: what was produced (with each

@@ -29,6 +29,22 @@ const (
 	EnvHeartbeat = "IDEMCHECK_HEARTBEAT_INTERVAL_MS"
 )
 
+// The environment a JetStream consumer finds instead of the Kafka one.
+const (
+	// EnvNATSURL is the server to connect to: the NATS fault proxy.
+	EnvNATSURL = "IDEMCHECK_NATS_URL"
+	// EnvStream is the stream to consume.
+	EnvStream = "IDEMCHECK_STREAM"
+	// EnvConsumer is the durable pull consumer to bind to, created by the
+	// harness: explicit acks, every message from the first.
+	EnvConsumer = "IDEMCHECK_CONSUMER"
+	// EnvSubject is the stream's subject.
+	EnvSubject = "IDEMCHECK_SUBJECT"
+	// EnvAckWait is the consumer's AckWait in milliseconds: a message not
+	// acked within it is delivered again.
+	EnvAckWait = "IDEMCHECK_ACK_WAIT_MS"
+)
+
 // Program is a long-running consumer under test: a command that joins
 // the group EnvGroup, consumes EnvTopic from the brokers EnvBrokers,
 // writes to PostgreSQL, and commits its group's offsets to the broker.

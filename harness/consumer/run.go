@@ -2,28 +2,28 @@ package consumer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/idemcheck/idemcheck/faults"
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/kafka"
+	"github.com/idemcheck/idemcheck/harness/natsjs"
 	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/internal/external"
 )
 
 // Runner runs consumer trials of one Program on one PostgreSQL target
-// and one broker. It is safe for concurrent use: each trial has its own
-// sandbox, topic, group and proxies.
+// and one source: a Kafka Broker or a JetStream server (set one). It is
+// safe for concurrent use: each trial has its own sandbox, topic and
+// group (or stream and durable consumer) and proxies.
 type Runner struct {
-	Target  *trial.Target
-	Broker  *kafka.Broker
-	Program Program
+	Target    *trial.Target
+	Broker    *kafka.Broker
+	JetStream *natsjs.Server
+	Program   Program
 }
 
 // Observation is what one trial left: the final state, the sandbox it is
@@ -34,12 +34,9 @@ type Observation struct {
 	Sandbox   *trial.Sandbox
 	Processes []Process
 	// Partitions are the partitions the records went to, by order key
-	// (Key).
+	// (Key); Kafka only.
 	Partitions map[string]int32
 }
-
-// Key is the Kafka key of an order's records: its source and id.
-func Key(o harness.Order) string { return o.Source + "/" + strconv.FormatInt(o.ID, 10) }
 
 // Process is what one consumer process did.
 type Process struct {
@@ -50,12 +47,12 @@ type Process struct {
 	// a clean process's are the map its successors' kill points are
 	// drawn from.
 	Events  []faults.Event
-	Commits int // OffsetCommit requests it sent
-	Fetches int // Fetch requests it sent
-	Polls   int // Fetch responses that brought it records
-	// Marks place its polls and OffsetCommit requests among its
+	Commits int // OffsetCommit requests it sent (JetStream: acks)
+	Fetches int // Fetch requests it sent (JetStream: pulls and deliveries)
+	Polls   int // Fetch responses that brought it records (JetStream: deliveries)
+	// Marks place its polls and commits (deliveries and acks) among its
 	// PostgreSQL rounds, for a timeline.
-	Marks []kafka.Mark
+	Marks []trial.Mark
 }
 
 // Ending is how a consumer process ended (0: it did not end as the
@@ -83,7 +80,7 @@ func (p Process) String() string {
 		}
 		fired += "; "
 	}
-	return fmt.Sprintf("%s%d PostgreSQL rounds, %d polls with records (%d fetches), %d offset commits; %v", fired, len(p.Events), p.Polls, p.Fetches, p.Commits, p.Ending)
+	return fmt.Sprintf("%s%d PostgreSQL rounds, %d polls with records (%d fetches), %d commits; %v", fired, len(p.Events), p.Polls, p.Fetches, p.Commits, p.Ending)
 }
 
 func (e Ending) String() string {
@@ -133,38 +130,20 @@ func (r *Runner) run(ctx context.Context, sb *trial.Sandbox, sc Scenario, obs *O
 	if err := r.setup(ctx, sb); err != nil {
 		return err
 	}
-	topic, err := r.Broker.NewTopic(ctx, sc.partitions())
+	ch, err := r.open(ctx, sc, obs)
 	if err != nil {
 		return err
 	}
-	defer r.Broker.Remove(context.WithoutCancel(ctx), topic)
-	gate, err := r.produce(ctx, topic, sc)
-	if err != nil {
-		return err
-	}
-	obs.Partitions = map[string]int32{}
-	for _, b := range sc.Batches {
-		for _, o := range b.Records {
-			if p, ok := topic.PartitionOf([]byte(Key(o))); ok {
-				obs.Partitions[Key(o)] = p
-			}
-		}
-	}
-	kp, err := kafka.NewProxy(r.Broker.Seeds())
-	if err != nil {
-		return err
-	}
-	defer kp.Close()
-	kp.SetGate(gate)
+	defer ch.close(context.WithoutCancel(ctx))
 	if sc.Zombie != nil {
-		ps, err := r.zombie(ctx, sb, topic, kp, *sc.Zombie)
+		ps, err := r.zombie(ctx, sb, ch, *sc.Zombie)
 		obs.Processes = append(obs.Processes, ps...)
 		if err != nil {
 			return fmt.Errorf("%v: %w", sc.Zombie, err)
 		}
 	}
 	for i, k := range append(append([]Fault(nil), sc.Faults...), Fault{}) {
-		p, err := r.process(ctx, sb, topic, kp, k)
+		p, err := r.process(ctx, sb, ch, k)
 		if err != nil {
 			return fmt.Errorf("consumer process %d (%v): %w", i+1, k, err)
 		}
@@ -173,10 +152,10 @@ func (r *Runner) run(ctx context.Context, sb *trial.Sandbox, sc Scenario, obs *O
 	if sc.Rewind {
 		// The operator's reset comes once the consumers are done; one
 		// more clean process runs over everything again.
-		if err := r.Broker.Rewind(ctx, topic); err != nil {
+		if err := ch.rewind(ctx); err != nil {
 			return err
 		}
-		p, err := r.process(ctx, sb, topic, kp, Fault{})
+		p, err := r.process(ctx, sb, ch, Fault{})
 		if err != nil {
 			return fmt.Errorf("consumer process after the rewind: %w", err)
 		}
@@ -203,75 +182,24 @@ func (r *Runner) setup(ctx context.Context, sb *trial.Sandbox) error {
 	return nil
 }
 
-// produce writes sc's records to topic: all at once, or with an
-// Interleaving a batch at a time, to learn where each batch ends in each
-// partition, and returns the gate that plays the interleaving (nil
-// without one).
-func (r *Runner) produce(ctx context.Context, topic *kafka.Topic, sc Scenario) (*kafka.Gate, error) {
-	if len(sc.Interleaving) == 0 {
-		return nil, r.Broker.Produce(ctx, topic, records(sc, 0, len(sc.Batches)))
-	}
-	ends := make([]map[int32]int64, len(sc.Batches))
-	for i := range sc.Batches {
-		if err := r.Broker.Produce(ctx, topic, records(sc, i, i+1)); err != nil {
-			return nil, err
-		}
-		ends[i] = topic.Ends()
-	}
-	seen := map[int]int{}
-	steps := make([]kafka.Release, len(sc.Interleaving))
-	for i, p := range sc.Interleaving {
-		steps[i] = kafka.Release{Partition: int32(p), Below: ends[seen[p]][int32(p)]}
-		seen[p]++
-	}
-	return kafka.NewGate(topic, steps)
-}
-
-// records are the records of sc's batches from to to in production
-// order: each batch's orders, keyed by source and id, as the JSON line
-// external writers read; a batch in Twice follows itself once more.
-func records(sc Scenario, from, to int) []kafka.Record {
-	twice := map[int]bool{}
-	for _, i := range sc.Twice {
-		twice[i] = true
-	}
-	var rs []kafka.Record
-	for i := from; i < to; i++ {
-		n := 1
-		if twice[i] {
-			n = 2
-		}
-		for range n {
-			for _, o := range sc.Batches[i].Records {
-				v, _ := json.Marshal(o)
-				rs = append(rs, kafka.Record{Key: []byte(Key(o)), Value: v})
-			}
-		}
-	}
-	return rs
-}
-
 // running is one consumer process under way.
 type running struct {
 	fault Fault
 	proc  *faults.Process
 	att   *faults.Attempt // its PostgreSQL conversation
-	ks    *kafka.Session  // its Kafka conversation
+	sess  session         // its conversation with the source
 	out   fmt.Stringer    // its output's last lines
 }
 
 // start starts a consumer process that meets f.
-func (r *Runner) start(sb *trial.Sandbox, topic *kafka.Topic, kp *kafka.Proxy, f Fault) (*running, error) {
+func (r *Runner) start(sb *trial.Sandbox, ch channel, f Fault) (*running, error) {
 	att := r.Target.Proxy().NewAttempt(f.PG)
 	environ, err := external.Environ(sb.Through(att).ConnString())
 	if err != nil {
 		att.Close()
 		return nil, err
 	}
-	environ = append(environ,
-		EnvBrokers+"="+strings.Join(kp.Addrs(), ","), EnvTopic+"="+topic.Name, EnvGroup+"="+topic.Group,
-		EnvSessionTimeout+"="+strconv.FormatInt(kafka.SessionTimeout.Milliseconds(), 10),
-		EnvHeartbeat+"="+strconv.FormatInt(kafka.HeartbeatInterval.Milliseconds(), 10))
+	environ = append(environ, ch.environ()...)
 	started := make(chan struct{})
 	var proc *faults.Process
 	kill := func() {
@@ -281,25 +209,25 @@ func (r *Runner) start(sb *trial.Sandbox, topic *kafka.Topic, kp *kafka.Proxy, f
 		}
 	}
 	att.SetBeforeCrash(kill)
-	ks := kp.Begin(kafka.Fault{Commit: f.Commit, Fetch: f.Fetch}, kill)
-	ks.SetClock(func() int { return len(att.Events()) })
+	sess := ch.begin(f, kill)
+	sess.SetClock(func() int { return len(att.Events()) })
 	out := external.NewTail()
 	proc, err = external.Start(r.Program.Command, environ, out)
 	close(started)
 	if err != nil {
-		ks.End()
+		sess.End()
 		att.Close()
 		return nil, err
 	}
-	return &running{fault: f, proc: proc, att: att, ks: ks, out: out}, nil
+	return &running{fault: f, proc: proc, att: att, sess: sess, out: out}, nil
 }
 
 // fired tells whether the process's fault fired.
-func (p *running) fired() bool { return p.ks.Fired() || p.att.Crashed() || len(p.att.Fired()) > 0 }
+func (p *running) fired() bool { return p.sess.Fired() || p.att.Crashed() || len(p.att.Fired()) > 0 }
 
-// caughtUp tells whether the process is up (it fetched) and has nothing
-// open on the server.
-func (p *running) caughtUp() bool { return p.ks.Fetches() > 0 && p.att.Quiet() }
+// caughtUp tells whether the process is up (it asked for messages) and
+// has nothing open on the server.
+func (p *running) caughtUp() bool { return p.sess.requests() > 0 && p.att.Quiet() }
 
 // end kills the process if it still runs, closes its proxies' sessions
 // and says what it did.
@@ -313,32 +241,32 @@ func (p *running) end(ending Ending) Process {
 	if p.att.Holding() {
 		p.att.Kill() // the held round would wait for a Release forever
 	}
-	p.ks.End()
+	p.sess.End()
 	p.att.Close()
 	events := p.att.Events()
 	return Process{Fault: p.fault, Fired: fired, Ending: ending,
-		Events: events, Commits: p.ks.Commits(), Fetches: p.ks.Fetches(), Polls: p.ks.Polls(), Marks: p.ks.Marks()}
+		Events: events, Commits: p.sess.commits(), Fetches: p.sess.requests(), Polls: p.sess.polls(), Marks: p.sess.marks()}
 }
 
 // process runs one consumer process until its fault kills it or it has
 // caught up and stopped on SIGTERM.
-func (r *Runner) process(ctx context.Context, sb *trial.Sandbox, topic *kafka.Topic, kp *kafka.Proxy, f Fault) (Process, error) {
-	p, err := r.start(sb, topic, kp, f)
+func (r *Runner) process(ctx context.Context, sb *trial.Sandbox, ch channel, f Fault) (Process, error) {
+	p, err := r.start(sb, ch, f)
 	if err != nil {
 		return Process{}, err
 	}
-	ending, err := r.watch(ctx, topic, []*running{p}, nil)
+	ending, err := r.watch(ctx, ch, []*running{p}, nil)
 	if err == nil && ending == 0 {
 		ending, err = r.stop(p)
 	}
 	return p.end(ending), err
 }
 
-// watch waits until every process of ps has caught up (the group's lag
-// 0 and each caughtUp; ending 0), until one ends on its own (its
+// watch waits until every process of ps has caught up (nothing pending
+// on the channel and each caughtUp; ending 0), until one ends on its own (its
 // ending: Killed by its fault, Exited after it; any other end breaks the
 // contract), or until also is closed (ending 0, errAlso).
-func (r *Runner) watch(ctx context.Context, topic *kafka.Topic, ps []*running, also <-chan struct{}) (Ending, error) {
+func (r *Runner) watch(ctx context.Context, ch channel, ps []*running, also <-chan struct{}) (Ending, error) {
 	deadline := time.NewTimer(r.Program.catchUpTimeout())
 	defer deadline.Stop()
 	tick := time.NewTicker(5 * time.Millisecond)
@@ -367,14 +295,14 @@ func (r *Runner) watch(ctx context.Context, topic *kafka.Topic, ps []*running, a
 				// would.
 				return Exited, nil
 			}
-			return 0, contractError("it exited before catching up (%v, %s)%s", p.proc.Wait(0), did(p, topic), tail(p.out))
+			return 0, contractError("it exited before catching up (%v, %s)%s", p.proc.Wait(0), did(ch, p), tail(p.out))
 		case <-also:
 			return 0, errAlso
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-deadline.C:
-			lag, _ := r.Broker.Lag(ctx, topic)
-			return 0, contractError("it never caught up within %v: %d records not committed; %s%s", r.Program.catchUpTimeout(), lag, did(ps[len(ps)-1], topic), tail(ps[len(ps)-1].out))
+			lag, _ := ch.pending(ctx)
+			return 0, contractError("it never caught up within %v: %d messages not committed or acked; %s%s", r.Program.catchUpTimeout(), lag, did(ch, ps[len(ps)-1]), tail(ps[len(ps)-1].out))
 		case <-tick.C:
 			// Not before each fetched: a process is judged once it is up
 			// and consuming (and can take SIGTERM gracefully), even when
@@ -382,7 +310,7 @@ func (r *Runner) watch(ctx context.Context, topic *kafka.Topic, ps []*running, a
 			if !allCaughtUp(ps) {
 				continue
 			}
-			lag, err := r.Broker.Lag(ctx, topic)
+			lag, err := ch.pending(ctx)
 			if err != nil {
 				return 0, err
 			}
@@ -426,19 +354,7 @@ func (r *Runner) stop(p *running) (Ending, error) {
 }
 
 // did says what a consumer process did, for a contract error.
-func did(p *running, topic *kafka.Topic) string {
-	ks, att := p.ks, p.att
-	if asked := ks.Topics(); len(asked) > 0 && !slices.Contains(asked, topic.Name) {
-		return fmt.Sprintf("it asked the brokers about %v, never about its topic %s (does it read %s?)", asked, topic.Name, EnvTopic)
-	}
-	switch {
-	case ks.Fetches() == 0:
-		return fmt.Sprintf("it never fetched from the brokers in %s (does it read %s and %s?)", EnvBrokers, EnvBrokers, EnvTopic)
-	case ks.Commits() == 0:
-		return fmt.Sprintf("it fetched %d times but never committed offsets to group %s (a consumer commits to %s, also when it keeps offsets in PostgreSQL)", ks.Fetches(), EnvGroup, EnvGroup)
-	}
-	return fmt.Sprintf("it fetched %d times, committed %d times and made %d PostgreSQL rounds", ks.Fetches(), ks.Commits(), len(att.Events()))
-}
+func did(ch channel, p *running) string { return ch.did(p.sess, len(p.att.Events())) }
 
 func tail(out fmt.Stringer) string {
 	if s := out.String(); s != "" {

@@ -15,15 +15,18 @@ import (
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/consumer"
 	"github.com/idemcheck/idemcheck/harness/kafka"
+	"github.com/idemcheck/idemcheck/harness/natsjs"
 	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/internal/reftest"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 var (
-	target *trial.Target
-	broker *kafka.Broker
-	bin    string // the reference consumer, built once
+	target   *trial.Target
+	broker   *kafka.Broker
+	jsServer *natsjs.Server
+	bin      string // the reference consumer, built once
+	queueBin string // the reference JetStream consumer, built once
 )
 
 func TestMain(m *testing.M) {
@@ -39,11 +42,21 @@ func TestMain(m *testing.M) {
 			fmt.Printf("build the reference consumer: %v\n%s", err, out)
 			return 2
 		}
+		queueBin = filepath.Join(dir, "queue-orders")
+		if out, err := exec.Command("go", "build", "-o", queueBin, "../../reference/queue/queue-orders").CombinedOutput(); err != nil {
+			fmt.Printf("build the reference queue consumer: %v\n%s", err, out)
+			return 2
+		}
 		if broker, err = kafka.Embedded(); err != nil {
 			fmt.Println(err)
 			return 2
 		}
 		defer broker.Close()
+		if jsServer, err = natsjs.Embedded(); err != nil {
+			fmt.Println(err)
+			return 2
+		}
+		defer jsServer.Close()
 		return reftest.Main(m, &target)
 	}())
 }
@@ -221,7 +234,7 @@ func TestInterleavingIsPlayed(t *testing.T) {
 	}
 	var polls int
 	for _, m := range obs.Processes[0].Marks {
-		if m.Kind == kafka.Poll {
+		if m.Kind == trial.PollMark {
 			polls++
 		}
 	}

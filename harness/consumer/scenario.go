@@ -7,6 +7,7 @@ import (
 	"github.com/idemcheck/idemcheck/faults"
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/kafka"
+	"github.com/idemcheck/idemcheck/harness/natsjs"
 )
 
 // Scenario is one consumer trial, as plain data: the batches produced to
@@ -21,6 +22,10 @@ type Scenario struct {
 	// Twice lists batches whose records are produced a second time,
 	// right after the first, as a producer's retry after a lost ack does.
 	Twice []int
+	// MsgIDs, on JetStream, publishes each message with a Nats-Msg-Id
+	// (its order's source, id and version), by which the server drops a
+	// second publish of it within its duplicate window.
+	MsgIDs bool
 	// Zombie, when set, is played first (two processes); the processes
 	// of Faults follow.
 	Zombie *Zombie
@@ -50,13 +55,16 @@ type Fault struct {
 	PG     faults.Plan
 	Commit *kafka.CommitFault
 	Fetch  *kafka.FetchFault
+	Ack    *natsjs.AckFault // JetStream: a fault at one of its acks
 }
 
 // IsZero tells whether k is no fault.
-func (k Fault) IsZero() bool { return len(k.PG) == 0 && k.Commit == nil && k.Fetch == nil }
+func (k Fault) IsZero() bool { return len(k.PG) == 0 && k.Commit == nil && k.Fetch == nil && k.Ack == nil }
 
 func (k Fault) String() string {
 	switch {
+	case k.Ack != nil:
+		return k.Ack.String()
 	case k.Commit != nil:
 		return k.Commit.String()
 	case k.Fetch != nil:
@@ -106,9 +114,15 @@ func (sc Scenario) partitions() int {
 
 func (sc Scenario) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d batches on %d partitions", len(sc.Batches), sc.partitions())
+	fmt.Fprintf(&b, "%d batches", len(sc.Batches))
+	if sc.Partitions > 0 || len(sc.Interleaving) > 0 {
+		fmt.Fprintf(&b, " on %d partitions", sc.partitions())
+	}
 	for _, i := range sc.Twice {
 		fmt.Fprintf(&b, "; batch %d produced twice", i+1)
+	}
+	if sc.MsgIDs {
+		b.WriteString(" (with message IDs)")
 	}
 	if sc.Zombie != nil {
 		fmt.Fprintf(&b, "; %v", sc.Zombie)

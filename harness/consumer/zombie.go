@@ -6,17 +6,18 @@ import (
 	"fmt"
 
 	"github.com/idemcheck/idemcheck/faults"
-	"github.com/idemcheck/idemcheck/harness/kafka"
 	"github.com/idemcheck/idemcheck/harness/trial"
 )
 
-// Zombie is a rebalance zombie, as a consumer paused by a long garbage
+// Zombie is a zombie consumer, as one paused by a long garbage
 // collection or a VM stall becomes one: the first consumer process is
 // frozen (SIGSTOP: no work and no heartbeats) when it reaches PostgreSQL
 // point At, its round there held by the proxy; a second process, started
-// then, gets all the partitions once the frozen one's session expires,
-// and catches up; then the first thaws, its round goes on, and both run
-// until they have caught up. Points where the consumer holds no lock (a
+// then, takes over its work (Kafka: all the partitions, once the frozen
+// one's session expires; JetStream: its messages, once their AckWait
+// passes) and catches up; then the first thaws, its round goes on (and
+// its late acks reach the server), and both run until they have caught
+// up. Points where the consumer holds no lock (a
 // transaction's first statement, a write outside a transaction) keep the
 // second from waiting on the first.
 type Zombie struct {
@@ -24,16 +25,16 @@ type Zombie struct {
 }
 
 func (z Zombie) String() string {
-	return fmt.Sprintf("consumer 1 frozen at %v while consumer 2 takes its partitions and catches up, then thawed", z.At)
+	return fmt.Sprintf("consumer 1 frozen at %v while consumer 2 takes over its work and catches up, then thawed", z.At)
 }
 
 // zombie plays z: the processes it ran, the frozen one first.
-func (r *Runner) zombie(ctx context.Context, sb *trial.Sandbox, topic *kafka.Topic, kp *kafka.Proxy, z Zombie) ([]Process, error) {
-	a, err := r.start(sb, topic, kp, Fault{PG: faults.Plan{{Kind: faults.Pause, At: z.At}}})
+func (r *Runner) zombie(ctx context.Context, sb *trial.Sandbox, ch channel, z Zombie) ([]Process, error) {
+	a, err := r.start(sb, ch, Fault{PG: faults.Plan{{Kind: faults.Pause, At: z.At}}})
 	if err != nil {
 		return nil, err
 	}
-	ending, err := r.watch(ctx, topic, []*running{a}, a.att.Paused())
+	ending, err := r.watch(ctx, ch, []*running{a}, a.att.Paused())
 	switch {
 	case errors.Is(err, errAlso): // frozen below
 	case err == nil && ending == 0:
@@ -46,7 +47,7 @@ func (r *Runner) zombie(ctx context.Context, sb *trial.Sandbox, topic *kafka.Top
 		return []Process{a.end(ending)}, err
 	}
 	a.proc.Freeze()
-	b, err := r.start(sb, topic, kp, Fault{})
+	b, err := r.start(sb, ch, Fault{})
 	if err != nil {
 		a.proc.Thaw()
 		return []Process{a.end(0)}, err
@@ -55,12 +56,12 @@ func (r *Runner) zombie(ctx context.Context, sb *trial.Sandbox, topic *kafka.Top
 		a.proc.Thaw()
 		a.att.Release()
 	}
-	if ending, err := r.watch(ctx, topic, []*running{b}, nil); err != nil || ending != 0 {
+	if ending, err := r.watch(ctx, ch, []*running{b}, nil); err != nil || ending != 0 {
 		thaw()
 		return []Process{a.end(0), b.end(ending)}, err
 	}
 	thaw()
-	if ending, err := r.watch(ctx, topic, []*running{a, b}, nil); err != nil || ending != 0 {
+	if ending, err := r.watch(ctx, ch, []*running{a, b}, nil); err != nil || ending != 0 {
 		return []Process{a.end(ending), b.end(ending)}, err
 	}
 	endA, errA := r.stop(a)

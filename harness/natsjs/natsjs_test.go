@@ -127,8 +127,11 @@ func TestProxyRelaysAConsumer(t *testing.T) {
 	if len(got) != 4 {
 		t.Fatalf("consumed %v; want m0-m3 once each", got)
 	}
-	if sess.Deliveries() != 4 || sess.Acks() != 4 {
-		t.Fatalf("the session saw %d deliveries and %d acks; want 4 and 4", sess.Deliveries(), sess.Acks())
+	if sess.Deliveries() != 4 || sess.Acks() != 4 || sess.Pulls() == 0 {
+		t.Fatalf("the session saw %d deliveries, %d acks and %d pulls; want 4, 4 and some", sess.Deliveries(), sess.Acks(), sess.Pulls())
+	}
+	if got := sess.Streams(); !slices.Equal(got, []string{st.Name}) {
+		t.Fatalf("the session saw requests about streams %v; want [%s]", got, st.Name)
 	}
 	if n, err := s.Pending(ctx, st); err != nil || n != 0 {
 		t.Fatalf("pending %d (%v) after every message was acked", n, err)

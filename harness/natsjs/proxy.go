@@ -176,6 +176,9 @@ func (k *link) fromClient() {
 		}
 		out := o.bytes()
 		after := false // kill once the ack is on its way
+		if (o.name == "PUB" || o.name == "HPUB") && len(o.args) >= 2 {
+			k.s.requested(o.args[0])
+		}
 		if o.name == "PUB" && len(o.args) >= 2 && strings.HasPrefix(o.args[0], ackPrefix) {
 			switch k.s.acked(bytes.TrimRight(o.payload, "\r\n")) {
 			case drop:

@@ -3,8 +3,13 @@ package natsjs
 import (
 	"bytes"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 )
+
+// apiPrefix begins the subject of every JetStream API request.
+const apiPrefix = "$JS.API."
 
 // AckFaultKind says what the proxy does to the ack an AckFault names.
 type AckFaultKind int
@@ -87,6 +92,8 @@ type Session struct {
 	clock      func() int
 	marks      []Mark
 	deliveries int
+	pulls      int             // pull requests ($JS.API.CONSUMER.MSG.NEXT)
+	streams    map[string]bool // the streams its JetStream API requests named
 	acks       int
 	naks       int // negative acks and the like, as it sent them
 	fired      bool
@@ -111,6 +118,60 @@ func (s *Session) Deliveries() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.deliveries
+}
+
+// Pulls counts its pull requests for messages.
+func (s *Session) Pulls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pulls
+}
+
+// Streams lists the streams the consumer's JetStream API requests named:
+// a consumer of the wrong stream shows here.
+func (s *Session) Streams() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.streams))
+	for name := range s.streams {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// requested notes a JetStream API request by its subject: the stream it
+// names, and whether it pulls messages.
+func (s *Session) requested(subject string) {
+	rest, ok := strings.CutPrefix(subject, apiPrefix)
+	if !ok {
+		return
+	}
+	// CONSUMER.MSG.NEXT.<stream>.<consumer>, CONSUMER.INFO.<stream>.<consumer>,
+	// CONSUMER.DURABLE.CREATE.<stream>.<consumer>, CONSUMER.CREATE.<stream>...,
+	// STREAM.INFO.<stream>, ...
+	toks := strings.Split(rest, ".")
+	var stream string
+	switch {
+	case len(toks) >= 4 && toks[0] == "CONSUMER" && toks[1] == "MSG" && toks[2] == "NEXT":
+		stream = toks[3]
+		s.mu.Lock()
+		s.pulls++
+		s.mu.Unlock()
+	case len(toks) >= 4 && toks[0] == "CONSUMER" && toks[1] == "DURABLE":
+		stream = toks[3]
+	case len(toks) >= 3 && (toks[0] == "CONSUMER" || toks[0] == "STREAM"):
+		stream = toks[2]
+	}
+	if stream == "" {
+		return
+	}
+	s.mu.Lock()
+	if s.streams == nil {
+		s.streams = map[string]bool{}
+	}
+	s.streams[stream] = true
+	s.mu.Unlock()
 }
 
 // Acks counts its positive acks.

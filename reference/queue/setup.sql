@@ -1,0 +1,13 @@
+CREATE TABLE order_events (
+	source text NOT NULL,
+	id bigint NOT NULL,
+	version bigint NOT NULL,
+	event_date date NOT NULL,
+	customer text NOT NULL,
+	amount numeric NOT NULL
+);
+CREATE TABLE processed_messages (
+	source text NOT NULL,
+	id bigint NOT NULL,
+	version bigint NOT NULL
+);
