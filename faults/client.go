@@ -236,6 +236,11 @@ func (s *session) inject(r *round) bool {
 	switch f.SQLState {
 	case "57P01", "08006":
 		s.fire(r, f)
+		// Crashed from now on: a client that reads the FATAL and exits
+		// must find its attempt crashed, even before crash has run.
+		s.a.mu.Lock()
+		s.a.ending = true
+		s.a.mu.Unlock()
 		s.client.Write(errorResponse("FATAL", f.SQLState, "idemcheck: injected "+name))
 		s.a.crash(f)
 		return false

@@ -110,6 +110,9 @@ type Attempt struct {
 	closed      []uint32       // backends disconnected (their rollback is asynchronous)
 	wg          sync.WaitGroup // serve goroutines; Add only under mu while !closing
 	crashed     bool
+	// ending: a crash is under way whose FATAL the client may already
+	// have read (and exited on) before crash runs.
+	ending bool
 	closing     bool // Close began: no connection is served any more
 	listener    net.Listener
 	paused      chan struct{} // closed when a Pause point is reached
@@ -319,7 +322,7 @@ func (a *Attempt) sessionList() []*session {
 func (a *Attempt) isCrashed() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.crashed
+	return a.crashed || a.ending
 }
 
 // crash ends the attempt: BeforeCrash runs first (the connections are still

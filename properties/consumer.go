@@ -8,6 +8,7 @@ import (
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/consumer"
 	"github.com/idemcheck/idemcheck/harness/kafka"
+	"github.com/idemcheck/idemcheck/harness/natsjs"
 	"github.com/idemcheck/idemcheck/harness/trial"
 )
 
@@ -20,6 +21,17 @@ func Kafka(brokers ...string) Option { return func(s *settings) { s.kafka = brok
 // starting the embedded broker, or dialling Kafka's brokers, per check.
 func OnBroker(b *kafka.Broker) Option { return func(s *settings) { s.broker = b } }
 
+// NATS makes the consumer a NATS JetStream consumer: its trials run on
+// the NATS server at url (nats://host:port, with JetStream), or on an
+// embedded one started per check for "". The harness creates and deletes
+// only its own streams there (IDEMCHECK_...).
+func NATS(url string) Option {
+	return func(s *settings) { s.useNATS, s.natsURL = true, url }
+}
+
+// OnNATS runs JetStream consumer trials on js (which the caller closes).
+func OnNATS(js *natsjs.Server) Option { return func(s *settings) { s.useNATS, s.nats = true, js } }
+
 // consumerLaws are the laws a consumer is checked against, in order, and
 // what each means for a consumer; the others do not apply (notForConsumers).
 var consumerLaws = []harness.Law{harness.Determinism, harness.ReplayIdempotence, harness.OrderIndependence, harness.RetryEquivalence, harness.ZombieSafety}
@@ -28,7 +40,35 @@ var consumerLaws = []harness.Law{harness.Determinism, harness.ReplayIdempotence,
 var notForConsumers = map[harness.Law]string{
 	harness.IncrementalEquivalence: "a consumer has no full refresh to compare with",
 	harness.CrashAtomicity:         "the states between a consumer's polls are not yet checked",
-	harness.ExactlyOnceEffect:      "its kills after the effect and before the offset commit are RetryEquivalence's",
+	harness.ExactlyOnceEffect:      "its kills after the effect and before the offset commit (or ack) are RetryEquivalence's",
+}
+
+// notForJetStream says why a law checked for Kafka consumers is not for
+// JetStream ones.
+var notForJetStream = map[harness.Law]string{
+	harness.OrderIndependence: "a JetStream stream delivers in order; the orders a redelivery makes are ReplayIdempotence's and RetryEquivalence's",
+}
+
+// laws are the laws c's consumer is checked against, in order.
+func (c *consumerChecker) laws() []harness.Law {
+	var out []harness.Law
+	for _, law := range consumerLaws {
+		if _, no := notForJetStream[law]; !no || c.runner.JetStream == nil {
+			out = append(out, law)
+		}
+	}
+	return out
+}
+
+// notClaimed says why c does not check law ("" when it does).
+func (c *consumerChecker) notClaimed(law harness.Law) string {
+	if why, ok := notForConsumers[law]; ok {
+		return "does not apply to consumers yet: " + why
+	}
+	if why, ok := notForJetStream[law]; ok && c.runner.JetStream != nil {
+		return "does not apply to JetStream consumers: " + why
+	}
+	return ""
 }
 
 // CertifyConsumer checks the consumer program p against every law that
@@ -38,10 +78,12 @@ var notForConsumers = map[harness.Law]string{
 // partitions' records reach it in a drawn interleaving), RetryEquivalence
 // (its processes killed at PostgreSQL wire points and at offset commits,
 // its polls and commits answered with error codes, and restarted) and
-// ZombieSafety (a process frozen as a rebalance zombie
-// while another takes its partitions, then thawed). The other laws are skipped with the reason. Unless OnTarget
-// and OnBroker or Kafka say otherwise, it finds a PostgreSQL by the default
-// chain and starts the embedded broker, and closes both when done.
+// ZombieSafety (a process frozen as a zombie while another takes over
+// its work, then thawed). The other laws are skipped with the reason.
+// Unless OnTarget and OnBroker or Kafka say otherwise, it finds a
+// PostgreSQL by the default chain and starts the embedded broker, and
+// closes both when done; with NATS or OnNATS the consumer is a JetStream
+// one (acks instead of offset commits; OrderIndependence not claimed).
 func CertifyConsumer(t *testing.T, p consumer.Program, opts ...Option) {
 	t.Helper()
 	report := sync.OnceValues(func() (*Report, error) {
@@ -49,9 +91,6 @@ func CertifyConsumer(t *testing.T, p consumer.Program, opts ...Option) {
 	})
 	for _, law := range harness.AllLaws {
 		t.Run(string(law), func(t *testing.T) {
-			if why, ok := notForConsumers[law]; ok {
-				t.Skipf("%s does not apply to consumers yet: %s", law, why)
-			}
 			r, err := report()
 			if r == nil {
 				t.Fatal(err)
@@ -115,7 +154,22 @@ func newConsumerChecker(ctx context.Context, p consumer.Program, opts []Option) 
 		s.target = tg
 		closers = append(closers, func() { tg.Close() })
 	}
-	if s.broker == nil {
+	if s.useNATS && s.nats == nil {
+		var js *natsjs.Server
+		var err error
+		if s.natsURL != "" {
+			js, err = natsjs.Dial(ctx, s.natsURL)
+		} else {
+			js, err = natsjs.Embedded()
+		}
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		s.nats = js
+		closers = append(closers, func() { js.Close() })
+	}
+	if !s.useNATS && s.broker == nil {
 		var b *kafka.Broker
 		var err error
 		if len(s.kafka) > 0 {
@@ -130,7 +184,11 @@ func newConsumerChecker(ctx context.Context, p consumer.Program, opts []Option) 
 		s.broker = b
 		closers = append(closers, func() { b.Close() })
 	}
-	c := &consumerChecker{set: s, runner: &consumer.Runner{Target: s.target, Broker: s.broker, Program: p},
+	runner := &consumer.Runner{Target: s.target, Broker: s.broker, Program: p}
+	if s.useNATS {
+		runner.Broker, runner.JetStream = nil, s.nats
+	}
+	c := &consumerChecker{set: s, runner: runner,
 		name: p.Name(), cleans: map[string]*cleanConsumerRun{}}
 	return c, done, nil
 }

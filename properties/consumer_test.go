@@ -14,6 +14,7 @@ import (
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/consumer"
 	"github.com/idemcheck/idemcheck/harness/kafka"
+	"github.com/idemcheck/idemcheck/harness/natsjs"
 	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/properties"
 )
@@ -203,6 +204,92 @@ func TestExhaustiveConsumer(t *testing.T) {
 			}
 			if zombie.Verdict != tc.zombie {
 				t.Errorf("ZombieSafety %s (%s); want %s", zombie.Verdict, zombie.Reason, tc.zombie)
+			}
+		})
+	}
+}
+
+// queueOrders builds the reference JetStream consumer once.
+var queueOrders = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "idemcheck-queue-orders-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "queue-orders")
+	if out, err := exec.Command("go", "build", "-o", bin, "../reference/queue/queue-orders").CombinedOutput(); err != nil {
+		return "", errors.New(string(out))
+	}
+	return bin, nil
+})
+
+var sharedNATS = sync.OnceValues(natsjs.Embedded)
+
+func queueOpts(t *testing.T, mode string, extra ...properties.Option) (consumer.Program, []properties.Option) {
+	t.Helper()
+	bin, err := queueOrders()
+	if err != nil {
+		t.Fatalf("build the reference queue consumer: %v", err)
+	}
+	js, err := sharedNATS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := consumer.Program{Command: bin + " -mode " + mode, SetupCommand: bin + " -setup -mode " + mode}
+	return p, append([]properties.Option{properties.OnTarget(target), properties.OnNATS(js), properties.MinCoverage(0),
+		properties.DiscardFaultyStates()}, extra...)
+}
+
+func TestJetStreamConsumerIsCertified(t *testing.T) {
+	seed := randomSeed(t)
+	p, opts := queueOpts(t, "exactly-once", properties.Checks(10), properties.Seed(seed))
+	r, err := properties.CheckConsumer(context.Background(), p, opts...)
+	if err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	for _, law := range []harness.Law{harness.Determinism, harness.ReplayIdempotence, harness.RetryEquivalence, harness.ZombieSafety} {
+		if lr := r.Laws[indexOf(law)]; lr.Verdict != properties.Held {
+			t.Errorf("seed %d: %s %s: %s", seed, law, lr.Verdict, lr.Reason)
+		}
+	}
+	if lr := r.Laws[indexOf(harness.OrderIndependence)]; lr.Verdict != properties.NotClaimed || lr.Reason == "" {
+		t.Errorf("OrderIndependence is %s (%q) on JetStream; want not-claimed with the reason", lr.Verdict, lr.Reason)
+	}
+	retry := r.Laws[indexOf(harness.RetryEquivalence)]
+	for _, k := range []properties.Injection{properties.KillsBeforeAck, properties.KillsAfterAck, properties.LostAcks, properties.NegativeAcks} {
+		if retry.Faults[k] == 0 {
+			t.Errorf("seed %d: RetryEquivalence never injected %s: %v", seed, k, retry.Faults)
+		}
+	}
+}
+
+// Every broken JetStream mode is caught at --checks 3, for any seed, and
+// shrunk to one message.
+func TestBrokenJetStreamConsumersAreCaught(t *testing.T) {
+	for _, tc := range []struct {
+		mode string
+		law  harness.Law
+		kind properties.FailureKind
+	}{
+		{"ack-first", harness.RetryEquivalence, properties.LostRows},
+		{"dedup-apart", harness.RetryEquivalence, properties.DuplicatedRows},
+		{"late-ack", harness.ZombieSafety, properties.DuplicatedRows},
+		{"late-ack", harness.RetryEquivalence, properties.DuplicatedRows},
+		{"check-then-insert", harness.ZombieSafety, properties.DuplicatedRows},
+	} {
+		t.Run(tc.mode+"/"+string(tc.law), func(t *testing.T) {
+			t.Parallel()
+			seed := randomSeed(t)
+			p, opts := queueOpts(t, tc.mode, properties.Checks(3), properties.Seed(seed), properties.Laws(tc.law))
+			r, err := properties.CheckConsumer(context.Background(), p, opts...)
+			if r == nil {
+				t.Fatalf("seed %d: %v", seed, err)
+			}
+			lr := r.Laws[indexOf(tc.law)]
+			if lr.Verdict != properties.Violated || lr.Failure != tc.kind {
+				t.Fatalf("seed %d: %s %s (%v): %s; want violated, %v", seed, tc.law, lr.Verdict, lr.Failure, lr.Reason, tc.kind)
+			}
+			if ce := lr.Counterexample; ce.Batches != 1 || ce.Records != 1 {
+				t.Errorf("seed %d: the counterexample has %d batches and %d records; a minimal one has one record:\n%s", seed, ce.Batches, ce.Records, ce)
 			}
 		})
 	}

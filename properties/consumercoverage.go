@@ -4,23 +4,34 @@ import (
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/consumer"
 	"github.com/idemcheck/idemcheck/harness/kafka"
+	"github.com/idemcheck/idemcheck/harness/natsjs"
 	"github.com/idemcheck/idemcheck/strategies"
 )
 
 // consumerCoverage counts, for a fault law of consumers, the classes of
 // fault points the clean processes of its trials had and those a fault
-// fired at: RetryEquivalence's PostgreSQL crash classes (as for batch
-// writers: strategies.CrashPoints), its three kinds of offset-commit
-// fault and its failed polls, ZombieSafety's stall points. The other laws
-// have no fault points.
+// fired at: RetryEquivalence's PostgreSQL crash classes (by what the
+// last step did, wherever in the stream: strategies.StreamCrashPoints),
+// its kinds of offset-commit (or ack) fault and its failed polls,
+// ZombieSafety's stall points (by what the round stalled at does). The
+// other laws have no fault points.
 type consumerCoverage struct {
-	law     harness.Law
-	classes map[string]*pointClass
-	crashed map[string]bool
+	law       harness.Law
+	jetstream bool // acks instead of offset commits, no failed polls
+	classes   map[string]*pointClass
+	crashed   map[string]bool
 }
 
-func newConsumerCoverage(law harness.Law) *consumerCoverage {
-	return &consumerCoverage{law: law, classes: map[string]*pointClass{}, crashed: map[string]bool{}}
+func newConsumerCoverage(law harness.Law, jetstream bool) *consumerCoverage {
+	return &consumerCoverage{law: law, jetstream: jetstream, classes: map[string]*pointClass{}, crashed: map[string]bool{}}
+}
+
+// ackClasses name the ack faults as classes.
+var ackClasses = map[natsjs.AckFaultKind]string{
+	natsjs.KillBeforeAck: "killed before an ack leaves",
+	natsjs.KillAfterAck:  "killed right after an ack left",
+	natsjs.LoseAck:       "an ack lost",
+	natsjs.NakAck:        "an ack turned negative",
 }
 
 // commitClasses name the offset-commit faults as classes.
@@ -39,22 +50,27 @@ func (cv *consumerCoverage) add(clean consumer.Process, sc consumer.Scenario, ra
 	points := map[string]string{} // fault point name -> class
 	switch cv.law {
 	case harness.RetryEquivalence:
-		for _, p := range strategies.CrashPoints(strategies.Conversation(clean.Events)) {
+		for _, p := range strategies.StreamCrashPoints(strategies.Conversation(clean.Events)) {
 			cv.see(p.Class, p.Name, p.Round)
 			points[p.Fault.String()] = p.Class
 		}
-		if clean.Commits > 0 {
+		switch {
+		case clean.Commits > 0 && cv.jetstream:
+			for kind, name := range ackClasses {
+				cv.see(name, name, 1<<20+int(kind))
+			}
+		case clean.Commits > 0:
 			for kind, name := range commitClasses {
 				cv.see(name, name, 1<<20+int(kind))
 			}
 		}
-		if clean.Polls > 0 {
+		if clean.Polls > 0 && !cv.jetstream {
 			cv.see(pollClass, pollClass, 1<<21)
 		}
 	case harness.ZombieSafety:
-		for i, at := range zombiePoints(clean.Events) {
-			name := "frozen at " + at.String()
-			cv.see(name, name, i)
+		for i, z := range zombieClasses(clean.Events) {
+			cv.see(z.class, "frozen at "+z.at.String(), i)
+			points["frozen at "+z.at.String()] = z.class
 		}
 	}
 	for _, p := range ran {
@@ -62,12 +78,16 @@ func (cv *consumerCoverage) add(clean consumer.Process, sc consumer.Scenario, ra
 			continue
 		}
 		switch {
+		case p.Fault.Ack != nil:
+			cv.crashed[ackClasses[p.Fault.Ack.Kind]] = true
 		case p.Fault.Commit != nil:
 			cv.crashed[commitClasses[p.Fault.Commit.Kind]] = true
 		case p.Fault.Fetch != nil:
 			cv.crashed[pollClass] = true
 		case cv.law == harness.ZombieSafety && len(p.Fault.PG) > 0:
-			cv.crashed["frozen at "+p.Fault.PG[0].At.String()] = true
+			if class, ok := points["frozen at "+p.Fault.PG[0].At.String()]; ok {
+				cv.crashed[class] = true
+			}
 		case len(p.Fault.PG) > 0:
 			if class, ok := points[p.Fault.PG[0].String()]; ok {
 				cv.crashed[class] = true

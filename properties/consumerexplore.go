@@ -7,6 +7,7 @@ import (
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/consumer"
 	"github.com/idemcheck/idemcheck/harness/kafka"
+	"github.com/idemcheck/idemcheck/harness/natsjs"
 	"github.com/idemcheck/idemcheck/strategies"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -48,7 +49,7 @@ func (c *consumerChecker) explore(ctx context.Context, law harness.Law, b Bounds
 				out = append(out, consumer.Scenario{Batches: bs, Interleaving: il})
 			}
 		case harness.RetryEquivalence:
-			out = append(out, retryFamily(bs, p, b.DoubleFaults)...)
+			out = append(out, retryFamily(bs, p, b.DoubleFaults, c.runner.JetStream != nil)...)
 		case harness.ZombieSafety:
 			for _, at := range zombiePoints(p.Events) {
 				out = append(out, consumer.Scenario{Batches: bs, Zombie: &consumer.Zombie{At: at}})
@@ -60,19 +61,24 @@ func (c *consumerChecker) explore(ctx context.Context, law harness.Law, b Bounds
 
 // retryFamily is RetryEquivalence's exhaustive family on batches bs,
 // whose clean process is p.
-func retryFamily(bs []harness.Batch[harness.Order], p consumer.Process, doubles int) []consumer.Scenario {
+func retryFamily(bs []harness.Batch[harness.Order], p consumer.Process, doubles int, jetstream bool) []consumer.Scenario {
 	reps, _ := strategies.Representatives(strategies.CrashPoints(strategies.Conversation(p.Events)))
 	var single []consumer.Fault
 	for _, r := range reps {
 		single = append(single, consumer.Fault{PG: faults.Plan{r.Fault}})
 	}
-	for n := 1; n <= p.Commits; n++ {
+	for n := 1; n <= p.Commits && jetstream; n++ {
+		for _, kind := range ackFaults {
+			single = append(single, consumer.Fault{Ack: &natsjs.AckFault{Kind: kind, Ack: n}})
+		}
+	}
+	for n := 1; n <= p.Commits && !jetstream; n++ {
 		for _, f := range []kafka.CommitFault{{Kind: kafka.KillBeforeCommit, Commit: n}, {Kind: kafka.KillAfterCommit, Commit: n},
 			{Kind: kafka.FailCommit, Commit: n, Code: kerr.RebalanceInProgress.Code}} {
 			single = append(single, consumer.Fault{Commit: &f})
 		}
 	}
-	for n := 1; n <= p.Polls; n++ {
+	for n := 1; n <= p.Polls && !jetstream; n++ {
 		for _, code := range fetchErrors {
 			single = append(single, consumer.Fault{Fetch: &kafka.FetchFault{Poll: n, Code: code}})
 		}

@@ -17,17 +17,17 @@ import (
 // check checks every law that applies to consumers, one after another
 // (each runs its trials Parallel at a time), and makes the report.
 func (c *consumerChecker) check(ctx context.Context) (*Report, error) {
-	r := &Report{Writer: c.name, Target: fmt.Sprintf("%s; %s", c.set.target, c.set.broker), Seed: c.set.seed,
+	r := &Report{Writer: c.name, Target: fmt.Sprintf("%s; %s", c.set.target, c.source()), Seed: c.set.seed,
 		Checks: c.set.checks, Shard: c.set.shard, MinCoverage: c.set.minCoverage(), Laws: make([]LawReport, len(harness.AllLaws))}
 	for i, law := range harness.AllLaws {
-		r.Laws[i] = LawReport{Law: law, Verdict: NotClaimed, Reason: "does not apply to consumers yet: " + notForConsumers[law]}
+		r.Laws[i] = LawReport{Law: law, Verdict: NotClaimed, Reason: c.notClaimed(law)}
 	}
 	// A consumer that breaks its contract without faults settles it all.
 	if _, err := c.clean(ctx, consumerSmokeBatches()); err != nil {
 		if !errors.Is(err, consumer.ErrBadConsumer) {
 			return nil, err
 		}
-		for _, law := range consumerLaws {
+		for _, law := range c.laws() {
 			r.Laws[indexOf(law)] = LawReport{Law: law, Verdict: Inconclusive, Failure: WriterFails,
 				Reason: "without faults, " + strings.TrimPrefix(err.Error(), consumer.ErrBadConsumer.Error()+": ")}
 		}
@@ -35,7 +35,7 @@ func (c *consumerChecker) check(ctx context.Context) (*Report, error) {
 	}
 	selected := selectedLaws(c.set.laws)
 	var run []harness.Law
-	for _, law := range consumerLaws {
+	for _, law := range c.laws() {
 		if selected[law] {
 			run = append(run, law)
 		} else {
@@ -72,6 +72,14 @@ func (c *consumerChecker) check(ctx context.Context) (*Report, error) {
 	return r, lawsError(r.Laws)
 }
 
+// source is where c's trials run: the Kafka broker or JetStream server.
+func (c *consumerChecker) source() fmt.Stringer {
+	if c.runner.JetStream != nil {
+		return c.runner.JetStream
+	}
+	return c.runner.Broker
+}
+
 // settleAfter marks the laws of rest NotRun: lr settled the certificate.
 func settleAfter(r *Report, lr LawReport, rest []harness.Law) {
 	for _, law := range rest {
@@ -96,7 +104,7 @@ func (c *consumerChecker) searchLaw(ctx context.Context, law harness.Law) LawRep
 	if err != nil {
 		return inconclusive(lr, err)
 	}
-	cov := newConsumerCoverage(law)
+	cov := newConsumerCoverage(law, c.runner.JetStream != nil)
 	count := func(t consumerTrial) {
 		clean, err := c.clean(ctx, t.sc.Batches)
 		if err != nil || len(clean.Processes) == 0 {

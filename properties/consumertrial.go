@@ -12,6 +12,7 @@ import (
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/consumer"
 	"github.com/idemcheck/idemcheck/harness/kafka"
+	"github.com/idemcheck/idemcheck/harness/natsjs"
 	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/strategies"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -25,7 +26,10 @@ const (
 	KillsAfterOffsetCommit  Injection = "kill-after-offset-commit"  // applied, the response lost
 	OffsetCommitErrors      Injection = "offset-commit-error"       // a commit answered with an error
 	ProducedTwice           Injection = "produced-twice"            // a batch's records produced again
-	OffsetRewinds           Injection = "offset-rewind"             // the group's offsets reset to the start
+	OffsetRewinds           Injection = "offset-rewind"             // the group's offsets reset to the start (JetStream: the consumer made anew)
+	KillsBeforeAck          Injection = "kill-before-ack"           // killed as its ack was about to leave
+	KillsAfterAck           Injection = "kill-after-ack"            // killed right after its ack left
+	NegativeAcks            Injection = "negative-ack"              // its ack turned negative, the message redelivered at once
 	FetchErrors             Injection = "fetch-error"               // a poll answered with an error, its records withheld
 	Interleavings           Injection = "interleaving"              // the partitions' records released in a drawn order
 )
@@ -110,11 +114,11 @@ func (c *consumerChecker) draw(ctx context.Context, law harness.Law, seed uint64
 	sc := consumer.Scenario{Batches: bs}
 	switch law {
 	case harness.ReplayIdempotence:
-		redo, err := example(redeliveries(len(bs)), splitmix(seed))
+		redo, err := example(redeliveries(len(bs), c.runner.JetStream != nil), splitmix(seed))
 		if err != nil {
 			return sc, err
 		}
-		sc.Twice, sc.Rewind = redo.Twice, redo.Rewind
+		sc.Twice, sc.Rewind, sc.MsgIDs = redo.Twice, redo.Rewind, redo.MsgIDs
 	case harness.OrderIndependence:
 		if sc.Interleaving, err = example(interleavings(len(bs), sc.Partitions), splitmix(seed)); err != nil {
 			return sc, err
@@ -124,7 +128,7 @@ func (c *consumerChecker) draw(ctx context.Context, law harness.Law, seed uint64
 		if err != nil {
 			return sc, err
 		}
-		if sc.Faults, err = example(consumerFaults(clean.Processes[0]), splitmix(seed)); err != nil {
+		if sc.Faults, err = example(consumerFaults(clean.Processes[0], c.runner.JetStream != nil), splitmix(seed)); err != nil {
 			return sc, err
 		}
 	case harness.ZombieSafety:
@@ -163,6 +167,35 @@ func zombiePoints(events []faults.Event) []faults.Point {
 	return out
 }
 
+// zombieClass is a zombie point and its class: what the round frozen
+// at does, and in which transaction state.
+type zombieClass struct {
+	at    faults.Point
+	class string
+}
+
+// zombieClasses are zombiePoints with their classes.
+func zombieClasses(events []faults.Event) []zombieClass {
+	byPoint := map[string]faults.Event{}
+	for _, e := range events {
+		byPoint[faults.AtStmt(e.Tx, e.Stmt).String()] = e
+		if e.Commit > 0 {
+			byPoint[faults.AtCommit(e.Commit).String()] = e
+		}
+	}
+	var out []zombieClass
+	for _, at := range zombiePoints(events) {
+		e := byPoint[at.String()]
+		w, _, _ := strings.Cut(strings.TrimSpace(e.SQL), " ")
+		where := "outside a transaction"
+		if e.Tx > 0 {
+			where = "at a transaction's first statement"
+		}
+		out = append(out, zombieClass{at: at, class: fmt.Sprintf("frozen before %s, %s", strings.ToUpper(w), where)})
+	}
+	return out
+}
+
 // writes tells whether a round's SQL begins with a statement that writes.
 func writes(sql string) bool {
 	w, _, _ := strings.Cut(strings.TrimSpace(sql), " ")
@@ -174,8 +207,9 @@ func writes(sql string) bool {
 }
 
 // redeliveries draws the records produced twice and whether the group is
-// rewound: at least one of them.
-func redeliveries(batches int) *rapid.Generator[consumer.Scenario] {
+// rewound: at least one of them; on JetStream also whether the messages
+// carry IDs, by which the server drops the second copies.
+func redeliveries(batches int, jetstream bool) *rapid.Generator[consumer.Scenario] {
 	return rapid.Custom(func(t *rapid.T) consumer.Scenario {
 		var sc consumer.Scenario
 		for i := range batches {
@@ -184,6 +218,7 @@ func redeliveries(batches int) *rapid.Generator[consumer.Scenario] {
 			}
 		}
 		sc.Rewind = len(sc.Twice) == 0 || rapid.Bool().Draw(t, "rewind")
+		sc.MsgIDs = jetstream && len(sc.Twice) > 0 && rapid.Bool().Draw(t, "message IDs")
 		return sc
 	})
 }
@@ -229,11 +264,14 @@ var fetchErrors = []int16{kerr.NotLeaderForPartition.Code, kerr.UnknownTopicOrPa
 // rebalance, after a move, and to a fenced member.
 var commitErrors = []int16{kerr.RebalanceInProgress.Code, kerr.NotCoordinator.Code, kerr.IllegalGeneration.Code}
 
+// ackFaults are the faults at a JetStream consumer's acks.
+var ackFaults = []natsjs.AckFaultKind{natsjs.KillBeforeAck, natsjs.KillAfterAck, natsjs.LoseAck, natsjs.NakAck}
+
 // consumerFaults draws the faults of one or two successive processes, at
 // the points the clean process had: a PostgreSQL crash point
-// (strategies.CrashIn, by class), one of its offset commits, or one of
-// its polls.
-func consumerFaults(clean consumer.Process) *rapid.Generator[[]consumer.Fault] {
+// (strategies.CrashIn, by class), one of its offset commits (on
+// JetStream: acks), or one of its polls (Kafka only).
+func consumerFaults(clean consumer.Process, jetstream bool) *rapid.Generator[[]consumer.Fault] {
 	conv := strategies.Conversation(clean.Events)
 	// Kills at PostgreSQL rounds are where most of the consumer's points
 	// are; commits have three kinds of fault; a failed poll, which a
@@ -246,8 +284,11 @@ func consumerFaults(clean consumer.Process) *rapid.Generator[[]consumer.Fault] {
 	if clean.Commits > 0 {
 		where = append(where, atCommit, atCommit)
 	}
-	if clean.Polls > 0 {
+	if clean.Polls > 0 && !jetstream {
 		where = append(where, atPoll)
+	}
+	if len(where) == 0 {
+		return rapid.Just[[]consumer.Fault](nil) // nothing to fault: a clean trial
 	}
 	one := rapid.Custom(func(t *rapid.T) consumer.Fault {
 		switch rapid.SampledFrom(where).Draw(t, "at") {
@@ -257,6 +298,11 @@ func consumerFaults(clean consumer.Process) *rapid.Generator[[]consumer.Fault] {
 			return consumer.Fault{Fetch: &kafka.FetchFault{
 				Poll: rapid.IntRange(1, clean.Polls).Draw(t, "poll"),
 				Code: rapid.SampledFrom(fetchErrors).Draw(t, "fetch error")}}
+		}
+		if jetstream {
+			return consumer.Fault{Ack: &natsjs.AckFault{
+				Kind: rapid.SampledFrom(ackFaults).Draw(t, "ack fault"),
+				Ack:  rapid.IntRange(1, clean.Commits).Draw(t, "ack")}}
 		}
 		f := kafka.CommitFault{
 			Kind:   rapid.SampledFrom([]kafka.CommitFaultKind{kafka.KillBeforeCommit, kafka.KillAfterCommit, kafka.FailCommit}).Draw(t, "commit fault"),
@@ -316,17 +362,28 @@ func (c *consumerChecker) smoke(ctx context.Context, law harness.Law, bs []harne
 					consumer.Fault{PG: faults.Plan{{Kind: faults.CrashAfter, At: faults.AtCommit(at)}}})
 			}
 		}
-		for _, at := range []int{1, p.Commits} {
-			if at > 0 {
-				ks = append(ks, consumer.Fault{Commit: &kafka.CommitFault{Kind: kafka.KillBeforeCommit, Commit: at}},
-					consumer.Fault{Commit: &kafka.CommitFault{Kind: kafka.KillAfterCommit, Commit: at}})
+		switch {
+		case c.runner.JetStream != nil:
+			for _, at := range []int{1, p.Commits} {
+				if at > 0 {
+					for _, kind := range ackFaults {
+						ks = append(ks, consumer.Fault{Ack: &natsjs.AckFault{Kind: kind, Ack: at}})
+					}
+				}
 			}
-		}
-		if p.Commits > 0 {
-			ks = append(ks, consumer.Fault{Commit: &kafka.CommitFault{Kind: kafka.FailCommit, Commit: 1, Code: kerr.RebalanceInProgress.Code}})
-		}
-		if p.Polls > 0 {
-			ks = append(ks, consumer.Fault{Fetch: &kafka.FetchFault{Poll: 1, Code: kerr.NotLeaderForPartition.Code}})
+		default:
+			for _, at := range []int{1, p.Commits} {
+				if at > 0 {
+					ks = append(ks, consumer.Fault{Commit: &kafka.CommitFault{Kind: kafka.KillBeforeCommit, Commit: at}},
+						consumer.Fault{Commit: &kafka.CommitFault{Kind: kafka.KillAfterCommit, Commit: at}})
+				}
+			}
+			if p.Commits > 0 {
+				ks = append(ks, consumer.Fault{Commit: &kafka.CommitFault{Kind: kafka.FailCommit, Commit: 1, Code: kerr.RebalanceInProgress.Code}})
+			}
+			if p.Polls > 0 {
+				ks = append(ks, consumer.Fault{Fetch: &kafka.FetchFault{Poll: 1, Code: kerr.NotLeaderForPartition.Code}})
+			}
 		}
 		if conv.Commits() > 0 {
 			// A serialization failure the consumer must retry, not skip.
@@ -359,6 +416,9 @@ func injections(sc consumer.Scenario, into map[Injection]int) {
 	}
 	for _, k := range sc.Faults {
 		switch {
+		case k.Ack != nil:
+			into[map[natsjs.AckFaultKind]Injection{natsjs.KillBeforeAck: KillsBeforeAck, natsjs.KillAfterAck: KillsAfterAck,
+				natsjs.LoseAck: LostAcks, natsjs.NakAck: NegativeAcks}[k.Ack.Kind]]++
 		case k.Fetch != nil:
 			into[FetchErrors]++
 		case k.Commit == nil:
@@ -429,6 +489,9 @@ func simpler(sc consumer.Scenario) []consumer.Scenario {
 	if sc.Rewind && len(sc.Twice) > 0 {
 		with(func(c *consumer.Scenario) { c.Rewind = false })
 	}
+	if sc.MsgIDs {
+		with(func(c *consumer.Scenario) { c.MsgIDs = false })
+	}
 	for i := range sc.Twice {
 		if len(sc.Twice) > 1 || sc.Rewind {
 			with(func(c *consumer.Scenario) { c.Twice = append(c.Twice[:i], c.Twice[i+1:]...) })
@@ -458,6 +521,13 @@ func simpler(sc consumer.Scenario) []consumer.Scenario {
 				f := *k.Commit
 				f.Commit--
 				c.Faults[i] = consumer.Fault{Commit: &f}
+			})
+		}
+		if k.Ack != nil && k.Ack.Ack > 1 {
+			with(func(c *consumer.Scenario) {
+				f := *k.Ack
+				f.Ack--
+				c.Faults[i] = consumer.Fault{Ack: &f}
 			})
 		}
 		if k.Fetch != nil && k.Fetch.Poll > 1 {

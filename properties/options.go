@@ -3,6 +3,7 @@ package properties
 import (
 	"fmt"
 	"github.com/idemcheck/idemcheck/harness/kafka"
+	"github.com/idemcheck/idemcheck/harness/natsjs"
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
@@ -43,9 +44,13 @@ type settings struct {
 	// discardFaulty: no sandbox is kept for inspection
 	// (DiscardFaultyStates).
 	discardFaulty bool
-	// kafka and broker: where consumer trials run (Kafka, OnBroker).
-	kafka  []string
-	broker *kafka.Broker
+	// kafka and broker: where consumer trials run (Kafka, OnBroker); or
+	// on JetStream (NATS, OnNATS; useNATS: the embedded server).
+	kafka   []string
+	broker  *kafka.Broker
+	useNATS bool
+	natsURL string
+	nats    *natsjs.Server
 }
 
 // DefaultMinCoverage is the least fraction of a writer's crash points a

@@ -59,7 +59,29 @@ const BeforeFirstStep = "before the first step"
 
 // CrashPoints lists the crash points of c (a crash before and after every
 // round, and inside every COPY), each with its class.
-func CrashPoints(c Conversation) []ClassedPoint {
+func CrashPoints(c Conversation) []ClassedPoint { return crashPoints(c, foldLoops) }
+
+// StreamCrashPoints is CrashPoints for a consumer's conversation: the
+// handling of one message (or poll) after another, as they come, so
+// that where a step falls in the stream says nothing. A class is the
+// last step before the point by what it does, its statements' leading
+// words and the transaction state it ran in ("after INSERT INTO
+// order_events [T]"), wherever it came: a message found applied already
+// (its handling shorter) leaves the other messages' steps in their
+// classes, which CrashPoints' loop rule would number apart.
+func StreamCrashPoints(c Conversation) []ClassedPoint {
+	return crashPoints(c, func(rounds []faults.Event, idx []int) []string {
+		names := make([]string, len(idx))
+		for p, i := range idx {
+			names[p] = fingerprint(rounds[i]) + " [" + string(statusOr(rounds[i].Before)) + "]"
+		}
+		return names
+	})
+}
+
+// crashPoints lists c's crash points, classed by the names name gives
+// its steps.
+func crashPoints(c Conversation, name func(rounds []faults.Event, steps []int) []string) []ClassedPoint {
 	rounds := sortedRounds(c)
 	var steps []int // indexes of the rounds that are steps
 	for i, e := range rounds {
@@ -67,7 +89,7 @@ func CrashPoints(c Conversation) []ClassedPoint {
 			steps = append(steps, i)
 		}
 	}
-	names := foldLoops(rounds, steps)
+	names := name(rounds, steps)
 	// class of the state after the k-th step (k = -1: before the first)
 	classOf := func(k int) string {
 		if k < 0 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/idemcheck/idemcheck/harness/consumer"
 	"github.com/idemcheck/idemcheck/harness/kafka"
+	"github.com/idemcheck/idemcheck/harness/natsjs"
 	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/properties"
 )
@@ -14,8 +15,10 @@ import (
 // consumerFlags say which long-running consumer to certify, and on which
 // broker.
 type consumerFlags struct {
-	Consumer    string   `help:"Certify a long-running Kafka consumer instead: this command (sh -c) joins $IDEMCHECK_GROUP, consumes $IDEMCHECK_TOPIC from $IDEMCHECK_KAFKA_BROKERS, writes to PostgreSQL ($DATABASE_URL, PG*), commits its offsets to the group, and exits 0 on SIGTERM. See the README's Consumers section." placeholder:"CMD"`
+	Consumer    string   `help:"Certify a long-running consumer instead: this command (sh -c) reads its source (--source), writes to PostgreSQL ($DATABASE_URL, PG*), commits or acks what it applied, and exits 0 on SIGTERM. A Kafka consumer joins $IDEMCHECK_GROUP and consumes $IDEMCHECK_TOPIC from $IDEMCHECK_KAFKA_BROKERS; a JetStream one pulls from durable consumer $IDEMCHECK_CONSUMER of $IDEMCHECK_STREAM at $IDEMCHECK_NATS_URL. See the README's Consumers section." placeholder:"CMD"`
+	Source      string   `help:"With --consumer: what it consumes, kafka or nats (JetStream); an embedded broker or server unless --kafka or --nats names one." enum:"kafka,nats" default:"kafka"`
 	Kafka       string   `help:"With --consumer: an existing Kafka or Redpanda cluster's seed brokers (host:port,...) instead of the embedded broker; only the run's own topics and groups (idemcheck_...) are created and deleted there." placeholder:"BROKERS"`
+	NATS        string   `name:"nats" help:"With --consumer --source nats: an existing NATS server with JetStream (nats://host:port) instead of the embedded one; only the run's own streams (IDEMCHECK_...) are created and deleted there." placeholder:"URL"`
 	IgnoreTable []string `help:"Leave a table out of the comparison, e.g. a consumer's stored offsets, which differ when records are produced twice (repeatable)." placeholder:"TABLE"`
 }
 
@@ -43,19 +46,19 @@ func (c certifyCmd) certifyConsumer(e *env) error {
 		return err
 	}
 	defer tg.Close()
-	broker, err := c.broker(e)
+	source, err := c.source(e)
 	if err != nil {
 		return err
 	}
-	defer broker.Close()
-	defer trial.CleanupOnSignal(func() { broker.Close() })()
+	defer source.close()
+	defer trial.CleanupOnSignal(source.close)()
 	p := consumer.Program{Command: c.Consumer, SetupSQL: c.SetupSQL, SetupCommand: c.Setup, CatchUpTimeout: c.Timeout}
-	fmt.Fprintf(e.stdout, "certifying %s on %s and the %s (seed %d)\n", p.Name(), tg, broker, c.Seed)
+	fmt.Fprintf(e.stdout, "certifying %s on %s and the %s (seed %d)\n", p.Name(), tg, source.name, c.Seed)
 	explore, err := c.exploration() // --min-coverage, --exhaustive and its bounds
 	if err != nil {
 		return err
 	}
-	opts := append(append(c.options(), explore...), properties.OnTarget(tg), properties.OnBroker(broker), properties.Laws(laws...),
+	opts := append(append(c.options(), explore...), properties.OnTarget(tg), source.option, properties.Laws(laws...),
 		properties.Checks(c.Checks), properties.Seed(c.Seed), properties.ShrinkTime(c.ShrinkTime), properties.ScenarioDir(c.ScenarioDir))
 	if c.Parallel > 0 {
 		opts = append(opts, properties.Parallel(c.Parallel))
@@ -69,6 +72,45 @@ func (c certifyCmd) certifyConsumer(e *env) error {
 		return err
 	}
 	return present(e, rep, targetOf(tg), 0, c.outputs, err)
+}
+
+// consumerSource is what a --consumer reads: its option for properties,
+// its name for people, and how to close it.
+type consumerSource struct {
+	option properties.Option
+	name   fmt.Stringer
+	close  func()
+}
+
+// source is --source's broker or server: --kafka's cluster or --nats's
+// server (their dead runs' topics or streams reaped), or an embedded
+// one.
+func (c certifyCmd) source(e *env) (consumerSource, error) {
+	if c.Source != "nats" {
+		b, err := c.broker(e)
+		if err != nil {
+			return consumerSource{}, err
+		}
+		return consumerSource{properties.OnBroker(b), b, func() { b.Close() }}, nil
+	}
+	var js *natsjs.Server
+	var err error
+	if c.NATS == "" {
+		js, err = natsjs.Embedded()
+	} else if js, err = natsjs.Dial(e.ctx, c.NATS); err != nil {
+		err = fmt.Errorf("--nats %s: %w", c.NATS, err)
+	}
+	if err != nil {
+		return consumerSource{}, err
+	}
+	if c.NATS != "" {
+		if n, err := js.Reap(e.ctx, trial.DefaultReapAfter); err != nil {
+			fmt.Fprintf(e.stderr, "note: %v\n", err)
+		} else if n > 0 {
+			fmt.Fprintf(e.stderr, "removed %d streams that killed runs left on %s\n", n, c.NATS)
+		}
+	}
+	return consumerSource{properties.OnNATS(js), js, func() { js.Close() }}, nil
 }
 
 // broker is --kafka's cluster (its dead runs' topics reaped), or the
@@ -98,6 +140,12 @@ func (c certifyCmd) consumerUsage() error {
 		if given {
 			return usageError{fmt.Sprintf("%s does not apply to --consumer: a consumer is certified with random trials of the default orders", flag)}
 		}
+	}
+	switch {
+	case c.Source == "nats" && c.Kafka != "":
+		return usageError{"--kafka names a Kafka cluster, but --source is nats: give the NATS server with --nats URL"}
+	case c.Source != "nats" && c.NATS != "":
+		return usageError{"--nats names a NATS server: add --source nats"}
 	}
 	return nil
 }

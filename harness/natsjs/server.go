@@ -27,7 +27,7 @@ const subjectPrefix = "idemcheck."
 // AckWait is how long the server waits for a consumer's ack before it
 // delivers the message again (to the same or another consumer): short,
 // so that a lost ack or a stalled consumer is seen within a trial.
-const AckWait = time.Second
+const AckWait = 500 * time.Millisecond
 
 // Server is a NATS server with JetStream to run consumer trials on.
 type Server struct {
