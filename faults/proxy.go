@@ -112,12 +112,12 @@ type Attempt struct {
 	crashed     bool
 	// ending: a crash is under way whose FATAL the client may already
 	// have read (and exited on) before crash runs.
-	ending bool
-	closing     bool // Close began: no connection is served any more
-	listener    net.Listener
-	paused      chan struct{} // closed when a Pause point is reached
-	release     chan struct{} // closed by Release
-	crashCh     chan struct{} // closed on crash or kill
+	ending   bool
+	closing  bool // Close began: no connection is served any more
+	listener net.Listener
+	paused   chan struct{} // closed when a Pause point is reached
+	release  chan struct{} // closed by Release
+	crashCh  chan struct{} // closed on crash or kill
 }
 
 // NewAttempt starts an attempt with plan.

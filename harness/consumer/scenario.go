@@ -59,7 +59,9 @@ type Fault struct {
 }
 
 // IsZero tells whether k is no fault.
-func (k Fault) IsZero() bool { return len(k.PG) == 0 && k.Commit == nil && k.Fetch == nil && k.Ack == nil }
+func (k Fault) IsZero() bool {
+	return len(k.PG) == 0 && k.Commit == nil && k.Fetch == nil && k.Ack == nil
+}
 
 func (k Fault) String() string {
 	switch {
