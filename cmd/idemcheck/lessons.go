@@ -50,13 +50,13 @@ type lessonResult struct {
 // then shows its fix holding the same law.
 func (c lessonsCmd) Run(e *env) error {
 	lessons := antipatterns.Catalog()
-	consumers := consumerLessonsNamed(c.Name)
+	consumers, queues := consumerLessonsNamed(c.Name), queueLessonsNamed(c.Name)
 	if c.Name != "" {
 		l, ok := antipatterns.Lookup(c.Name)
 		switch {
 		case ok:
 			lessons = []antipatterns.Lesson{l}
-		case len(consumers) > 0:
+		case len(consumers)+len(queues) > 0:
 			lessons = nil
 		default:
 			var names []string
@@ -64,6 +64,9 @@ func (c lessonsCmd) Run(e *env) error {
 				names = append(names, l.Name)
 			}
 			for _, l := range consumerLessonsNamed("") {
+				names = append(names, l.Name())
+			}
+			for _, l := range queueLessonsNamed("") {
 				names = append(names, l.Name())
 			}
 			return usageError{fmt.Sprintf("no lesson %q; the lessons are %s", c.Name, strings.Join(names, ", "))}
@@ -89,7 +92,7 @@ func (c lessonsCmd) Run(e *env) error {
 		if !c.AllLaws {
 			laws = laws[:1]
 		}
-		fmt.Fprintf(e.stdout, "\n━━ %d/%d %s: %s\n   consequence: %s\n", i+1, len(lessons)+len(consumers), l.Name, l.AntiPattern, l.Consequence)
+		fmt.Fprintf(e.stdout, "\n━━ %d/%d %s: %s\n   consequence: %s\n", i+1, len(lessons)+len(consumers)+len(queues), l.Name, l.AntiPattern, l.Consequence)
 		for _, law := range laws {
 			r, err := c.lesson(e, tg, l, law, dir)
 			if err != nil {
@@ -101,10 +104,16 @@ func (c lessonsCmd) Run(e *env) error {
 			results = append(results, r)
 		}
 	}
-	more, err := c.consumerLessons(e, tg, consumers, len(lessons)+1, len(lessons)+len(consumers))
+	total := len(lessons) + len(consumers) + len(queues)
+	more, err := c.consumerLessons(e, tg, consumers, len(lessons)+1, total)
 	if err != nil {
 		return err
 	}
+	onQueues, err := c.queueLessons(e, tg, queues, len(lessons)+len(consumers)+1, total)
+	if err != nil {
+		return err
+	}
+	more = append(more, onQueues...)
 	for _, r := range more {
 		if !r.Caught || !r.FixHeld {
 			missed++

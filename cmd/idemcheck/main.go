@@ -29,6 +29,7 @@ type cli struct {
 	Broker  brokerCmd  `cmd:"" help:"Run the embedded Kafka broker that certify --consumer uses, on its own, for developing a consumer."`
 
 	ReferenceConsumer referenceConsumerCmd `cmd:"" hidden:"" help:"Run the reference Kafka consumer (the consumer lessons' subject)."`
+	ReferenceQueue    referenceQueueCmd    `cmd:"" name:"reference-queue-consumer" hidden:"" help:"Run the reference JetStream consumer (the queue lessons' subject)."`
 	Version           versionCmd           `cmd:"" help:"Print the version."`
 }
 
