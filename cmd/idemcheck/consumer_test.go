@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness/kafka"
+	"github.com/idemcheck/idemcheck/harness/natsjs"
 	"github.com/idemcheck/idemcheck/properties"
 )
 
@@ -156,6 +157,118 @@ func TestInterruptedConsumerRunLeavesNothing(t *testing.T) {
 		t.Errorf("after SIGINT the run left %v on the cluster", left)
 	}
 	bin, _ := kafkaOrders() // this test binary's own: other packages' tests run theirs
+	if out, _ := exec.Command("pgrep", "-f", bin+" -mode").Output(); len(out) > 0 {
+		t.Errorf("consumer processes outlived the run: %s", out)
+	}
+}
+
+// queueOrders is the reference JetStream consumer, built once.
+var queueOrders = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(filepath.Dir(binary), "queue-orders")
+	out, err := exec.Command(goTool(), "build", "-o", bin, "../../reference/queue/queue-orders").CombinedOutput()
+	if err != nil {
+		return "", &exec.Error{Name: "go build queue-orders: " + string(out), Err: err}
+	}
+	return bin, nil
+})
+
+func queueArgs(t *testing.T, mode string) []string {
+	t.Helper()
+	bin, err := queueOrders()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--source", "nats", "--consumer", bin + " -mode " + mode, "--setup", bin + " -setup -mode " + mode}
+}
+
+// machineNATS is the NATS server of the machine (.ci/run starts one with
+// JetStream where none runs), or a skip; a failure where
+// IDEMCHECK_REQUIRE_NATS is set, as .ci/run sets it.
+func machineNATS(t *testing.T) *natsjs.Server {
+	t.Helper()
+	s, err := natsjs.Dial(context.Background(), "nats://127.0.0.1:4222")
+	if err != nil && os.Getenv("IDEMCHECK_REQUIRE_NATS") != "" {
+		t.Fatalf("IDEMCHECK_REQUIRE_NATS is set, and: %v", err)
+	}
+	if err != nil {
+		t.Skipf("no NATS server with JetStream at 127.0.0.1:4222 (.ci/run starts one): %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func streamsLeft(t *testing.T, s *natsjs.Server) []string {
+	t.Helper()
+	left, err := s.Leftovers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return left
+}
+
+// The reference JetStream consumer holds every law that applies on the
+// embedded server and on the machine's; ack-first loses a message; the
+// machine's server is left as it was.
+func TestCertifyJetStreamConsumers(t *testing.T) {
+	got := certify(t, exitOK, append(queueArgs(t, "exactly-once"), "--checks", "3", "--min-coverage", "0")...)
+	for _, law := range []string{"Determinism", "ReplayIdempotence", "RetryEquivalence", "ZombieSafety"} {
+		if got[law].Verdict != "held" {
+			t.Errorf("exactly-once %s: %s (%s), want held", law, got[law].Verdict, got[law].Reason)
+		}
+	}
+	if got["OrderIndependence"].Verdict != "not-claimed" {
+		t.Errorf("OrderIndependence: %s, want not-claimed on JetStream", got["OrderIndependence"].Verdict)
+	}
+	got = certify(t, exitViolation, append(queueArgs(t, "ack-first"), "--checks", "3", "--laws", "RetryEquivalence")...)
+	if l := got["RetryEquivalence"]; l.Verdict != "violated" || l.Failure != properties.LostRows {
+		t.Errorf("ack-first RetryEquivalence: %s, %s (%s); want violated, lost-rows", l.Verdict, l.Failure, l.Reason)
+	}
+	t.Run("machine's server", func(t *testing.T) {
+		s := machineNATS(t)
+		before := streamsLeft(t, s)
+		got := certify(t, exitOK, append(queueArgs(t, "exactly-once"), "--checks", "3", "--min-coverage", "0", "--nats", s.URL())...)
+		if got["RetryEquivalence"].Verdict != "held" {
+			t.Errorf("RetryEquivalence: %s (%s)", got["RetryEquivalence"].Verdict, got["RetryEquivalence"].Reason)
+		}
+		if left := streamsLeft(t, s); len(left) > len(before) {
+			t.Errorf("the run left %v on the server (there were %v)", left, before)
+		}
+	})
+	code, _, stderr := idemcheck(t, "certify", "--source", "nats", "--consumer", "true", "--nats", "nats://127.0.0.1:1")
+	if code != exitUsage || !strings.Contains(stderr, "--nats nats://127.0.0.1:1: natsjs: no server answers") {
+		t.Errorf("an unreachable --nats: exit %d, %s", code, stderr)
+	}
+	code, _, stderr = idemcheck(t, "certify", "--consumer", "true", "--nats", "nats://127.0.0.1:4222")
+	if code != exitUsage || !strings.Contains(stderr, "add --source nats") {
+		t.Errorf("--nats without --source nats: exit %d, %s", code, stderr)
+	}
+}
+
+// An interrupted JetStream certification leaves no stream or process
+// behind on the machine's server.
+func TestInterruptedJetStreamRunLeavesNothing(t *testing.T) {
+	s := machineNATS(t)
+	before := len(streamsLeft(t, s))
+	args := append([]string{"certify", "--checks", "50", "--nats", s.URL()}, queueArgs(t, "exactly-once")...)
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(streamsLeft(t, s)) <= before {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the run never created a stream")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	if left := streamsLeft(t, s); len(left) > before {
+		t.Errorf("after SIGINT the run left %v on the server", left)
+	}
+	bin, _ := queueOrders()
 	if out, _ := exec.Command("pgrep", "-f", bin+" -mode").Output(); len(out) > 0 {
 		t.Errorf("consumer processes outlived the run: %s", out)
 	}
