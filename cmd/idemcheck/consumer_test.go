@@ -172,13 +172,26 @@ var queueOrders = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-func queueArgs(t *testing.T, mode string) []string {
+// queueArgs are the flags that certify the JetStream consumer of lang
+// in mode: the reference Go consumer (its own setup), or the Node one of
+// testdata (queue_setup.sql).
+func queueArgs(t *testing.T, lang, mode string) []string {
 	t.Helper()
-	bin, err := queueOrders()
-	if err != nil {
-		t.Fatal(err)
+	switch lang {
+	case "go":
+		bin, err := queueOrders()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []string{"--source", "nats", "--consumer", bin + " -mode " + mode, "--setup", bin + " -setup -mode " + mode}
+	case "node":
+		needTools(t, "node", "npm")
+		nodePackages(t)
+		return []string{"--source", "nats", "--consumer", "node testdata/recipes/node/nats_consumer.js " + mode,
+			"--setup-sql", "testdata/consumers/queue_setup.sql"}
 	}
-	return []string{"--source", "nats", "--consumer", bin + " -mode " + mode, "--setup", bin + " -setup -mode " + mode}
+	t.Fatalf("no JetStream consumer in %s", lang)
+	return nil
 }
 
 // machineNATS is the NATS server of the machine (.ci/run starts one with
@@ -210,23 +223,27 @@ func streamsLeft(t *testing.T, s *natsjs.Server) []string {
 // embedded server and on the machine's; ack-first loses a message; the
 // machine's server is left as it was.
 func TestCertifyJetStreamConsumers(t *testing.T) {
-	got := certify(t, exitOK, append(queueArgs(t, "exactly-once"), "--checks", "3", "--min-coverage", "0")...)
-	for _, law := range []string{"Determinism", "ReplayIdempotence", "RetryEquivalence", "ZombieSafety"} {
-		if got[law].Verdict != "held" {
-			t.Errorf("exactly-once %s: %s (%s), want held", law, got[law].Verdict, got[law].Reason)
-		}
-	}
-	if got["OrderIndependence"].Verdict != "not-claimed" {
-		t.Errorf("OrderIndependence: %s, want not-claimed on JetStream", got["OrderIndependence"].Verdict)
-	}
-	got = certify(t, exitViolation, append(queueArgs(t, "ack-first"), "--checks", "3", "--laws", "RetryEquivalence")...)
-	if l := got["RetryEquivalence"]; l.Verdict != "violated" || l.Failure != properties.LostRows {
-		t.Errorf("ack-first RetryEquivalence: %s, %s (%s); want violated, lost-rows", l.Verdict, l.Failure, l.Reason)
+	for _, lang := range []string{"go", "node"} {
+		t.Run(lang, func(t *testing.T) {
+			got := certify(t, exitOK, append(queueArgs(t, lang, "exactly-once"), "--checks", "3", "--min-coverage", "0")...)
+			for _, law := range []string{"Determinism", "ReplayIdempotence", "RetryEquivalence", "ZombieSafety"} {
+				if got[law].Verdict != "held" {
+					t.Errorf("exactly-once %s: %s (%s), want held", law, got[law].Verdict, got[law].Reason)
+				}
+			}
+			if got["OrderIndependence"].Verdict != "not-claimed" {
+				t.Errorf("OrderIndependence: %s, want not-claimed on JetStream", got["OrderIndependence"].Verdict)
+			}
+			got = certify(t, exitViolation, append(queueArgs(t, lang, "ack-first"), "--checks", "3", "--laws", "RetryEquivalence")...)
+			if l := got["RetryEquivalence"]; l.Verdict != "violated" || l.Failure != properties.LostRows {
+				t.Errorf("ack-first RetryEquivalence: %s, %s (%s); want violated, lost-rows", l.Verdict, l.Failure, l.Reason)
+			}
+		})
 	}
 	t.Run("machine's server", func(t *testing.T) {
 		s := machineNATS(t)
 		before := streamsLeft(t, s)
-		got := certify(t, exitOK, append(queueArgs(t, "exactly-once"), "--checks", "3", "--min-coverage", "0", "--nats", s.URL())...)
+		got := certify(t, exitOK, append(queueArgs(t, "go", "exactly-once"), "--checks", "3", "--min-coverage", "0", "--nats", s.URL())...)
 		if got["RetryEquivalence"].Verdict != "held" {
 			t.Errorf("RetryEquivalence: %s (%s)", got["RetryEquivalence"].Verdict, got["RetryEquivalence"].Reason)
 		}
@@ -249,7 +266,7 @@ func TestCertifyJetStreamConsumers(t *testing.T) {
 func TestInterruptedJetStreamRunLeavesNothing(t *testing.T) {
 	s := machineNATS(t)
 	before := len(streamsLeft(t, s))
-	args := append([]string{"certify", "--checks", "50", "--nats", s.URL()}, queueArgs(t, "exactly-once")...)
+	args := append([]string{"certify", "--checks", "50", "--nats", s.URL()}, queueArgs(t, "go", "exactly-once")...)
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
