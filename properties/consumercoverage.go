@@ -2,9 +2,9 @@ package properties
 
 import (
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/acks"
 	"github.com/idemcheck/idemcheck/harness/consumer"
 	"github.com/idemcheck/idemcheck/harness/kafka"
-	"github.com/idemcheck/idemcheck/harness/natsjs"
 	"github.com/idemcheck/idemcheck/strategies"
 )
 
@@ -27,11 +27,11 @@ func newConsumerCoverage(law harness.Law, jetstream bool) *consumerCoverage {
 }
 
 // ackClasses name the ack faults as classes.
-var ackClasses = map[natsjs.AckFaultKind]string{
-	natsjs.KillBeforeAck: "killed before an ack leaves",
-	natsjs.KillAfterAck:  "killed right after an ack left",
-	natsjs.LoseAck:       "an ack lost",
-	natsjs.NakAck:        "an ack turned negative",
+var ackClasses = map[acks.Kind]string{
+	acks.KillBefore: "killed before an ack leaves",
+	acks.KillAfter:  "killed right after an ack left",
+	acks.Lose:       "an ack lost",
+	acks.Nak:        "an ack turned negative",
 }
 
 // commitClasses name the offset-commit faults as classes.

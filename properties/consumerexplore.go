@@ -5,9 +5,9 @@ import (
 
 	"github.com/idemcheck/idemcheck/faults"
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/acks"
 	"github.com/idemcheck/idemcheck/harness/consumer"
 	"github.com/idemcheck/idemcheck/harness/kafka"
-	"github.com/idemcheck/idemcheck/harness/natsjs"
 	"github.com/idemcheck/idemcheck/strategies"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -69,7 +69,7 @@ func retryFamily(bs []harness.Batch[harness.Order], p consumer.Process, doubles 
 	}
 	for n := 1; n <= p.Commits && jetstream; n++ {
 		for _, kind := range ackFaults {
-			single = append(single, consumer.Fault{Ack: &natsjs.AckFault{Kind: kind, Ack: n}})
+			single = append(single, consumer.Fault{Ack: &acks.Fault{Kind: kind, Ack: n}})
 		}
 	}
 	for n := 1; n <= p.Commits && !jetstream; n++ {

@@ -10,9 +10,9 @@ import (
 
 	"github.com/idemcheck/idemcheck/faults"
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/acks"
 	"github.com/idemcheck/idemcheck/harness/consumer"
 	"github.com/idemcheck/idemcheck/harness/kafka"
-	"github.com/idemcheck/idemcheck/harness/natsjs"
 	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/strategies"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -265,7 +265,7 @@ var fetchErrors = []int16{kerr.NotLeaderForPartition.Code, kerr.UnknownTopicOrPa
 var commitErrors = []int16{kerr.RebalanceInProgress.Code, kerr.NotCoordinator.Code, kerr.IllegalGeneration.Code}
 
 // ackFaults are the faults at a JetStream consumer's acks.
-var ackFaults = []natsjs.AckFaultKind{natsjs.KillBeforeAck, natsjs.KillAfterAck, natsjs.LoseAck, natsjs.NakAck}
+var ackFaults = []acks.Kind{acks.KillBefore, acks.KillAfter, acks.Lose, acks.Nak}
 
 // consumerFaults draws the faults of one or two successive processes, at
 // the points the clean process had: a PostgreSQL crash point
@@ -300,7 +300,7 @@ func consumerFaults(clean consumer.Process, jetstream bool) *rapid.Generator[[]c
 				Code: rapid.SampledFrom(fetchErrors).Draw(t, "fetch error")}}
 		}
 		if jetstream {
-			return consumer.Fault{Ack: &natsjs.AckFault{
+			return consumer.Fault{Ack: &acks.Fault{
 				Kind: rapid.SampledFrom(ackFaults).Draw(t, "ack fault"),
 				Ack:  rapid.IntRange(1, clean.Commits).Draw(t, "ack")}}
 		}
@@ -367,7 +367,7 @@ func (c *consumerChecker) smoke(ctx context.Context, law harness.Law, bs []harne
 			for _, at := range []int{1, p.Commits} {
 				if at > 0 {
 					for _, kind := range ackFaults {
-						ks = append(ks, consumer.Fault{Ack: &natsjs.AckFault{Kind: kind, Ack: at}})
+						ks = append(ks, consumer.Fault{Ack: &acks.Fault{Kind: kind, Ack: at}})
 					}
 				}
 			}
@@ -417,8 +417,8 @@ func injections(sc consumer.Scenario, into map[Injection]int) {
 	for _, k := range sc.Faults {
 		switch {
 		case k.Ack != nil:
-			into[map[natsjs.AckFaultKind]Injection{natsjs.KillBeforeAck: KillsBeforeAck, natsjs.KillAfterAck: KillsAfterAck,
-				natsjs.LoseAck: LostAcks, natsjs.NakAck: NegativeAcks}[k.Ack.Kind]]++
+			into[map[acks.Kind]Injection{acks.KillBefore: KillsBeforeAck, acks.KillAfter: KillsAfterAck,
+				acks.Lose: LostAcks, acks.Nak: NegativeAcks}[k.Ack.Kind]]++
 		case k.Fetch != nil:
 			into[FetchErrors]++
 		case k.Commit == nil:

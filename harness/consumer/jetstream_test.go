@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/idemcheck/idemcheck/faults"
+	"github.com/idemcheck/idemcheck/harness/acks"
 	"github.com/idemcheck/idemcheck/harness/consumer"
-	"github.com/idemcheck/idemcheck/harness/natsjs"
 	"github.com/idemcheck/idemcheck/harness/trial"
 )
 
@@ -54,10 +54,10 @@ func TestJetStreamExactlyOnceSurvivesFaults(t *testing.T) {
 	for _, k := range []consumer.Fault{
 		{PG: faults.Plan{{Kind: faults.CrashAfter, At: faults.AtCommit(1)}}},
 		{PG: faults.Plan{{Kind: faults.CrashBefore, At: faults.AtCommit(2)}}},
-		{Ack: &natsjs.AckFault{Kind: natsjs.KillBeforeAck, Ack: 1}},
-		{Ack: &natsjs.AckFault{Kind: natsjs.KillAfterAck, Ack: 2}},
-		{Ack: &natsjs.AckFault{Kind: natsjs.LoseAck, Ack: 1}},
-		{Ack: &natsjs.AckFault{Kind: natsjs.NakAck, Ack: 3}},
+		{Ack: &acks.Fault{Kind: acks.KillBefore, Ack: 1}},
+		{Ack: &acks.Fault{Kind: acks.KillAfter, Ack: 2}},
+		{Ack: &acks.Fault{Kind: acks.Lose, Ack: 1}},
+		{Ack: &acks.Fault{Kind: acks.Nak, Ack: 3}},
 	} {
 		t.Run(k.String(), func(t *testing.T) {
 			sc := consumer.Scenario{Batches: batches(), Faults: []consumer.Fault{k}, Twice: []int{1}, Rewind: true}
@@ -81,8 +81,8 @@ func TestJetStreamBrokenConsumersAreCaught(t *testing.T) {
 		sc    consumer.Scenario
 		equal bool
 	}{
-		{"ack-first", consumer.Scenario{Faults: []consumer.Fault{{Ack: &natsjs.AckFault{Kind: natsjs.KillAfterAck, Ack: 1}}}}, false},
-		{"late-ack", consumer.Scenario{Faults: []consumer.Fault{{Ack: &natsjs.AckFault{Kind: natsjs.LoseAck, Ack: 1}}}}, false},
+		{"ack-first", consumer.Scenario{Faults: []consumer.Fault{{Ack: &acks.Fault{Kind: acks.KillAfter, Ack: 1}}}}, false},
+		{"late-ack", consumer.Scenario{Faults: []consumer.Fault{{Ack: &acks.Fault{Kind: acks.Lose, Ack: 1}}}}, false},
 		{"late-ack", consumer.Scenario{Twice: []int{0}}, false},
 		{"late-ack", consumer.Scenario{Twice: []int{0}, MsgIDs: true}, true},
 		{"late-ack", consumer.Scenario{Zombie: &consumer.Zombie{At: faults.AtStmt(1, 1)}}, false},

@@ -6,8 +6,8 @@ import (
 
 	"github.com/idemcheck/idemcheck/faults"
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/acks"
 	"github.com/idemcheck/idemcheck/harness/kafka"
-	"github.com/idemcheck/idemcheck/harness/natsjs"
 )
 
 // Scenario is one consumer trial, as plain data: the batches produced to
@@ -55,7 +55,7 @@ type Fault struct {
 	PG     faults.Plan
 	Commit *kafka.CommitFault
 	Fetch  *kafka.FetchFault
-	Ack    *natsjs.AckFault // JetStream: a fault at one of its acks
+	Ack    *acks.Fault // JetStream: a fault at one of its acks
 }
 
 // IsZero tells whether k is no fault.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/idemcheck/idemcheck/harness"
+	"github.com/idemcheck/idemcheck/harness/acks"
 	"github.com/idemcheck/idemcheck/harness/kafka"
 	"github.com/idemcheck/idemcheck/harness/natsjs"
 	"github.com/idemcheck/idemcheck/harness/trial"
@@ -292,7 +293,7 @@ func (s natsSession) marks() []trial.Mark {
 	var out []trial.Mark
 	for _, m := range s.Marks() {
 		kind := trial.CommitMark
-		if m.Kind == natsjs.Delivery {
+		if m.Kind == acks.Delivery {
 			kind = trial.PollMark
 		}
 		out = append(out, trial.Mark{Kind: kind, AfterRound: m.AfterRound, Label: m.String(), Fault: m.Fault != ""})

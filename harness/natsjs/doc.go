@@ -17,7 +17,7 @@
 // addresses from INFO so a client bootstrapped from Proxy.URL never
 // reaches the server directly. A Session (one consumer process) counts
 // the messages delivered to it and the acks it sends, and applies one
-// AckFault: kill the consumer before an ack leaves it or just after, lose
+// acks.Fault: kill the consumer before an ack leaves it or just after, lose
 // the ack on the way (the server redelivers after AckWait), or turn it
 // into a negative ack (redelivered at once).
 //

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idemcheck/idemcheck/harness/acks"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -143,12 +144,12 @@ func TestProxyRelaysAConsumer(t *testing.T) {
 // again; a kill before the ack leaves it unacked.
 func TestAckFaults(t *testing.T) {
 	for _, tc := range []struct {
-		fault       AckFault
+		fault       acks.Fault
 		redelivered bool
 	}{
-		{AckFault{Kind: LoseAck, Ack: 1}, true},
-		{AckFault{Kind: NakAck, Ack: 2}, true},
-		{AckFault{Kind: KillAfterAck, Ack: 1}, false},
+		{acks.Fault{Kind: acks.Lose, Ack: 1}, true},
+		{acks.Fault{Kind: acks.Nak, Ack: 2}, true},
+		{acks.Fault{Kind: acks.KillAfter, Ack: 1}, false},
 	} {
 		t.Run(tc.fault.String(), func(t *testing.T) {
 			s := embedded(t)
@@ -169,7 +170,7 @@ func TestAckFaults(t *testing.T) {
 			if redelivered := len(got) > 3; redelivered != tc.redelivered {
 				t.Fatalf("%v: consumed %v", tc.fault, got)
 			}
-			if tc.fault.Kind == KillAfterAck {
+			if tc.fault.Kind == acks.KillAfter {
 				if !killed.Load() {
 					t.Fatal("the consumer was not killed")
 				}
@@ -190,7 +191,7 @@ func TestKillBeforeAckLeavesItUnacked(t *testing.T) {
 	}
 	defer p.Close()
 	var killed atomic.Bool
-	p.Begin(&AckFault{Kind: KillBeforeAck, Ack: 1}, func() { killed.Store(true) })
+	p.Begin(&acks.Fault{Kind: acks.KillBefore, Ack: 1}, func() { killed.Store(true) })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	consume(ctx, t, p.URL(), s, st)

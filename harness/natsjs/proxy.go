@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/idemcheck/idemcheck/harness/acks"
 )
 
 // maxLine bounds a protocol line, and maxPayload a message's payload:
@@ -58,7 +60,7 @@ func (p *Proxy) URL() string { return "nats://" + p.ln.Addr().String() }
 
 // Begin starts a session: connections accepted from now on are counted
 // in it and meet fault (nil for none), whose kill ends the consumer.
-func (p *Proxy) Begin(fault *AckFault, kill func()) *Session {
+func (p *Proxy) Begin(fault *acks.Fault, kill func()) *Session {
 	s := newSession(fault, kill)
 	p.mu.Lock()
 	p.session = s
@@ -73,7 +75,7 @@ func (p *Proxy) Close() {
 	s := p.session
 	p.mu.Unlock()
 	p.ln.Close()
-	s.closeConns()
+	s.End()
 	p.wg.Wait()
 }
 
@@ -93,8 +95,8 @@ func (p *Proxy) accept() {
 			continue
 		}
 		k := &link{s: s, client: c, server: up}
-		if !s.track(k) {
-			k.close()
+		if !s.Track(k) {
+			k.Close()
 			continue
 		}
 		p.wg.Add(2)
@@ -109,9 +111,10 @@ type link struct {
 	client, server net.Conn
 }
 
-func (k *link) close() {
+// Close closes both sides.
+func (k *link) Close() error {
 	k.client.Close()
-	k.server.Close()
+	return k.server.Close()
 }
 
 // op is one protocol operation: its line (without CRLF), its name in
@@ -166,7 +169,7 @@ func (o op) bytes() []byte {
 // fromClient relays the consumer's operations, counting and faulting its
 // acks.
 func (k *link) fromClient() {
-	defer k.close()
+	defer k.Close()
 	r := bufio.NewReaderSize(k.client, maxLine)
 	w := bufio.NewWriter(k.server)
 	for {
@@ -180,16 +183,16 @@ func (k *link) fromClient() {
 			k.s.requested(o.args[0])
 		}
 		if o.name == "PUB" && len(o.args) >= 2 && strings.HasPrefix(o.args[0], ackPrefix) {
-			switch k.s.acked(bytes.TrimRight(o.payload, "\r\n")) {
-			case drop:
-				k.s.fire()
+			switch k.acked(bytes.TrimRight(o.payload, "\r\n")) {
+			case acks.DropAndKill:
+				k.s.Fire()
 				return
-			case lose:
+			case acks.Swallow:
 				continue
-			case nak:
+			case acks.RelayNegative:
 				o.args[len(o.args)-1] = "4"
 				out = []byte(strings.Join(append([]string{"PUB"}, o.args...), " ") + "\r\n-NAK\r\n")
-			case killAfter:
+			case acks.RelayAndKill:
 				after = true
 			}
 		}
@@ -202,7 +205,7 @@ func (k *link) fromClient() {
 			}
 		}
 		if after {
-			k.s.fire()
+			k.s.Fire()
 			return
 		}
 	}
@@ -211,7 +214,7 @@ func (k *link) fromClient() {
 // fromServer relays the server's operations, counting deliveries and
 // pointing INFO at the proxy.
 func (k *link) fromServer(self *net.TCPAddr) {
-	defer k.close()
+	defer k.Close()
 	r := bufio.NewReaderSize(k.server, maxLine)
 	w := bufio.NewWriter(k.client)
 	for {
@@ -228,7 +231,7 @@ func (k *link) fromServer(self *net.TCPAddr) {
 			// MSG subject sid [reply] size; HMSG subject sid [reply] hsize size.
 			if n := len(o.args); (o.name == "MSG" && n == 4) || (o.name == "HMSG" && n == 5) {
 				if strings.HasPrefix(o.args[2], ackPrefix) {
-					k.s.delivered()
+					k.s.Delivered()
 				}
 			}
 		}
@@ -239,6 +242,17 @@ func (k *link) fromServer(self *net.TCPAddr) {
 			return
 		}
 	}
+}
+
+// acked counts an ack of payload body and says what becomes of it:
+// empty and +ACK (and +NXT, an ack asking for more) are positive; -NAK,
+// +WPI (in progress) and +TERM are not, and are relayed.
+func (k *link) acked(body []byte) acks.Action {
+	if len(body) > 0 && !bytes.Equal(body, []byte("+ACK")) && !bytes.HasPrefix(body, []byte("+NXT")) {
+		k.s.Negative()
+		return acks.Relay
+	}
+	return k.s.Acked()
 }
 
 // pointInfo rewrites an INFO line to name the proxy as the server and to

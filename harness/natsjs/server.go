@@ -127,6 +127,9 @@ type Stream struct {
 	Name     string
 	Subject  string
 	Consumer string
+
+	mu   sync.Mutex
+	last uint64 // the sequence of the last message stored: only the harness publishes to a trial's stream
 }
 
 // NewStream creates a stream of its own for one trial, with its subject
@@ -174,15 +177,22 @@ func (s *Server) Publish(ctx context.Context, st *Stream, msgs []Message) error 
 		if m.ID != "" {
 			opts = append(opts, jetstream.WithMsgID(m.ID))
 		}
-		if _, err := s.js.Publish(ctx, st.Subject, m.Data, opts...); err != nil {
+		ack, err := s.js.Publish(ctx, st.Subject, m.Data, opts...)
+		if err != nil {
 			return fmt.Errorf("natsjs: publish to %s: %w", st.Subject, err)
 		}
+		st.mu.Lock()
+		st.last = max(st.last, ack.Sequence)
+		st.mu.Unlock()
 	}
 	return nil
 }
 
-// Pending counts st's messages its consumer has not acked: not yet
-// delivered, or delivered and waiting for an ack.
+// Pending counts st's messages its consumer has not acked: those above
+// its ack floor (the last stream sequence below which every message is
+// acked), up to the last message Publish stored. It is zero exactly when
+// every message is acked. (The consumer's NumPending is not used: right
+// after a publish it may not count the new messages yet.)
 func (s *Server) Pending(ctx context.Context, st *Stream) (int64, error) {
 	c, err := s.js.Consumer(ctx, st.Name, st.Consumer)
 	if err != nil {
@@ -192,7 +202,13 @@ func (s *Server) Pending(ctx context.Context, st *Stream) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("natsjs: consumer %s: %w", st.Consumer, err)
 	}
-	return int64(info.NumPending) + int64(info.NumAckPending), nil
+	st.mu.Lock()
+	last := st.last
+	st.mu.Unlock()
+	if info.AckFloor.Stream >= last {
+		return 0, nil
+	}
+	return int64(last - info.AckFloor.Stream), nil
 }
 
 // Stored counts the messages st holds.
