@@ -45,6 +45,15 @@ const (
 	EnvAckWait = "IDEMCHECK_ACK_WAIT_MS"
 )
 
+// The environment a RabbitMQ consumer finds instead.
+const (
+	// EnvAMQPURL is the server to connect to, with credentials and
+	// virtual host: the AMQP fault proxy.
+	EnvAMQPURL = "IDEMCHECK_AMQP_URL"
+	// EnvQueue is the queue to consume, with manual acks.
+	EnvQueue = "IDEMCHECK_QUEUE"
+)
+
 // Program is a long-running consumer under test: a command that joins
 // the group EnvGroup, consumes EnvTopic from the brokers EnvBrokers,
 // writes to PostgreSQL, and commits its group's offsets to the broker.

@@ -11,18 +11,21 @@ import (
 	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/kafka"
 	"github.com/idemcheck/idemcheck/harness/natsjs"
+	"github.com/idemcheck/idemcheck/harness/rabbitmq"
 	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/internal/external"
 )
 
 // Runner runs consumer trials of one Program on one PostgreSQL target
-// and one source: a Kafka Broker or a JetStream server (set one). It is
+// and one source: a Kafka Broker, a JetStream server or a RabbitMQ server
+// (set one). It is
 // safe for concurrent use: each trial has its own sandbox, topic and
 // group (or stream and durable consumer) and proxies.
 type Runner struct {
 	Target    *trial.Target
 	Broker    *kafka.Broker
 	JetStream *natsjs.Server
+	RabbitMQ  *rabbitmq.Server
 	Program   Program
 }
 

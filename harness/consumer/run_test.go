@@ -16,6 +16,7 @@ import (
 	"github.com/idemcheck/idemcheck/harness/consumer"
 	"github.com/idemcheck/idemcheck/harness/kafka"
 	"github.com/idemcheck/idemcheck/harness/natsjs"
+	"github.com/idemcheck/idemcheck/harness/rabbitmq"
 	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/internal/reftest"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -25,6 +26,8 @@ var (
 	target   *trial.Target
 	broker   *kafka.Broker
 	jsServer *natsjs.Server
+	rabbit   *rabbitmq.Server // the machine's, or nil
+	rabbitErr error
 	bin      string // the reference consumer, built once
 	queueBin string // the reference JetStream consumer, built once
 )
@@ -57,6 +60,9 @@ func TestMain(m *testing.M) {
 			return 2
 		}
 		defer jsServer.Close()
+		if rabbit, rabbitErr = rabbitmq.Dial(context.Background(), rabbitmq.DefaultURL); rabbitErr == nil {
+			defer rabbit.Close()
+		}
 		return reftest.Main(m, &target)
 	}())
 }

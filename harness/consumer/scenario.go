@@ -26,6 +26,9 @@ type Scenario struct {
 	// (its order's source, id and version), by which the server drops a
 	// second publish of it within its duplicate window.
 	MsgIDs bool
+	// Quorum, on RabbitMQ, makes the trial's queue a quorum queue
+	// (replicated, Raft) instead of a classic one.
+	Quorum bool
 	// Zombie, when set, is played first (two processes); the processes
 	// of Faults follow.
 	Zombie *Zombie
@@ -125,6 +128,9 @@ func (sc Scenario) String() string {
 	}
 	if sc.MsgIDs {
 		b.WriteString(" (with message IDs)")
+	}
+	if sc.Quorum {
+		b.WriteString("; a quorum queue")
 	}
 	if sc.Zombie != nil {
 		fmt.Fprintf(&b, "; %v", sc.Zombie)

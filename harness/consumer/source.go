@@ -13,6 +13,7 @@ import (
 	"github.com/idemcheck/idemcheck/harness/acks"
 	"github.com/idemcheck/idemcheck/harness/kafka"
 	"github.com/idemcheck/idemcheck/harness/natsjs"
+	"github.com/idemcheck/idemcheck/harness/rabbitmq"
 	"github.com/idemcheck/idemcheck/harness/trial"
 )
 
@@ -35,6 +36,11 @@ type channel interface {
 	// did says what a consumer process did at the source, for a
 	// contract error.
 	did(s session, rounds int) string
+	// stall is told that a process was frozen as a zombie, so that the
+	// source takes its work away as it would from a silent consumer
+	// (AMQP: its connections cut, as a missed heartbeat would; Kafka and
+	// JetStream do it themselves, by session timeout and AckWait).
+	stall(s session)
 	// close closes the proxy and removes the channel.
 	close(ctx context.Context)
 }
@@ -79,9 +85,24 @@ func messages(sc Scenario, from, to int) []harness.Order {
 // open creates the trial's channel on the runner's source and publishes
 // sc's messages to it.
 func (r *Runner) open(ctx context.Context, sc Scenario, obs *Observation) (channel, error) {
+	sources := 0
+	for _, set := range []bool{r.Broker != nil, r.JetStream != nil, r.RabbitMQ != nil} {
+		if set {
+			sources++
+		}
+	}
+	if sources > 1 {
+		return nil, errors.New("consumer: the runner has several sources (Broker, JetStream, RabbitMQ); set one")
+	}
+	if sc.Quorum && r.RabbitMQ == nil {
+		return nil, errors.New("consumer: quorum queues are RabbitMQ's")
+	}
 	switch {
-	case r.JetStream != nil && r.Broker != nil:
-		return nil, errors.New("consumer: the runner has two sources (Broker and JetStream); set one")
+	case r.RabbitMQ != nil:
+		if len(sc.Interleaving) > 0 || sc.MsgIDs {
+			return nil, errors.New("consumer: a RabbitMQ queue has no partitions to interleave and no message de-duplication")
+		}
+		return openQueue(ctx, r.RabbitMQ, sc)
 	case r.JetStream != nil:
 		if len(sc.Interleaving) > 0 {
 			return nil, errors.New("consumer: a JetStream stream has no partitions to interleave")
@@ -93,7 +114,7 @@ func (r *Runner) open(ctx context.Context, sc Scenario, obs *Observation) (chann
 		}
 		return openTopic(ctx, r.Broker, sc, obs)
 	}
-	return nil, errors.New("consumer: the runner has no source: set Broker or JetStream")
+	return nil, errors.New("consumer: the runner has no source: set Broker, JetStream or RabbitMQ")
 }
 
 // topicChannel is a trial's Kafka topic and group.
@@ -191,6 +212,8 @@ func (c *topicChannel) did(s session, rounds int) string {
 	return fmt.Sprintf("it fetched %d times, committed %d times and made %d PostgreSQL rounds", ks.Fetches(), ks.Commits(), rounds)
 }
 
+func (c *topicChannel) stall(session) {}
+
 func (c *topicChannel) close(ctx context.Context) {
 	c.proxy.Close()
 	c.broker.Remove(ctx, c.topic)
@@ -277,6 +300,8 @@ func (c *streamChannel) did(s session, rounds int) string {
 	return fmt.Sprintf("it was given %d messages, acked %d and made %d PostgreSQL rounds", ns.Deliveries(), ns.Acks(), rounds)
 }
 
+func (c *streamChannel) stall(session) {}
+
 func (c *streamChannel) close(ctx context.Context) {
 	c.proxy.Close()
 	c.server.Remove(ctx, c.stream)
@@ -289,9 +314,13 @@ func (s natsSession) requests() int { return s.Pulls() + s.Deliveries() }
 func (s natsSession) polls() int    { return s.Deliveries() }
 func (s natsSession) commits() int  { return s.Acks() }
 
-func (s natsSession) marks() []trial.Mark {
+func (s natsSession) marks() []trial.Mark { return ackMarks(s.Marks()) }
+
+// ackMarks are a queue session's deliveries (as polls) and acks (as
+// commits) on a timeline.
+func ackMarks(ms []acks.Mark) []trial.Mark {
 	var out []trial.Mark
-	for _, m := range s.Marks() {
+	for _, m := range ms {
 		kind := trial.CommitMark
 		if m.Kind == acks.Delivery {
 			kind = trial.PollMark
@@ -300,3 +329,90 @@ func (s natsSession) marks() []trial.Mark {
 	}
 	return out
 }
+
+// queueChannel is a trial's RabbitMQ queue.
+type queueChannel struct {
+	server *rabbitmq.Server
+	queue  *rabbitmq.Queue
+	proxy  *rabbitmq.Proxy
+	sc     Scenario
+}
+
+func openQueue(ctx context.Context, s *rabbitmq.Server, sc Scenario) (*queueChannel, error) {
+	q, err := s.NewQueue(ctx, sc.Quorum)
+	if err != nil {
+		return nil, err
+	}
+	c := &queueChannel{server: s, queue: q, sc: sc}
+	err = c.publish(ctx)
+	if err == nil {
+		c.proxy, err = rabbitmq.NewProxy(s.Addr())
+	}
+	if err != nil {
+		s.Remove(q)
+		return nil, err
+	}
+	return c, nil
+}
+
+// publish publishes the scenario's messages, all of them.
+func (c *queueChannel) publish(ctx context.Context) error {
+	var bodies [][]byte
+	for _, o := range messages(c.sc, 0, len(c.sc.Batches)) {
+		v, _ := json.Marshal(o)
+		bodies = append(bodies, v)
+	}
+	return c.server.Publish(ctx, c.queue, bodies)
+}
+
+func (c *queueChannel) environ() []string {
+	return []string{EnvAMQPURL + "=" + c.server.ConsumerURL(c.proxy.Addr()), EnvQueue + "=" + c.queue.Name}
+}
+
+func (c *queueChannel) begin(f Fault, kill func()) session {
+	return amqpSession{c.proxy.Begin(f.Ack, kill)}
+}
+
+// pending counts the messages published and never acked through the
+// proxy (see rabbitmq.Proxy).
+func (c *queueChannel) pending(context.Context) (int64, error) {
+	n := c.queue.Published()
+	return int64(n - c.proxy.Acked(n)), nil
+}
+
+// rewind publishes every message again: a queue has no offsets to set
+// back, and a replay from an archive is the operator's way to deliver
+// everything once more.
+func (c *queueChannel) rewind(ctx context.Context) error { return c.publish(ctx) }
+
+func (c *queueChannel) did(s session, rounds int) string {
+	as := s.(amqpSession).Session
+	if asked := as.Queues(); len(asked) > 0 && !slices.Contains(asked, c.queue.Name) {
+		return fmt.Sprintf("it consumed from queues %v, never from its queue %s (does it read %s?)", asked, c.queue.Name, EnvQueue)
+	}
+	switch {
+	case as.Requests() == 0:
+		return fmt.Sprintf("it never consumed from queue %s at %s (does it read %s and %s?)", c.queue.Name, EnvAMQPURL, EnvAMQPURL, EnvQueue)
+	case as.Acks() == 0:
+		return fmt.Sprintf("it was given %d messages but never acked one (a consumer acks each message once its effect is committed, with manual acks)", as.Deliveries())
+	}
+	return fmt.Sprintf("it was given %d messages, acked %d and made %d PostgreSQL rounds", as.Deliveries(), as.Acks(), rounds)
+}
+
+// stall cuts the frozen process's connections, as the server does when
+// its heartbeats stop: what it held unacked is requeued.
+func (c *queueChannel) stall(s session) { s.(amqpSession).Cut() }
+
+func (c *queueChannel) close(context.Context) {
+	c.proxy.Close()
+	c.server.Remove(c.queue)
+}
+
+// amqpSession is a RabbitMQ proxy session as a session.
+type amqpSession struct{ *rabbitmq.Session }
+
+func (s amqpSession) requests() int { return s.Requests() + s.Deliveries() }
+func (s amqpSession) polls() int    { return s.Deliveries() }
+func (s amqpSession) commits() int  { return s.Acks() }
+
+func (s amqpSession) marks() []trial.Mark { return ackMarks(s.Marks()) }

@@ -47,6 +47,7 @@ func (r *Runner) zombie(ctx context.Context, sb *trial.Sandbox, ch channel, z Zo
 		return []Process{a.end(ending)}, err
 	}
 	a.proc.Freeze()
+	ch.stall(a.sess)
 	b, err := r.start(sb, ch, Fault{})
 	if err != nil {
 		a.proc.Thaw()

@@ -1,7 +1,7 @@
 // Package queue is the reference queue consumer of orders, on NATS
-// JetStream, and its broken modes, each a lesson: the seed's pattern 3,
-// exactly-once processing, done right (ExactlyOnce) and the classic ways
-// it goes wrong.
+// JetStream or RabbitMQ, and its broken modes, each a lesson: the seed's
+// pattern 3, exactly-once processing, done right (ExactlyOnce) and the
+// classic ways it goes wrong.
 //
 // A message is one order as a JSON line; its dedup key is the order's
 // (source, id, version). ExactlyOnce handles each message in one
@@ -15,4 +15,7 @@
 // The program queue-orders runs a mode under idemcheck:
 //
 //	idemcheck certify --source nats --consumer 'queue-orders -mode exactly-once' --setup 'queue-orders -setup -mode exactly-once'
+//	idemcheck certify --source amqp --consumer 'queue-orders -mode exactly-once' --setup 'queue-orders -setup -mode exactly-once'
+//
+// It reads the source idemcheck gives it from its environment.
 package queue

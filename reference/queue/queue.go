@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // SetupSQL creates the tables the modes write: order_events, one row per
@@ -54,25 +55,37 @@ const (
 // Modes lists every mode.
 var Modes = []Mode{ExactlyOnce, AckFirst, DedupApart, CheckThenInsert, LateAck}
 
-// Config is what a consumer reads from idemcheck's environment.
+// Config is what a consumer reads from idemcheck's environment: a
+// JetStream stream and durable consumer, or a RabbitMQ queue.
 type Config struct {
-	URL, Stream, Consumer string
-	DSN                   string
+	NATSURL, Stream, Consumer string
+	AMQPURL, Queue            string
+	DSN                       string
 }
 
-// FromEnv reads the Config from IDEMCHECK_NATS_URL, IDEMCHECK_STREAM,
-// IDEMCHECK_CONSUMER and DATABASE_URL.
+// FromEnv reads the Config from IDEMCHECK_NATS_URL, IDEMCHECK_STREAM and
+// IDEMCHECK_CONSUMER, or IDEMCHECK_AMQP_URL and IDEMCHECK_QUEUE, and
+// DATABASE_URL.
 func FromEnv() (Config, error) {
-	c := Config{URL: os.Getenv("IDEMCHECK_NATS_URL"), Stream: os.Getenv("IDEMCHECK_STREAM"),
-		Consumer: os.Getenv("IDEMCHECK_CONSUMER"), DSN: os.Getenv("DATABASE_URL")}
-	if c.URL == "" || c.Stream == "" || c.Consumer == "" || c.DSN == "" {
-		return c, errors.New("run me under idemcheck: IDEMCHECK_NATS_URL, IDEMCHECK_STREAM, IDEMCHECK_CONSUMER and DATABASE_URL must be set")
+	c := Config{NATSURL: os.Getenv("IDEMCHECK_NATS_URL"), Stream: os.Getenv("IDEMCHECK_STREAM"), Consumer: os.Getenv("IDEMCHECK_CONSUMER"),
+		AMQPURL: os.Getenv("IDEMCHECK_AMQP_URL"), Queue: os.Getenv("IDEMCHECK_QUEUE"), DSN: os.Getenv("DATABASE_URL")}
+	jetstream := c.NATSURL != "" && c.Stream != "" && c.Consumer != ""
+	amqp := c.AMQPURL != "" && c.Queue != ""
+	if c.DSN == "" || jetstream == amqp {
+		return c, errors.New("run me under idemcheck: DATABASE_URL and either IDEMCHECK_NATS_URL, IDEMCHECK_STREAM and IDEMCHECK_CONSUMER, or IDEMCHECK_AMQP_URL and IDEMCHECK_QUEUE must be set")
 	}
 	return c, nil
 }
 
+// message is one message in hand, from either source.
+type message interface {
+	Data() []byte
+	Ack() error
+}
+
 // Run consumes until ctx ends (SIGTERM, in the program), handling each
-// message as mode says; it returns nil once the batch in hand is done.
+// message as mode says; it returns nil once the message (or JetStream
+// batch) in hand is done.
 func Run(ctx context.Context, cfg Config, mode Mode) error {
 	db, err := pgx.Connect(ctx, cfg.DSN)
 	if ctx.Err() != nil {
@@ -82,7 +95,10 @@ func Run(ctx context.Context, cfg Config, mode Mode) error {
 		return err
 	}
 	defer db.Close(context.Background())
-	nc, err := nats.Connect(cfg.URL, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if cfg.AMQPURL != "" {
+		return runAMQP(ctx, db, cfg, mode)
+	}
+	nc, err := nats.Connect(cfg.NATSURL, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		return err
 	}
@@ -117,8 +133,53 @@ func Run(ctx context.Context, cfg Config, mode Mode) error {
 	return nil
 }
 
+// delivery is an AMQP delivery as a message.
+type delivery struct{ amqp.Delivery }
+
+func (d delivery) Data() []byte { return d.Body }
+func (d delivery) Ack() error   { return d.Delivery.Ack(false) }
+
+// runAMQP consumes cfg's queue with manual acks, ten messages in flight,
+// until ctx ends; a connection lost ends it with an error (its
+// supervisor restarts it).
+func runAMQP(ctx context.Context, db *pgx.Conn, cfg Config, mode Mode) error {
+	conn, err := amqp.Dial(cfg.AMQPURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	if err := ch.Qos(10, 0, false); err != nil {
+		return err
+	}
+	ds, err := ch.Consume(cfg.Queue, "", false, false, false, false, nil)
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", cfg.Queue, err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case d, ok := <-ds:
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return errors.New("the connection to the server was lost")
+			}
+			// The message in hand is handled even after SIGTERM.
+			if err := handle(context.WithoutCancel(ctx), db, delivery{d}, mode); err != nil {
+				return err
+			}
+		}
+	}
+}
+
 // handle handles one message as mode says.
-func handle(ctx context.Context, db *pgx.Conn, m jetstream.Msg, mode Mode) error {
+func handle(ctx context.Context, db *pgx.Conn, m message, mode Mode) error {
 	var o harness.Order
 	if err := json.Unmarshal(m.Data(), &o); err != nil {
 		return fmt.Errorf("message %q is not an order: %w", m.Data(), err)
