@@ -23,13 +23,13 @@ import (
 )
 
 var (
-	target   *trial.Target
-	broker   *kafka.Broker
-	jsServer *natsjs.Server
-	rabbit   *rabbitmq.Server // the machine's, or nil
+	target    *trial.Target
+	broker    *kafka.Broker
+	jsServer  *natsjs.Server
+	rabbit    *rabbitmq.Server // the machine's, or nil
 	rabbitErr error
-	bin      string // the reference consumer, built once
-	queueBin string // the reference JetStream consumer, built once
+	bin       string // the reference consumer, built once
+	queueBin  string // the reference JetStream consumer, built once
 )
 
 func TestMain(m *testing.M) {
