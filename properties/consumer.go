@@ -9,6 +9,7 @@ import (
 	"github.com/idemcheck/idemcheck/harness/consumer"
 	"github.com/idemcheck/idemcheck/harness/kafka"
 	"github.com/idemcheck/idemcheck/harness/natsjs"
+	"github.com/idemcheck/idemcheck/harness/rabbitmq"
 	"github.com/idemcheck/idemcheck/harness/trial"
 )
 
@@ -32,6 +33,17 @@ func NATS(url string) Option {
 // OnNATS runs JetStream consumer trials on js (which the caller closes).
 func OnNATS(js *natsjs.Server) Option { return func(s *settings) { s.useNATS, s.nats = true, js } }
 
+// AMQP makes the consumer a RabbitMQ consumer: its trials run on the
+// server at url (amqp://user:pass@host:port/vhost; "" for
+// rabbitmq.DefaultURL), each on a queue of its own (classic or quorum,
+// drawn), deleted after. There is no embedded RabbitMQ.
+func AMQP(url string) Option {
+	return func(s *settings) { s.useAMQP, s.amqpURL = true, url }
+}
+
+// OnAMQP runs RabbitMQ consumer trials on r (which the caller closes).
+func OnAMQP(r *rabbitmq.Server) Option { return func(s *settings) { s.useAMQP, s.rabbit = true, r } }
+
 // consumerLaws are the laws a consumer is checked against, in order, and
 // what each means for a consumer; the others do not apply (notForConsumers).
 var consumerLaws = []harness.Law{harness.Determinism, harness.ReplayIdempotence, harness.OrderIndependence, harness.RetryEquivalence, harness.ZombieSafety}
@@ -43,17 +55,21 @@ var notForConsumers = map[harness.Law]string{
 	harness.ExactlyOnceEffect:      "its kills after the effect and before the offset commit (or ack) are RetryEquivalence's",
 }
 
-// notForJetStream says why a law checked for Kafka consumers is not for
-// JetStream ones.
-var notForJetStream = map[harness.Law]string{
-	harness.OrderIndependence: "a JetStream stream delivers in order; the orders a redelivery makes are ReplayIdempotence's and RetryEquivalence's",
+// notForQueues says why a law checked for Kafka consumers is not for
+// queue consumers (JetStream, RabbitMQ).
+var notForQueues = map[harness.Law]string{
+	harness.OrderIndependence: "a stream or queue delivers in order; the orders a redelivery makes are ReplayIdempotence's and RetryEquivalence's",
 }
+
+// queue tells whether c's consumer reads a queue (JetStream or RabbitMQ):
+// acks instead of offset commits, no partitions.
+func (c *consumerChecker) queue() bool { return c.runner.JetStream != nil || c.runner.RabbitMQ != nil }
 
 // laws are the laws c's consumer is checked against, in order.
 func (c *consumerChecker) laws() []harness.Law {
 	var out []harness.Law
 	for _, law := range consumerLaws {
-		if _, no := notForJetStream[law]; !no || c.runner.JetStream == nil {
+		if _, no := notForQueues[law]; !no || !c.queue() {
 			out = append(out, law)
 		}
 	}
@@ -65,8 +81,8 @@ func (c *consumerChecker) notClaimed(law harness.Law) string {
 	if why, ok := notForConsumers[law]; ok {
 		return "does not apply to consumers yet: " + why
 	}
-	if why, ok := notForJetStream[law]; ok && c.runner.JetStream != nil {
-		return "does not apply to JetStream consumers: " + why
+	if why, ok := notForQueues[law]; ok && c.queue() {
+		return "does not apply to queue consumers: " + why
 	}
 	return ""
 }
@@ -169,7 +185,20 @@ func newConsumerChecker(ctx context.Context, p consumer.Program, opts []Option) 
 		s.nats = js
 		closers = append(closers, func() { js.Close() })
 	}
-	if !s.useNATS && s.broker == nil {
+	if s.useAMQP && s.rabbit == nil {
+		url := s.amqpURL
+		if url == "" {
+			url = rabbitmq.DefaultURL
+		}
+		r, err := rabbitmq.Dial(ctx, url)
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		s.rabbit = r
+		closers = append(closers, func() { r.Close() })
+	}
+	if !s.useNATS && !s.useAMQP && s.broker == nil {
 		var b *kafka.Broker
 		var err error
 		if len(s.kafka) > 0 {
@@ -185,8 +214,11 @@ func newConsumerChecker(ctx context.Context, p consumer.Program, opts []Option) 
 		closers = append(closers, func() { b.Close() })
 	}
 	runner := &consumer.Runner{Target: s.target, Broker: s.broker, Program: p}
-	if s.useNATS {
+	switch {
+	case s.useNATS:
 		runner.Broker, runner.JetStream = nil, s.nats
+	case s.useAMQP:
+		runner.Broker, runner.RabbitMQ = nil, s.rabbit
 	}
 	c := &consumerChecker{set: s, runner: runner,
 		name: p.Name(), cleans: map[string]*cleanConsumerRun{}}

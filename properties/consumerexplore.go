@@ -49,7 +49,7 @@ func (c *consumerChecker) explore(ctx context.Context, law harness.Law, b Bounds
 				out = append(out, consumer.Scenario{Batches: bs, Interleaving: il})
 			}
 		case harness.RetryEquivalence:
-			out = append(out, retryFamily(bs, p, b.DoubleFaults, c.runner.JetStream != nil)...)
+			out = append(out, retryFamily(bs, p, b.DoubleFaults, c.queue())...)
 		case harness.ZombieSafety:
 			for _, at := range zombiePoints(p.Events) {
 				out = append(out, consumer.Scenario{Batches: bs, Zombie: &consumer.Zombie{At: at}})

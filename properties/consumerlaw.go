@@ -74,8 +74,11 @@ func (c *consumerChecker) check(ctx context.Context) (*Report, error) {
 
 // source is where c's trials run: the Kafka broker or JetStream server.
 func (c *consumerChecker) source() fmt.Stringer {
-	if c.runner.JetStream != nil {
+	switch {
+	case c.runner.JetStream != nil:
 		return c.runner.JetStream
+	case c.runner.RabbitMQ != nil:
+		return c.runner.RabbitMQ
 	}
 	return c.runner.Broker
 }
@@ -104,7 +107,7 @@ func (c *consumerChecker) searchLaw(ctx context.Context, law harness.Law) LawRep
 	if err != nil {
 		return inconclusive(lr, err)
 	}
-	cov := newConsumerCoverage(law, c.runner.JetStream != nil)
+	cov := newConsumerCoverage(law, c.queue())
 	count := func(t consumerTrial) {
 		clean, err := c.clean(ctx, t.sc.Batches)
 		if err != nil || len(clean.Processes) == 0 {

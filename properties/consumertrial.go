@@ -112,6 +112,12 @@ func (c *consumerChecker) draw(ctx context.Context, law harness.Law, seed uint64
 		return consumer.Scenario{}, err
 	}
 	sc := consumer.Scenario{Batches: bs}
+	if c.runner.RabbitMQ != nil {
+		// Classic and quorum queues, one or the other a trial.
+		if sc.Quorum, err = example(rapid.Bool(), splitmix(splitmix(seed))); err != nil {
+			return sc, err
+		}
+	}
 	switch law {
 	case harness.ReplayIdempotence:
 		redo, err := example(redeliveries(len(bs), c.runner.JetStream != nil), splitmix(seed))
@@ -128,7 +134,7 @@ func (c *consumerChecker) draw(ctx context.Context, law harness.Law, seed uint64
 		if err != nil {
 			return sc, err
 		}
-		if sc.Faults, err = example(consumerFaults(clean.Processes[0], c.runner.JetStream != nil), splitmix(seed)); err != nil {
+		if sc.Faults, err = example(consumerFaults(clean.Processes[0], c.queue()), splitmix(seed)); err != nil {
 			return sc, err
 		}
 	case harness.ZombieSafety:
@@ -363,7 +369,7 @@ func (c *consumerChecker) smoke(ctx context.Context, law harness.Law, bs []harne
 			}
 		}
 		switch {
-		case c.runner.JetStream != nil:
+		case c.queue():
 			for _, at := range []int{1, p.Commits} {
 				if at > 0 {
 					for _, kind := range ackFaults {
@@ -391,6 +397,11 @@ func (c *consumerChecker) smoke(ctx context.Context, law harness.Law, bs []harne
 		}
 		for _, k := range ks {
 			out = append(out, consumer.Scenario{Batches: bs, Faults: []consumer.Fault{k}})
+		}
+	}
+	if c.runner.RabbitMQ != nil {
+		for i := range out {
+			out[i].Quorum = i%2 == 1 // classic and quorum queues alike
 		}
 	}
 	return out, nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/idemcheck/idemcheck/harness/kafka"
 	"github.com/idemcheck/idemcheck/harness/natsjs"
+	"github.com/idemcheck/idemcheck/harness/rabbitmq"
 	"time"
 
 	"github.com/idemcheck/idemcheck/harness"
@@ -51,6 +52,10 @@ type settings struct {
 	useNATS bool
 	natsURL string
 	nats    *natsjs.Server
+	// useAMQP: on RabbitMQ (AMQP, OnAMQP).
+	useAMQP bool
+	amqpURL string
+	rabbit  *rabbitmq.Server
 }
 
 // DefaultMinCoverage is the least fraction of a writer's crash points a

@@ -212,8 +212,8 @@ func (c certifyCmd) Run(e *env) error {
 	if c.Consumer != "" {
 		return c.certifyConsumer(e)
 	}
-	if c.Kafka != "" || c.NATS != "" {
-		return usageError{"--kafka and --nats name the source of a --consumer; give the consumer with --consumer 'CMD'"}
+	if c.Kafka != "" || c.NATS != "" || c.AMQP != "" {
+		return usageError{"--kafka, --nats and --amqp name the source of a --consumer; give the consumer with --consumer 'CMD'"}
 	}
 	if c.Replay != "" {
 		return replayCmd{File: c.Replay, writerFlags: c.writerFlags, compareFlags: c.compareFlags, targetFlags: c.targetFlags}.Run(e)

@@ -8,6 +8,7 @@ import (
 	"github.com/idemcheck/idemcheck/harness/consumer"
 	"github.com/idemcheck/idemcheck/harness/kafka"
 	"github.com/idemcheck/idemcheck/harness/natsjs"
+	"github.com/idemcheck/idemcheck/harness/rabbitmq"
 	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/properties"
 )
@@ -16,9 +17,10 @@ import (
 // broker.
 type consumerFlags struct {
 	Consumer    string   `help:"Certify a long-running consumer instead: this command (sh -c) reads its source (--source), writes to PostgreSQL ($DATABASE_URL, PG*), commits or acks what it applied, and exits 0 on SIGTERM. A Kafka consumer joins $IDEMCHECK_GROUP and consumes $IDEMCHECK_TOPIC from $IDEMCHECK_KAFKA_BROKERS; a JetStream one pulls from durable consumer $IDEMCHECK_CONSUMER of $IDEMCHECK_STREAM at $IDEMCHECK_NATS_URL. See the README's Consumers section." placeholder:"CMD"`
-	Source      string   `help:"With --consumer: what it consumes, kafka or nats (JetStream); an embedded broker or server unless --kafka or --nats names one." enum:"kafka,nats" default:"kafka"`
+	Source      string   `help:"With --consumer: what it consumes, kafka, nats (JetStream) or amqp (RabbitMQ); an embedded broker or server for kafka and nats unless --kafka or --nats names one, the machine's RabbitMQ (amqp://guest:guest@127.0.0.1:5672/) unless --amqp names one." enum:"kafka,nats,amqp" default:"kafka"`
 	Kafka       string   `help:"With --consumer: an existing Kafka or Redpanda cluster's seed brokers (host:port,...) instead of the embedded broker; only the run's own topics and groups (idemcheck_...) are created and deleted there." placeholder:"BROKERS"`
 	NATS        string   `name:"nats" help:"With --consumer --source nats: an existing NATS server with JetStream (nats://host:port) instead of the embedded one; only the run's own streams (IDEMCHECK_...) are created and deleted there." placeholder:"URL"`
+	AMQP        string   `name:"amqp" help:"With --consumer --source amqp: the RabbitMQ server (amqp://user:pass@host:port/vhost); only the run's own queues (idemcheck_...) are declared and deleted there, and those of a killed run expire after 10 minutes unused." placeholder:"URL"`
 	IgnoreTable []string `help:"Leave a table out of the comparison, e.g. a consumer's stored offsets, which differ when records are produced twice (repeatable)." placeholder:"TABLE"`
 }
 
@@ -86,6 +88,17 @@ type consumerSource struct {
 // server (their dead runs' topics or streams reaped), or an embedded
 // one.
 func (c certifyCmd) source(e *env) (consumerSource, error) {
+	if c.Source == "amqp" {
+		url := c.AMQP
+		if url == "" {
+			url = rabbitmq.DefaultURL
+		}
+		r, err := rabbitmq.Dial(e.ctx, url)
+		if err != nil {
+			return consumerSource{}, fmt.Errorf("--amqp %s: %w", url, err)
+		}
+		return consumerSource{properties.OnAMQP(r), r, func() { r.Close() }}, nil
+	}
 	if c.Source != "nats" {
 		b, err := c.broker(e)
 		if err != nil {
@@ -142,10 +155,12 @@ func (c certifyCmd) consumerUsage() error {
 		}
 	}
 	switch {
-	case c.Source == "nats" && c.Kafka != "":
-		return usageError{"--kafka names a Kafka cluster, but --source is nats: give the NATS server with --nats URL"}
+	case c.Source != "kafka" && c.Kafka != "":
+		return usageError{fmt.Sprintf("--kafka names a Kafka cluster, but --source is %s", c.Source)}
 	case c.Source != "nats" && c.NATS != "":
 		return usageError{"--nats names a NATS server: add --source nats"}
+	case c.Source != "amqp" && c.AMQP != "":
+		return usageError{"--amqp names a RabbitMQ server: add --source amqp"}
 	}
 	return nil
 }
