@@ -15,6 +15,7 @@ import (
 	"github.com/idemcheck/idemcheck/harness/consumer"
 	"github.com/idemcheck/idemcheck/harness/kafka"
 	"github.com/idemcheck/idemcheck/harness/natsjs"
+	"github.com/idemcheck/idemcheck/harness/rabbitmq"
 	"github.com/idemcheck/idemcheck/harness/trial"
 	"github.com/idemcheck/idemcheck/properties"
 )
@@ -224,18 +225,25 @@ var queueOrders = sync.OnceValues(func() (string, error) {
 
 var sharedNATS = sync.OnceValues(natsjs.Embedded)
 
-func queueOpts(t *testing.T, mode string, extra ...properties.Option) (consumer.Program, []properties.Option) {
+// queueProgram is the reference queue consumer in mode.
+func queueProgram(t *testing.T, mode string) consumer.Program {
 	t.Helper()
 	bin, err := queueOrders()
 	if err != nil {
 		t.Fatalf("build the reference queue consumer: %v", err)
 	}
+	return consumer.Program{Command: bin + " -mode " + mode, SetupCommand: bin + " -setup -mode " + mode}
+}
+
+// queueOpts are the reference queue consumer in mode on the embedded
+// NATS server, and the options that check it there.
+func queueOpts(t *testing.T, mode string, extra ...properties.Option) (consumer.Program, []properties.Option) {
+	t.Helper()
 	js, err := sharedNATS()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := consumer.Program{Command: bin + " -mode " + mode, SetupCommand: bin + " -setup -mode " + mode}
-	return p, append([]properties.Option{properties.OnTarget(target), properties.OnNATS(js), properties.MinCoverage(0),
+	return queueProgram(t, mode), append([]properties.Option{properties.OnTarget(target), properties.OnNATS(js), properties.MinCoverage(0),
 		properties.DiscardFaultyStates()}, extra...)
 }
 
@@ -280,6 +288,70 @@ func TestBrokenJetStreamConsumersAreCaught(t *testing.T) {
 			t.Parallel()
 			seed := randomSeed(t)
 			p, opts := queueOpts(t, tc.mode, properties.Checks(3), properties.Seed(seed), properties.Laws(tc.law))
+			r, err := properties.CheckConsumer(context.Background(), p, opts...)
+			if r == nil {
+				t.Fatalf("seed %d: %v", seed, err)
+			}
+			lr := r.Laws[indexOf(tc.law)]
+			if lr.Verdict != properties.Violated || lr.Failure != tc.kind {
+				t.Fatalf("seed %d: %s %s (%v): %s; want violated, %v", seed, tc.law, lr.Verdict, lr.Failure, lr.Reason, tc.kind)
+			}
+			if ce := lr.Counterexample; ce.Batches != 1 || ce.Records != 1 {
+				t.Errorf("seed %d: the counterexample has %d batches and %d records; a minimal one has one record:\n%s", seed, ce.Batches, ce.Records, ce)
+			}
+		})
+	}
+}
+
+// sharedRabbit is the machine's RabbitMQ, or the error that says why
+// there is none.
+var sharedRabbit = sync.OnceValues(func() (*rabbitmq.Server, error) {
+	return rabbitmq.Dial(context.Background(), rabbitmq.DefaultURL)
+})
+
+func amqpOpts(t *testing.T, mode string, extra ...properties.Option) (consumer.Program, []properties.Option) {
+	t.Helper()
+	r, err := sharedRabbit()
+	if err != nil && os.Getenv("IDEMCHECK_REQUIRE_RABBITMQ") != "" {
+		t.Fatalf("IDEMCHECK_REQUIRE_RABBITMQ is set, and: %v", err)
+	}
+	if err != nil {
+		t.Skipf("no RabbitMQ at %s (.ci/run starts one): %v", rabbitmq.DefaultURL, err)
+	}
+	return queueProgram(t, mode), append([]properties.Option{properties.OnTarget(target), properties.OnAMQP(r), properties.MinCoverage(0),
+		properties.DiscardFaultyStates()}, extra...)
+}
+
+func TestRabbitMQConsumerIsCertified(t *testing.T) {
+	seed := randomSeed(t)
+	p, opts := amqpOpts(t, "exactly-once", properties.Checks(20), properties.Seed(seed))
+	r, err := properties.CheckConsumer(context.Background(), p, opts...)
+	if err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	for _, law := range []harness.Law{harness.Determinism, harness.ReplayIdempotence, harness.RetryEquivalence, harness.ZombieSafety} {
+		if lr := r.Laws[indexOf(law)]; lr.Verdict != properties.Held {
+			t.Errorf("seed %d: %s %s: %s", seed, law, lr.Verdict, lr.Reason)
+		}
+	}
+}
+
+// Every broken mode is caught on RabbitMQ too, at --checks 3 for any
+// seed, and shrunk to one message.
+func TestBrokenRabbitMQConsumersAreCaught(t *testing.T) {
+	for _, tc := range []struct {
+		mode string
+		law  harness.Law
+		kind properties.FailureKind
+	}{
+		{"ack-first", harness.RetryEquivalence, properties.LostRows},
+		{"dedup-apart", harness.RetryEquivalence, properties.DuplicatedRows},
+		{"late-ack", harness.ZombieSafety, properties.DuplicatedRows},
+		{"check-then-insert", harness.ZombieSafety, properties.DuplicatedRows},
+	} {
+		t.Run(tc.mode+"/"+string(tc.law), func(t *testing.T) {
+			seed := randomSeed(t)
+			p, opts := amqpOpts(t, tc.mode, properties.Checks(3), properties.Seed(seed), properties.Laws(tc.law))
 			r, err := properties.CheckConsumer(context.Background(), p, opts...)
 			if r == nil {
 				t.Fatalf("seed %d: %v", seed, err)

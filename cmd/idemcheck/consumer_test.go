@@ -14,6 +14,7 @@ import (
 
 	"github.com/idemcheck/idemcheck/harness/kafka"
 	"github.com/idemcheck/idemcheck/harness/natsjs"
+	"github.com/idemcheck/idemcheck/harness/rabbitmq"
 	"github.com/idemcheck/idemcheck/properties"
 )
 
@@ -192,6 +193,116 @@ func queueArgs(t *testing.T, lang, mode string) []string {
 	}
 	t.Fatalf("no JetStream consumer in %s", lang)
 	return nil
+}
+
+// amqpArgs are the flags that certify the RabbitMQ consumer of lang in
+// mode: the reference Go consumer, or the Python (pika) and Node
+// (amqplib) ones of testdata.
+func amqpArgs(t *testing.T, lang, mode string) []string {
+	t.Helper()
+	setup := []string{"--setup-sql", "testdata/consumers/queue_setup.sql"}
+	switch lang {
+	case "go":
+		bin, err := queueOrders()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []string{"--source", "amqp", "--consumer", bin + " -mode " + mode, "--setup", bin + " -setup -mode " + mode}
+	case "python":
+		needTools(t, "/usr/bin/python3")
+		return append([]string{"--source", "amqp", "--consumer", "/usr/bin/python3 testdata/consumers/pika_consumer.py " + mode}, setup...)
+	case "node":
+		needTools(t, "node", "npm")
+		nodePackages(t)
+		return append([]string{"--source", "amqp", "--consumer", "node testdata/recipes/node/amqplib_consumer.js " + mode}, setup...)
+	}
+	t.Fatalf("no RabbitMQ consumer in %s", lang)
+	return nil
+}
+
+// machineRabbit skips a test without the machine's RabbitMQ (a failure
+// where IDEMCHECK_REQUIRE_RABBITMQ is set, as .ci/run sets it), and
+// returns a function listing idemcheck's queues on it (by rabbitmqctl:
+// AMQP cannot list queues).
+func machineRabbit(t *testing.T) func() []string {
+	t.Helper()
+	r, err := rabbitmq.Dial(context.Background(), rabbitmq.DefaultURL)
+	if err != nil && os.Getenv("IDEMCHECK_REQUIRE_RABBITMQ") != "" {
+		t.Fatalf("IDEMCHECK_REQUIRE_RABBITMQ is set, and: %v", err)
+	}
+	if err != nil {
+		t.Skipf("no RabbitMQ at %s (.ci/run starts one): %v", rabbitmq.DefaultURL, err)
+	}
+	r.Close()
+	needTools(t, "rabbitmqctl")
+	return func() []string {
+		out, err := exec.Command("rabbitmqctl", "-q", "list_queues", "name").Output()
+		if err != nil {
+			t.Fatalf("rabbitmqctl list_queues: %v", err)
+		}
+		var names []string
+		for _, name := range strings.Fields(string(out)) {
+			if strings.HasPrefix(name, rabbitmq.Prefix) {
+				names = append(names, name)
+			}
+		}
+		return names
+	}
+}
+
+// The reference RabbitMQ consumer and the Python and Node ones hold every
+// law that applies; their ack-first modes lose a message; no queue of the
+// runs is left on the server.
+func TestCertifyRabbitMQConsumers(t *testing.T) {
+	queues := machineRabbit(t)
+	before := len(queues())
+	for _, lang := range []string{"go", "python", "node"} {
+		t.Run(lang, func(t *testing.T) {
+			got := certify(t, exitOK, append(amqpArgs(t, lang, "exactly-once"), "--checks", "3", "--min-coverage", "0")...)
+			for _, law := range []string{"Determinism", "ReplayIdempotence", "RetryEquivalence", "ZombieSafety"} {
+				if got[law].Verdict != "held" {
+					t.Errorf("exactly-once %s: %s (%s), want held", law, got[law].Verdict, got[law].Reason)
+				}
+			}
+			got = certify(t, exitViolation, append(amqpArgs(t, lang, "ack-first"), "--checks", "3", "--laws", "RetryEquivalence")...)
+			if l := got["RetryEquivalence"]; l.Verdict != "violated" || l.Failure != properties.LostRows {
+				t.Errorf("ack-first RetryEquivalence: %s, %s (%s); want violated, lost-rows", l.Verdict, l.Failure, l.Reason)
+			}
+		})
+	}
+	if left := queues(); len(left) > before {
+		t.Errorf("the runs left queues %v on the server", left)
+	}
+	code, _, stderr := idemcheck(t, "certify", "--source", "amqp", "--consumer", "true", "--amqp", "amqp://guest:guest@127.0.0.1:1/")
+	if code != exitUsage || !strings.Contains(stderr, "rabbitmq: no server answers") {
+		t.Errorf("an unreachable --amqp: exit %d, %s", code, stderr)
+	}
+}
+
+// An interrupted RabbitMQ certification leaves no queue or process
+// behind.
+func TestInterruptedRabbitMQRunLeavesNothing(t *testing.T) {
+	queues := machineRabbit(t)
+	before := len(queues())
+	args := append([]string{"certify", "--checks", "50"}, amqpArgs(t, "go", "exactly-once")...)
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(queues()) <= before {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the run never declared a queue")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	if left := queues(); len(left) > before {
+		t.Errorf("after SIGINT the run left %v on the server", left)
+	}
 }
 
 // machineNATS is the NATS server of the machine (.ci/run starts one with

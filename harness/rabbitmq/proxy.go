@@ -21,6 +21,8 @@ const (
 	classBasic     = 60
 	classChannel   = 20
 	basicConsume   = 20
+	basicConsumeOk = 21
+	basicGetEmpty  = 72
 	basicDeliver   = 60
 	basicGet       = 70
 	basicGetOk     = 71
@@ -362,9 +364,12 @@ func (k *link) noteDelivery(f frame) {
 			k.channel(f.channel).waiting = binary.BigEndian.Uint64(rest)
 		}
 	case class == classBasic && method == basicGetOk:
+		k.s.answered()
 		if len(args) >= 8 {
 			k.channel(f.channel).waiting = binary.BigEndian.Uint64(args)
 		}
+	case class == classBasic && (method == basicConsumeOk || method == basicGetEmpty):
+		k.s.answered()
 	case class == classChannel && (method == channelClose || method == channelCloseOk):
 		delete(k.channels, f.channel)
 	}
@@ -423,30 +428,37 @@ func messageID(p []byte) string {
 type Session struct {
 	*acks.Session
 
-	mu     sync.Mutex
-	queues map[string]bool
-	asks   int // basic.consume and basic.get requests
+	mu      sync.Mutex
+	queues  map[string]bool
+	answers int // basic.consume-ok, basic.get-ok and basic.get-empty
 }
 
 func newSession(fault *acks.Fault, kill func()) *Session {
 	return &Session{Session: acks.NewSession(fault, kill)}
 }
 
+func (s *Session) answered() {
+	s.mu.Lock()
+	s.answers++
+	s.mu.Unlock()
+}
+
 func (s *Session) asked(queue string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.asks++
 	if s.queues == nil {
 		s.queues = map[string]bool{}
 	}
 	s.queues[queue] = true
 }
 
-// Requests counts its basic.consume and basic.get requests.
+// Requests counts its basic.consume and basic.get requests the server
+// answered: a consumer is up once the server confirmed its subscription,
+// not when it sent it.
 func (s *Session) Requests() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.asks
+	return s.answers
 }
 
 // Queues lists the queues it consumed or got from: a consumer of the
