@@ -34,7 +34,13 @@ var kafkaOrders = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-var sharedBroker = sync.OnceValues(kafka.Embedded)
+var sharedBroker = sync.OnceValues(func() (*kafka.Broker, error) {
+	b, err := kafka.Embedded()
+	if err == nil {
+		onClose(func() { b.Close() })
+	}
+	return b, err
+})
 
 func consumerProgram(t *testing.T, mode string) consumer.Program {
 	t.Helper()
@@ -223,7 +229,34 @@ var queueOrders = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-var sharedNATS = sync.OnceValues(natsjs.Embedded)
+var sharedNATS = sync.OnceValues(func() (*natsjs.Server, error) {
+	js, err := natsjs.Embedded()
+	if err == nil {
+		onClose(func() { js.Close() })
+	}
+	return js, err
+})
+
+// closers close the brokers and servers the tests started and share.
+var (
+	closersMu sync.Mutex
+	closers   []func()
+)
+
+func onClose(f func()) {
+	closersMu.Lock()
+	closers = append(closers, f)
+	closersMu.Unlock()
+}
+
+// closeSources closes them.
+func closeSources() {
+	closersMu.Lock()
+	defer closersMu.Unlock()
+	for _, f := range closers {
+		f()
+	}
+}
 
 // queueProgram is the reference queue consumer in mode.
 func queueProgram(t *testing.T, mode string) consumer.Program {
@@ -306,7 +339,11 @@ func TestBrokenJetStreamConsumersAreCaught(t *testing.T) {
 // sharedRabbit is the machine's RabbitMQ, or the error that says why
 // there is none.
 var sharedRabbit = sync.OnceValues(func() (*rabbitmq.Server, error) {
-	return rabbitmq.Dial(context.Background(), rabbitmq.DefaultURL)
+	r, err := rabbitmq.Dial(context.Background(), rabbitmq.DefaultURL)
+	if err == nil {
+		onClose(func() { r.Close() })
+	}
+	return r, err
 })
 
 func amqpOpts(t *testing.T, mode string, extra ...properties.Option) (consumer.Program, []properties.Option) {

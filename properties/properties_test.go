@@ -26,7 +26,9 @@ var target *trial.Target
 func TestMain(m *testing.M) {
 	flag.Parse()
 	defaultChecks()
-	os.Exit(rt.Main(m, &target))
+	code := rt.Main(m, &target)
+	closeSources()
+	os.Exit(code)
 }
 
 type W = harness.Writer[harness.Order]

@@ -374,10 +374,13 @@ func (c *queueChannel) begin(f Fault, kill func()) session {
 }
 
 // pending counts the messages published and never acked through the
-// proxy (see rabbitmq.Proxy).
+// proxy (see rabbitmq.Proxy: the server's counts cannot tell a message
+// on its way to the consumer from one acked), and those the server still
+// holds ready.
 func (c *queueChannel) pending(context.Context) (int64, error) {
 	n := c.queue.Published()
-	return int64(n - c.proxy.Acked(n)), nil
+	ready, err := c.server.Ready(c.queue)
+	return int64(n-c.proxy.Acked(n)) + int64(ready), err
 }
 
 // rewind publishes every message again: a queue has no offsets to set

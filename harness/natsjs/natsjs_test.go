@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -238,5 +239,29 @@ func TestRealServer(t *testing.T) {
 	left, err := s2.Leftovers(ctx)
 	if err != nil || slices.Contains(left, st.Name) {
 		t.Fatalf("left %v (%v) on the server", left, err)
+	}
+}
+
+// A store left by a killed run (its lock free) is removed by the next
+// embedded server; a live one's is not.
+func TestStoresOfKilledRunsAreReaped(t *testing.T) {
+	live := embedded(t)
+	dead, err := os.MkdirTemp("", storePattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dead)
+	if err := os.WriteFile(filepath.Join(dead, ".lock"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(dead, old, old)
+	os.Chtimes(live.dir, old, old)
+	embedded(t)
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("the dead run's store %s is still there (%v)", dead, err)
+	}
+	if _, err := os.Stat(live.dir); err != nil {
+		t.Errorf("the live server's store was removed: %v", err)
 	}
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -32,8 +34,9 @@ const AckWait = 500 * time.Millisecond
 // Server is a NATS server with JetStream to run consumer trials on.
 type Server struct {
 	url string
-	srv *server.Server // the embedded one, else nil
-	dir string         // the embedded one's store
+	srv  *server.Server // the embedded one, else nil
+	dir  string         // the embedded one's store
+	lock *os.File       // held on the store while it is in use
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	run string
@@ -49,9 +52,18 @@ func Embedded() (*Server, error) { return EmbeddedOn(0) }
 
 // EmbeddedOn is Embedded listening on 127.0.0.1:port (0: any free port).
 func EmbeddedOn(port int) (*Server, error) {
-	dir, err := os.MkdirTemp("", "idemcheck-jetstream-")
+	reapStores()
+	dir, err := os.MkdirTemp("", storePattern)
 	if err != nil {
 		return nil, err
+	}
+	lock, err := os.Create(filepath.Join(dir, ".lock"))
+	if err == nil {
+		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("natsjs: lock the store: %w", err)
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
@@ -65,17 +77,43 @@ func EmbeddedOn(port int) (*Server, error) {
 	srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
+		lock.Close()
 		os.RemoveAll(dir)
 		return nil, errors.New("natsjs: the embedded server did not start within 10s")
 	}
 	s, err := open(srv.ClientURL())
 	if err != nil {
 		srv.Shutdown()
+		lock.Close()
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	s.srv, s.dir = srv, dir
+	s.srv, s.dir, s.lock = srv, dir, lock
 	return s, nil
+}
+
+// storePattern names the embedded servers' stores in the temporary
+// directory.
+const storePattern = "idemcheck-jetstream-"
+
+// reapStores removes the stores of embedded servers whose runs were
+// killed (SIGKILL) before they could: those older than a minute whose
+// lock no process holds.
+func reapStores() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), storePattern+"*"))
+	for _, d := range dirs {
+		if fi, err := os.Stat(d); err != nil || time.Since(fi.ModTime()) < time.Minute {
+			continue
+		}
+		f, err := os.Open(filepath.Join(d, ".lock"))
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			os.RemoveAll(d)
+		}
+		f.Close()
+	}
 }
 
 // Dial reaches an existing NATS server with JetStream enabled by its
@@ -318,6 +356,7 @@ func (s *Server) Close() error {
 		s.srv.Shutdown()
 		s.srv.WaitForShutdown()
 		errs = append(errs, os.RemoveAll(s.dir))
+		s.lock.Close()
 	}
 	return errors.Join(errs...)
 }

@@ -135,6 +135,21 @@ func (s *Server) Publish(ctx context.Context, q *Queue, bodies [][]byte) error {
 	return nil
 }
 
+// Ready counts the messages q holds ready for delivery, as the server
+// says (those delivered and not yet acked are not among them).
+func (s *Server) Ready(q *Queue) (int, error) {
+	ch, err := s.channel()
+	if err != nil {
+		return 0, err
+	}
+	defer ch.Close()
+	info, err := ch.QueueDeclarePassive(q.Name, true, false, false, false, nil)
+	if err != nil {
+		return 0, fmt.Errorf("rabbitmq: queue %s: %w", q.Name, err)
+	}
+	return info.Messages, nil
+}
+
 // Exists tells whether a queue of that name is on the server.
 func (s *Server) Exists(name string) (bool, error) {
 	ch, err := s.channel()
