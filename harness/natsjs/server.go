@@ -33,14 +33,14 @@ const AckWait = 500 * time.Millisecond
 
 // Server is a NATS server with JetStream to run consumer trials on.
 type Server struct {
-	url string
+	url  string
 	srv  *server.Server // the embedded one, else nil
 	dir  string         // the embedded one's store
 	lock *os.File       // held on the store while it is in use
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	run string
-	n   atomic.Int64
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	run  string
+	n    atomic.Int64
 
 	mu    sync.Mutex
 	owned map[string]bool // streams not yet removed
