@@ -401,3 +401,38 @@ func TestInterruptedJetStreamRunLeavesNothing(t *testing.T) {
 		t.Errorf("consumer processes outlived the run: %s", out)
 	}
 }
+
+// A queue consumer that takes its messages and never acks one is told so
+// (exit 2), on JetStream and on RabbitMQ.
+func TestQueueConsumersThatAckNothingAreNamed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		need func(*testing.T)
+	}{
+		{"jetstream", []string{"--source", "nats", "--consumer", `node -e '
+const { connect } = require("nats");
+(async () => {
+  const nc = await connect({ servers: process.env.IDEMCHECK_NATS_URL });
+  const c = await nc.jetstream().consumers.get(process.env.IDEMCHECK_STREAM, process.env.IDEMCHECK_CONSUMER);
+  for (;;) for await (const m of await c.fetch({ max_messages: 10, expires: 1000 })) {}
+})()'`}, func(t *testing.T) { needTools(t, "node", "npm"); nodePackages(t) }},
+		{"rabbitmq", []string{"--source", "amqp", "--consumer", `/usr/bin/python3 -c '
+import os, pika
+ch = pika.BlockingConnection(pika.URLParameters(os.environ["IDEMCHECK_AMQP_URL"])).channel()
+ch.basic_consume(queue=os.environ["IDEMCHECK_QUEUE"], on_message_callback=lambda *a: None)
+ch.start_consuming()'`}, func(t *testing.T) { machineRabbit(t) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.need(t)
+			args := append([]string{"certify", "--setup-sql", "testdata/consumers/queue_setup.sql", "--timeout", "3s", "--checks", "1"}, tc.args...)
+			cmd := exec.Command(binary, args...)
+			cmd.Dir = "."
+			cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join("testdata", "recipes", "node", "node_modules"))
+			out, _ := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code != exitUsage || !strings.Contains(string(out), "never acked one") {
+				t.Fatalf("exit %d; want 2 and the consumer named as one that never acks:\n%s", code, out)
+			}
+		})
+	}
+}
