@@ -36,7 +36,8 @@ func screenshot(t *testing.T, browser, page string) image.Image {
 	shot := filepath.Join(dir, "page.png")
 	cmd := exec.Command(browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-		"--user-data-dir="+filepath.Join(dir, "profile"), "--force-device-scale-factor=1", "--window-size=1600,6000",
+		// Tall enough for the lessons page, every lesson on it.
+		"--user-data-dir="+filepath.Join(dir, "profile"), "--force-device-scale-factor=1", "--window-size=1600,12000",
 		"--screenshot="+shot, "file://"+page)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("chromium: %v\n%s", err, out)
@@ -193,7 +194,7 @@ func TestEveryLessonOnOnePage(t *testing.T) {
 		if strings.HasPrefix(r.Source, "https://") && len(r.Tags) > 0 {
 			sourced++
 		}
-		t.Logf("%s (%s): caught at trial %d, %d batch(es), %d record(s), %d deliveries", r.AntiPattern, r.Law, r.Trials, r.Batches, r.Records, r.Deliveries)
+		t.Logf("%s (%s): caught at trial %d, %d batch(es), %d record(s), %d deliveries, %d consumer processes", r.AntiPattern, r.Law, r.Trials, r.Batches, r.Records, r.Deliveries, r.Processes)
 	}
 	if len(results) < 15 || sourced < 7 {
 		t.Errorf("%d lessons, %d with a public source; want at least 15 and 7", len(results), sourced)
