@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/idemcheck/idemcheck/harness"
 	"github.com/idemcheck/idemcheck/harness/consumer"
 	"github.com/idemcheck/idemcheck/harness/kafka"
 	"github.com/idemcheck/idemcheck/harness/natsjs"
@@ -56,68 +57,94 @@ func (c referenceQueueCmd) Run(e *env) error {
 // scenarios catch every broken mode.
 const consumerLessonChecks = 5
 
-// consumerLessons breaks each broken consumer live on the embedded
+// consumerLessons breaks each broken Kafka consumer live on the embedded
 // broker, then shows the reference consumer holding the same law.
 func (c lessonsCmd) consumerLessons(e *env, tg *trial.Target, lessons []refconsumer.Lesson, first, of int) ([]lessonResult, error) {
 	if len(lessons) == 0 {
 		return nil, nil
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
 	}
 	broker, err := kafka.Embedded()
 	if err != nil {
 		return nil, err
 	}
 	defer broker.Close()
-	program := func(m refconsumer.Mode) consumer.Program {
-		cmd := self + " reference-consumer " + string(m)
+	var ls []liveLesson
+	for _, l := range lessons {
+		ls = append(ls, liveLesson{name: l.Name(), antiPattern: l.AntiPattern, consequence: l.Consequence, source: l.Source,
+			law: l.Law, fix: l.Fix, mode: string(l.Mode)})
+	}
+	return c.liveLessons(e, tg, ls, lessonSource{command: "reference-consumer", fix: string(refconsumer.ExactlyOnce), tag: "kafka",
+		opts: []properties.Option{properties.OnBroker(broker), properties.Compare(trial.IgnoreTables("consumer_offsets"))}}, first, of)
+}
+
+// liveLesson is a broken consumer mode as a lesson, whatever its source.
+type liveLesson struct {
+	name, antiPattern, consequence, source, fix, mode string
+	law                                               harness.Law
+}
+
+// lessonSource is what the lessons of one source share: the hidden
+// command that runs their reference consumer, its correct mode, the tag
+// of the source, and the options that check on it.
+type lessonSource struct {
+	command, fix, tag string
+	opts              []properties.Option
+}
+
+// liveLessons breaks each lesson's mode live on its source, then shows
+// the reference consumer's correct mode holding the same law.
+func (c lessonsCmd) liveLessons(e *env, tg *trial.Target, lessons []liveLesson, src lessonSource, first, of int) ([]lessonResult, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	program := func(mode string) consumer.Program {
+		cmd := self + " " + src.command + " " + mode
 		return consumer.Program{Command: cmd, SetupCommand: cmd + " --setup"}
 	}
+	prefix, _, _ := strings.Cut(lessons[0].name, "/")
+	fix := prefix + "/" + src.fix
 	var results []lessonResult
 	for i, l := range lessons {
-		fmt.Fprintf(e.stdout, "\n━━ %d/%d %s: %s\n   consequence: %s\n", first+i, of, l.Name(), l.AntiPattern, l.Consequence)
-		opts := []properties.Option{properties.OnTarget(tg), properties.OnBroker(broker), properties.Laws(l.Law),
+		fmt.Fprintf(e.stdout, "\n━━ %d/%d %s: %s\n   consequence: %s\n", first+i, of, l.name, l.antiPattern, l.consequence)
+		opts := append([]properties.Option{properties.OnTarget(tg), properties.Laws(l.law),
 			properties.Checks(min(c.Checks, consumerLessonChecks)), properties.ShrinkTime(c.ShrinkTime),
-			properties.Compare(trial.IgnoreTables("consumer_offsets")),
 			// A lesson shows the fix holding at a teaching budget, not a
 			// certificate: coverage is certify's to demand.
-			properties.MinCoverage(0)}
+			properties.MinCoverage(0)}, src.opts...)
 		if c.Parallel > 0 {
 			opts = append(opts, properties.Parallel(c.Parallel))
 		}
 		if !c.Keep {
 			opts = append(opts, properties.DiscardFaultyStates())
 		}
-		fix := "consumer/" + string(refconsumer.ExactlyOnce)
-		r := lessonResult{AntiPattern: l.Name(), Source: l.Source, Tags: []string{"consumer", "kafka"}, Law: string(l.Law), Fix: fix}
-		r.run = certificate.LessonRun{Name: l.Name(), AntiPattern: l.AntiPattern, Consequence: l.Consequence, Source: l.Source, Tags: r.Tags,
-			Law: string(l.Law), Fix: fix}
-		broken, err := properties.CheckConsumer(e.ctx, program(l.Mode), opts...)
+		r := lessonResult{AntiPattern: l.name, Source: l.source, Tags: []string{"consumer", src.tag}, Law: string(l.law), Fix: fix}
+		r.run = certificate.LessonRun{Name: l.name, AntiPattern: l.antiPattern, Consequence: l.consequence, Source: l.source, Tags: r.Tags,
+			Law: string(l.law), Fix: fix}
+		broken, err := properties.CheckConsumer(e.ctx, program(l.mode), opts...)
 		if broken == nil {
-			return nil, fmt.Errorf("lessons: %s could not be checked: %w", l.Name(), err)
+			return nil, fmt.Errorf("lessons: %s could not be checked: %w", l.name, err)
 		}
-		lr := lawOf(broken, l.Law)
+		lr := lawOf(broken, l.law)
 		r.Trials = lr.Trials
 		if lr.Verdict == properties.Violated {
 			ce := lr.Counterexample
 			r.Trials, r.Caught, r.Summary = lr.FirstFailure, true, ce.Summary
 			r.Batches, r.Records, r.Processes = ce.Batches, ce.Records, ce.Processes
 			r.run.Caught, r.run.Counterexample = true, ce
-			fmt.Fprintf(e.stdout, "   source: %s\n   breaks %s (caught at trial %d, shrunk to %d batch(es), %d record(s)):\n%s\n",
-				l.Source, l.Law, lr.FirstFailure, ce.Batches, ce.Records, indentBy(ce.String(), "   │ "))
+			fmt.Fprintf(e.stdout, "   source: %s\n   breaks %s (caught at trial %d, shrunk to %s):\n%s\n",
+				l.source, l.law, lr.FirstFailure, ce.Size(), indentBy(ce.String(), "   │ "))
 		} else {
-			fmt.Fprintf(e.stdout, "   NOT caught by %s in %d trials (%s: %s)\n", l.Law, lr.Trials, lr.Verdict, lr.Reason)
+			fmt.Fprintf(e.stdout, "   NOT caught by %s in %d trials (%s: %s)\n", l.law, lr.Trials, lr.Verdict, lr.Reason)
 		}
-		fixed, err := properties.CheckConsumer(e.ctx, program(refconsumer.ExactlyOnce), opts...)
+		fixed, err := properties.CheckConsumer(e.ctx, program(src.fix), opts...)
 		if fixed == nil {
 			return nil, fmt.Errorf("lessons: %s could not be checked: %w", fix, err)
 		}
-		fr := lawOf(fixed, l.Law)
+		fr := lawOf(fixed, l.law)
 		r.FixHeld, r.FixTrials, r.run.FixVerdict = fr.Verdict == properties.Held, fr.Trials, fr.Verdict
 		fmt.Fprintf(e.stdout, "   fix: %s (%s), %s %s over %d trials (faults: %s)\n",
-			fix, l.Fix, l.Law, fr.Verdict, fr.Trials, orDash(fr.FaultSummary()))
+			fix, l.fix, l.law, fr.Verdict, fr.Trials, orDash(fr.FaultSummary()))
 		results = append(results, r)
 	}
 	return results, nil
@@ -142,61 +169,18 @@ func (c lessonsCmd) queueLessons(e *env, tg *trial.Target, lessons []refqueue.Le
 	if len(lessons) == 0 {
 		return nil, nil
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	js, err := natsjs.Embedded()
 	if err != nil {
 		return nil, err
 	}
 	defer js.Close()
-	program := func(m refqueue.Mode) consumer.Program {
-		cmd := self + " reference-queue-consumer " + string(m)
-		return consumer.Program{Command: cmd, SetupCommand: cmd + " --setup"}
+	var ls []liveLesson
+	for _, l := range lessons {
+		ls = append(ls, liveLesson{name: l.Name(), antiPattern: l.AntiPattern, consequence: l.Consequence, source: l.Source,
+			law: l.Law, fix: l.Fix, mode: string(l.Mode)})
 	}
-	var results []lessonResult
-	for i, l := range lessons {
-		fmt.Fprintf(e.stdout, "\n━━ %d/%d %s: %s\n   consequence: %s\n", first+i, of, l.Name(), l.AntiPattern, l.Consequence)
-		opts := []properties.Option{properties.OnTarget(tg), properties.OnNATS(js), properties.Laws(l.Law),
-			properties.Checks(min(c.Checks, consumerLessonChecks)), properties.ShrinkTime(c.ShrinkTime), properties.MinCoverage(0)}
-		if c.Parallel > 0 {
-			opts = append(opts, properties.Parallel(c.Parallel))
-		}
-		if !c.Keep {
-			opts = append(opts, properties.DiscardFaultyStates())
-		}
-		fix := "queue/" + string(refqueue.ExactlyOnce)
-		r := lessonResult{AntiPattern: l.Name(), Source: l.Source, Tags: []string{"consumer", "nats"}, Law: string(l.Law), Fix: fix}
-		r.run = certificate.LessonRun{Name: l.Name(), AntiPattern: l.AntiPattern, Consequence: l.Consequence, Source: l.Source, Tags: r.Tags,
-			Law: string(l.Law), Fix: fix}
-		broken, err := properties.CheckConsumer(e.ctx, program(l.Mode), opts...)
-		if broken == nil {
-			return nil, fmt.Errorf("lessons: %s could not be checked: %w", l.Name(), err)
-		}
-		lr := lawOf(broken, l.Law)
-		r.Trials = lr.Trials
-		if lr.Verdict == properties.Violated {
-			ce := lr.Counterexample
-			r.Trials, r.Caught, r.Summary = lr.FirstFailure, true, ce.Summary
-			r.Batches, r.Records, r.Processes = ce.Batches, ce.Records, ce.Processes
-			r.run.Caught, r.run.Counterexample = true, ce
-			fmt.Fprintf(e.stdout, "   source: %s\n   breaks %s (caught at trial %d, shrunk to %s):\n%s\n",
-				l.Source, l.Law, lr.FirstFailure, ce.Size(), indentBy(ce.String(), "   │ "))
-		} else {
-			fmt.Fprintf(e.stdout, "   NOT caught by %s in %d trials (%s: %s)\n", l.Law, lr.Trials, lr.Verdict, lr.Reason)
-		}
-		fixed, err := properties.CheckConsumer(e.ctx, program(refqueue.ExactlyOnce), opts...)
-		if fixed == nil {
-			return nil, fmt.Errorf("lessons: %s could not be checked: %w", fix, err)
-		}
-		fr := lawOf(fixed, l.Law)
-		r.FixHeld, r.FixTrials, r.run.FixVerdict = fr.Verdict == properties.Held, fr.Trials, fr.Verdict
-		fmt.Fprintf(e.stdout, "   fix: %s (%s), %s %s over %d trials (faults: %s)\n",
-			fix, l.Fix, l.Law, fr.Verdict, fr.Trials, orDash(fr.FaultSummary()))
-		results = append(results, r)
-	}
-	return results, nil
+	return c.liveLessons(e, tg, ls, lessonSource{command: "reference-queue-consumer", fix: string(refqueue.ExactlyOnce), tag: "nats",
+		opts: []properties.Option{properties.OnNATS(js)}}, first, of)
 }
 
 // queueLessonsNamed are the queue lessons name selects: all for "", the
