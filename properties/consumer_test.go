@@ -20,19 +20,27 @@ import (
 	"github.com/idemcheck/idemcheck/properties"
 )
 
-// kafkaOrders builds the reference consumer once and starts one embedded
-// broker the package's consumer tests share.
-var kafkaOrders = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "idemcheck-kafka-orders-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "kafka-orders")
-	if out, err := exec.Command("go", "build", "-o", bin, "../reference/consumer/kafka-orders").CombinedOutput(); err != nil {
-		return "", errors.New(string(out))
-	}
-	return bin, nil
-})
+// builtOnce builds the command of package pkg (relative to this one)
+// once, into a directory of its own, and returns its path.
+func builtOnce(pkg string) func() (string, error) {
+	return sync.OnceValues(func() (string, error) {
+		dir, err := os.MkdirTemp("", "idemcheck-"+filepath.Base(pkg)+"-")
+		if err != nil {
+			return "", err
+		}
+		bin := filepath.Join(dir, filepath.Base(pkg))
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			return "", errors.New(string(out))
+		}
+		return bin, nil
+	})
+}
+
+// kafkaOrders and queueOrders are the reference consumers, built once.
+var (
+	kafkaOrders = builtOnce("../reference/consumer/kafka-orders")
+	queueOrders = builtOnce("../reference/queue/queue-orders")
+)
 
 var sharedBroker = sync.OnceValues(func() (*kafka.Broker, error) {
 	b, err := kafka.Embedded()
@@ -215,19 +223,6 @@ func TestExhaustiveConsumer(t *testing.T) {
 		})
 	}
 }
-
-// queueOrders builds the reference JetStream consumer once.
-var queueOrders = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "idemcheck-queue-orders-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "queue-orders")
-	if out, err := exec.Command("go", "build", "-o", bin, "../reference/queue/queue-orders").CombinedOutput(); err != nil {
-		return "", errors.New(string(out))
-	}
-	return bin, nil
-})
 
 var sharedNATS = sync.OnceValues(func() (*natsjs.Server, error) {
 	js, err := natsjs.Embedded()

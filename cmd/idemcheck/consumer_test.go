@@ -18,15 +18,24 @@ import (
 	"github.com/idemcheck/idemcheck/properties"
 )
 
-// kafkaOrders is the reference Go consumer, built once.
-var kafkaOrders = sync.OnceValues(func() (string, error) {
-	bin := filepath.Join(filepath.Dir(binary), "kafka-orders")
-	out, err := exec.Command(goTool(), "build", "-o", bin, "../../reference/consumer/kafka-orders").CombinedOutput()
-	if err != nil {
-		return "", &exec.Error{Name: "go build kafka-orders: " + string(out), Err: err}
-	}
-	return bin, nil
-})
+// builtOnce builds the command of package pkg (relative to this one)
+// once, beside the idemcheck binary of the tests, and returns its path.
+func builtOnce(pkg string) func() (string, error) {
+	return sync.OnceValues(func() (string, error) {
+		bin := filepath.Join(filepath.Dir(binary), filepath.Base(pkg))
+		out, err := exec.Command(goTool(), "build", "-o", bin, pkg).CombinedOutput()
+		if err != nil {
+			return "", &exec.Error{Name: "go build " + pkg + ": " + string(out), Err: err}
+		}
+		return bin, nil
+	})
+}
+
+// kafkaOrders and queueOrders are the reference consumers, built once.
+var (
+	kafkaOrders = builtOnce("../../reference/consumer/kafka-orders")
+	queueOrders = builtOnce("../../reference/queue/queue-orders")
+)
 
 // consumerArgs are the flags that certify the consumer of lang in mode:
 // the reference Go consumer (its own setup), or the Python and Node ones
@@ -162,16 +171,6 @@ func TestInterruptedConsumerRunLeavesNothing(t *testing.T) {
 		t.Errorf("consumer processes outlived the run: %s", out)
 	}
 }
-
-// queueOrders is the reference JetStream consumer, built once.
-var queueOrders = sync.OnceValues(func() (string, error) {
-	bin := filepath.Join(filepath.Dir(binary), "queue-orders")
-	out, err := exec.Command(goTool(), "build", "-o", bin, "../../reference/queue/queue-orders").CombinedOutput()
-	if err != nil {
-		return "", &exec.Error{Name: "go build queue-orders: " + string(out), Err: err}
-	}
-	return bin, nil
-})
 
 // queueArgs are the flags that certify the JetStream consumer of lang
 // in mode: the reference Go consumer (its own setup), or the Node one of
