@@ -18,8 +18,8 @@ import (
 )
 
 // channel is one trial's own place on its source, and the proxy its
-// consumer processes reach it through: a Kafka topic and group, or a
-// JetStream stream and durable consumer.
+// consumer processes reach it through: a Kafka topic and group, a
+// JetStream stream and durable consumer, or a RabbitMQ queue.
 type channel interface {
 	// environ is what a consumer process finds in its environment to
 	// reach the channel (through the proxy).
@@ -28,7 +28,7 @@ type channel interface {
 	// meets f's fault at the source (if any); kill ends the process.
 	begin(f Fault, kill func()) session
 	// pending counts the messages not yet committed (Kafka) or acked
-	// (JetStream).
+	// (JetStream, RabbitMQ).
 	pending(ctx context.Context) (int64, error)
 	// rewind makes the channel deliver everything again from the first
 	// message, as an operator's reset does.
@@ -48,8 +48,9 @@ type channel interface {
 // session is what one consumer process did through the proxy.
 type session interface {
 	Fired() bool
-	// requests for messages (Kafka Fetch, JetStream pull), responses
-	// that brought some, commits (Kafka offset commits, JetStream acks)
+	// requests for messages (Kafka Fetch, JetStream pull, AMQP
+	// subscriptions the server confirmed), responses that brought some
+	// (deliveries), commits (Kafka offset commits, acks)
 	requests() int
 	polls() int
 	commits() int
