@@ -66,6 +66,7 @@ func consumerArgs(t *testing.T, lang, mode string) []string {
 // that applies, the commit-first ones lose a record under RetryEquivalence;
 // both for any seed (the smoke scenarios hold the faults that matter).
 func TestCertifyConsumers(t *testing.T) {
+	t.Parallel() // it mostly waits, on a broker of its own
 	for _, lang := range []string{"go", "python", "node"} {
 		t.Run(lang, func(t *testing.T) {
 			// --checks 3 does not reach the default coverage; the smoke
@@ -333,6 +334,9 @@ func streamsLeft(t *testing.T, s *natsjs.Server) []string {
 // embedded server and on the machine's; ack-first loses a message; the
 // machine's server is left as it was.
 func TestCertifyJetStreamConsumers(t *testing.T) {
+	// It mostly waits; no other parallel test uses the machine's NATS,
+	// whose streams it counts.
+	t.Parallel()
 	for _, lang := range []string{"go", "node"} {
 		t.Run(lang, func(t *testing.T) {
 			got := certify(t, exitOK, append(queueArgs(t, lang, "exactly-once"), "--checks", "3", "--min-coverage", "0")...)

@@ -173,6 +173,7 @@ func TestTheSeedRepeatsARun(t *testing.T) {
 // --report writes one page that teaches them all, which Chromium renders
 // with a timeline per lesson that has one.
 func TestEveryLessonOnOnePage(t *testing.T) {
+	t.Parallel() // its brokers and servers are its own
 	browser := chromium(t)
 	dir := t.TempDir()
 	js, report := filepath.Join(dir, "lessons.json"), filepath.Join(dir, "lessons.html")
