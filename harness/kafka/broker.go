@@ -46,8 +46,10 @@ type Broker struct {
 	run   string
 	n     atomic.Int64
 
-	mu    sync.Mutex
-	owned map[string]bool // topics (and the groups of the same name) not yet removed
+	mu       sync.Mutex
+	owned    map[string]bool // topics (and the groups of the same name) not yet removed
+	closing  bool            // Close began: no topic is created any more
+	creating sync.WaitGroup  // NewTopic calls under way, which Close waits for
 }
 
 // Embedded starts an in-process broker listening on 127.0.0.1 with a
@@ -135,8 +137,16 @@ type Topic struct {
 func (b *Broker) NewTopic(ctx context.Context, partitions int) (*Topic, error) {
 	name := fmt.Sprintf("%s%s_%d_%d", Prefix, b.run, time.Now().Unix(), b.n.Add(1))
 	b.mu.Lock()
+	if b.closing {
+		b.mu.Unlock()
+		return nil, errors.New("kafka: the broker is being closed")
+	}
 	b.owned[name] = true
+	b.creating.Add(1)
 	b.mu.Unlock()
+	// A creation under way when Close begins is waited for: else its
+	// topic would reach the cluster after Close deleted what it owned.
+	defer b.creating.Done()
 	resp, err := b.adm.CreateTopic(ctx, int32(partitions), 1, nil, name)
 	if err == nil {
 		err = resp.Err
@@ -365,6 +375,10 @@ func (b *Broker) Leftovers(ctx context.Context) ([]string, error) {
 func (b *Broker) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	b.mu.Lock()
+	b.closing = true
+	b.mu.Unlock()
+	b.creating.Wait()
 	b.mu.Lock()
 	var names []string
 	for n := range b.owned {

@@ -42,8 +42,10 @@ type Server struct {
 	run  string
 	n    atomic.Int64
 
-	mu    sync.Mutex
-	owned map[string]bool // streams not yet removed
+	mu       sync.Mutex
+	owned    map[string]bool // streams not yet removed
+	closing  bool            // Close began: no stream is created any more
+	creating sync.WaitGroup  // NewStream calls under way, which Close waits for
 }
 
 // Embedded starts an in-process NATS server with JetStream on
@@ -179,8 +181,16 @@ func (s *Server) NewStream(ctx context.Context) (*Stream, error) {
 		Subject: fmt.Sprintf("%s%s.%d.%d", subjectPrefix, strings.ToLower(s.run), time.Now().Unix(), n)}
 	st.Consumer = st.Name
 	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil, errors.New("natsjs: the server is being closed")
+	}
 	s.owned[st.Name] = true
+	s.creating.Add(1)
 	s.mu.Unlock()
+	// A creation under way when Close begins is waited for: else its
+	// stream would reach the server after Close deleted what it owned.
+	defer s.creating.Done()
 	if _, err := s.js.CreateStream(ctx, jetstream.StreamConfig{Name: st.Name, Subjects: []string{st.Subject},
 		Storage: jetstream.MemoryStorage, Duplicates: time.Minute}); err != nil {
 		return nil, fmt.Errorf("natsjs: create stream %s: %w", st.Name, err)
@@ -341,6 +351,10 @@ func (s *Server) Leftovers(ctx context.Context) ([]string, error) {
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	s.creating.Wait()
 	s.mu.Lock()
 	var names []string
 	for name := range s.owned {

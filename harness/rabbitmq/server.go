@@ -31,8 +31,10 @@ type Server struct {
 	run  string
 	n    atomic.Int64
 
-	mu    sync.Mutex
-	owned map[string]bool // queues not yet removed
+	mu       sync.Mutex
+	owned    map[string]bool // queues not yet removed
+	closing  bool            // Close began: no queue is declared any more
+	creating sync.WaitGroup  // NewQueue calls under way, which Close waits for
 }
 
 // Dial reaches a RabbitMQ server by its URL (amqp://user:pass@host:port/vhost).
@@ -83,8 +85,16 @@ func (s *Server) channel() (*amqp.Channel, error) {
 func (s *Server) NewQueue(ctx context.Context, quorum bool) (*Queue, error) {
 	q := &Queue{Name: fmt.Sprintf("%s%s_%d_%d", Prefix, s.run, time.Now().Unix(), s.n.Add(1)), Quorum: quorum}
 	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil, errClosing
+	}
 	s.owned[q.Name] = true
+	s.creating.Add(1)
 	s.mu.Unlock()
+	// A declaration under way when Close begins is waited for: else its
+	// queue would reach the server after Close deleted what it owned.
+	defer s.creating.Done()
 	ch, err := s.channel()
 	if err != nil {
 		return nil, err
@@ -188,8 +198,16 @@ func (s *Server) remove(name string) error {
 	return nil
 }
 
-// Close deletes the queues this run still owns and disconnects.
+// errClosing is what NewQueue says once Close has begun.
+var errClosing = errors.New("rabbitmq: the server is being closed")
+
+// Close deletes the queues this run still owns (after the declarations
+// under way) and disconnects.
 func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	s.creating.Wait()
 	s.mu.Lock()
 	var names []string
 	for name := range s.owned {
