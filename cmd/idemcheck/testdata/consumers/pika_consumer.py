@@ -49,7 +49,10 @@ def on_message(ch, method, _properties, body):
 
 def stop(*_):
     # The message in hand is finished first: pika calls back between
-    # messages.
+    # messages. A connection already lost (a zombie's, cut while it was
+    # stalled) runs no callback: nothing is in hand that could be acked.
+    if not conn.is_open:
+        sys.exit(0)
     conn.add_callback_threadsafe(channel.stop_consuming)
 
 
