@@ -18,9 +18,9 @@ import (
 
 // Runner runs consumer trials of one Program on one PostgreSQL target
 // and one source: a Kafka Broker, a JetStream server or a RabbitMQ server
-// (set one). It is
-// safe for concurrent use: each trial has its own sandbox, topic and
-// group (or stream and durable consumer) and proxies.
+// (set one). It is safe for concurrent use: each trial has its own
+// sandbox, topic and group (or stream and durable consumer, or queue) and
+// proxies.
 type Runner struct {
 	Target    *trial.Target
 	Broker    *kafka.Broker
@@ -50,9 +50,9 @@ type Process struct {
 	// a clean process's are the map its successors' kill points are
 	// drawn from.
 	Events  []faults.Event
-	Commits int // OffsetCommit requests it sent (JetStream: acks)
-	Fetches int // Fetch requests it sent (JetStream: pulls and deliveries)
-	Polls   int // Fetch responses that brought it records (JetStream: deliveries)
+	Commits int // OffsetCommit requests it sent (queues: acks)
+	Fetches int // Fetch requests it sent (queues: pulls or confirmed subscriptions, and deliveries)
+	Polls   int // Fetch responses that brought it records (queues: deliveries)
 	// Marks place its polls and commits (deliveries and acks) among its
 	// PostgreSQL rounds, for a timeline.
 	Marks []trial.Mark
