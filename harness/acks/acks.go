@@ -17,7 +17,10 @@ const (
 	// KillBefore kills the consumer as its ack is about to leave it: the
 	// ack never reaches the server, which delivers the message again.
 	KillBefore Kind = iota + 1
-	// KillAfter lets the ack go and kills the consumer right after.
+	// KillAfter lets the ack go and kills the consumer right after. A
+	// consumer does not wait for its ack, so what it sends meanwhile (the
+	// next statement, even a commit) may reach its server before the
+	// kill lands.
 	KillAfter
 	// Lose loses the ack on the way: the consumer goes on believing it
 	// acked. JetStream delivers the message again after AckWait; on AMQP
