@@ -263,72 +263,30 @@ func queueProgram(t *testing.T, mode string) consumer.Program {
 	return consumer.Program{Command: bin + " -mode " + mode, SetupCommand: bin + " -setup -mode " + mode}
 }
 
-// queueOpts are the reference queue consumer in mode on the embedded
-// NATS server, and the options that check it there.
-func queueOpts(t *testing.T, mode string, extra ...properties.Option) (consumer.Program, []properties.Option) {
-	t.Helper()
-	js, err := sharedNATS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return queueProgram(t, mode), append([]properties.Option{properties.OnTarget(target), properties.OnNATS(js), properties.MinCoverage(0),
-		properties.DiscardFaultyStates()}, extra...)
-}
-
-func TestJetStreamConsumerIsCertified(t *testing.T) {
-	seed := randomSeed(t)
-	p, opts := queueOpts(t, "exactly-once", properties.Checks(10), properties.Seed(seed))
-	r, err := properties.CheckConsumer(context.Background(), p, opts...)
-	if err != nil {
-		t.Fatalf("seed %d: %v", seed, err)
-	}
-	for _, law := range []harness.Law{harness.Determinism, harness.ReplayIdempotence, harness.RetryEquivalence, harness.ZombieSafety} {
-		if lr := r.Laws[indexOf(law)]; lr.Verdict != properties.Held {
-			t.Errorf("seed %d: %s %s: %s", seed, law, lr.Verdict, lr.Reason)
+// queueSources are the sources a queue consumer is checked on: the
+// embedded NATS server, and the machine's RabbitMQ (a skip without one,
+// a failure where IDEMCHECK_REQUIRE_RABBITMQ is set, as in CI).
+var queueSources = []struct {
+	name   string
+	source func(t *testing.T) properties.Option
+}{
+	{"jetstream", func(t *testing.T) properties.Option {
+		js, err := sharedNATS()
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if lr := r.Laws[indexOf(harness.OrderIndependence)]; lr.Verdict != properties.NotClaimed || lr.Reason == "" {
-		t.Errorf("OrderIndependence is %s (%q) on JetStream; want not-claimed with the reason", lr.Verdict, lr.Reason)
-	}
-	retry := r.Laws[indexOf(harness.RetryEquivalence)]
-	for _, k := range []properties.Injection{properties.KillsBeforeAck, properties.KillsAfterAck, properties.LostAcks, properties.NegativeAcks} {
-		if retry.Faults[k] == 0 {
-			t.Errorf("seed %d: RetryEquivalence never injected %s: %v", seed, k, retry.Faults)
+		return properties.OnNATS(js)
+	}},
+	{"rabbitmq", func(t *testing.T) properties.Option {
+		r, err := sharedRabbit()
+		if err != nil && os.Getenv("IDEMCHECK_REQUIRE_RABBITMQ") != "" {
+			t.Fatalf("IDEMCHECK_REQUIRE_RABBITMQ is set, and: %v", err)
 		}
-	}
-}
-
-// Every broken JetStream mode is caught at --checks 3, for any seed, and
-// shrunk to one message.
-func TestBrokenJetStreamConsumersAreCaught(t *testing.T) {
-	for _, tc := range []struct {
-		mode string
-		law  harness.Law
-		kind properties.FailureKind
-	}{
-		{"ack-first", harness.RetryEquivalence, properties.LostRows},
-		{"dedup-apart", harness.RetryEquivalence, properties.DuplicatedRows},
-		{"late-ack", harness.ZombieSafety, properties.DuplicatedRows},
-		{"late-ack", harness.RetryEquivalence, properties.DuplicatedRows},
-		{"check-then-insert", harness.ZombieSafety, properties.DuplicatedRows},
-	} {
-		t.Run(tc.mode+"/"+string(tc.law), func(t *testing.T) {
-			t.Parallel()
-			seed := randomSeed(t)
-			p, opts := queueOpts(t, tc.mode, properties.Checks(3), properties.Seed(seed), properties.Laws(tc.law))
-			r, err := properties.CheckConsumer(context.Background(), p, opts...)
-			if r == nil {
-				t.Fatalf("seed %d: %v", seed, err)
-			}
-			lr := r.Laws[indexOf(tc.law)]
-			if lr.Verdict != properties.Violated || lr.Failure != tc.kind {
-				t.Fatalf("seed %d: %s %s (%v): %s; want violated, %v", seed, tc.law, lr.Verdict, lr.Failure, lr.Reason, tc.kind)
-			}
-			if ce := lr.Counterexample; ce.Batches != 1 || ce.Records != 1 {
-				t.Errorf("seed %d: the counterexample has %d batches and %d records; a minimal one has one record:\n%s", seed, ce.Batches, ce.Records, ce)
-			}
-		})
-	}
+		if err != nil {
+			t.Skipf("no RabbitMQ at %s (.ci/run starts one): %v", rabbitmq.DefaultURL, err)
+		}
+		return properties.OnAMQP(r)
+	}},
 }
 
 // sharedRabbit is the machine's RabbitMQ, or the error that says why
@@ -341,60 +299,71 @@ var sharedRabbit = sync.OnceValues(func() (*rabbitmq.Server, error) {
 	return r, err
 })
 
-func amqpOpts(t *testing.T, mode string, extra ...properties.Option) (consumer.Program, []properties.Option) {
-	t.Helper()
-	r, err := sharedRabbit()
-	if err != nil && os.Getenv("IDEMCHECK_REQUIRE_RABBITMQ") != "" {
-		t.Fatalf("IDEMCHECK_REQUIRE_RABBITMQ is set, and: %v", err)
-	}
-	if err != nil {
-		t.Skipf("no RabbitMQ at %s (.ci/run starts one): %v", rabbitmq.DefaultURL, err)
-	}
-	return queueProgram(t, mode), append([]properties.Option{properties.OnTarget(target), properties.OnAMQP(r), properties.MinCoverage(0),
-		properties.DiscardFaultyStates()}, extra...)
+// queueOpts are the options that check a queue consumer on source.
+func queueOpts(source properties.Option, extra ...properties.Option) []properties.Option {
+	return append([]properties.Option{properties.OnTarget(target), source, properties.MinCoverage(0), properties.DiscardFaultyStates()}, extra...)
 }
 
-func TestRabbitMQConsumerIsCertified(t *testing.T) {
-	seed := randomSeed(t)
-	p, opts := amqpOpts(t, "exactly-once", properties.Checks(20), properties.Seed(seed))
-	r, err := properties.CheckConsumer(context.Background(), p, opts...)
-	if err != nil {
-		t.Fatalf("seed %d: %v", seed, err)
-	}
-	for _, law := range []harness.Law{harness.Determinism, harness.ReplayIdempotence, harness.RetryEquivalence, harness.ZombieSafety} {
-		if lr := r.Laws[indexOf(law)]; lr.Verdict != properties.Held {
-			t.Errorf("seed %d: %s %s: %s", seed, law, lr.Verdict, lr.Reason)
-		}
-	}
-}
-
-// Every broken mode is caught on RabbitMQ too, at --checks 3 for any
-// seed, and shrunk to one message.
-func TestBrokenRabbitMQConsumersAreCaught(t *testing.T) {
-	for _, tc := range []struct {
-		mode string
-		law  harness.Law
-		kind properties.FailureKind
-	}{
-		{"ack-first", harness.RetryEquivalence, properties.LostRows},
-		{"dedup-apart", harness.RetryEquivalence, properties.DuplicatedRows},
-		{"late-ack", harness.ZombieSafety, properties.DuplicatedRows},
-		{"check-then-insert", harness.ZombieSafety, properties.DuplicatedRows},
-	} {
-		t.Run(tc.mode+"/"+string(tc.law), func(t *testing.T) {
+// The reference queue consumer holds every law that applies, on each
+// source, and every ack fault is injected.
+func TestQueueConsumersAreCertified(t *testing.T) {
+	for _, src := range queueSources {
+		t.Run(src.name, func(t *testing.T) {
 			seed := randomSeed(t)
-			p, opts := amqpOpts(t, tc.mode, properties.Checks(3), properties.Seed(seed), properties.Laws(tc.law))
-			r, err := properties.CheckConsumer(context.Background(), p, opts...)
-			if r == nil {
+			r, err := properties.CheckConsumer(context.Background(), queueProgram(t, "exactly-once"),
+				queueOpts(src.source(t), properties.Checks(10), properties.Seed(seed))...)
+			if err != nil {
 				t.Fatalf("seed %d: %v", seed, err)
 			}
-			lr := r.Laws[indexOf(tc.law)]
-			if lr.Verdict != properties.Violated || lr.Failure != tc.kind {
-				t.Fatalf("seed %d: %s %s (%v): %s; want violated, %v", seed, tc.law, lr.Verdict, lr.Failure, lr.Reason, tc.kind)
+			for _, law := range []harness.Law{harness.Determinism, harness.ReplayIdempotence, harness.RetryEquivalence, harness.ZombieSafety} {
+				if lr := r.Laws[indexOf(law)]; lr.Verdict != properties.Held {
+					t.Errorf("seed %d: %s %s: %s", seed, law, lr.Verdict, lr.Reason)
+				}
 			}
-			if ce := lr.Counterexample; ce.Batches != 1 || ce.Records != 1 {
-				t.Errorf("seed %d: the counterexample has %d batches and %d records; a minimal one has one record:\n%s", seed, ce.Batches, ce.Records, ce)
+			if lr := r.Laws[indexOf(harness.OrderIndependence)]; lr.Verdict != properties.NotClaimed || lr.Reason == "" {
+				t.Errorf("OrderIndependence is %s (%q) on a queue; want not-claimed with the reason", lr.Verdict, lr.Reason)
+			}
+			retry := r.Laws[indexOf(harness.RetryEquivalence)]
+			for _, k := range []properties.Injection{properties.KillsBeforeAck, properties.KillsAfterAck, properties.LostAcks, properties.NegativeAcks} {
+				if retry.Faults[k] == 0 {
+					t.Errorf("seed %d: RetryEquivalence never injected %s: %v", seed, k, retry.Faults)
+				}
 			}
 		})
+	}
+}
+
+// Every broken queue mode is caught on each source at --checks 3, for any
+// seed, and shrunk to one message.
+func TestBrokenQueueConsumersAreCaught(t *testing.T) {
+	for _, src := range queueSources {
+		for _, tc := range []struct {
+			mode string
+			law  harness.Law
+			kind properties.FailureKind
+		}{
+			{"ack-first", harness.RetryEquivalence, properties.LostRows},
+			{"dedup-apart", harness.RetryEquivalence, properties.DuplicatedRows},
+			{"late-ack", harness.ZombieSafety, properties.DuplicatedRows},
+			{"late-ack", harness.RetryEquivalence, properties.DuplicatedRows},
+			{"check-then-insert", harness.ZombieSafety, properties.DuplicatedRows},
+		} {
+			t.Run(src.name+"/"+tc.mode+"/"+string(tc.law), func(t *testing.T) {
+				t.Parallel()
+				seed := randomSeed(t)
+				r, err := properties.CheckConsumer(context.Background(), queueProgram(t, tc.mode),
+					queueOpts(src.source(t), properties.Checks(3), properties.Seed(seed), properties.Laws(tc.law))...)
+				if r == nil {
+					t.Fatalf("seed %d: %v", seed, err)
+				}
+				lr := r.Laws[indexOf(tc.law)]
+				if lr.Verdict != properties.Violated || lr.Failure != tc.kind {
+					t.Fatalf("seed %d: %s %s (%v): %s; want violated, %v", seed, tc.law, lr.Verdict, lr.Failure, lr.Reason, tc.kind)
+				}
+				if ce := lr.Counterexample; ce.Batches != 1 || ce.Records != 1 {
+					t.Errorf("seed %d: the counterexample has %d batches and %d records; a minimal one has one record:\n%s", seed, ce.Batches, ce.Records, ce)
+				}
+			})
+		}
 	}
 }

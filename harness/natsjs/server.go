@@ -242,14 +242,11 @@ func (s *Server) Publish(ctx context.Context, st *Stream, msgs []Message) error 
 // every message is acked. (The consumer's NumPending is not used: right
 // after a publish it may not count the new messages yet.)
 func (s *Server) Pending(ctx context.Context, st *Stream) (int64, error) {
-	c, err := s.js.Consumer(ctx, st.Name, st.Consumer)
+	c, err := s.js.Consumer(ctx, st.Name, st.Consumer) // one round trip: it fetches the consumer's info
 	if err != nil {
 		return 0, fmt.Errorf("natsjs: consumer %s: %w", st.Consumer, err)
 	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("natsjs: consumer %s: %w", st.Consumer, err)
-	}
+	info := c.CachedInfo()
 	st.mu.Lock()
 	last := st.last
 	st.mu.Unlock()

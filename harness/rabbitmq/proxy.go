@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sort"
+	"strconv"
 	"sync"
 
 	"github.com/idemcheck/idemcheck/harness/acks"
@@ -46,7 +47,7 @@ type Proxy struct {
 
 	mu      sync.Mutex
 	session *Session
-	acked   map[string]bool // message ids acked through the proxy
+	acked   map[int]bool // message ids acked through the proxy
 	wg      sync.WaitGroup
 }
 
@@ -56,7 +57,7 @@ func NewProxy(upstream string) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rabbitmq: proxy listen: %w", err)
 	}
-	p := &Proxy{upstream: upstream, ln: ln, session: newSession(nil, nil), acked: map[string]bool{}}
+	p := &Proxy{upstream: upstream, ln: ln, session: newSession(nil, nil), acked: map[int]bool{}}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -82,20 +83,11 @@ func (p *Proxy) Acked(upTo int) int {
 	defer p.mu.Unlock()
 	n := 0
 	for id := range p.acked {
-		var k int
-		if _, err := fmt.Sscan(id, &k); err == nil && k >= 1 && k <= upTo {
+		if id >= 1 && id <= upTo {
 			n++
 		}
 	}
 	return n
-}
-
-// Forget forgets every ack: the messages are to be acked again (the
-// queue was refilled by a replay).
-func (p *Proxy) Forget() {
-	p.mu.Lock()
-	p.acked = map[string]bool{}
-	p.mu.Unlock()
 }
 
 // Close stops the listener and every connection.
@@ -297,13 +289,8 @@ func (k *link) ackedTags(n uint16, tag uint64, multiple bool) {
 	c := k.channel(n)
 	var ids []string
 	for t, id := range c.ids {
-		if t == tag || (multiple && t <= tag) {
-			ids = append(ids, id)
-			delete(c.ids, t)
-		}
-	}
-	if multiple && tag == 0 { // multiple with tag 0: everything outstanding
-		for t, id := range c.ids {
+		// multiple acks every tag up to tag; with tag 0, every one.
+		if t == tag || (multiple && (t <= tag || tag == 0)) {
 			ids = append(ids, id)
 			delete(c.ids, t)
 		}
@@ -311,7 +298,9 @@ func (k *link) ackedTags(n uint16, tag uint64, multiple bool) {
 	k.mu.Unlock()
 	k.p.mu.Lock()
 	for _, id := range ids {
-		k.p.acked[id] = true
+		if n, err := strconv.Atoi(id); err == nil { // ids the harness did not publish are not counted
+			k.p.acked[n] = true
+		}
 	}
 	k.p.mu.Unlock()
 }
