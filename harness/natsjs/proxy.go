@@ -10,7 +10,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/idemcheck/idemcheck/harness/acks"
 )
@@ -33,77 +32,37 @@ const ackPrefix = "$JS.ACK."
 // way on the embedded server and on a real one. Every connection belongs
 // to the Session that was current when it was accepted.
 type Proxy struct {
-	upstream string
-	ln       net.Listener
-
-	mu      sync.Mutex
-	session *Session
-	closed  bool
-	wg      sync.WaitGroup
+	front *acks.Front[*Session]
 }
 
 // NewProxy starts a proxy in front of the server at url (nats://host:port).
 func NewProxy(url string) (*Proxy, error) {
-	up := strings.TrimPrefix(url, "nats://")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	front, err := acks.Listen(strings.TrimPrefix(url, "nats://"), newSession(nil, nil),
+		func(s *Session, client, server net.Conn) (io.Closer, []func()) {
+			k := &link{s: s, client: client, server: server}
+			// The client's connection ends at the proxy's listener: the
+			// address INFO is to name.
+			return k, []func(){k.fromClient, func() { k.fromServer(client.LocalAddr().(*net.TCPAddr)) }}
+		})
 	if err != nil {
-		return nil, fmt.Errorf("natsjs: proxy listen: %w", err)
+		return nil, fmt.Errorf("natsjs: %w", err)
 	}
-	p := &Proxy{upstream: up, ln: ln, session: newSession(nil, nil)}
-	p.wg.Add(1)
-	go p.accept()
-	return p, nil
+	return &Proxy{front: front}, nil
 }
 
 // URL is the address a consumer connects to.
-func (p *Proxy) URL() string { return "nats://" + p.ln.Addr().String() }
+func (p *Proxy) URL() string { return "nats://" + p.front.Addr().String() }
 
 // Begin starts a session: connections accepted from now on are counted
 // in it and meet fault (nil for none), whose kill ends the consumer.
 func (p *Proxy) Begin(fault *acks.Fault, kill func()) *Session {
 	s := newSession(fault, kill)
-	p.mu.Lock()
-	p.session = s
-	p.mu.Unlock()
+	p.front.Begin(s)
 	return s
 }
 
 // Close stops the listener and every connection.
-func (p *Proxy) Close() {
-	p.mu.Lock()
-	p.closed = true
-	s := p.session
-	p.mu.Unlock()
-	p.ln.Close()
-	s.End()
-	p.wg.Wait()
-}
-
-func (p *Proxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		s := p.session
-		p.mu.Unlock()
-		up, err := net.Dial("tcp", p.upstream)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		k := &link{s: s, client: c, server: up}
-		if !s.Track(k) {
-			k.Close()
-			continue
-		}
-		p.wg.Add(2)
-		go func() { defer p.wg.Done(); k.fromClient() }()
-		go func() { defer p.wg.Done(); k.fromServer(p.ln.Addr().(*net.TCPAddr)) }()
-	}
-}
+func (p *Proxy) Close() { p.front.Close() }
 
 // link is one client connection and its connection upstream.
 type link struct {

@@ -42,37 +42,34 @@ var errMalformed = errors.New("rabbitmq: malformed frame")
 // connection belongs to the Session that was current when it was
 // accepted; the acks of every session count toward the proxy's Acked.
 type Proxy struct {
-	upstream string
-	ln       net.Listener
+	front *acks.Front[*Session]
 
-	mu      sync.Mutex
-	session *Session
-	acked   map[int]bool // message ids acked through the proxy
-	wg      sync.WaitGroup
+	mu    sync.Mutex
+	acked map[int]bool // message ids acked through the proxy
 }
 
 // NewProxy starts a proxy in front of the server at upstream (host:port).
 func NewProxy(upstream string) (*Proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p := &Proxy{acked: map[int]bool{}}
+	front, err := acks.Listen(upstream, newSession(nil, nil), func(s *Session, client, server net.Conn) (io.Closer, []func()) {
+		k := &link{p: p, s: s, client: client, server: server, channels: map[uint16]*channelState{}}
+		return k, []func(){k.fromClient, k.fromServer}
+	})
 	if err != nil {
-		return nil, fmt.Errorf("rabbitmq: proxy listen: %w", err)
+		return nil, fmt.Errorf("rabbitmq: %w", err)
 	}
-	p := &Proxy{upstream: upstream, ln: ln, session: newSession(nil, nil), acked: map[int]bool{}}
-	p.wg.Add(1)
-	go p.accept()
+	p.front = front
 	return p, nil
 }
 
 // Addr is the address consumers connect to.
-func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+func (p *Proxy) Addr() string { return p.front.Addr().String() }
 
 // Begin starts a session: connections accepted from now on are counted
 // in it and meet fault (nil for none), whose kill ends the consumer.
 func (p *Proxy) Begin(fault *acks.Fault, kill func()) *Session {
 	s := newSession(fault, kill)
-	p.mu.Lock()
-	p.session = s
-	p.mu.Unlock()
+	p.front.Begin(s)
 	return s
 }
 
@@ -91,40 +88,7 @@ func (p *Proxy) Acked(upTo int) int {
 }
 
 // Close stops the listener and every connection.
-func (p *Proxy) Close() {
-	p.mu.Lock()
-	s := p.session
-	p.mu.Unlock()
-	p.ln.Close()
-	s.End()
-	p.wg.Wait()
-}
-
-func (p *Proxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		s := p.session
-		p.mu.Unlock()
-		up, err := net.Dial("tcp", p.upstream)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		k := &link{p: p, s: s, client: c, server: up, channels: map[uint16]*channelState{}}
-		if !s.Track(k) {
-			k.Close()
-			continue
-		}
-		p.wg.Add(2)
-		go func() { defer p.wg.Done(); k.fromClient() }()
-		go func() { defer p.wg.Done(); k.fromServer() }()
-	}
-}
+func (p *Proxy) Close() { p.front.Close() }
 
 // channelState is what the proxy knows of one channel of a connection:
 // the message id each unacked delivery tag carries, and a delivery whose
