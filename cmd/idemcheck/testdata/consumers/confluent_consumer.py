@@ -41,6 +41,10 @@ consumer = Consumer({
     "enable.auto.commit": False,
     "auto.offset.reset": "earliest",
     "fetch.wait.max.ms": 50,
+    # The rebalance timeout: a zombie that wakes and rejoins makes the
+    # group wait up to this for its members, and close() with it (300 s
+    # by default, longer than a graceful stop may take).
+    "max.poll.interval.ms": 3000,
 })
 consumer.subscribe([os.environ["IDEMCHECK_TOPIC"]])
 db = psycopg2.connect(os.environ["DATABASE_URL"])
